@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Verifiers",
     ),
     "search": ("tlog.search_cli:search", "Find entries by digest, key or hash.", "Monitors"),
-    "monitor": ("tlog.monitor_cli:monitor", "Follow the log and alert on watched keys.", "Monitors"),
+    "monitor": ("tlog.monitor_cli:monitor", "Follow the log, alert on watched keys.", "Monitors"),
     "witness": ("witness.cli:witness", "Run a C2SP tlog-witness.", "Witnesses"),
 }
 

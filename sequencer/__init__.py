@@ -1,0 +1,1 @@
+"""The sequencer: queue → verified admission → dedup → integration → signed checkpoint."""

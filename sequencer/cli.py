@@ -1,0 +1,221 @@
+"""``tlog init`` and ``tlog sequence``: thin click commands over ``sequencer.pipeline``."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tlog.errors import ConfigError
+
+from .config import LogConfig, format_config, load_config
+
+__all__ = ["init", "sequence"]
+
+
+def open_stores(cfg: LogConfig) -> tuple[Any, Any]:
+    """The log store and the queue store named by a config (one object if they are the same)."""
+    from tlog.storage import open_store
+
+    store = open_store(cfg.store, endpoint=cfg.endpoint)
+    queue = store if cfg.queue == cfg.store else open_store(cfg.queue, endpoint=cfg.endpoint)
+    return store, queue
+
+
+@click.command()
+@click.option(
+    "--store", required=True, help="Where the log is published: a folder, s3://…, gs://…."
+)
+@click.option("--origin", required=True, help="The log's origin line, e.g. example.com/log.")
+@click.option("--key", "key_file", type=click.Path(dir_okay=False), help="Signer key file (.key).")
+@click.option("--key-env", help="Read the signer key from this environment variable instead.")
+@click.option("--queue", help="Private queue of submissions (default: the store).")
+@click.option("--config", "config_path", default="tlog.toml", show_default=True)
+@click.option("--endpoint", help="S3/GCS endpoint URL (MinIO, R2, emulators).")
+@click.option("--batch-size", default=10_000, show_default=True, type=click.IntRange(1))
+@click.option("--force", is_flag=True, help="Overwrite an existing config file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def init(
+    store: str,
+    origin: str,
+    key_file: str | None,
+    key_env: str | None,
+    queue: str | None,
+    config_path: str,
+    endpoint: str | None,
+    batch_size: int,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Write the log's config and publish the empty log (a signed checkpoint of size 0).
+
+    \b
+    Examples:
+      tlog keygen example.com/log --out log
+      tlog init --store ./public --queue ./queue --origin example.com/log --key log.key
+      TLOG_SIGNER_KEY=… tlog init --store s3://bucket/log --queue s3://bucket/queue \\
+          --origin example.com/log --key-env TLOG_SIGNER_KEY
+    """
+    from tlog.note import new_signer
+
+    from .pipeline import publish_empty_log
+
+    if bool(key_file) == bool(key_env):
+        raise ConfigError("--key or --key-env: give exactly one")
+    cfg_file = Path(config_path)
+    if cfg_file.exists() and not force:
+        raise ConfigError(f"{cfg_file} exists; use --force to overwrite it")
+    cfg = LogConfig(
+        origin=origin,
+        store=store,
+        queue=queue or store,
+        key_file=str(Path(key_file).resolve()) if key_file else None,
+        key_env=key_env,
+        endpoint=endpoint,
+        batch_size=batch_size,
+    )
+    skey = cfg.signer_key()
+    signer = new_signer(skey)
+    if signer.name != origin:
+        click.echo(
+            f"warning: key name {signer.name!r} differs from origin {origin!r} "
+            "(tlog-checkpoint recommends they match)",
+            err=True,
+        )
+    cfg_file.write_text(format_config(cfg))
+    log_store, _ = open_stores(load_config(cfg_file))
+    note = publish_empty_log(log_store, origin, skey)
+    result = {"config": str(cfg_file), "store": log_store.url, "checkpoint": note.decode()}
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo(f"wrote {cfg_file}; log {origin} published at {log_store.url}")
+
+
+@click.command()
+@click.option("--config", "config_path", default="tlog.toml", show_default=True)
+@click.option("--max-entries", type=click.IntRange(1), help="Stop after this many submissions.")
+@click.option("--watch", is_flag=True, help="Keep running: sequence every --interval seconds.")
+@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0.05))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (one per run).")
+@click.option(
+    "--summary-file",
+    type=click.Path(dir_okay=False),
+    help="Also append a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY).",
+)
+def sequence(
+    config_path: str,
+    max_entries: int | None,
+    watch: bool,
+    interval: float,
+    as_json: bool,
+    summary_file: str | None,
+) -> None:
+    """Admit queued submissions into the log: verify, dedup, integrate, sign, publish.
+
+    One run drains the queue in batches and exits 0 (also when the queue is empty). A crash at
+    any point is repaired by the next run. With --watch it loops until SIGTERM/SIGINT, stopping
+    at a batch boundary.
+
+    \b
+    Examples:
+      tlog sequence --config tlog.toml
+      tlog sequence --json --max-entries 50000
+      tlog sequence --watch --interval 2
+    """
+    from .pipeline import Sequencer
+
+    cfg = load_config(config_path)
+    store, queue = open_stores(cfg)
+    stop = {"now": False}
+
+    def _stop(signum: int, frame: Any) -> None:
+        stop["now"] = True
+
+    if watch:
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+    bar = None
+    if not as_json and sys.stderr.isatty():
+        bar = click.progressbar(length=max_entries or 0, label="sequencing", file=sys.stderr)
+    seq = Sequencer(
+        cfg,
+        store,
+        queue,
+        cosign=_cosigner(cfg),
+        after_publish=_site_builder(cfg, store),
+        progress=(lambda n: bar.update(n)) if bar else None,
+    )
+    while True:
+        summary = seq.run(max_entries=max_entries, should_stop=lambda: stop["now"])
+        _report(summary, as_json, summary_file)
+        if not watch or stop["now"]:
+            break
+        deadline = time.monotonic() + interval
+        while time.monotonic() < deadline and not stop["now"]:
+            time.sleep(min(0.1, interval))
+        if stop["now"]:
+            break
+    if summary.witnesses and not summary.published:
+        raise ConfigError(
+            "witness policy not met: the log advanced but its checkpoint was not published "
+            f"({summary.witnesses})"
+        )
+
+
+def _report(summary: Any, as_json: bool, summary_file: str | None) -> None:
+    data = summary.as_json()
+    if as_json:
+        click.echo(json.dumps(data, sort_keys=True))
+    else:
+        click.echo(
+            f"{data['origin']}: size {data['size']} (+{data['admitted']} admitted, "
+            f"{data['rejected']} rejected, {data['duplicates']} duplicates) in "
+            f"{data['seconds']} s; root {data['root']}"
+        )
+    if summary_file:
+        with open(summary_file, "a") as f:
+            f.write(_markdown(data))
+
+
+def _markdown(d: dict[str, Any]) -> str:
+    rows = [
+        ("Log", f"`{d['origin']}`"),
+        ("Tree size", str(d["size"])),
+        ("Root", f"`{d['root']}`"),
+        ("Admitted", str(d["admitted"])),
+        ("Rejected", str(d["rejected"])),
+        ("Duplicates", str(d["duplicates"])),
+        ("Objects written", str(d["objects_written"])),
+        ("Checkpoint published", "yes" if d["published"] else "**no**"),
+    ]
+    rows += [(f"Witness {name}", status) for name, status in sorted(d["witnesses"].items())]
+    body = "\n".join(f"| {k} | {v} |" for k, v in rows)
+    return f"### tiledlog sequencing run\n\n| | |\n|---|---|\n{body}\n\n"
+
+
+def _cosigner(cfg: LogConfig) -> Any:
+    if not cfg.witnesses:
+        return None
+    from .witnessing import make_cosigner
+
+    return make_cosigner(cfg)
+
+
+def _site_builder(cfg: LogConfig, store: Any) -> Any:
+    if not cfg.site:
+        return None
+    try:
+        from .site import build_site
+    except ImportError:
+        return None
+
+    def build(note: bytes) -> None:
+        build_site(cfg, store, note)
+
+    return build

@@ -1,0 +1,525 @@
+"""One sequencing run: queue → admission → dedup → integration → stage → commit → apply → publish.
+
+The commit point is a compare-and-swap of the lock object (``sequencer/lock``, the log-signed
+checkpoint of the committed tree). Everything before it is invisible to readers; everything after
+it is idempotent and is redone by the next run if this one dies, through the same code path
+(``_finish``). So a crash anywhere loses nothing, two sequencers cannot both commit the same size,
+and the public ``checkpoint`` only ever names a tree whose tiles are all written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tlog import index as tindex
+from tlog.checkpoint import Checkpoint, format_checkpoint, parse_checkpoint
+from tlog.errors import ConflictError, NotFoundError, TlogError, VerificationError
+from tlog.integrate import edge_root, edge_tiles, integrate, integrate_bundles
+from tlog.merkle import EMPTY_ROOT
+from tlog.note import new_signer, new_verifier, open_note, sign_note
+from tlog.tiles import ENTRIES, Tile
+
+from .config import LogConfig
+from .crash import crashpoint
+from .staging import (
+    STAGING_PREFIX,
+    decode_staging,
+    encode_staging,
+    parse_staging_path,
+    staging_path,
+)
+
+__all__ = ["LOCK_KEY", "BatchStats", "RunSummary", "Sequencer", "publish_empty_log"]
+
+log = logging.getLogger("tiledlog.sequencer")
+
+LOCK_KEY = "sequencer/lock"
+CHECKPOINT_KEY = "checkpoint"
+QUEUE_PREFIX = "queue/"
+REJECTED_PREFIX = "rejected/"
+
+
+@dataclass
+class BatchStats:
+    """What one batch did (also summed over a run)."""
+
+    admitted: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    objects_written: int = 0
+    objects_read: int = 0
+
+    def add(self, other: BatchStats) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class RunSummary:
+    """The JSON summary of ``tlog sequence``."""
+
+    origin: str
+    size: int
+    root: str
+    stats: BatchStats = field(default_factory=BatchStats)
+    batches: int = 0
+    recovered: bool = False
+    published: bool = True
+    witnesses: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "size": self.size,
+            "root": self.root,
+            "admitted": self.stats.admitted,
+            "rejected": self.stats.rejected,
+            "duplicates": self.stats.duplicates,
+            "objects_written": self.stats.objects_written,
+            "objects_read": self.stats.objects_read,
+            "batches": self.batches,
+            "recovered": self.recovered,
+            "published": self.published,
+            "witnesses": self.witnesses,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class _Committed:
+    note: bytes
+    checkpoint: Checkpoint
+    version: str
+
+
+def _bundle_tile(size: int) -> Tile | None:
+    width = size % 256
+    return Tile(ENTRIES, size // 256, width) if width else None
+
+
+def publish_empty_log(store: Any, origin: str, skey: str) -> bytes:
+    """Create the lock and the public checkpoint of an empty log (``tlog init``)."""
+    signer = new_signer(skey)
+    note = sign_note(format_checkpoint(Checkpoint(origin, 0, EMPTY_ROOT)), signer)
+    try:
+        store.create(LOCK_KEY, note)
+    except ConflictError:
+        existing, _ = store.fetch(LOCK_KEY)
+        verifier = new_verifier(_vkey_of(skey))
+        cp = parse_checkpoint(open_note(existing, [verifier]).text)
+        if cp.origin != origin:
+            raise
+        return existing
+    with contextlib.suppress(ConflictError):
+        store.create(CHECKPOINT_KEY, note)
+    return note
+
+
+def _should_replace(current: bytes, note: bytes, cp: Checkpoint, verifier: Any) -> bool:
+    """Whether the public checkpoint should move to ``note``: never backwards, never to fewer
+    signatures on the same tree."""
+    if current == note:
+        return False
+    try:
+        public = open_note(current, [verifier])
+        public_cp = parse_checkpoint(public.text)
+    except TlogError:
+        return True  # unreadable or foreign: the committed checkpoint replaces it
+    if public_cp.size != cp.size:
+        return public_cp.size < cp.size
+    return len(public.sigs) + len(public.unverified) < note.count("\n— ".encode())
+
+
+def _vkey_of(skey: str) -> str:
+    from tlog.note import vkey_for_skey
+
+    return vkey_for_skey(skey)
+
+
+class Sequencer:
+    """Drains a queue into a log. Construct once; call ``run`` once or repeatedly (daemon)."""
+
+    def __init__(
+        self,
+        cfg: LogConfig,
+        store: Any,
+        queue: Any,
+        *,
+        admit: Callable[[Sequence[bytes]], list[Any]] | None = None,
+        cosign: Callable[[bytes, int], tuple[bytes, dict[str, str], bool]] | None = None,
+        after_publish: Callable[[bytes], None] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.queue = queue
+        self.signer = new_signer(cfg.signer_key())
+        self.verifier = new_verifier(_vkey_of(cfg.signer_key()))
+        self._admit = admit or _default_admit(cfg.workers)
+        self._cosign = cosign
+        self._after_publish = after_publish
+        self._progress = progress
+        self._cache_dir = Path(cfg.state_dir or _default_state_dir(cfg.store)) / "index"
+        self._edge: dict[Tile, bytes] | None = None
+        self._bundle: bytes | None = None
+
+    # ----- reading the committed state -------------------------------------------------
+
+    def _load_committed(self) -> _Committed:
+        try:
+            note, version = self.store.fetch(LOCK_KEY)
+        except NotFoundError as e:
+            raise TlogError(
+                f"{self.store.url}: no log here yet (no {LOCK_KEY}); run `tlog init` first"
+            ) from e
+        cp = parse_checkpoint(open_note(note, [self.verifier]).text)
+        if cp.origin != self.cfg.origin:
+            raise VerificationError(
+                f"{LOCK_KEY}: origin {cp.origin!r} does not match the config's {self.cfg.origin!r}"
+            )
+        return _Committed(note, cp, version)
+
+    def _load_edge(self, cp: Checkpoint) -> None:
+        """Read the right edge of the committed tree and check it against the signed root."""
+        tiles = edge_tiles(cp.size)
+        btile = _bundle_tile(cp.size)
+        paths = [t.path for t in tiles] + ([btile.path] if btile else [])
+        data = self.store.get_many(paths)
+        missing = [p for p, d in zip(paths, data, strict=True) if d is None]
+        if missing:
+            raise TlogError(f"right edge of tree {cp.size} is missing from the store: {missing}")
+        edge = dict(zip(tiles, data[: len(tiles)], strict=True))
+        if edge_root(cp.size, edge) != cp.root_hash:
+            raise VerificationError(
+                f"the stored right-edge tiles of tree {cp.size} do not hash to its signed root"
+            )
+        self._edge = edge
+        self._bundle = data[-1] if btile else None
+
+    def _read_index(self, path: str) -> bytes:
+        """Immutable index objects, read through a local write-through cache."""
+        local = self._cache_dir / path
+        try:
+            return local.read_bytes()
+        except FileNotFoundError:
+            data = self.store.get(path)
+            self._cache_put(path, data)
+            return data
+
+    def _cache_put(self, path: str, data: bytes) -> None:
+        local = self._cache_dir / path
+        local.parent.mkdir(parents=True, exist_ok=True)
+        tmp = local.with_name(f"{local.name}.tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        os.replace(tmp, local)
+
+    def _manifest(self, size: int) -> tindex.Manifest:
+        try:
+            return tindex.parse_manifest(self._read_index(tindex.manifest_path(size)))
+        except NotFoundError:
+            if size == 0:
+                return tindex.empty_manifest()
+            raise
+
+    # ----- the run ---------------------------------------------------------------------
+
+    def run(
+        self, max_entries: int | None = None, should_stop: Callable[[], bool] | None = None
+    ) -> RunSummary:
+        """Finish any committed-but-unapplied batch, then drain the queue batch by batch."""
+        started = time.monotonic()
+        committed = self._load_committed()
+        summary = RunSummary(
+            self.cfg.origin, committed.checkpoint.size, committed.checkpoint.root_hash.hex()
+        )
+        summary.recovered = self._recover(committed, summary)
+        self._load_edge(committed.checkpoint)
+        todo = max_entries
+        while todo is None or todo > 0:
+            if should_stop and should_stop():
+                break
+            limit = self.cfg.batch_size if todo is None else min(todo, self.cfg.batch_size)
+            keys = self._next_batch(limit)
+            if not keys:
+                break
+            committed, stats = self._batch(committed, keys, summary)
+            summary.stats.add(stats)
+            summary.batches += 1
+            if todo is not None:
+                todo -= len(keys)
+        summary.size = committed.checkpoint.size
+        summary.root = committed.checkpoint.root_hash.hex()
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    def _next_batch(self, limit: int) -> list[str]:
+        keys = []
+        for key in self.queue.list(QUEUE_PREFIX):
+            if key.endswith(".json"):
+                keys.append(key)
+                if len(keys) >= limit:
+                    break
+        return keys
+
+    def _recover(self, committed: _Committed, summary: RunSummary) -> bool:
+        """Apply a committed batch whose staging bundle is still there; drop stale bundles."""
+        cp = committed.checkpoint
+        found = False
+        for path, size, root in self._staged():
+            if size == cp.size and root == cp.root_hash:
+                log.warning("recovering committed tree %d from %s", size, path)
+                objects = decode_staging(self.store.get(path))
+                self._finish(committed, objects, path, summary)
+                found = True
+        if not found:
+            self._ensure_published(committed, summary)
+            self._drop_stale(cp)
+        return found
+
+    def _staged(self) -> list[tuple[str, int, bytes]]:
+        out = []
+        for path in list(self.store.list(STAGING_PREFIX)):
+            try:
+                size, root = parse_staging_path(path)
+            except TlogError:
+                continue
+            out.append((path, size, root))
+        return out
+
+    def _drop_stale(self, cp: Checkpoint) -> None:
+        """Delete staging bundles that can never be committed: smaller than the committed tree
+        (applied, or lost a race) or of its size with another root. Larger ones may belong to
+        a sequencer about to commit, so they stay until the log passes them."""
+        for path, size, root in self._staged():
+            if size < cp.size or (size == cp.size and root != cp.root_hash):
+                self.store.delete(path)
+
+    # ----- one batch -------------------------------------------------------------------
+
+    def _batch(
+        self, committed: _Committed, keys: list[str], summary: RunSummary
+    ) -> tuple[_Committed, BatchStats]:
+        stats = BatchStats()
+        before = _counts(self.store, self.queue)
+        cp = committed.checkpoint
+        docs = self.queue.get_many(keys)
+        present = [(k, d) for k, d in zip(keys, docs, strict=True) if d is not None]
+        results = self._admit([d for _, d in present])
+        crashpoint("admitted")
+
+        # 1. Rejections are final whatever happens to the batch: store the reason, drop the item.
+        accepted: list[tuple[str, Any]] = []
+        for (key, doc), res in zip(present, results, strict=True):
+            if isinstance(res, TlogError):
+                self._reject(key, doc, str(res))
+                stats.rejected += 1
+            else:
+                accepted.append((key, res))
+
+        # 2. Exact dedup: within the batch, then against the log's leaf-hash index.
+        manifest = self._manifest(cp.size)
+        seen: dict[bytes, str] = {}
+        fresh: list[tuple[str, Any]] = []
+        dupes: list[str] = []
+        for key, adm in accepted:
+            if adm.leaf_hash in seen:
+                dupes.append(key)
+            else:
+                seen[adm.leaf_hash] = key
+                fresh.append((key, adm))
+        if fresh:
+            found = tindex.lookup_many(
+                manifest, [tindex.leaf_key(a.leaf_hash) for _, a in fresh], self._read_index
+            )
+            known = [(k, a) for k, a in fresh if found.get(tindex.leaf_key(a.leaf_hash))]
+            fresh = [(k, a) for k, a in fresh if not found.get(tindex.leaf_key(a.leaf_hash))]
+            for key, _ in known:  # already in the committed log: safe to drop now
+                self.queue.delete(key)
+            stats.duplicates += len(known)
+        stats.duplicates += len(dupes)
+
+        if not fresh:
+            for key in dupes:
+                self.queue.delete(key)
+            stats.objects_read, stats.objects_written = _since(before, self.store, self.queue)
+            return committed, stats
+
+        # 3. Assign indexes and integrate from the right edge (pure).
+        if self._edge is None:
+            raise TlogError("internal: right edge not loaded")
+        new_size = cp.size + len(fresh)
+        leaves = [a.leaf_hash for _, a in fresh]
+        integ = integrate(cp.size, self._edge, leaves)
+        bundles = integrate_bundles(cp.size, self._bundle, [a.entry for _, a in fresh])
+        records: list[tuple[bytes, int]] = []
+        for i, (_, adm) in enumerate(fresh, start=cp.size):
+            records.append((tindex.leaf_key(adm.leaf_hash), i))
+            records.extend((tindex.search_key(k), i) for k in adm.search_keys)
+        upd = tindex.update_index(manifest, records, new_size, self._read_index)
+        objects: dict[str, bytes] = {t.path: b for t, b in integ.tiles.items()}
+        objects.update({t.path: b for t, b in bundles.items()})
+        objects.update(upd.objects)
+        objects[tindex.manifest_path(new_size)] = tindex.format_manifest(upd.manifest)
+
+        # 4. Sign the new checkpoint and stage everything it needs as one object.
+        new_cp = Checkpoint(self.cfg.origin, new_size, integ.root)
+        note = sign_note(format_checkpoint(new_cp), self.signer)
+        spath = staging_path(new_size, integ.root)
+        objects_with_meta = dict(objects)
+        objects_with_meta["queue-items"] = json.dumps([k for k, _ in fresh] + dupes).encode()
+        self.store.put(spath, encode_staging(objects_with_meta))
+        crashpoint("staged")
+
+        # 5. Commit: compare-and-swap the lock. Losing means another sequencer advanced the log.
+        try:
+            version = self.store.replace(LOCK_KEY, committed.version, note)
+        except ConflictError as e:
+            # A retried request whose first attempt landed also reports a conflict: look.
+            current, version = self.store.fetch(LOCK_KEY)
+            if current != note:
+                self.store.delete(spath)
+                raise ConflictError(
+                    "another sequencer committed to this log while this batch was prepared; "
+                    f"nothing was published by this run and its {len(keys)} queued "
+                    "submissions stay queued for the next run",
+                    key=LOCK_KEY,
+                ) from e
+        crashpoint("committed")
+        new_committed = _Committed(note, new_cp, version)
+
+        # 6. Apply, publish and clean up (the same path recovery takes).
+        self._finish(new_committed, objects_with_meta, spath, summary)
+        self._edge = {t: integ.tiles.get(t) or self._edge[t] for t in edge_tiles(new_size)}
+        btile = _bundle_tile(new_size)
+        self._bundle = bundles[btile] if btile else None
+        stats.admitted += len(fresh)
+        stats.objects_read, stats.objects_written = _since(before, self.store, self.queue)
+        if self._progress:
+            self._progress(len(keys))
+        return new_committed, stats
+
+    def _finish(
+        self, committed: _Committed, objects: dict[str, bytes], spath: str, summary: RunSummary
+    ) -> None:
+        """After the commit: apply tiles, publish the checkpoint, consume the queue, clean up."""
+        queue_items = json.loads(objects.pop("queue-items", b"[]"))
+        # Apply: create-only writes, so a tile can never be replaced by different bytes.
+        self._put_all(objects)
+        for path, data in objects.items():
+            if path.startswith("index/"):
+                self._cache_put(path, data)
+        crashpoint("applied")
+        self._ensure_published(committed, summary)
+        crashpoint("published")
+        for key in queue_items:
+            self.queue.delete(key)
+        self.store.delete(spath)
+        self._drop_stale(committed.checkpoint)
+        crashpoint("cleaned")
+
+    def _put_all(self, objects: dict[str, bytes]) -> None:
+        items = sorted(objects.items())
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(lambda kv: self.store.put(kv[0], kv[1]), items))
+
+    def _ensure_published(self, committed: _Committed, summary: RunSummary) -> None:
+        """Publish the committed checkpoint (with cosignatures) unless a newer one is out."""
+        note = committed.note
+        if self._cosign is not None:
+            note, results, ok = self._cosign(note, committed.checkpoint.size)
+            summary.witnesses.update(results)
+            if not ok:
+                summary.published = False
+                log.warning(
+                    "witness policy not met; checkpoint %d not published", committed.checkpoint.size
+                )
+                return
+        for _ in range(5):
+            try:
+                current, version = self.store.fetch(CHECKPOINT_KEY)
+            except NotFoundError:
+                current, version = None, None
+            if current is not None and not _should_replace(
+                current, note, committed.checkpoint, self.verifier
+            ):
+                break
+            try:
+                if version is None:
+                    self.store.create(CHECKPOINT_KEY, note)
+                else:
+                    self.store.replace(CHECKPOINT_KEY, version, note)
+                break
+            except ConflictError:
+                continue  # someone else published meanwhile (or our retry landed): re-read
+        else:
+            raise ConflictError("kept losing the race to publish; try again", key=CHECKPOINT_KEY)
+        summary.published = True
+        if self._after_publish:
+            self._after_publish(note)
+
+    def _reject(self, key: str, doc: bytes, reason: str) -> None:
+        sid = key.removeprefix(QUEUE_PREFIX).removesuffix(".json")
+        try:
+            submission: Any = json.loads(doc)
+        except ValueError:
+            submission = {"unparsed_bytes_hex": doc[:4096].hex()}
+        record = {
+            "id": sid,
+            "reason": reason,
+            "rejected_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "submission": submission,
+        }
+        body = json.dumps(record, indent=2, sort_keys=True).encode() + b"\n"
+        self.queue.overwrite(f"{REJECTED_PREFIX}{sid}.json", body)
+        self.queue.delete(key)
+
+
+def _counts(*stores: Any) -> tuple[int, int]:
+    """(reads, writes) sent so far by the distinct stores given."""
+    reads = writes = 0
+    for store in {id(s): s for s in stores}.values():
+        s = getattr(store, "stats", None)
+        if s is not None:
+            reads += s.gets + s.lists + s.heads
+            writes += s.puts + s.deletes
+    return reads, writes
+
+
+def _since(before: tuple[int, int], *stores: Any) -> tuple[int, int]:
+    after = _counts(*stores)
+    return after[0] - before[0], after[1] - before[1]
+
+
+def _default_state_dir(store_url: str) -> str:
+    import hashlib
+
+    import platformdirs
+
+    tag = hashlib.sha256(store_url.encode()).hexdigest()[:16]
+    return str(Path(platformdirs.user_cache_dir("tiledlog")) / "sequencer" / tag)
+
+
+def _default_admit(workers: int) -> Callable[[Sequence[bytes]], list[Any]]:
+    from tlog.entries import admit_many
+
+    def admit(docs: Sequence[bytes]) -> list[Any]:
+        return admit_many(docs, workers=workers or os.cpu_count() or 1)
+
+    return admit
+
+
+def tile_paths_for(size: int) -> list[str]:
+    """Every hash tile and entry bundle a tree of this size needs (for checks and tests)."""
+    from tlog.tiles import bundles_for_size, tiles_for_size
+
+    return [t.path for t in tiles_for_size(size)] + [t.path for t in bundles_for_size(size)]

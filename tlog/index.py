@@ -1,0 +1,293 @@
+"""The static lookup index: 32-byte keys → log indexes, as immutable files beside the tiles.
+
+Serves the sequencer's exact deduplication (leaf hash → index) and clients' search by artifact
+digest or key fingerprint. A leaf hash is its own key; a search key string (``sha256:<hex>``,
+``key:<hex>``) is keyed by ``sha256(string)``, so every key is a uniform 32-byte value.
+
+Layout: records are ``key (32) ‖ index (uint64 BE)``, 40 bytes, sorted, no framing. Keys fall in
+16 shards by their first nibble; each shard has up to three levels, each one immutable object
+``index/<level>/<shard>/<generation>`` (generation = the tree size when it was written).
+``index/manifest/<size>`` (JSON, immutable, one per committed tree size) names them.
+
+Per batch, each shard that receives records merges them into its L1; an L1 over ``t1`` records
+is merged into L2 (and L1 becomes empty), an L2 over ``t2`` into L3. A shard writes at most one
+object per batch (the level its merge ends in), so a batch writes at most 16 + 1 objects.
+
+Cost (n = records in the log, about 3 per entry; b = records per batch):
+- lookup: manifest + L1 (≤ t1·40 B, whole) + L2 and L3 by range read around the interpolated
+  position (keys are uniform): 4 GETs, about 2·(7·√(n/16)/2·40) bytes per ranged level.
+- written per batch: ≤ 17 objects; bytes ≈ 16·(t1/2)·40 for L1 rewrites, plus an L2 rewrite
+  every t1/(b/16) batches per shard and an L3 rewrite every t2/t1 of those.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from tlog.errors import MalformedError
+
+__all__ = [
+    "RECORD_SIZE",
+    "SHARDS",
+    "IndexUpdate",
+    "LevelRef",
+    "Manifest",
+    "decode_records",
+    "empty_manifest",
+    "encode_records",
+    "format_manifest",
+    "index_paths",
+    "leaf_key",
+    "lookup",
+    "lookup_many",
+    "manifest_path",
+    "parse_manifest",
+    "search_key",
+    "update_index",
+]
+
+RECORD_SIZE = 40
+SHARDS = 16
+LEVELS = 3
+T1 = 4096
+T2 = 131072
+_MANIFEST_PREFIX = "index/manifest/"
+
+
+@dataclass(frozen=True)
+class LevelRef:
+    """One level object of one shard."""
+
+    path: str
+    records: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Which level objects make up the index at a tree size."""
+
+    size: int
+    levels: tuple[tuple[LevelRef | None, ...], ...]
+    t1: int = T1
+    t2: int = T2
+
+
+@dataclass(frozen=True)
+class IndexUpdate:
+    """The new manifest and the objects to write for it."""
+
+    manifest: Manifest
+    objects: dict[str, bytes]
+
+
+def leaf_key(leaf_hash: bytes) -> bytes:
+    """The key of a leaf hash (itself)."""
+    if len(leaf_hash) != 32:
+        raise MalformedError("leaf hash must be 32 bytes", field="leaf_hash")
+    return bytes(leaf_hash)
+
+
+def search_key(s: str) -> bytes:
+    """The key of a search string such as ``sha256:<hex>`` or ``key:<hex>``."""
+    return hashlib.sha256(s.lower().encode()).digest()
+
+
+def manifest_path(size: int) -> str:
+    return f"{_MANIFEST_PREFIX}{size}"
+
+
+def empty_manifest(size: int = 0) -> Manifest:
+    return Manifest(size, tuple((None,) * LEVELS for _ in range(SHARDS)))
+
+
+def encode_records(records: Iterable[tuple[bytes, int]]) -> bytes:
+    """Sorted 40-byte records."""
+    return b"".join(sorted(k + i.to_bytes(8, "big") for k, i in records))
+
+
+def decode_records(data: bytes) -> list[tuple[bytes, int]]:
+    if len(data) % RECORD_SIZE:
+        raise MalformedError(f"index object of {len(data)} bytes is not whole records")
+    return [
+        (bytes(data[p : p + 32]), int.from_bytes(data[p + 32 : p + 40], "big"))
+        for p in range(0, len(data), RECORD_SIZE)
+    ]
+
+
+def format_manifest(m: Manifest) -> bytes:
+    shards = [
+        [None if r is None else {"path": r.path, "records": r.records} for r in s] for s in m.levels
+    ]
+    doc = {"version": 1, "size": m.size, "t1": m.t1, "t2": m.t2, "shards": shards}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def parse_manifest(data: bytes) -> Manifest:
+    try:
+        doc = json.loads(data)
+        if doc["version"] != 1 or len(doc["shards"]) != SHARDS:
+            raise MalformedError("unsupported index manifest version or shape")
+        levels = []
+        for shard in doc["shards"]:
+            if len(shard) != LEVELS:
+                raise MalformedError("index manifest shard must have 3 levels")
+            refs = []
+            for r in shard:
+                if r is None:
+                    refs.append(None)
+                    continue
+                path, n = r["path"], r["records"]
+                if not isinstance(path, str) or not path.startswith("index/") or ".." in path:
+                    raise MalformedError("bad index object path in manifest")
+                if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+                    raise MalformedError("bad record count in manifest")
+                refs.append(LevelRef(path, n))
+            levels.append(tuple(refs))
+        size, t1, t2 = doc["size"], doc["t1"], doc["t2"]
+        if not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (size, t1, t2)
+        ):
+            raise MalformedError("bad numbers in index manifest")
+        return Manifest(size, tuple(levels), t1, t2)
+    except MalformedError:
+        raise
+    except (ValueError, KeyError, TypeError) as e:
+        raise MalformedError(f"index manifest is malformed: {e}") from e
+
+
+def index_paths(m: Manifest) -> list[str]:
+    """Every object a manifest references."""
+    return sorted(r.path for shard in m.levels for r in shard if r is not None)
+
+
+def _chunks(data: bytes) -> list[bytes]:
+    return [data[p : p + RECORD_SIZE] for p in range(0, len(data), RECORD_SIZE)]
+
+
+def update_index(
+    manifest: Manifest,
+    records: Iterable[tuple[bytes, int]],
+    new_size: int,
+    read: Callable[[str], bytes],
+    t1: int | None = None,
+    t2: int | None = None,
+) -> IndexUpdate:
+    """Add a batch's records; pure given ``read`` (which reads existing level objects)."""
+    t1 = manifest.t1 if t1 is None else t1
+    t2 = manifest.t2 if t2 is None else t2
+    by_shard: dict[int, list[bytes]] = {}
+    for key, idx in records:
+        if len(key) != 32 or not 0 <= idx < 1 << 63:
+            raise MalformedError("index records need a 32-byte key and a valid index")
+        by_shard.setdefault(key[0] >> 4, []).append(key + idx.to_bytes(8, "big"))
+    levels = [list(s) for s in manifest.levels]
+    objects: dict[str, bytes] = {}
+    for shard, new in sorted(by_shard.items()):
+        merged = new
+        target = 0
+        for level in range(LEVELS):
+            ref = levels[shard][level]
+            if ref is not None:
+                merged = merged + _chunks(read(ref.path))
+            limit = (t1, t2, None)[level]
+            if limit is None or len(merged) <= limit:
+                target = level
+                break
+        merged = sorted(set(merged))
+        for level in range(target):
+            levels[shard][level] = None
+        path = f"index/{target + 1}/{shard:x}/{new_size}"
+        objects[path] = b"".join(merged)
+        levels[shard][target] = LevelRef(path, len(merged))
+    m = Manifest(new_size, tuple(tuple(s) for s in levels), t1, t2)
+    return IndexUpdate(m, objects)
+
+
+def _find(data: bytes, key: bytes) -> tuple[int, int]:
+    """[first, end) record positions of ``key`` in sorted records."""
+    n = len(data) // RECORD_SIZE
+
+    def at(i: int) -> bytes:
+        return data[i * RECORD_SIZE : i * RECORD_SIZE + 32]
+
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if at(mid) < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    end = lo
+    while end < n and at(end) == key:
+        end += 1
+    return lo, end
+
+
+def _indexes(data: bytes, first: int, end: int) -> list[int]:
+    return [int.from_bytes(data[i * 40 + 32 : i * 40 + 40], "big") for i in range(first, end)]
+
+
+def lookup_many(
+    manifest: Manifest, keys: Sequence[bytes], read: Callable[[str], bytes]
+) -> dict[bytes, list[int]]:
+    """All indexes of many keys, reading each needed level object once (for the sequencer)."""
+    out: dict[bytes, list[int]] = {}
+    by_shard: dict[int, list[bytes]] = {}
+    for k in keys:
+        by_shard.setdefault(k[0] >> 4, []).append(k)
+    for shard, ks in by_shard.items():
+        for ref in manifest.levels[shard]:
+            if ref is None:
+                continue
+            data = read(ref.path)
+            for k in ks:
+                first, end = _find(data, k)
+                if end > first:
+                    out.setdefault(k, []).extend(_indexes(data, first, end))
+    return {k: sorted(set(v)) for k, v in out.items()}
+
+
+def lookup(
+    manifest: Manifest, key: bytes, read_range: Callable[[str, int, int], bytes]
+) -> list[int]:
+    """All indexes of one key: L1 whole, L2/L3 by interpolated range reads (clients)."""
+    if len(key) != 32:
+        raise MalformedError("lookup key must be 32 bytes", field="key")
+    found: list[int] = []
+    for level, ref in enumerate(manifest.levels[key[0] >> 4]):
+        if ref is None or ref.records == 0:
+            continue
+        if level == 0:
+            data = read_range(ref.path, 0, ref.records * RECORD_SIZE)
+            first, end = _find(data, key)
+            found += _indexes(data, first, end)
+        else:
+            found += _ranged(ref, key, read_range)
+    return sorted(set(found))
+
+
+def _ranged(ref: LevelRef, key: bytes, read_range: Callable[[str, int, int], bytes]) -> list[int]:
+    n = ref.records
+    frac = (int.from_bytes(key[:8], "big") & ((1 << 60) - 1)) / float(1 << 60)
+    width = max(64, int(7 * math.sqrt(n) / 2))
+    lo = max(0, int(frac * n) - width)
+    hi = min(n, int(frac * n) + width)
+    while True:
+        data = read_range(ref.path, lo * RECORD_SIZE, hi * RECORD_SIZE)
+        count = len(data) // RECORD_SIZE
+        first_key = data[:32]
+        last_key = data[(count - 1) * 40 : (count - 1) * 40 + 32] if count else b""
+        if lo > 0 and (not count or first_key >= key):
+            lo = max(0, lo - 2 * width)
+            width *= 2
+            continue
+        if hi < n and (not count or last_key <= key):
+            hi = min(n, hi + 2 * width)
+            width *= 2
+            continue
+        first, end = _find(data, key)
+        return _indexes(data, first, end)

@@ -1,0 +1,101 @@
+"""The two storage interfaces and the upload settings per kind of object.
+
+``ObjectStore`` holds immutable files: ``put`` is create-only and idempotent (the same bytes
+again succeed; different bytes raise ``ConflictError``, which is how a second writer is caught).
+``CASStore`` holds the one mutable object that decides what the log is (the lock): ``fetch``,
+``create`` and ``replace(old_version, …)``. Every backend implements both.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = [
+    "CHECKPOINT",
+    "CSS",
+    "FULL_TILE",
+    "HTML",
+    "JS",
+    "JSON",
+    "PARTIAL_TILE",
+    "PRIVATE",
+    "CASStore",
+    "ObjectStore",
+    "Stats",
+    "Upload",
+    "upload_for",
+]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """HTTP metadata an object is published with."""
+
+    content_type: str
+    cache_control: str
+
+
+FULL_TILE = Upload("application/octet-stream", "public, max-age=31536000, immutable")
+PARTIAL_TILE = Upload("application/octet-stream", "public, max-age=60")
+CHECKPOINT = Upload("text/plain; charset=utf-8", "no-cache")
+HTML = Upload("text/html; charset=utf-8", "public, max-age=60")
+JSON = Upload("application/json", "public, max-age=60")
+JS = Upload("text/javascript; charset=utf-8", "public, max-age=300")
+CSS = Upload("text/css; charset=utf-8", "public, max-age=300")
+INDEX = Upload("application/octet-stream", "public, max-age=31536000, immutable")
+PRIVATE = Upload("application/octet-stream", "no-store")
+TEXT = Upload("text/plain; charset=utf-8", "public, max-age=60")
+
+_PARTIAL = re.compile(r"tile/.*\.p/\d+$")
+
+
+def upload_for(key: str) -> Upload:
+    """The upload settings of an object, by its path in the log."""
+    if key == "checkpoint":
+        return CHECKPOINT
+    if key.startswith("tile/"):
+        return PARTIAL_TILE if _PARTIAL.match(key) else FULL_TILE
+    if key.startswith("index/"):
+        return INDEX
+    if key.startswith(("queue/", "rejected/", "sequencer/")):
+        return PRIVATE
+    for suffix, up in ((".html", HTML), (".json", JSON), (".js", JS), (".css", CSS)):
+        if key.endswith(suffix):
+            return up
+    return TEXT
+
+
+@dataclass
+class Stats:
+    """Requests actually sent, by kind (tests count them)."""
+
+    gets: int = 0
+    puts: int = 0
+    lists: int = 0
+    deletes: int = 0
+    heads: int = 0
+
+
+class ObjectStore(Protocol):
+    url: str
+    stats: Stats
+
+    def put(self, key: str, data: bytes, upload: Upload | None = None) -> None: ...
+    def overwrite(self, key: str, data: bytes, upload: Upload | None = None) -> None: ...
+    def get(self, key: str) -> bytes: ...
+    def get_range(self, key: str, start: int, end: int) -> bytes: ...
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
+    def exists(self, key: str) -> bool: ...
+    def list(self, prefix: str) -> Iterator[str]: ...
+    def delete(self, key: str) -> None: ...
+
+
+class CASStore(Protocol):
+    def fetch(self, key: str) -> tuple[bytes, str]: ...
+    def create(self, key: str, data: bytes, upload: Upload | None = None) -> str: ...
+    def replace(
+        self, key: str, old_version: str, data: bytes, upload: Upload | None = None
+    ) -> str: ...

@@ -1,0 +1,186 @@
+"""A log in a local folder: atomic create-only writes, and compare-and-swap under an fcntl lock."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from tlog.errors import ConflictError, NotFoundError, StoreError
+
+from .base import Stats, Upload
+
+__all__ = ["LocalStore"]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalStore:
+    """Objects are files under ``root``; keys are relative paths with '/'."""
+
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
+        self.root = Path(root).resolve()
+        self.url = str(self.root)
+        self.stats = Stats()
+        self._fsync = fsync
+
+    def __repr__(self) -> str:
+        return f"LocalStore({self.url!r})"
+
+    def _path(self, key: str) -> Path:
+        if not key or key.startswith("/") or ".." in key.split("/") or "\\" in key:
+            raise StoreError("invalid object key", key=key)
+        return self.root / key
+
+    def _write_tmp(self, path: Path, data: bytes) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                if self._fsync:
+                    f.flush()
+                    os.fsync(f.fileno())
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return Path(tmp)
+
+    def put(self, key: str, data: bytes, upload: Upload | None = None) -> None:
+        path = self._path(key)
+        self.stats.puts += 1
+        try:
+            tmp = self._write_tmp(path, data)
+            try:
+                os.link(tmp, path)  # atomic create-only: fails if the name exists
+            except FileExistsError:
+                if path.read_bytes() != data:
+                    raise ConflictError("exists with different content", key=key) from None
+            finally:
+                os.unlink(tmp)
+            if self._fsync:
+                _fsync_dir(path.parent)
+        except OSError as e:
+            raise StoreError(f"write failed: {e.strerror}", key=key) from e
+
+    def overwrite(self, key: str, data: bytes, upload: Upload | None = None) -> None:
+        path = self._path(key)
+        self.stats.puts += 1
+        try:
+            os.replace(self._write_tmp(path, data), path)
+            if self._fsync:
+                _fsync_dir(path.parent)
+        except OSError as e:
+            raise StoreError(f"write failed: {e.strerror}", key=key) from e
+
+    def get(self, key: str) -> bytes:
+        self.stats.gets += 1
+        try:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise NotFoundError("not found", key=key) from None
+        except OSError as e:
+            raise StoreError(f"read failed: {e.strerror}", key=key) from e
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        self.stats.gets += 1
+        try:
+            with open(self._path(key), "rb") as f:
+                f.seek(start)
+                return f.read(max(0, end - start))
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise NotFoundError("not found", key=key) from None
+        except OSError as e:
+            raise StoreError(f"read failed: {e.strerror}", key=key) from e
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        def one(k: str) -> bytes | None:
+            try:
+                return self.get(k)
+            except NotFoundError:
+                return None
+
+        if len(keys) < 8:
+            return [one(k) for k in keys]
+        with ThreadPoolExecutor(8) as pool:
+            return list(pool.map(one, keys))
+
+    def exists(self, key: str) -> bool:
+        self.stats.heads += 1
+        return self._path(key).is_file()
+
+    def list(self, prefix: str) -> Iterator[str]:
+        self.stats.lists += 1
+        base = self.root
+        out = []
+        for dirpath, dirnames, filenames in os.walk(base):
+            rel = os.path.relpath(dirpath, base)
+            rel = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+            if not (rel.startswith(prefix) or prefix.startswith(rel)):
+                dirnames[:] = []
+                continue
+            for name in filenames:
+                key = rel + name
+                if key.startswith(prefix) and not name.startswith((".tmp-", ".lock")):
+                    out.append(key)
+        return iter(sorted(out))
+
+    def delete(self, key: str) -> None:
+        self.stats.deletes += 1
+        try:
+            os.unlink(self._path(key))
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise StoreError(f"delete failed: {e.strerror}", key=key) from e
+
+    # ----- compare-and-swap ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self, key: str) -> Iterator[None]:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.parent / f".lock-{path.name}", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    @staticmethod
+    def _version(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()
+
+    def fetch(self, key: str) -> tuple[bytes, str]:
+        data = self.get(key)
+        return data, self._version(data)
+
+    def create(self, key: str, data: bytes, upload: Upload | None = None) -> str:
+        with self._locked(key):
+            if self._path(key).exists():
+                raise ConflictError("already exists", key=key)
+            self.overwrite(key, data, upload)
+        return self._version(data)
+
+    def replace(self, key: str, old_version: str, data: bytes, upload: Upload | None = None) -> str:
+        with self._locked(key):
+            try:
+                current = self._path(key).read_bytes()
+            except FileNotFoundError:
+                raise ConflictError("does not exist", key=key) from None
+            if self._version(current) != old_version:
+                raise ConflictError("changed since it was read", key=key)
+            self.overwrite(key, data, upload)
+        return self._version(data)
