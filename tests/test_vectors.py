@@ -450,7 +450,7 @@ def test_open_rows() -> None:
     with pytest.raises(UnverifiedNoteError) as e:
         open_note(msg, [])
     assert len(e.value.note.unverified) == 2
-    with pytest.raises(VerificationError, match="ambiguous key EnochRoot\\+af0cfe78"):
+    with pytest.raises(VerificationError, match=r"ambiguous key EnochRoot\+af0cfe78"):
         open_note((TEXT + "\n" + ENOCH).encode(), [enoch, peter, new_verifier(ENOCH_VKEY)])
     with pytest.raises(MalformedError):
         open_note((TEXT + "\n" + PETER * 101).encode(), [peter])

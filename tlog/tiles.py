@@ -210,15 +210,23 @@ class TileHashReader:
     ) -> None:
         self.size, self.root, self._fetch = size, root, fetch
         self.verified: MutableMapping[Tile, bytes] = {} if verified is None else verified
+        self._memo: dict[tuple[Tile, int, int], bytes] = {}
 
     def read_hashes(self, nodes: Sequence[Node]) -> list[bytes]:
         places = [tile_for_node(Node(*n), self.size) for n in nodes]
         self._authenticate({t for t, _, _ in places})
         out = []
-        for tile, offset, count in places:
-            data = self.verified[tile]
-            hashes = [data[32 * i : 32 * i + 32] for i in range(offset, offset + count)]
-            out.append(hashes[0] if count == 1 else perfect_root(hashes))
+        for place in places:
+            h = self._memo.get(place)
+            if h is None:
+                tile, offset, count = place
+                data = self.verified[tile]
+                hashes = [data[32 * i : 32 * i + 32] for i in range(offset, offset + count)]
+                h = hashes[0] if count == 1 else perfect_root(hashes)
+                if len(self._memo) > 65536:
+                    self._memo.clear()
+                self._memo[place] = h
+            out.append(h)
         return out
 
     def _get(self, tiles: Sequence[Tile]) -> dict[Tile, bytes]:
