@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from functools import lru_cache
+from functools import cache
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,7 +26,6 @@ from tlog.merkle import (
 )
 from tlog.note import new_signer, new_verifier, open_note
 from tlog.tiles import (
-    TILE_WIDTH,
     Tile,
     TileHashReader,
     decode_entry_bundle,
@@ -42,7 +42,7 @@ SETTINGS = settings(deadline=None, max_examples=60, suppress_health_check=list(H
 LEAVES = [leaf_hash(b"leaf %d" % i) for i in range(300)]
 
 
-@lru_cache(maxsize=None)
+@cache
 def naive_mth(lo: int, hi: int) -> bytes:
     """MTH(D[lo:hi]) by the RFC's recursion (memoised per range)."""
     if hi == lo:
@@ -59,8 +59,8 @@ def naive_path(m: int, lo: int, hi: int) -> list[bytes]:
         return []
     k = 1 << ((hi - lo - 1).bit_length() - 1)
     if m < k:
-        return naive_path(m, lo, lo + k) + [naive_mth(lo + k, hi)]
-    return naive_path(m - k, lo + k, hi) + [naive_mth(lo, lo + k)]
+        return [*naive_path(m, lo, lo + k), naive_mth(lo + k, hi)]
+    return [*naive_path(m - k, lo + k, hi), naive_mth(lo, lo + k)]
 
 
 def naive_proof(m: int, lo: int, hi: int, whole: bool = True) -> list[bytes]:
@@ -69,8 +69,8 @@ def naive_proof(m: int, lo: int, hi: int, whole: bool = True) -> list[bytes]:
         return [] if whole else [naive_mth(lo, hi)]
     k = 1 << ((hi - lo - 1).bit_length() - 1)
     if m <= k:
-        return naive_proof(m, lo, lo + k, whole) + [naive_mth(lo + k, hi)]
-    return naive_proof(m - k, lo + k, hi, False) + [naive_mth(lo, lo + k)]
+        return [*naive_proof(m, lo, lo + k, whole), naive_mth(lo + k, hi)]
+    return [*naive_proof(m - k, lo + k, hi, False), naive_mth(lo, lo + k)]
 
 
 def tiles_reader(size: int, tiles: dict[str, bytes], root: bytes) -> TileHashReader:
@@ -119,7 +119,7 @@ def test_every_pair_of_sizes(tiles_by_size: dict) -> None:
 # ----- larger random sizes: a lazily computed tree up to 2^20 ---------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def lazy_node(h: int, k: int) -> bytes:
     if h == 0:
         return hashlib.sha256(k.to_bytes(8, "big")).digest()
@@ -251,7 +251,7 @@ def _assert_batches(batches: list[int]) -> None:
         )
         assert full.startswith(data)
     for t, data in bundles.items():
-        if t.is_full or t.width == total % 256 and t.n == total // 256:
+        if t.is_full or (t.width == total % 256 and t.n == total // 256):
             assert once_bundles[t] == data
 
 
@@ -310,10 +310,8 @@ def _mutate(seed: bytes, ops: list[tuple[int, int, int]]) -> bytes:
     st.sampled_from(range(len(PARSERS))),
 )
 def test_parsers_raise_only_malformed(data: bytes, which: int) -> None:
-    try:
+    with contextlib.suppress(MalformedError):
         PARSERS[which](data)
-    except MalformedError:
-        pass
 
 
 NOTE = (
@@ -336,7 +334,5 @@ def test_any_flipped_bit_of_a_note_fails(bit: int) -> None:
 )
 def test_open_note_on_garbage(data: bytes, op: tuple[int, int, int]) -> None:
     for msg in (data, _mutate(NOTE, [op])):
-        try:
+        with contextlib.suppress(MalformedError, VerificationError):
             open_note(msg, [new_verifier(LOG_VKEY)])
-        except (MalformedError, VerificationError):
-            pass

@@ -565,7 +565,7 @@ def test_own_checkpoint_and_cosignature() -> None:
     assert len(both.sigs) == 2 and cosignature_timestamp(both.sigs[1]) == 1700000000
     only_log = open_note(cosigned, [new_verifier(LOG_VKEY)])
     assert len(only_log.sigs) == 1 and len(only_log.unverified) == 1
-    with pytest.raises(InvalidSignatureError, match="example.com/log\\+d455c521"):
+    with pytest.raises(InvalidSignatureError, match=r"example\.com/log\+d455c521"):
         open_note(cosigned.replace(b"\n8\n", b"\n9\n"), [new_verifier(LOG_VKEY)])
     resigned = sign_note(only_log, new_signer(SKEY))
     assert resigned.decode().splitlines()[-1] == (
