@@ -1,0 +1,102 @@
+"""``tlog monitor``: follow a log, re-verify every entry, alert on watched keys and digests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["monitor"]
+
+
+@click.command()
+@click.option("--log", "log_url", required=True, help="The log's URL (https://…) or folder.")
+@click.option("--vkey", required=True, help="The log's verifier key (note key string).")
+@click.option(
+    "--state",
+    "state_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder holding the last verified checkpoint (resumable).",
+)
+@click.option(
+    "--watch-key",
+    "watch_keys",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Alert when this public key signs an entry (repeatable).",
+)
+@click.option(
+    "--watch-digest",
+    "watch_digests",
+    multiple=True,
+    help="Alert when this digest (sha256:<hex>) is logged (repeatable).",
+)
+@click.option("--exec", "exec_cmd", help="Run this shell command per event, event JSON on stdin.")
+@click.option("--once", is_flag=True, help="One pass, then exit (the default).")
+@click.option("--interval", type=click.FloatRange(1), help="Keep following, every N seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print events as JSON lines.")
+def monitor(
+    log_url: str,
+    vkey: str,
+    state_dir: str,
+    watch_keys: tuple[str, ...],
+    watch_digests: tuple[str, ...],
+    exec_cmd: str | None,
+    once: bool,
+    interval: float | None,
+    as_json: bool,
+) -> None:
+    """Follow a log from the last verified checkpoint and report what concerns you.
+
+    Proves each new checkpoint consistent with the last one, re-verifies the signature of every
+    new entry, and emits an event per entry that mentions a watched key or digest.
+
+    \b
+    Exit codes: 0 nothing new for you, 4 events were emitted, 5 the log misbehaved
+    (inconsistent checkpoint, or an entry whose signature does not verify).
+    \b
+    Examples:
+      tlog monitor --log https://log.example/ --vkey "$(cat log.pub)" --state .mon \\
+          --watch-key release-signing.pub --json
+      tlog monitor … --exec 'mail -s "tiledlog alert" me@example.org' --interval 300
+    """
+    from tlog.entries import key_search_key
+    from tlog.monitor import EXIT_EVENTS, EXIT_MISBEHAVIOUR, Monitor
+    from tlog.storage import open_store
+
+    keys = [key_search_key(Path(k).read_bytes()) for k in watch_keys]
+    mon = Monitor(
+        open_store(log_url), vkey, state_dir, watch_keys=keys, watch_digests=watch_digests
+    )
+
+    def emit(event: dict[str, Any]) -> None:
+        line = json.dumps(event, sort_keys=True)
+        if as_json:
+            click.echo(line)
+        else:
+            where = f"entry {event['index']}: " if "index" in event else ""
+            what = event.get("reason") or f"matched {', '.join(event['matched'])}"
+            click.echo(f"{event['event']}: {where}{what}")
+        if exec_cmd:
+            subprocess.run(exec_cmd, shell=True, input=line + "\n", text=True, check=False)
+
+    code = 0
+    while True:
+        result = mon.run_once(emit)
+        if not as_json:
+            click.echo(
+                f"checked {result.entries_checked} new entries up to size {result.new_size}",
+                err=True,
+            )
+        code = max(code, result.exit_code)
+        if code == EXIT_MISBEHAVIOUR or once or interval is None:
+            break
+        time.sleep(interval)
+    if code in (EXIT_EVENTS, EXIT_MISBEHAVIOUR):
+        sys.exit(code)

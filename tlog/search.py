@@ -1,0 +1,61 @@
+"""Search a log by artifact digest, key fingerprint or leaf hash, through its static index.
+
+The index is untrusted: it only proposes indexes. Each candidate entry is fetched, proven
+included in the verified checkpoint, and checked to really carry the searched key, so a result
+is never wrong; a log that left an entry out of its index is caught by monitors (who read every
+entry) rather than by searchers.
+
+GETs per lookup: the checkpoint, the index manifest for its size, the shard's L1 object and one
+range read per larger level (see ``tlog.index``), then for each match its inclusion proof.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tlog.client import LogClient, VerifiedEntry
+from tlog.errors import MalformedError, VerificationError
+from tlog.index import lookup, manifest_path, parse_manifest, search_key
+
+__all__ = ["SearchResult", "search"]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Every verified entry that carries ``query``, and the lookups it took."""
+
+    query: str
+    size: int
+    entries: tuple[VerifiedEntry, ...]
+    rejected_candidates: tuple[int, ...]
+
+
+def search(client: LogClient, query: str) -> SearchResult:
+    """All entries whose search keys include ``query`` (``sha256:<hex>`` or ``key:<hex>``)."""
+    from tlog.entries import entry_search_keys
+
+    query = query.strip().lower()
+    if not query.startswith(("sha256:", "sha384:", "sha512:", "key:")):
+        raise MalformedError(
+            "expected sha256:<hex>, sha384:…, sha512:… or key:<hex>", field="query"
+        )
+    cp = client.checkpoint()
+    path = manifest_path(cp.size)
+    store: Any = client.store
+    try:
+        manifest = parse_manifest(store.get(path))
+        candidates = lookup(manifest, search_key(query), store.get_range)
+    except MalformedError as e:
+        raise VerificationError(f"{path}: the log's index is malformed: {e}") from e
+    found, rejected = [], []
+    for index in candidates:
+        if index >= cp.size:
+            rejected.append(index)
+            continue
+        entry = client.entry(index, cp)
+        if query in {k.lower() for k in entry_search_keys(entry.entry)}:
+            found.append(entry)
+        else:
+            rejected.append(index)
+    return SearchResult(query, cp.size, tuple(found), tuple(rejected))
