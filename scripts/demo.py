@@ -98,7 +98,6 @@ def main() -> None:
     if summary["size"] != len(arts):
         sys.exit(f"demo failed: expected {len(arts)} entries, log has {summary['size']}")
     vkey = (DEMO / "log.pub").read_text().strip()
-    tlog("site", "build", "--config", "tlog.toml")
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
@@ -122,6 +121,7 @@ def main() -> None:
         server.terminate()
         server.wait()
     tlog("verify", "--vkey", vkey, "--bundle", "entry3.bundle.json")
+    tlog("site", "build", "--config", "tlog.toml")
     print(f"\nDemo log ready in {DEMO}: {summary['size']} entries, root {summary['root']}.")
     print(f"Browse it: python -m http.server --directory {DEMO / 'public'} and open /index.html")
 

@@ -174,6 +174,19 @@ def describe_entry(entry: bytes) -> dict[str, Any]:
     return t.describe(body)
 
 
+def hashedrekord_submission(
+    artifact: bytes, signature: bytes, public_key: bytes, *, certificate: bool = False
+) -> bytes:
+    """The submission document (JSON bytes) for an artifact, its signature and the signer's key.
+
+    The signature may be raw or base64 text; ``certificate`` marks an X.509 certificate.
+    """
+    from .cli import build_hashedrekord
+
+    doc = build_hashedrekord(artifact, None, signature, public_key, certificate=certificate)
+    return json.dumps(doc).encode()
+
+
 def key_search_key(key_file: bytes) -> str:
     """The search key of a public key or certificate file (``key:<hex>``)."""
     v = load_verifier(key_file, "public_key")

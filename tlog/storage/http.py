@@ -1,0 +1,146 @@
+"""A log read over HTTP(S), for clients: keep-alive, bounded retries, a disk cache of immutable
+objects (full tiles and bundles, index objects), range reads. Writing raises ``StoreError``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import re
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tlog.errors import NotFoundError, StoreError
+
+from .base import Stats, Upload
+
+__all__ = ["HTTPStore"]
+
+_IMMUTABLE = re.compile(
+    r"(tile/(?:entries/)?(?:x\d{3}/)*\d{3}|tile/\d+/(?:x\d{3}/)*\d{3}|index/.+)"
+)
+_RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+class HTTPStore:
+    """GET-only access to a log published at ``url``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        cache_dir: str | os.PathLike[str] | None = None,
+        tries: int = 5,
+        timeout: float = 30.0,
+        backoff: float = 0.2,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.stats = Stats()
+        self.cache = (
+            Path(cache_dir) / hashlib.sha256(self.url.encode()).hexdigest()[:16]
+            if cache_dir
+            else None
+        )
+        self.tries, self.timeout, self.backoff = tries, timeout, backoff
+        self.session = requests.Session()
+        self.session.headers["Accept-Encoding"] = "gzip, identity"
+        self.session.headers["User-Agent"] = "tiledlog"
+
+    def __repr__(self) -> str:
+        return f"HTTPStore({self.url!r})"
+
+    def _request(self, key: str, headers: dict[str, str] | None = None) -> requests.Response:
+        last: Exception | None = None
+        for attempt in range(self.tries):
+            if attempt:
+                time.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
+            self.stats.gets += 1
+            try:
+                resp = self.session.get(f"{self.url}/{key}", headers=headers, timeout=self.timeout)
+            except requests.RequestException as e:
+                last = e
+                continue
+            if resp.status_code == 404:
+                raise NotFoundError("not found (HTTP 404)", key=key)
+            if resp.status_code in _RETRY_STATUS:
+                last = StoreError(f"HTTP {resp.status_code}", key=key)
+                continue
+            if resp.status_code not in (200, 206):
+                raise StoreError(f"HTTP {resp.status_code}", key=key)
+            return resp
+        raise StoreError(
+            f"failed after {self.tries} tries: {type(last).__name__}: {last}", key=key
+        ) from last
+
+    def _cached(self, key: str) -> Path | None:
+        if self.cache is None or not _IMMUTABLE.fullmatch(key):
+            return None
+        return self.cache / key
+
+    def get(self, key: str) -> bytes:
+        local = self._cached(key)
+        if local is not None and local.is_file():
+            return local.read_bytes()
+        data = self._request(key).content
+        if local is not None:
+            local.parent.mkdir(parents=True, exist_ok=True)
+            tmp = local.with_name(f"{local.name}.tmp{os.getpid()}")
+            tmp.write_bytes(data)
+            os.replace(tmp, local)
+        return data
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        if end <= start:
+            return b""
+        local = self._cached(key)
+        if local is not None and local.is_file():
+            with open(local, "rb") as f:
+                f.seek(start)
+                return f.read(end - start)
+        resp = self._request(key, {"Range": f"bytes={start}-{end - 1}"})
+        return resp.content if resp.status_code == 206 else resp.content[start:end]
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        def one(k: str) -> bytes | None:
+            try:
+                return self.get(k)
+            except NotFoundError:
+                return None
+
+        if len(keys) <= 1:
+            return [one(k) for k in keys]
+        with ThreadPoolExecutor(min(8, len(keys))) as pool:
+            return list(pool.map(one, keys))
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.get(key)
+        except NotFoundError:
+            return False
+        return True
+
+    def list(self, prefix: str) -> Iterator[str]:
+        raise StoreError("an HTTP log cannot be listed", key=prefix)
+
+    def _read_only(self, key: str, *args: Any, **kwargs: Any) -> Any:
+        raise StoreError("the HTTP store is read-only", key=key)
+
+    def put(self, key: str, data: bytes, upload: Upload | None = None) -> None:
+        self._read_only(key)
+
+    overwrite = put
+
+    def delete(self, key: str) -> None:
+        self._read_only(key)
+
+    def fetch(self, key: str) -> tuple[bytes, str]:
+        data = self.get(key)
+        return data, hashlib.sha256(data).hexdigest()
+
+    create = _read_only
+    replace = _read_only
