@@ -1,0 +1,45 @@
+"""Shared fixtures: real servers on loopback (see tests/servers.py)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from servers import S3_CREDENTIALS, StaticServer, moto_server
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def s3_env(s3_endpoint: str) -> dict[str, str]:
+    env = {**S3_CREDENTIALS, "TLOG_S3_ENDPOINT": s3_endpoint}
+    os.environ.update(env)
+    return env
+
+
+@pytest.fixture
+def s3_bucket(s3_env: dict[str, str]) -> str:
+    import boto3
+
+    name = f"tlog-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_env["TLOG_S3_ENDPOINT"]).create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def static_server(tmp_path: Path) -> Iterator[StaticServer]:
+    root = tmp_path / "served"
+    root.mkdir()
+    with StaticServer(root) as server:
+        yield server

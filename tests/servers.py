@@ -1,0 +1,122 @@
+"""Real servers on loopback for the tests: moto's S3 server, and a static HTTP file server."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from tlog.storage import upload_for
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port}")
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    """``python -m moto.server`` on a free loopback port; yields its endpoint URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing-key-id",
+    "AWS_SECRET_ACCESS_KEY": "testing-secret-do-not-leak-0123456789",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+class StaticServer:
+    """Serves a folder over HTTP/1.1 with Range support; counts requests per path."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.requests: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                path = self.path.split("?")[0].lstrip("/") or "index.html"
+                with server.lock:
+                    server.requests[path] += 1
+                target = (server.root / path).resolve()
+                if server.root.resolve() not in target.parents or not target.is_file():
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                data = target.read_bytes()
+                up = upload_for(path)
+                status, body = 200, data
+                rng = self.headers.get("Range")
+                if rng and rng.startswith("bytes="):
+                    a, _, b = rng[6:].partition("-")
+                    start, end = int(a), min(int(b) + 1 if b else len(data), len(data))
+                    status, body = 206, data[start:end]
+                self.send_response(status)
+                self.send_header("Content-Type", up.content_type)
+                self.send_header("Cache-Control", up.cache_control)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> StaticServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def count(self, prefix: str = "") -> int:
+        with self.lock:
+            return sum(n for p, n in self.requests.items() if p.startswith(prefix))
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests.clear()
+
+
+def env_with(extra: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, **extra}

@@ -1,0 +1,198 @@
+"""S3 (and compatible: MinIO, R2, moto) with conditional writes.
+
+Create-only ``put`` is ``PutObject`` with ``If-None-Match: *``; a 412 means the key exists, and
+it is then compared with the bytes we meant to write (same bytes: success, so retries are
+idempotent). Compare-and-swap is ``If-Match: <etag>``. Errors never carry credentials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from tlog.errors import ConfigError, ConflictError, NotFoundError, StoreError
+
+from .base import Stats, Upload, upload_for
+
+__all__ = ["S3Store"]
+
+T = TypeVar("T")
+_PASSING = {
+    "SlowDown",
+    "Throttling",
+    "RequestTimeout",
+    "InternalError",
+    "ServiceUnavailable",
+    "503",
+    "500",
+    "502",
+    "504",
+    "RequestTimeTooSkewed",
+}
+
+
+class S3Store:
+    """Objects under ``s3://bucket/prefix``."""
+
+    def __init__(
+        self, url: str, *, endpoint: str | None = None, tries: int = 6, backoff: float = 0.1
+    ) -> None:
+        import boto3
+        from botocore.config import Config
+
+        rest = url.removeprefix("s3://")
+        self.bucket, _, prefix = rest.partition("/")
+        if not self.bucket:
+            raise ConfigError(f"S3 URL needs a bucket: {url!r}")
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.url = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+        endpoint = (
+            endpoint or os.environ.get("TLOG_S3_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL")
+        )
+        cfg = Config(
+            retries={"max_attempts": 2, "mode": "standard"},
+            max_pool_connections=32,
+            connect_timeout=10,
+            read_timeout=60,
+        )
+        self.client = boto3.client("s3", endpoint_url=endpoint, config=cfg)
+        self.stats = Stats()
+        self.tries, self.backoff = tries, backoff
+
+    def __repr__(self) -> str:
+        return f"S3Store({self.url!r})"
+
+    def _key(self, key: str) -> str:
+        return self.prefix + key
+
+    def _call(self, key: str, fn: Callable[[], T]) -> T:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        last: Exception | None = None
+        for attempt in range(self.tries):
+            if attempt:
+                time.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
+            try:
+                return fn()
+            except ClientError as e:
+                code = str(e.response.get("Error", {}).get("Code", ""))
+                status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                if code in ("NoSuchKey", "404", "NotFound") or status == 404:
+                    raise NotFoundError("not found", key=key) from None
+                if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (
+                    412,
+                    409,
+                ):
+                    raise ConflictError(
+                        f"precondition failed ({code or status})", key=key
+                    ) from None
+                if code in _PASSING or status >= 500 or status == 429:
+                    last = StoreError(f"S3 {code or status}", key=key)
+                    continue
+                raise StoreError(f"S3 error {code or status}", key=key) from None
+            except BotoCoreError as e:
+                last = StoreError(f"S3 transport error: {type(e).__name__}", key=key)
+                continue
+        raise StoreError(f"gave up after {self.tries} tries: {last}", key=key)
+
+    def _put(self, key: str, data: bytes, upload: Upload | None, **cond: str) -> str:
+        up = upload or upload_for(key)
+        self.stats.puts += 1
+        resp = self._call(
+            key,
+            lambda: self.client.put_object(
+                Bucket=self.bucket,
+                Key=self._key(key),
+                Body=data,
+                ContentType=up.content_type,
+                CacheControl=up.cache_control,
+                **cond,
+            ),
+        )
+        return str(resp.get("ETag", ""))
+
+    def put(self, key: str, data: bytes, upload: Upload | None = None) -> None:
+        try:
+            self._put(key, data, upload, IfNoneMatch="*")
+        except ConflictError:
+            if self.get(key) != data:
+                raise ConflictError("exists with different content", key=key) from None
+
+    def overwrite(self, key: str, data: bytes, upload: Upload | None = None) -> None:
+        self._put(key, data, upload)
+
+    def _get(self, key: str, **kw: str) -> dict[str, Any]:
+        self.stats.gets += 1
+        resp = self._call(
+            key, lambda: self.client.get_object(Bucket=self.bucket, Key=self._key(key), **kw)
+        )
+        return {"data": self._call(key, resp["Body"].read), "etag": resp.get("ETag", "")}
+
+    def get(self, key: str) -> bytes:
+        return self._get(key)["data"]
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        if end <= start:
+            return b""
+        return self._get(key, Range=f"bytes={start}-{end - 1}")["data"]
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        def one(k: str) -> bytes | None:
+            try:
+                return self.get(k)
+            except NotFoundError:
+                return None
+
+        if len(keys) <= 1:
+            return [one(k) for k in keys]
+        with ThreadPoolExecutor(min(16, len(keys))) as pool:
+            return list(pool.map(one, keys))
+
+    def exists(self, key: str) -> bool:
+        self.stats.heads += 1
+        try:
+            self._call(key, lambda: self.client.head_object(Bucket=self.bucket, Key=self._key(key)))
+        except NotFoundError:
+            return False
+        return True
+
+    def list(self, prefix: str) -> Iterator[str]:
+        out: list[str] = []
+        token: dict[str, str] = {}
+        while True:
+            self.stats.lists += 1
+            resp = self._call(
+                prefix,
+                lambda t=dict(token): self.client.list_objects_v2(
+                    Bucket=self.bucket, Prefix=self._key(prefix), **t
+                ),
+            )
+            out += [o["Key"][len(self.prefix) :] for o in resp.get("Contents", [])]
+            if not resp.get("IsTruncated"):
+                break
+            token = {"ContinuationToken": resp["NextContinuationToken"]}
+        return iter(sorted(out))
+
+    def delete(self, key: str) -> None:
+        self.stats.deletes += 1
+        with contextlib.suppress(NotFoundError):
+            self._call(
+                key, lambda: self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+            )
+
+    def fetch(self, key: str) -> tuple[bytes, str]:
+        got = self._get(key)
+        return got["data"], got["etag"]
+
+    def create(self, key: str, data: bytes, upload: Upload | None = None) -> str:
+        return self._put(key, data, upload, IfNoneMatch="*")
+
+    def replace(self, key: str, old_version: str, data: bytes, upload: Upload | None = None) -> str:
+        if not old_version:
+            raise ConflictError("no version to compare against", key=key)
+        return self._put(key, data, upload, IfMatch=old_version)
