@@ -72,7 +72,7 @@ def main() -> None:
     os.environ["TLOG_STATE_DIR"] = str(DEMO / "client-state")
     tlog("keygen", ORIGIN, "--out", "log")
     tlog("init", "--store", "public", "--queue", "queue", "--origin", ORIGIN, "--key", "log.key")
-    arts, pub = make_artifacts(12)
+    arts, _ = make_artifacts(12)
     # One by one, from flags, as a release workflow would.
     for art in arts[:8]:
         tlog("submit", "--queue", "queue", "--artifact", str(art.relative_to(DEMO)),

@@ -343,8 +343,8 @@ class Sequencer:
             )
             known = [(k, a) for k, a in fresh if found.get(tindex.leaf_key(a.leaf_hash))]
             fresh = [(k, a) for k, a in fresh if not found.get(tindex.leaf_key(a.leaf_hash))]
-            for key, _ in known:  # already in the committed log: safe to drop now
-                self.queue.delete(key)
+            # Already in the committed log: safe to drop now.
+            self._delete_all(self.queue, [k for k, _ in known])
             stats.duplicates += len(known)
         stats.duplicates += len(dupes)
 
@@ -421,11 +421,19 @@ class Sequencer:
         crashpoint("applied")
         self._ensure_published(committed, summary)
         crashpoint("published")
-        for key in queue_items:
-            self.queue.delete(key)
+        self._delete_all(self.queue, queue_items)
         self.store.delete(spath)
         self._drop_stale(committed.checkpoint)
         crashpoint("cleaned")
+
+    @staticmethod
+    def _delete_all(store: Any, keys: Sequence[str]) -> None:
+        if len(keys) < 16:
+            for key in keys:
+                store.delete(key)
+            return
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(store.delete, keys))
 
     def _put_all(self, objects: dict[str, bytes]) -> None:
         items = sorted(objects.items())

@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from tlog.cosignature import parse_any_verifier
-from tlog.witness_client import WitnessSpec, gather_cosignatures
-
 from tlog.errors import NotFoundError, StoreError
 from tlog.merkle import prove_consistency
 from tlog.tiles import TileHashReader
+from tlog.witness_client import WitnessSpec, gather_cosignatures
 
 from .config import LogConfig
 

@@ -1,0 +1,75 @@
+"""End-to-end sequencing into a local folder: entries/s and objects written per 1,000 entries.
+
+    .venv/bin/python bench/sequence.py [--sizes 10000 100000] [--json]
+
+Each run queues N signed Ed25519 hashedrekord submissions (untimed), then times one
+`Sequencer.run()` with batch size N: listing and reading the queue, admission on all cores,
+dedup, integration, staging, commit, applying tiles and index, publishing, deleting the queue.
+Target: ≥ 0.7 × cores × single-core Ed25519 verify/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import ed25519_verify_rate
+from submissions import hashedrekord_docs
+
+from sequencer.config import LogConfig
+from sequencer.pipeline import Sequencer, publish_empty_log
+from tlog.note import generate_key
+from tlog.storage import open_store
+
+
+def run(n: int, tmp: Path) -> dict[str, float]:
+    skey, _ = generate_key("bench.example/log")
+    (tmp / "log.key").write_text(skey)
+    cfg = LogConfig(origin="bench.example/log", store=str(tmp / "public"), queue=str(tmp / "queue"),
+                    key_file=str(tmp / "log.key"), batch_size=n, state_dir=str(tmp / "state"),
+                    site=False)
+    store, queue = open_store(cfg.store), open_store(cfg.queue)
+    publish_empty_log(store, cfg.origin, skey)
+    for key, doc in hashedrekord_docs(n, seed=n):
+        queue.put(key, doc)
+    seq = Sequencer(cfg, store, queue)
+    start = time.perf_counter()
+    summary = seq.run()
+    elapsed = time.perf_counter() - start
+    assert summary.size == n, summary
+    return {"entries": n, "seconds": round(elapsed, 2), "entries_per_s": round(n / elapsed),
+            "objects_written_per_1000": round(summary.stats.objects_written * 1000 / n, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="end-to-end sequencing throughput")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    verify = ed25519_verify_rate()
+    cores = os.cpu_count() or 1
+    rows = []
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory() as d:
+            row = run(n, Path(d))
+        row["ratio_vs_cores_x_verify"] = round(row["entries_per_s"] / (cores * verify), 3)
+        rows.append(row)
+    out = {"ed25519_verify_per_s_one_core": round(verify), "cores": cores, "runs": rows,
+           "target": 0.7,
+           "peak_rss_mb_self": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+           "peak_rss_mb_workers": round(
+               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)}
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
