@@ -216,6 +216,14 @@ def _site_builder(cfg: LogConfig, store: Any) -> Any:
         return None
 
     def build(note: bytes) -> None:
-        build_site(cfg, store, note)
+        import jinja2
+
+        from tlog.errors import TlogError
+
+        try:
+            build_site(cfg, store, note)
+        except (TlogError, OSError, jinja2.TemplateError) as e:
+            # The log advanced; only its pages are stale. Say so, and let `tlog site build` retry.
+            click.echo(f"warning: the site was not rebuilt: {e}", err=True)
 
     return build
