@@ -1,0 +1,143 @@
+"""The static lookup index: complete, bounded in objects per batch, ≤ 4 GETs per lookup."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tlog import index as ix
+from tlog.errors import MalformedError, NotFoundError
+
+
+class DictStore:
+    """Objects in a dict; counts reads the way a client would send them."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.reads = 0
+        self.bytes_read = 0
+
+    def read(self, path: str) -> bytes:
+        self.reads += 1
+        if path not in self.objects:
+            raise NotFoundError("missing", key=path)
+        self.bytes_read += len(self.objects[path])
+        return self.objects[path]
+
+    def read_range(self, path: str, start: int, end: int) -> bytes:
+        self.reads += 1
+        data = self.objects[path][start:end]
+        self.bytes_read += len(data)
+        return data
+
+
+def _run(batches: list[int], t1: int, t2: int, seed: int = 1) -> set[int]:
+    rnd = random.Random(seed)
+    store, truth = DictStore(), {}
+    manifest = ix.empty_manifest()
+    manifest = ix.Manifest(0, manifest.levels, t1, t2)
+    size = 0
+    levels_used: set[int] = set()
+    shared = [ix.search_key(f"key:{k}") for k in range(5)]  # keys that sign many entries
+    for b in batches:
+        records = []
+        for i in range(size, size + b):
+            leaf = hashlib.sha256(b"%d-%d" % (seed, i)).digest()
+            records += [(ix.leaf_key(leaf), i), (rnd.choice(shared), i)]
+        upd = ix.update_index(manifest, records, size + b, store.read)
+        assert len(upd.objects) <= ix.SHARDS  # one object per shard at most (+ the manifest)
+        for path, data in upd.objects.items():
+            assert path not in store.objects  # immutable: never rewritten
+            store.objects[path] = data
+        manifest, size = upd.manifest, size + b
+        levels_used |= {lvl for shard in manifest.levels for lvl, r in enumerate(shard) if r}
+        for k, i in records:
+            truth.setdefault(k, set()).add(i)
+        sample = rnd.sample(sorted(truth), min(40, len(truth)))
+        for k in sample:
+            assert ix.lookup(manifest, k, store.read_range) == sorted(truth[k])
+        found = ix.lookup_many(manifest, list(truth), store.read)
+        assert {k: set(v) for k, v in found.items()} == truth
+    return levels_used
+
+
+def test_completeness_through_every_level() -> None:
+    assert _run([1, 7, 50, 300, 3000, 2, 800, 1500, 60, 2000], t1=50, t2=400) == {0, 1, 2}
+
+
+@settings(deadline=None, max_examples=15)
+@given(st.lists(st.integers(1, 900), min_size=1, max_size=8), st.integers(0, 99))
+def test_completeness_random_batches(batches: list[int], seed: int) -> None:
+    _run(batches, t1=40, t2=300, seed=seed)
+
+
+def test_deterministic() -> None:
+    def build() -> tuple[bytes, dict[str, bytes]]:
+        store, m = DictStore(), ix.empty_manifest()
+        for b in range(5):
+            recs = [(hashlib.sha256(b"%d" % i).digest(), i) for i in range(b * 100, b * 100 + 100)]
+            upd = ix.update_index(m, recs, (b + 1) * 100, store.read)
+            store.objects.update(upd.objects)
+            m = upd.manifest
+        return ix.format_manifest(m), store.objects
+
+    assert build() == build()
+
+
+def _level(shard: int, n: int, start: int) -> tuple[bytes, list[bytes]]:
+    raw = os.urandom(32 * n)
+    keys = sorted(bytes([shard << 4 | raw[32 * i] & 15]) + raw[32 * i + 1 : 32 * i + 32]
+                  for i in range(n))
+    return b"".join(k + (start + i).to_bytes(8, "big") for i, k in enumerate(keys)), keys
+
+
+def test_ten_million_entries_four_gets() -> None:
+    """Shard 0 of a 10M-entry index at full size: 30M records / 16 shards in L3, a full L2 and
+    L1. Built directly (not by 10,000 batches); lookups go to this shard."""
+    store = DictStore()
+    rng = random.Random(5)
+    sizes = (ix.T1, ix.T2, 30_000_000 // 16)
+    refs, probes = [], []
+    for level, n in enumerate(sizes):
+        data, keys = _level(0, n, start=level * 10_000_000)
+        path = f"index/{level + 1}/0/{10_000_000 - level}"
+        store.objects[path] = data
+        refs.append(ix.LevelRef(path, n))
+        probes += [(keys[j], level * 10_000_000 + j) for j in rng.sample(range(n), 40)]
+    empty = (None, None, None)
+    manifest = ix.Manifest(10_000_000, (tuple(refs),) + (empty,) * 15)
+    store.objects[ix.manifest_path(10_000_000)] = ix.format_manifest(manifest)
+    absent = [bytes([rng.randrange(16)]) + os.urandom(31) for _ in range(100)]
+    worst = total_bytes = 0
+    for key, idx in probes + [(k, -1) for k in absent]:
+        store.reads = store.bytes_read = 0
+        m = ix.parse_manifest(store.read(ix.manifest_path(10_000_000)))
+        got = ix.lookup(m, key, store.read_range)
+        assert got == ([idx] if idx >= 0 else [])
+        worst = max(worst, store.reads)
+        total_bytes += store.bytes_read
+    avg = total_bytes // (len(probes) + len(absent))
+    print(f"\n10M entries: worst GETs per lookup {worst} (manifest included), "
+          f"average bytes read {avg}")
+    assert worst <= 4
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.binary(max_size=500))
+def test_parsers_only_raise_malformed(data: bytes) -> None:
+    for parse in (ix.parse_manifest, ix.decode_records):
+        with contextlib.suppress(MalformedError):
+            parse(data)
+
+
+def test_manifest_rejects_bad_paths() -> None:
+    m = ix.empty_manifest(3)
+    doc = ix.format_manifest(m).replace(b"null", b'{"path":"../etc","records":1}', 1)
+    with pytest.raises(MalformedError):
+        ix.parse_manifest(doc)
