@@ -1,0 +1,348 @@
+#!/usr/bin/env python3
+"""Check that an entry is in a tiledlog (or any C2SP tlog-tiles log), trusting no server.
+
+One file, Python 3.9+ standard library plus ``cryptography`` (pip install cryptography).
+Fetch it and run it; it does not need tiledlog installed::
+
+    curl -fsSO https://raw.githubusercontent.com/…/scripts/verify_inclusion.py
+    python3 verify_inclusion.py https://log.example.com "example.com/log+1234abcd+AQ…" --index 42
+    python3 verify_inclusion.py https://log.example.com log.pub --leaf-hash 5f3c…
+    python3 verify_inclusion.py https://log.example.com log.pub --entry entry.bin
+
+Steps: fetch ``checkpoint`` and verify the log's Ed25519 signature (c2sp.org/signed-note) with
+the verifier key; find the entry's index (given, or looked up in the log's static index
+``index/manifest/<size>``, which is untrusted); fetch the entry bundle and the hash tiles the
+inclusion proof needs; recompute the leaf hash from the entry bytes and check the RFC 6962
+inclusion proof against the signed root.
+
+Exit status: 0 verified; 3 a check failed (signature, proof, entry mismatch, not in the log);
+2 bad arguments; 1 the log could not be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import gzip
+import hashlib
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+WIDTH = 256  # hashes per full tile (tile height 8)
+
+
+class Failed(Exception):
+    """A verification check failed (exit 3)."""
+
+
+class Unreadable(Exception):
+    """The log could not be read (exit 1)."""
+
+
+# ----- fetching ----------------------------------------------------------------------------
+
+
+class Log:
+    """Reads objects from a log URL prefix (or a local folder), counting requests."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix.rstrip("/")
+        self.requests = 0
+
+    def get(self, path: str, byte_range: tuple[int, int] | None = None) -> bytes | None:
+        """The object's bytes, ``None`` if it does not exist (``byte_range``: [start, end))."""
+        self.requests += 1
+        if not self.prefix.startswith(("http://", "https://")):
+            try:
+                with open(os.path.join(self.prefix, path), "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:
+                return None
+            return data[byte_range[0] : byte_range[1]] if byte_range else data
+        req = urllib.request.Request(f"{self.prefix}/{path}",
+                                     headers={"Accept-Encoding": "gzip, identity"})
+        if byte_range:
+            req.add_header("Range", f"bytes={byte_range[0]}-{byte_range[1] - 1}")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                data = resp.read()
+                if resp.headers.get("Content-Encoding") == "gzip":
+                    data = gzip.decompress(data)
+                if byte_range and resp.status == 200:  # the server ignored Range
+                    data = data[byte_range[0] : byte_range[1]]
+                return data
+        except urllib.error.HTTPError as e:
+            if e.code in (404, 410):
+                return None
+            raise Unreadable(f"{path}: HTTP {e.code}") from e
+        except (urllib.error.URLError, OSError) as e:
+            raise Unreadable(f"{path}: {e}") from e
+
+
+# ----- signed note and checkpoint ----------------------------------------------------------
+
+
+def parse_vkey(vkey: str) -> tuple[str, bytes, bytes]:
+    """(name, key id, Ed25519 public key) from ``name+hexid+base64(0x01 ‖ key)``."""
+    parts = vkey.strip().split("+", 2)
+    if len(parts) != 3 or len(parts[1]) != 8:
+        raise ValueError("verifier key must be name+id+base64")
+    name, key_id = parts[0], bytes.fromhex(parts[1])
+    raw = base64.b64decode(parts[2], validate=True)
+    if len(raw) != 33 or raw[0] != 0x01:
+        raise ValueError("verifier key is not an Ed25519 (type 0x01) key")
+    want = hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4]
+    if want != key_id:
+        raise ValueError("verifier key id does not match the key")
+    return name, key_id, raw[1:]
+
+
+def open_checkpoint(note: bytes, vkey: str, origin: str | None) -> tuple[int, bytes]:
+    """Verify the log's signature on a checkpoint note; return (tree size, root hash)."""
+    name, key_id, public = parse_vkey(vkey)
+    try:
+        text, _, sigs = note.decode("utf-8").rpartition("\n\n")
+    except UnicodeDecodeError as e:
+        raise Failed("checkpoint is not UTF-8") from e
+    text += "\n"
+    verified = False
+    for line in sigs.split("\n")[:-1] if sigs.endswith("\n") else []:
+        sig_name, _, b64 = line.removeprefix("— ").partition(" ")
+        try:
+            raw = base64.b64decode(b64, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        if sig_name != name or raw[:4] != key_id:
+            continue
+        try:
+            Ed25519PublicKey.from_public_bytes(public).verify(raw[4:], text.encode())
+        except InvalidSignature:
+            raise Failed(f"checkpoint: invalid signature by {name}") from None
+        verified = True
+    if not verified:
+        raise Failed(f"checkpoint: no signature by the log key {name}")
+    lines = text.split("\n")
+    if len(lines) < 4 or lines[0] != (origin or name) or not lines[1].isdigit():
+        raise Failed(f"checkpoint: not a checkpoint of origin {origin or name}")
+    root = base64.b64decode(lines[2])
+    if len(root) != 32:
+        raise Failed("checkpoint: root hash is not 32 bytes")
+    return int(lines[1]), root
+
+
+# ----- Merkle tree from tiles --------------------------------------------------------------
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def leaf_hash(entry: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + entry).digest()
+
+
+def tile_path(level: int | str, n: int, width: int) -> str:
+    """tile/<L>/<N>[.p/<W>] with N in x-prefixed groups of three digits (c2sp.org/tlog-tiles)."""
+    s = f"{n % 1000:03d}"
+    n //= 1000
+    while n:
+        s = f"x{n % 1000:03d}/{s}"
+        n //= 1000
+    p = f"tile/{level}/{s}"
+    return p if width == WIDTH else f"{p}.p/{width}"
+
+
+class Tiles:
+    """Node hashes of the tree of ``size`` read from hash tiles (unverified until the proof)."""
+
+    def __init__(self, log: Log, size: int) -> None:
+        self.log, self.size, self.cache = log, size, {}
+
+    def tile(self, level: int | str, n: int) -> bytes:
+        count = self.size >> (8 * level) if level != "entries" else self.size
+        width = WIDTH if n < count // WIDTH else count % WIDTH
+        if (level, n) not in self.cache:
+            data = self.log.get(tile_path(level, n, width))
+            if data is None and width != WIDTH:  # the partial tile may be gone: use the full one
+                data = self.log.get(tile_path(level, n, WIDTH))
+            if data is None:
+                raise Unreadable(f"{tile_path(level, n, width)}: not found")
+            self.cache[(level, n)] = (width, data)
+        return self.cache[(level, n)]
+
+    def node(self, height: int, index: int) -> bytes:
+        """The root of the perfect subtree of 2^height leaves starting at index·2^height."""
+        level, rest = divmod(height, 8)
+        first = index << rest
+        width, data = self.tile(level, first // WIDTH)
+        if len(data) not in (32 * width, 32 * WIDTH):
+            raise Failed(f"{tile_path(level, first // WIDTH, width)}: wrong length {len(data)}")
+        off = first % WIDTH
+        hashes = [data[32 * i : 32 * i + 32] for i in range(off, off + (1 << rest))]
+        while len(hashes) > 1:
+            hashes = [node_hash(hashes[i], hashes[i + 1]) for i in range(0, len(hashes), 2)]
+        return hashes[0]
+
+    def range_hash(self, lo: int, hi: int) -> bytes:
+        """MTH of leaves [lo, hi), an aligned range: fold its perfect subtrees right to left."""
+        parts = []
+        while lo < hi:
+            k = (hi - lo).bit_length() - 1
+            while lo % (1 << k):
+                k -= 1
+            parts.append(self.node(k, lo >> k))
+            lo += 1 << k
+        acc = parts[-1]
+        for h in reversed(parts[:-1]):
+            acc = node_hash(h, acc)
+        return acc
+
+    def inclusion_proof(self, index: int) -> list[bytes]:
+        """RFC 6962 audit path of ``index``, leaf's sibling first."""
+        proof, lo, hi = [], 0, self.size
+        while hi - lo > 1:
+            k = 1 << ((hi - lo - 1).bit_length() - 1)
+            if index < lo + k:
+                proof.append(self.range_hash(lo + k, hi))
+                hi = lo + k
+            else:
+                proof.append(self.range_hash(lo, lo + k))
+                lo += k
+        return proof[::-1]
+
+    def entry(self, index: int) -> bytes:
+        """Entry ``index`` from its entry bundle (uint16 length ‖ bytes, exactly W entries)."""
+        n = index // WIDTH
+        width, data = self.tile("entries", n)
+        entries, pos = [], 0
+        while pos + 2 <= len(data):
+            size = int.from_bytes(data[pos : pos + 2], "big")
+            entries.append(data[pos + 2 : pos + 2 + size])
+            pos += 2 + size
+        if pos != len(data) or len(entries) not in (width, WIDTH):
+            raise Failed(f"{tile_path('entries', n, width)}: malformed entry bundle")
+        return entries[index % WIDTH]
+
+
+def check_inclusion(proof: list[bytes], index: int, size: int, leaf: bytes, root: bytes) -> None:
+    """RFC 9162 §2.1.3.2."""
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            raise Failed("inclusion proof is too long")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = node_hash(r, p)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0 or r != root:
+        raise Failed(f"inclusion proof for entry {index} does not lead to the signed root")
+
+
+# ----- the static lookup index (leaf hash → index), untrusted ------------------------------
+
+
+def lookup(log: Log, size: int, key: bytes) -> list[int]:
+    """Indexes the log's index lists for a leaf hash (sorted 40-byte records: key ‖ index)."""
+    data = log.get(f"index/manifest/{size}")
+    if data is None:
+        raise Unreadable(f"index/manifest/{size}: the log has no index for its tree size")
+    try:
+        refs = [(r["path"], int(r["records"])) for r in json.loads(data)["shards"][key[0] >> 4]
+                if r]
+    except (ValueError, KeyError, IndexError, TypeError) as e:
+        raise Failed(f"index/manifest/{size}: malformed") from e
+    found = []
+    for path, count in refs:
+        whole = log.get(path) if count <= 4096 else None  # small objects: one request
+
+        def record(i: int, path: str = path, whole: bytes | None = whole) -> bytes:
+            if whole is not None:
+                return whole[40 * i : 40 * i + 40]
+            return log.get(path, (40 * i, 40 * i + 40)) or b""
+
+        lo, hi = 0, count
+        while lo < hi:  # binary search: the first record whose key is >= the wanted key
+            mid = (lo + hi) // 2
+            lo, hi = (mid + 1, hi) if record(mid)[:32] < key else (lo, mid)
+        while lo < count and record(lo)[:32] == key:
+            found.append(int.from_bytes(record(lo)[32:40], "big"))
+            lo += 1
+    return sorted(set(found))
+
+
+# ----- main --------------------------------------------------------------------------------
+
+
+def verify(log: Log, vkey: str, origin: str | None, index: int | None,
+           leaf: bytes | None, entry: bytes | None) -> tuple[int, int, bytes]:
+    note = log.get("checkpoint")
+    if note is None:
+        raise Unreadable("checkpoint: not found")
+    size, root = open_checkpoint(note, vkey, origin)
+    tiles = Tiles(log, size)
+    want = leaf_hash(entry) if entry is not None else leaf
+    candidates = [index] if index is not None else lookup(log, size, want)
+    for i in candidates:
+        if not 0 <= i < size:
+            continue
+        logged = tiles.entry(i)
+        if want is not None and leaf_hash(logged) != want:
+            continue
+        check_inclusion(tiles.inclusion_proof(i), i, size, leaf_hash(logged), root)
+        return i, size, leaf_hash(logged)
+    if index is not None:
+        raise Failed(f"entry {index} is not in the log (tree size {size})")
+    raise Failed(f"no entry with leaf hash {want.hex()} in the log at tree size {size}")
+
+
+def read_file(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("log", help="the log's URL prefix (https://…) or a local folder")
+    p.add_argument("vkey", help="the log's verifier key, or a file holding it")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--index", type=int, help="the entry's index")
+    g.add_argument("--leaf-hash", help="the entry's leaf hash, 64 hex digits")
+    g.add_argument("--entry", help="a file holding the exact entry bytes")
+    p.add_argument("--origin", help="expected checkpoint origin (default: the key's name)")
+    args = p.parse_args(argv)
+    try:
+        vkey = read_file(args.vkey).decode() if os.path.isfile(args.vkey) else args.vkey
+        parse_vkey(vkey)
+        leaf = bytes.fromhex(args.leaf_hash) if args.leaf_hash else None
+        if leaf is not None and len(leaf) != 32:
+            raise ValueError("a leaf hash is 32 bytes")
+        entry = read_file(args.entry) if args.entry else None
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    log = Log(args.log)
+    try:
+        index, size, leaf = verify(log, vkey, args.origin, args.index, leaf, entry)
+    except Failed as e:
+        print(f"FAILED: {e}", file=sys.stderr)
+        return 3
+    except Unreadable as e:
+        print(f"error: cannot read the log: {e}", file=sys.stderr)
+        return 1
+    print(f"OK: entry {index} (leaf hash {leaf.hex()}) is in the log at tree size {size} "
+          f"({log.requests} requests)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""``tlog get / verify / bundle / consistency`` end to end, with real hashedrekord entries
+served over loopback HTTP. Exit codes: 0 verified, 3 a verification failed, 2 bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from loglib import TestLog, synthetic_entries
+from servers import StaticServer
+from submissions import ed25519_key, hashedrekord_doc
+
+from tlog.cli import main
+from tlog.cosignature import generate_cosignature_key, new_cosignature_signer
+from tlog.entries import admit
+
+
+class CLI:
+    """A served log of real entries, artifacts on disk, and a runner for ``tlog``."""
+
+    def __init__(self, server: StaticServer, tmp: Path, capsys: pytest.CaptureFixture) -> None:
+        self.server, self.tmp, self.capsys = server, tmp, capsys
+        self.key, pem = ed25519_key(7)
+        (tmp / "signer.pem").write_text(pem)
+        self.log = TestLog(server.root)
+        entries = []
+        for i in range(300):
+            artifact = b"release %d" % i
+            entries.append(admit(hashedrekord_doc(self.key, pem, artifact)).entry)
+        self.log.append(entries)
+        self.log.publish()
+        (tmp / "log.pub").write_text(self.log.vkey + "\n")
+
+    def artifact(self, i: int, name: str = "a") -> list[str]:
+        """Files for artifact i: the artifact, the raw Ed25519 signature of its digest, the key."""
+        data = b"release %d" % i
+        (self.tmp / f"{name}.bin").write_bytes(data)
+        (self.tmp / f"{name}.sig").write_bytes(self.key.sign(hashlib.sha256(data).digest()))
+        return ["--artifact", str(self.tmp / f"{name}.bin"), "--signature",
+                str(self.tmp / f"{name}.sig"), "--public-key", str(self.tmp / "signer.pem")]
+
+    def base(self, log: bool = True) -> list[str]:
+        args = ["--vkey", str(self.tmp / "log.pub"), "--state", str(self.tmp / "state"),
+                "--cache", str(self.tmp / "cache")]
+        return (["--log", self.server.url] if log else []) + args
+
+    def run(self, *args: str) -> tuple[int, str, str]:
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as e:
+            code = int(e.code or 0)
+        out = self.capsys.readouterr()
+        return code, out.out, out.err
+
+
+@pytest.fixture
+def cli(static_server: StaticServer, tmp_path: Path, capsys: pytest.CaptureFixture) -> CLI:
+    return CLI(static_server, tmp_path, capsys)
+
+
+def test_verify_an_artifact(cli: CLI) -> None:
+    code, out, err = cli.run("verify", *cli.base(), *cli.artifact(123))
+    assert (code, err) == (0, "")
+    assert out.startswith("verified: entry 123 (leaf hash ")
+    assert "is in example.com/testlog at tree size 300" in out
+
+
+def test_verify_an_artifact_that_is_not_logged(cli: CLI) -> None:
+    code, _, err = cli.run("verify", *cli.base(), *cli.artifact(5000))
+    assert code == 3 and err.startswith("error: no entry with leaf hash ")
+
+
+def test_verify_an_artifact_whose_signature_is_wrong(cli: CLI) -> None:
+    args = cli.artifact(12)
+    (cli.tmp / "a.bin").write_bytes(b"release 13")  # the signature is for release 12
+    code, _, err = cli.run("verify", *cli.base(), *args)
+    assert code == 3 and err.startswith("error: your artifact and signature: ")
+
+
+def test_verify_by_index_and_by_entry_file(cli: CLI) -> None:
+    assert cli.run("verify", *cli.base(), "--index", "299")[0] == 0
+    code, _, err = cli.run("verify", *cli.base(), "--index", "300")
+    assert code == 3 and "entry 300 is not in the log" in err
+    (cli.tmp / "e.bin").write_bytes(cli.log.entries[42])
+    code, out, _ = cli.run("verify", *cli.base(), "--entry", str(cli.tmp / "e.bin"))
+    assert code == 0 and out.startswith("verified: entry 42 ")
+
+
+def test_verify_fails_on_a_tampered_tile(cli: CLI) -> None:
+    p = cli.server.root / "tile/0/000"
+    data = bytearray(p.read_bytes())
+    data[0] ^= 1
+    p.write_bytes(bytes(data))
+    code, _, err = cli.run("verify", *cli.base(), "--index", "1")
+    assert code == 3
+    assert err == "error: entry 1: tile/0/000: tile does not match its parent tile's hash\n"
+
+
+def test_get_json_and_by_entry_hash(cli: CLI) -> None:
+    code, out, _ = cli.run("get", *cli.base(), "--index", "7", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["index"] == 7 and doc["type"] == "hashedrekord" and doc["verified"] is True
+    assert doc["entry"]["kind"] == "hashedrekord"
+    assert doc["checkpoint"]["size"] == 300
+    code, out, _ = cli.run("get", *cli.base(), "--entry-hash", doc["leaf_hash"])
+    assert code == 0
+    assert "index: 7\n" in out and "type: hashedrekord\n" in out and '"kind": "hashedrekord"' in out
+    code, _, err = cli.run("get", *cli.base(), "--entry-hash", "abc")
+    assert code == 2 and "64 hex digits" in err
+    code, _, err = cli.run("get", *cli.base())
+    assert code == 2 and "exactly one of --index and --entry-hash" in err
+
+
+@pytest.mark.parametrize("fmt", ["json", "tlog-proof"])
+def test_bundle_then_verify_offline(cli: CLI, fmt: str) -> None:
+    out_file = cli.tmp / f"b.{fmt}"
+    code, _, err = cli.run("bundle", *cli.base(), "--index", "123", "-o", str(out_file),
+                           "--format", fmt)
+    assert code == 0 and "wrote" in err
+    cli.server.httpd.shutdown()  # offline from here on
+    code, out, _ = cli.run("verify", *cli.base(log=False), "--bundle", str(out_file))
+    assert code == 0 and out.startswith("verified: entry 123 ") and "(offline bundle)" in out
+    code, out, _ = cli.run("verify", *cli.base(log=False), "--bundle", str(out_file),
+                           *cli.artifact(123))
+    assert code == 0
+    code, _, err = cli.run("verify", *cli.base(log=False), "--bundle", str(out_file),
+                           *cli.artifact(124))
+    assert code == 3 and err == "error: the bundle's entry is not the entry you hold\n"
+
+
+def test_tampered_and_malformed_bundles(cli: CLI) -> None:
+    f = cli.tmp / "b.json"
+    assert cli.run("bundle", *cli.base(), "--index", "9", "-o", str(f))[0] == 0
+    doc = json.loads(f.read_text())
+    doc["index"] = 10
+    f.write_text(json.dumps(doc))
+    code, _, err = cli.run("verify", *cli.base(log=False), "--bundle", str(f))
+    assert code == 3 and err == ("error: bundle: inclusion proof for index 10 does not match "
+                                 "the root\n")
+    f.write_text(json.dumps({**doc, "index": "ten"}))
+    code, _, err = cli.run("verify", *cli.base(log=False), "--bundle", str(f))
+    assert code == 2 and err.startswith("error: index: ")
+
+
+def test_bundle_to_stdout_is_tlog_proof_text(cli: CLI) -> None:
+    code, out, _ = cli.run("bundle", *cli.base(), "--index", "0", "-o", "-",
+                           "--format", "tlog-proof")
+    assert code == 0
+    lines = out.split("\n")
+    assert lines[0] == "c2sp.org/tlog-proof@v1" and lines[1].startswith("extra ")
+    assert lines[2] == "index 0" and "\n\nexample.com/testlog\n300\n" in out
+
+
+def test_consistency_command(cli: CLI) -> None:
+    code, out, _ = cli.run("consistency", *cli.base())
+    assert (code, out) == (0, "example.com/testlog: first use: now trusting tree size 300\n")
+    assert cli.run("consistency", *cli.base())[1].endswith("unchanged: tree size 300\n")
+    cli.log.append(synthetic_entries(10))
+    cli.log.publish()
+    code, out, _ = cli.run("consistency", *cli.base(), "--json")
+    assert code == 0
+    assert json.loads(out)["status"] == "grown" and json.loads(out)["previous_size"] == 300
+    fork = TestLog(cli.tmp / "fork", skey=cli.log.skey)
+    fork.append(synthetic_entries(310, tag=b"other"))
+    (cli.server.root / "checkpoint").write_bytes(fork.sign())
+    code, _, err = cli.run("consistency", *cli.base())
+    assert code == 3 and err.startswith("error: fork: ") and "evidence: " in err
+
+
+def test_witness_options(cli: CLI) -> None:
+    skey, vkey = generate_cosignature_key("witness.example")
+    (cli.tmp / "w.pub").write_text(vkey)
+    cli.log.publish(new_cosignature_signer(skey))
+    code, out, _ = cli.run("verify", *cli.base(), "--index", "3",
+                           "--witness", str(cli.tmp / "w.pub"))
+    assert code == 0 and "cosigned by witness.example" in out
+    _, other = generate_cosignature_key("other.example")
+    code, _, err = cli.run("verify", *cli.base(), "--index", "3", "--witness", vkey,
+                           "--witness", other, "--witness-threshold", "2")
+    assert code == 3 and "need 2 witness cosignatures, got 1" in err
+
+
+def test_usage_errors(cli: CLI) -> None:
+    code, _, err = cli.run("verify", *cli.base())
+    assert code == 2 and "give --artifact/--signature/--public-key, --entry, --index" in err
+    code, _, err = cli.run("verify", *cli.base(), "--artifact", "x")
+    assert code == 2 and "go together" in err
+    code, _, err = cli.run("verify", "--vkey", "not-a-key", "--log", cli.server.url, "--index", "0")
+    assert code == 2 and "vkey" in err
+
+
+def test_exit_code_from_the_real_command(cli: CLI) -> None:
+    # The installed entry point, in a fresh process: a failed verification exits 3.
+    cmd = [sys.executable, "-m", "tlog.cli", "verify", *cli.base(), "--index", "300"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 3 and "entry 300 is not in the log" in r.stderr
+    cmd[-1] = "299"
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr

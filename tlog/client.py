@@ -1,0 +1,529 @@
+"""A verifying client: trust neither the log operator nor the CDN in front of it.
+
+Every answer is checked against a signed checkpoint: the log's Ed25519 signature, the witness
+policy (at least k valid cosignatures from the configured witnesses), and consistency with the
+last checkpoint this verifier trusted (``tlog.trust``). Proofs are computed from untrusted tiles
+and then checked against the signed root (tlog-tiles §9, first method), so a client fetches
+only the tiles a proof reads. When a check fails, the same tiles are authenticated one by one
+(``TileHashReader``) to say *which* object was wrong, and to tell a fork (two signed trees that
+cannot both be honest) from a tampered tile.
+
+Requests for one inclusion proof in a tree of N entries: the checkpoint, one entry bundle, and
+the hash tiles the audit path reads: the leaf's tile at each of the ceil(log256 N) levels it
+climbs, plus the partial tiles of the right edge that the path does not cross (at most
+ceil(log256 N) - 1 more). Full tiles are immutable, so the HTTP store keeps them on disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tlog.bundle import ProofBundle
+from tlog.checkpoint import Checkpoint, parse_checkpoint
+from tlog.cosignature import parse_any_verifier, witness_policy_check
+from tlog.errors import (
+    ConfigError,
+    ConflictError,
+    ForkError,
+    MalformedError,
+    NotFoundError,
+    VerificationError,
+)
+from tlog.index import lookup, manifest_path, parse_manifest
+from tlog.merkle import (
+    HASH_SIZE,
+    Node,
+    check_consistency,
+    check_inclusion,
+    leaf_hash,
+    perfect_root,
+    prove_consistency,
+    prove_inclusion,
+)
+from tlog.note import Verifier, new_verifier, open_note
+from tlog.tiles import (
+    ENTRIES,
+    TILE_WIDTH,
+    Tile,
+    TileHashReader,
+    decode_entry_bundle,
+    tile_for_node,
+)
+from tlog.trust import TrustStore
+
+__all__ = [
+    "LogClient",
+    "TileSource",
+    "TrustUpdate",
+    "VerifiedCheckpoint",
+    "VerifiedEntry",
+    "WitnessPolicy",
+    "open_log_checkpoint",
+    "verify_bundle",
+    "witness_policy",
+]
+
+_FULL_BYTES = HASH_SIZE * TILE_WIDTH
+
+
+# ----- checkpoints and witness policy (pure) -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class WitnessPolicy:
+    """Require ``threshold`` valid cosignatures from ``witnesses``."""
+
+    witnesses: tuple[Verifier, ...] = ()
+    threshold: int = 0
+
+
+def witness_policy(vkeys: Sequence[str] = (), threshold: int | None = None) -> WitnessPolicy:
+    """A policy from witness verifier keys; the threshold defaults to all of them."""
+    verifiers = tuple(parse_any_verifier(v) for v in vkeys)
+    k = len(verifiers) if threshold is None else threshold
+    if not 0 <= k <= len(verifiers):
+        raise ConfigError(f"witness threshold {k} needs at least {k} witness keys, "
+                          f"got {len(verifiers)}")
+    return WitnessPolicy(verifiers, k)
+
+
+@dataclass(frozen=True)
+class VerifiedCheckpoint:
+    """A checkpoint whose log signature (and witness policy) verified; ``note`` as served."""
+
+    checkpoint: Checkpoint
+    note: bytes
+    cosigners: tuple[str, ...] = ()
+
+    @property
+    def size(self) -> int:
+        return self.checkpoint.size
+
+    @property
+    def root_hash(self) -> bytes:
+        return self.checkpoint.root_hash
+
+
+def open_log_checkpoint(
+    note: bytes, log: Verifier, origin: str, policy: WitnessPolicy = WitnessPolicy(),
+    *, source: str = "checkpoint",
+) -> VerifiedCheckpoint:
+    """Verify a signed checkpoint: the log's own signature, the origin, the witness policy.
+
+    Anything wrong, malformed included, is a ``VerificationError`` naming ``source``.
+    """
+    try:
+        opened = open_note(note, [log, *policy.witnesses])
+        cp = parse_checkpoint(opened.text)
+    except (MalformedError, VerificationError) as e:
+        raise VerificationError(f"{source}: {e}") from e
+    if cp.origin != origin:
+        raise VerificationError(f"{source}: origin is {cp.origin!r}, expected {origin!r}")
+    if not any((s.name, s.key_id) == (log.name, bytes(log.key_id)) for s in opened.sigs):
+        raise VerificationError(f"{source}: no valid signature by the log key {log.name}")
+    try:
+        got = witness_policy_check(opened, policy.witnesses, policy.threshold)
+    except VerificationError as e:
+        raise VerificationError(f"{source}: {e}") from e
+    return VerifiedCheckpoint(cp, bytes(note), tuple(s.name for s in got))
+
+
+# ----- tiles from an untrusted store --------------------------------------------------------
+
+
+class TileSource:
+    """Hash tiles and entry bundles from a store, remembered for the client's lifetime.
+
+    A full tile stands in for any partial tile of the same position (its first W hashes): a
+    partial tile may be gone once the full one exists, and a full one may already be at hand.
+    Nothing here is authenticated; callers check what they compute against a signed root.
+    """
+
+    def __init__(self, store: object) -> None:
+        self.store = store
+        self._tiles: dict[tuple[int, int], bytes] = {}
+        self._bundles: dict[int, list[bytes]] = {}
+
+    def _have(self, t: Tile) -> bool:
+        if t.is_entries:
+            return len(self._bundles.get(t.n, ())) >= t.width
+        return len(self._tiles.get((t.level, t.n), b"")) >= HASH_SIZE * t.width
+
+    def prefetch(self, tiles: Sequence[Tile]) -> None:
+        """Fetch every tile not yet at hand in one parallel batch, then full ones for gaps."""
+        want = sorted({t for t in tiles if not self._have(t)})
+        if not want:
+            return
+        got = self.store.get_many([t.path for t in want])  # type: ignore[attr-defined]
+        missing = []
+        for t, data in zip(want, got, strict=True):
+            if data is None:
+                missing.append(t)
+            else:
+                self._keep(t, data)
+        gaps = [Tile(t.level, t.n) for t in missing if not t.is_full]
+        if len(gaps) < len(missing):
+            lost = next(t for t in missing if t.is_full)
+            raise NotFoundError("the log does not serve this tile", key=lost.path)
+        if gaps:
+            fulls = self.store.get_many([t.path for t in gaps])  # type: ignore[attr-defined]
+            for t, data in zip(gaps, fulls, strict=True):
+                if data is None:
+                    raise NotFoundError("the log serves neither this partial tile nor the full "
+                                        "one", key=t.path)
+                self._keep(t, data)
+
+    def _keep(self, t: Tile, data: bytes) -> None:
+        if t.is_entries:
+            self._bundles[t.n] = self._decode_bundle(t, bytes(data))
+            return
+        if len(data) not in (HASH_SIZE * t.width, _FULL_BYTES):
+            raise VerificationError(f"{t.path}: {len(data)} bytes, expected {HASH_SIZE * t.width}")
+        self._tiles[(t.level, t.n)] = bytes(data)
+
+    @staticmethod
+    def _decode_bundle(t: Tile, data: bytes) -> list[bytes]:
+        try:
+            return decode_entry_bundle(data, t.width)
+        except MalformedError as first:
+            if t.is_full:
+                raise VerificationError(f"{t.path}: malformed entry bundle: {first}") from first
+            try:  # a full bundle served where a partial one was asked for
+                return decode_entry_bundle(data, TILE_WIDTH)
+            except MalformedError:
+                raise VerificationError(f"{t.path}: malformed entry bundle: {first}") from first
+
+    def forget(self) -> None:
+        """Drop everything fetched, from memory and from the store's disk cache if it has one.
+
+        Called when a check fails: a tampered tile must not stay cached and fail every later run.
+        """
+        evict = getattr(self.store, "evict", None)
+        if evict is not None:
+            for level, n in self._tiles:
+                evict(Tile(level, n).path)
+            for n in self._bundles:
+                evict(Tile(ENTRIES, n).path)
+        self._tiles.clear()
+        self._bundles.clear()
+
+    def tiles(self, tiles: Sequence[Tile]) -> list[bytes]:
+        """The bytes of each hash tile, exactly ``32·width`` long (``TileHashReader``'s fetch)."""
+        self.prefetch(tiles)
+        return [self._tiles[(t.level, t.n)][: HASH_SIZE * t.width] for t in tiles]
+
+    def entry(self, index: int, size: int) -> bytes:
+        """Entry ``index`` of a tree of ``size`` entries, from its entry bundle."""
+        t = _bundle_for(index, size)
+        self.prefetch([t])
+        return self._bundles[t.n][index % TILE_WIDTH]
+
+
+def _bundle_for(index: int, size: int) -> Tile:
+    n = index // TILE_WIDTH
+    return Tile(ENTRIES, n, min(TILE_WIDTH, size - n * TILE_WIDTH))
+
+
+class _ProofReader:
+    """Node hashes read straight from (unauthenticated) tiles: proofs are checked afterwards."""
+
+    def __init__(self, size: int, source: TileSource) -> None:
+        self.size, self.source = size, source
+
+    def read_hashes(self, nodes: Sequence[Node]) -> list[bytes]:
+        places = [tile_for_node(Node(*n), self.size) for n in nodes]
+        data = dict(zip([p[0] for p in places], self.source.tiles([p[0] for p in places]),
+                        strict=True))
+        out = []
+        for tile, offset, count in places:
+            hs = [data[tile][HASH_SIZE * i : HASH_SIZE * (i + 1)]
+                  for i in range(offset, offset + count)]
+            out.append(hs[0] if count == 1 else perfect_root(hs))
+        return out
+
+
+class _Planner:
+    """Records which tiles a proof would read, answering with zero hashes."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.tiles = size, set[Tile]()
+
+    def read_hashes(self, nodes: Sequence[Node]) -> list[bytes]:
+        self.tiles |= {tile_for_node(Node(*n), self.size)[0] for n in nodes}
+        return [bytes(HASH_SIZE)] * len(nodes)
+
+
+# ----- results ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrustUpdate:
+    """What reconciling the served checkpoint with the trusted one decided.
+
+    ``status``: ``no-state`` (the client keeps no trusted state), ``first-use`` (nothing
+    trusted yet: trust on first use), ``unchanged``,
+    ``grown`` (proven consistent, now trusted) or ``stale`` (the log served an older checkpoint
+    that is consistent with the trusted one, which stays in use; see ``warning``).
+    """
+
+    checkpoint: VerifiedCheckpoint
+    served: VerifiedCheckpoint
+    status: str
+    previous_size: int | None = None
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class VerifiedEntry:
+    """An entry proven to be at ``index`` in the tree of ``checkpoint``."""
+
+    index: int
+    entry: bytes
+    leaf_hash: bytes
+    proof: tuple[bytes, ...]
+    checkpoint: VerifiedCheckpoint
+    warnings: tuple[str, ...] = field(default=())
+
+    def to_bundle(self) -> ProofBundle:
+        return ProofBundle(self.index, self.entry, self.proof, self.checkpoint.note)
+
+
+# ----- the client ---------------------------------------------------------------------------
+
+
+class LogClient:
+    """Verifies entries of one log (a store, usually HTTP) against its key and witness policy."""
+
+    def __init__(
+        self,
+        store: object,
+        vkey: str,
+        *,
+        origin: str | None = None,
+        policy: WitnessPolicy = WitnessPolicy(),
+        trust: TrustStore | None = None,
+    ) -> None:
+        self.store = store
+        self.vkey = vkey.strip() if isinstance(vkey, str) else vkey
+        self.verifier = new_verifier(self.vkey)
+        self.origin = origin or self.verifier.name
+        self.policy = policy
+        self.trust = trust
+        self.source = TileSource(store)
+        self._update: TrustUpdate | None = None
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def latest(self) -> VerifiedCheckpoint:
+        """The checkpoint the log serves now, signature and witness policy verified."""
+        note = self.store.get("checkpoint")  # type: ignore[attr-defined]
+        return open_log_checkpoint(note, self.verifier, self.origin, self.policy)
+
+    def update_trust(self) -> TrustUpdate:
+        """Fetch the latest checkpoint and reconcile it with the trusted state (once per client)."""
+        if self._update is None:
+            self._update = self._reconcile_loop()
+        return self._update
+
+    def checkpoint(self) -> VerifiedCheckpoint:
+        """The checkpoint to verify against (see ``update_trust``)."""
+        return self.update_trust().checkpoint
+
+    def _reconcile_loop(self) -> TrustUpdate:
+        served = self.latest()
+        if self.trust is None:
+            return TrustUpdate(served, served, "no-state")
+        for _ in range(5):
+            old = self.trust.load(self.origin, self.vkey)
+            update = self._reconcile(old, served)
+            keep = update.checkpoint.note
+            try:
+                if keep != old:
+                    self.trust.replace(self.origin, self.vkey, old, keep)
+            except ConflictError:
+                continue  # another verifier moved the state: check against its choice
+            return update
+        raise ConflictError("the trusted state keeps changing under this verifier",
+                            key=str(self.trust.log_dir(self.origin, self.vkey)))
+
+    def _reconcile(self, old: bytes | None, served: VerifiedCheckpoint) -> TrustUpdate:
+        if old is None:
+            return TrustUpdate(served, served, "first-use")
+        trusted = open_log_checkpoint(old, self.verifier, self.origin,
+                                      source="trusted checkpoint")
+        t, s = trusted.checkpoint, served.checkpoint
+        if s.size == t.size:
+            if s.root_hash != t.root_hash:
+                self._fork(trusted, served, f"two different roots for tree size {s.size}")
+            return TrustUpdate(served, served, "unchanged", t.size)
+        if s.size > t.size:
+            self._check_consistent(trusted, served, trusted_is_old=True)
+            return TrustUpdate(served, served, "grown", t.size)
+        try:
+            self._check_consistent(served, trusted, trusted_is_old=False)
+        except NotFoundError as e:
+            raise VerificationError(
+                f"the log served checkpoint size {s.size}, older than the trusted size "
+                f"{t.size}, and does not serve the tiles to show it is a stale copy: {e}"
+            ) from e
+        warning = (f"the log served checkpoint size {s.size}, older than the trusted size "
+                   f"{t.size}; it is consistent (a stale copy), so the trusted one stays in use")
+        return TrustUpdate(trusted, served, "stale", t.size, warning)
+
+    def _check_consistent(
+        self, old: VerifiedCheckpoint, new: VerifiedCheckpoint, *, trusted_is_old: bool
+    ) -> None:
+        """Prove (old) is a prefix of (new) from the tiles of ``new``; ForkError if not."""
+        o, n = old.checkpoint, new.checkpoint
+        try:
+            proof = prove_consistency(o.size, n.size, _ProofReader(n.size, self.source))
+            check_consistency(proof, o.size, n.size, o.root_hash, n.root_hash)
+            return
+        except VerificationError as e:
+            failure = e
+        # Tell a tampered tile from a fork: authenticate every tile against the new root.
+        reader = TileHashReader(n.size, n.root_hash, self.source.tiles)
+        try:
+            proof = prove_consistency(o.size, n.size, reader)
+        except VerificationError as e:
+            self.source.forget()
+            raise VerificationError(f"consistency {o.size} → {n.size}: {e}") from e
+        try:
+            check_consistency(proof, o.size, n.size, o.root_hash, n.root_hash)
+        except VerificationError:
+            trusted, served = (old, new) if trusted_is_old else (new, old)
+            self._fork(trusted, served, str(failure))
+        raise VerificationError(f"consistency {o.size} → {n.size}: {failure}")
+
+    def _fork(self, trusted: VerifiedCheckpoint, served: VerifiedCheckpoint, why: str) -> None:
+        if self.trust is None:  # only reached while reconciling with a trust store
+            raise VerificationError(why)
+        paths = self.trust.write_evidence(self.origin, self.vkey, trusted.note, served.note)
+        kind = "rollback to an inconsistent tree" if served.size < trusted.size else "fork"
+        raise ForkError(
+            f"{kind}: the log signed checkpoint size {served.size}, which is not consistent "
+            f"with the trusted checkpoint size {trusted.size} ({why}); evidence: "
+            f"{paths[0]} {paths[1]}",
+            evidence=(trusted.note, served.note),
+        )
+
+    # -- entries ----------------------------------------------------------------------------
+
+    def entry(self, index: int, cp: VerifiedCheckpoint | None = None) -> VerifiedEntry:
+        """Entry ``index`` with its inclusion proof, verified against ``cp`` (default: current)."""
+        cp = cp or self.checkpoint()
+        if not isinstance(index, int) or index < 0:
+            raise ConfigError(f"index must be a non-negative integer, got {index!r}")
+        if index >= cp.size:
+            raise VerificationError(f"entry {index} is not in the log: its tree size is {cp.size}")
+        planner = _Planner(cp.size)
+        prove_inclusion(index, cp.size, planner)
+        self.source.prefetch([*sorted(planner.tiles), _bundle_for(index, cp.size)])
+        entry = self.source.entry(index, cp.size)
+        leaf = leaf_hash(entry)
+        proof = prove_inclusion(index, cp.size, _ProofReader(cp.size, self.source))
+        try:
+            check_inclusion(proof, index, cp.size, leaf, cp.root_hash)
+        except VerificationError as e:
+            try:
+                self._explain_inclusion(index, cp, leaf, e)
+            finally:
+                self.source.forget()
+        return VerifiedEntry(index, entry, leaf, tuple(proof), cp, self._warnings())
+
+    def _explain_inclusion(
+        self, index: int, cp: VerifiedCheckpoint, leaf: bytes, failure: VerificationError
+    ) -> None:
+        """Authenticate the tiles to name the culprit: a tile, or the entry bundle."""
+        reader = TileHashReader(cp.size, cp.root_hash, self.source.tiles)
+        try:
+            (want,) = reader.read_hashes([Node(0, index)])
+            prove_inclusion(index, cp.size, reader)
+        except VerificationError as e:
+            raise VerificationError(f"entry {index}: {e}") from failure
+        if want != leaf:
+            bundle = _bundle_for(index, cp.size)
+            raise VerificationError(
+                f"entry {index}: {bundle.path}: the entry does not match its leaf hash in the "
+                f"signed tree (tampered entry bundle)") from failure
+        raise VerificationError(f"entry {index}: {failure}") from failure
+
+    def find(self, leaf: bytes, cp: VerifiedCheckpoint | None = None) -> VerifiedEntry:
+        """The entry with this leaf hash, located by the log's static index, then proven."""
+        if len(leaf) != HASH_SIZE:
+            raise ConfigError("a leaf hash is 32 bytes (64 hex digits)")
+        cp = cp or self.checkpoint()
+        path = manifest_path(cp.size)
+        try:
+            manifest = parse_manifest(self.store.get(path))  # type: ignore[attr-defined]
+            if manifest.size != cp.size:
+                raise MalformedError(f"manifest is for size {manifest.size}, not {cp.size}")
+            candidates = lookup(manifest, leaf, self.store.get_range)  # type: ignore[attr-defined]
+        except MalformedError as e:
+            raise VerificationError(f"{path}: the log's index is malformed: {e}") from e
+        for index in candidates:
+            # The index is untrusted: skip a candidate whose entry has another leaf hash.
+            if index < cp.size and leaf_hash(self.source.entry(index, cp.size)) == leaf:
+                return self.entry(index, cp)
+        raise VerificationError(f"no entry with leaf hash {leaf.hex()} in the log at size "
+                                f"{cp.size} (according to its index)")
+
+    def _warnings(self) -> tuple[str, ...]:
+        u = self._update
+        return (u.warning,) if u and u.warning else ()
+
+
+# ----- offline ------------------------------------------------------------------------------
+
+
+def verify_bundle(
+    bundle: ProofBundle,
+    vkey: str,
+    *,
+    origin: str | None = None,
+    policy: WitnessPolicy = WitnessPolicy(),
+    entry: bytes | None = None,
+    trust: TrustStore | None = None,
+) -> VerifiedEntry:
+    """Verify a proof bundle with no network: checkpoint, witnesses, inclusion, entry.
+
+    ``entry`` is the entry the caller holds (e.g. recomputed from an artifact); it must be the
+    bundle's entry if the bundle carries one. With ``trust``, a bundle whose checkpoint has the
+    trusted tree size but another root is a fork.
+    """
+    log = new_verifier(vkey.strip())
+    origin = origin or log.name
+    cp = open_log_checkpoint(bundle.checkpoint, log, origin, policy, source="bundle checkpoint")
+    if entry is not None and bundle.entry is not None and entry != bundle.entry:
+        raise VerificationError("the bundle's entry is not the entry you hold")
+    data = entry if entry is not None else bundle.entry
+    if data is None:
+        raise ConfigError("this proof does not carry the entry: give the entry it proves "
+                          "(for example --artifact, --signature and --public-key)")
+    if bundle.index >= cp.size:
+        raise VerificationError(f"bundle: index {bundle.index} is outside tree size {cp.size}")
+    leaf = leaf_hash(data)
+    try:
+        check_inclusion(bundle.proof, bundle.index, cp.size, leaf, cp.root_hash)
+    except VerificationError as e:
+        raise VerificationError(f"bundle: {e}") from e
+    if trust is not None:
+        _compare_with_trusted(trust, origin, vkey.strip(), log, cp)
+    return VerifiedEntry(bundle.index, data, leaf, bundle.proof, cp)
+
+
+def _compare_with_trusted(
+    trust: TrustStore, origin: str, vkey: str, log: Verifier, cp: VerifiedCheckpoint
+) -> None:
+    old = trust.load(origin, vkey)
+    if old is None:
+        return
+    trusted = open_log_checkpoint(old, log, origin, source="trusted checkpoint")
+    if trusted.size == cp.size and trusted.root_hash != cp.root_hash:
+        paths = trust.write_evidence(origin, vkey, trusted.note, cp.note)
+        raise ForkError(
+            f"fork: the bundle's checkpoint and the trusted one both have size {cp.size} but "
+            f"different roots; evidence: {paths[0]} {paths[1]}",
+            evidence=(trusted.note, cp.note),
+        )

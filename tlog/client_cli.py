@@ -1,0 +1,349 @@
+"""``tlog get``, ``tlog verify``, ``tlog bundle``, ``tlog consistency``: thin over ``tlog.client``.
+
+Each command builds a ``LogClient`` (or reads a bundle), calls one library function and prints
+the result. Failures are typed errors; ``tlog.cli.main`` turns them into one line and an exit
+code (3 for a failed verification).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import platformdirs
+
+from tlog.bundle import format_bundle, format_tlog_proof, parse_any_bundle
+from tlog.client import (
+    LogClient,
+    TrustUpdate,
+    VerifiedEntry,
+    WitnessPolicy,
+    verify_bundle,
+    witness_policy,
+)
+from tlog.errors import ConfigError, MalformedError, TlogError, VerificationError
+from tlog.merkle import leaf_hash
+from tlog.trust import TrustStore, default_state_dir
+
+__all__ = ["bundle", "consistency", "get", "verify"]
+
+
+def _key_arg(value: str) -> str:
+    """A verifier key given inline or as the path of a file holding it."""
+    if value and os.path.isfile(value):
+        try:
+            return Path(value).read_text().strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot read key file {value}: {e}") from e
+    return value.strip()
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise ConfigError(f"cannot read {what} {path}: {e.strerror}") from e
+
+
+def _policy(witnesses: tuple[str, ...], threshold: int | None) -> WitnessPolicy:
+    return witness_policy([_key_arg(w) for w in witnesses], threshold)
+
+
+def _trust(state: str | None) -> TrustStore:
+    return TrustStore(state or default_state_dir())
+
+
+def _client(opts: dict[str, Any]) -> LogClient:
+    from tlog.storage import open_store
+
+    if not opts.get("log"):
+        raise click.UsageError("--log URL is required")
+    cache = opts.get("cache") or str(Path(platformdirs.user_cache_dir()) / "tiledlog" / "tiles")
+    store = open_store(opts["log"], cache_dir=cache)
+    return LogClient(
+        store,
+        _key_arg(opts["vkey"]),
+        origin=opts.get("origin"),
+        policy=_policy(opts["witness"], opts["witness_threshold"]),
+        trust=_trust(opts.get("state")),
+    )
+
+
+def _common(log_required: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options every verifier command shares."""
+
+    def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
+        options = [
+            click.option("--log", "log", required=log_required, metavar="URL",
+                         help="The log's URL prefix (https://…) or folder."),
+            click.option("--vkey", required=True, metavar="KEY",
+                         help="The log's verifier key (name+id+base64), or a file holding it."),
+            click.option("--origin", metavar="ORIGIN",
+                         help="Expected checkpoint origin (default: the key's name)."),
+            click.option("--witness", multiple=True, metavar="VKEY",
+                         help="A witness verifier key (or file); repeatable."),
+            click.option("--witness-threshold", type=click.IntRange(min=0), metavar="K",
+                         help="Valid cosignatures required (default: all --witness keys)."),
+            click.option("--state", type=click.Path(file_okay=False), metavar="DIR",
+                         help="Trusted-state folder (default: <user cache dir>/tiledlog/trust)."),
+            click.option("--cache", type=click.Path(file_okay=False), metavar="DIR",
+                         help="Tile cache folder (default: the user cache dir)."),
+        ]
+        for opt in reversed(options):
+            f = opt(f)
+        return f
+
+    return wrap
+
+
+def _echo_warnings(warnings: tuple[str, ...] | list[str]) -> None:
+    for w in warnings:
+        if w:
+            click.echo(f"warning: {w}", err=True)
+
+
+def _decode(entry: bytes) -> tuple[str | None, Any]:
+    try:
+        from tlog.entries import decode_entry
+
+        return decode_entry(entry)
+    except (ImportError, TlogError):
+        return None, None
+
+
+def _entry_json(v: VerifiedEntry) -> dict[str, Any]:
+    kind, body = _decode(v.entry)
+    cp = v.checkpoint.checkpoint
+    return {
+        "index": v.index,
+        "leaf_hash": v.leaf_hash.hex(),
+        "type": kind,
+        "entry": body,
+        "entry_b64": base64.b64encode(v.entry).decode(),
+        "inclusion_proof": [base64.b64encode(h).decode() for h in v.proof],
+        "checkpoint": {
+            "origin": cp.origin,
+            "size": cp.size,
+            "root_hash": base64.b64encode(cp.root_hash).decode(),
+            "cosigners": list(v.checkpoint.cosigners),
+        },
+        "verified": True,
+    }
+
+
+def _summary(v: VerifiedEntry) -> str:
+    cp = v.checkpoint.checkpoint
+    witnesses = f", cosigned by {', '.join(v.checkpoint.cosigners)}" if v.checkpoint.cosigners \
+        else ""
+    return (f"verified: entry {v.index} (leaf hash {v.leaf_hash.hex()}) is in {cp.origin} "
+            f"at tree size {cp.size}{witnesses}")
+
+
+def _parse_leaf_hash(value: str) -> bytes:
+    try:
+        raw = bytes.fromhex(value.removeprefix("sha256:"))
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise click.BadParameter("expected 64 hex digits (a leaf hash)", param_hint="--entry-hash")
+    return raw
+
+
+# ----- tlog get --------------------------------------------------------------------------------
+
+
+@click.command()
+@_common()
+@click.option("--index", type=click.IntRange(min=0), help="The entry's index.")
+@click.option("--entry-hash", metavar="HEX", help="The entry's leaf hash (found via the index).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def get(as_json: bool, index: int | None, entry_hash: str | None, **opts: Any) -> None:
+    """Fetch an entry and prove it is in the log.
+
+    \b
+    Examples:
+      tlog get --log https://log.example.com --vkey "$(cat log.pub)" --index 42
+      tlog get --log https://log.example.com --vkey log.pub --entry-hash 3f2a… --json
+    """
+    if (index is None) == (entry_hash is None):
+        raise click.UsageError("give exactly one of --index and --entry-hash")
+    client = _client(opts)
+    v = client.entry(index) if index is not None else client.find(_parse_leaf_hash(entry_hash))
+    _echo_warnings(v.warnings)
+    if as_json:
+        click.echo(json.dumps(_entry_json(v), indent=2, sort_keys=True))
+        return
+    kind, body = _decode(v.entry)
+    click.echo(f"index: {v.index}")
+    click.echo(f"leaf hash: {v.leaf_hash.hex()}")
+    click.echo(f"type: {kind or 'unknown'}")
+    if body is not None:
+        click.echo("entry: " + json.dumps(body, indent=2, sort_keys=True))
+    else:
+        click.echo("entry (base64): " + base64.b64encode(v.entry).decode())
+    cp = v.checkpoint.checkpoint
+    click.echo(f"inclusion proof ({len(v.proof)} hashes, tree size {cp.size}, root "
+               f"{base64.b64encode(cp.root_hash).decode()}):")
+    for h in v.proof:
+        click.echo(f"  {base64.b64encode(h).decode()}")
+    click.echo(_summary(v))
+
+
+# ----- tlog verify -----------------------------------------------------------------------------
+
+
+def _held_entry(opts: dict[str, Any]) -> bytes | None:
+    """The entry the user holds: from --entry, or rebuilt from an artifact as admission does."""
+    artifact, signature = opts.pop("artifact"), opts.pop("signature")
+    key, cert, pss = opts.pop("public_key"), opts.pop("certificate"), opts.pop("rsa_pss")
+    entry_file = opts.pop("entry_file")
+    parts = (artifact, signature, key or cert)
+    if any(parts) and not all(parts):
+        raise click.UsageError("--artifact, --signature and --public-key (or --certificate) "
+                               "go together")
+    if key and cert:
+        raise click.UsageError("give --public-key or --certificate, not both")
+    if entry_file and any(parts):
+        raise click.UsageError("give --entry or --artifact/--signature/--public-key, not both")
+    if entry_file:
+        return _read(entry_file, "entry file")
+    if not all(parts):
+        return None
+    from tlog.entries import admit
+    from tlog.entries.cli import build_hashedrekord
+
+    doc = build_hashedrekord(
+        _read(artifact, "artifact"), None, _read(signature, "signature"),
+        _read(key or cert, "public key"), certificate=bool(cert), rsa_pss=pss,
+    )
+    try:  # the same checks and canonical form as the log's admission
+        return admit(json.dumps(doc).encode()).entry
+    except VerificationError as e:
+        raise VerificationError(f"your artifact and signature: {e}") from e
+    except MalformedError as e:
+        raise MalformedError(f"your artifact, signature or key: {e}") from e
+
+
+@click.command()
+@_common(log_required=False)
+@click.option("--artifact", type=click.Path(dir_okay=False), help="The artifact file.")
+@click.option("--signature", type=click.Path(dir_okay=False), help="Its signature file.")
+@click.option("--public-key", type=click.Path(dir_okay=False), help="The signer's public key.")
+@click.option("--certificate", type=click.Path(dir_okay=False),
+              help="The signer's certificate instead of --public-key (its key only).")
+@click.option("--rsa-pss", is_flag=True, help="The RSA signature uses PSS padding.")
+@click.option("--entry", "entry_file", type=click.Path(dir_okay=False),
+              help="A file holding the exact entry bytes.")
+@click.option("--index", type=click.IntRange(min=0), help="Verify the entry at this index.")
+@click.option("--bundle", "bundle_file", type=click.Path(dir_okay=False),
+              help="Verify a proof bundle offline (JSON or C2SP tlog-proof).")
+def verify(index: int | None, bundle_file: str | None, **opts: Any) -> None:
+    """Verify that an entry is in the log (exit 0 only if every check holds).
+
+    Checks the checkpoint signature, the witness policy, consistency with the last checkpoint
+    you trusted, the inclusion proof from the log's tiles, and that the logged entry is the
+    one you hold.
+
+    \b
+    Examples:
+      tlog verify --log https://log.example.com --vkey log.pub \\
+          --artifact app.tgz --signature app.tgz.sig --public-key maintainer.pem
+      tlog verify --log https://log.example.com --vkey log.pub --index 42
+      tlog verify --vkey log.pub --bundle app.tgz.bundle.json --artifact app.tgz \\
+          --signature app.tgz.sig --public-key maintainer.pem
+    """
+    held = _held_entry(opts)
+    if bundle_file:
+        if index is not None:
+            raise click.UsageError("--index and --bundle do not go together")
+        proof = parse_any_bundle(_read(bundle_file, "bundle"))
+        v = verify_bundle(
+            proof, _key_arg(opts["vkey"]), origin=opts.get("origin"),
+            policy=_policy(opts["witness"], opts["witness_threshold"]), entry=held,
+            trust=_trust(opts.get("state")),
+        )
+        click.echo(_summary(v) + " (offline bundle)")
+        return
+    if index is None and held is None:
+        raise click.UsageError("give --artifact/--signature/--public-key, --entry, --index "
+                               "or --bundle")
+    client = _client(opts)
+    v = client.entry(index) if index is not None else client.find(leaf_hash(held or b""))
+    if held is not None and v.entry != held:
+        raise VerificationError(f"entry {v.index} in the log is not the entry you hold")
+    _echo_warnings(v.warnings)
+    click.echo(_summary(v))
+
+
+# ----- tlog bundle -----------------------------------------------------------------------------
+
+
+@click.command()
+@_common()
+@click.option("--index", type=click.IntRange(min=0), required=True, help="The entry's index.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), required=True,
+              help="Where to write the bundle ('-' for stdout).")
+@click.option("--format", "fmt", type=click.Choice(["json", "tlog-proof"]), default="json",
+              show_default=True, help="JSON bundle, or C2SP tlog-proof text.")
+def bundle(index: int, output: str, fmt: str, **opts: Any) -> None:
+    """Write a stapled proof: entry, index, inclusion proof, signed checkpoint.
+
+    The bundle verifies offline: ``tlog verify --vkey KEY --bundle FILE``.
+
+    \b
+    Example:
+      tlog bundle --log https://log.example.com --vkey log.pub --index 42 -o app.bundle.json
+    """
+    v = _client(opts).entry(index)
+    _echo_warnings(v.warnings)
+    data = (format_bundle if fmt == "json" else format_tlog_proof)(v.to_bundle())
+    if output == "-":
+        click.echo(data.decode(), nl=False)
+        return
+    try:
+        Path(output).write_bytes(data)
+    except OSError as e:
+        raise ConfigError(f"cannot write {output}: {e.strerror}") from e
+    click.echo(f"wrote {output}: entry {v.index} at tree size {v.checkpoint.size}", err=True)
+
+
+# ----- tlog consistency ------------------------------------------------------------------------
+
+
+def _describe(u: TrustUpdate) -> str:
+    size = u.checkpoint.size
+    return {
+        "first-use": f"first use: now trusting tree size {size}",
+        "unchanged": f"unchanged: tree size {size}",
+        "grown": f"consistent: tree size {u.previous_size} → {size}",
+        "stale": f"stale: the log served size {u.served.size}; still trusting size {size}",
+    }[u.status]
+
+
+@click.command()
+@_common()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def consistency(as_json: bool, **opts: Any) -> None:
+    """Check the log only grew since you last looked (and remember its new state).
+
+    \b
+    Example:
+      tlog consistency --log https://log.example.com --vkey log.pub
+    """
+    u = _client(opts).update_trust()
+    _echo_warnings([u.warning] if u.warning else [])
+    if as_json:
+        cp = u.checkpoint.checkpoint
+        click.echo(json.dumps({
+            "status": u.status, "previous_size": u.previous_size, "size": cp.size,
+            "served_size": u.served.size, "origin": cp.origin,
+            "root_hash": base64.b64encode(cp.root_hash).decode(),
+        }, indent=2, sort_keys=True))
+        return
+    click.echo(f"{u.checkpoint.checkpoint.origin}: {_describe(u)}")
+

@@ -1,0 +1,124 @@
+"""The trusted state of a verifier: the last checkpoint it verified, one folder per log.
+
+A log is identified by its origin and its verifier key together, so two logs that share a key
+(or an origin) never share state. Layout under the state folder (default: the user cache dir
+``tiledlog/trust``)::
+
+    <origin, made safe>-<first 12 hex of SHA-256(origin ‖ "\\n" ‖ vkey)>/
+        log.json                        origin and vkey, for people reading the folder
+        checkpoint                      the last verified signed checkpoint, verbatim
+        evidence/<id>-trusted.checkpoint    a fork or rollback: what we trusted …
+        evidence/<id>-served.checkpoint     … and the conflicting note the log served
+
+Updates are compare-and-swap under a lock file, so two verifiers running at once cannot move
+the state to a checkpoint that was not checked against the one it replaces.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import platformdirs
+
+from tlog.errors import ConfigError, ConflictError
+
+__all__ = ["TrustStore", "default_state_dir"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def default_state_dir() -> Path:
+    """``<user cache dir>/tiledlog/trust``."""
+    return Path(platformdirs.user_cache_dir()) / "tiledlog" / "trust"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class TrustStore:
+    """Trusted checkpoints, one per (origin, vkey), in a folder."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = Path(root) if root is not None else default_state_dir()
+
+    def log_dir(self, origin: str, vkey: str) -> Path:
+        """The folder of one log's state."""
+        tag = hashlib.sha256(f"{origin}\n{vkey}".encode()).hexdigest()[:12]
+        safe = _UNSAFE.sub("_", origin).strip("._")[:60] or "log"
+        return self.root / f"{safe}-{tag}"
+
+    def _open(self, origin: str, vkey: str) -> Path:
+        d = self.log_dir(origin, vkey)
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            info = d / "log.json"
+            if not info.exists():
+                doc = {"origin": origin, "vkey": vkey}
+                _write_atomic(info, (json.dumps(doc, indent=2) + "\n").encode())
+        except OSError as e:
+            raise ConfigError(f"cannot use the state folder {d}: {e}") from e
+        return d
+
+    @contextlib.contextmanager
+    def _locked(self, d: Path) -> Iterator[None]:
+        with open(d / ".lock", "a+b") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def load(self, origin: str, vkey: str) -> bytes | None:
+        """The trusted signed checkpoint of a log, or None before first use."""
+        try:
+            return (self.log_dir(origin, vkey) / "checkpoint").read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise ConfigError(f"cannot read the trusted state: {e}") from e
+
+    def replace(self, origin: str, vkey: str, old: bytes | None, new: bytes) -> None:
+        """Move the state from ``old`` (None: no state yet) to ``new``.
+
+        Raises ``ConflictError`` if someone else moved it since ``old`` was loaded; the caller
+        then checks the new state again.
+        """
+        d = self._open(origin, vkey)
+        path = d / "checkpoint"
+        with self._locked(d):
+            current = path.read_bytes() if path.exists() else None
+            if current != old:
+                raise ConflictError("trusted state changed meanwhile", key=str(path))
+            if current != new:
+                _write_atomic(path, new)
+
+    def write_evidence(
+        self, origin: str, vkey: str, trusted: bytes, served: bytes
+    ) -> tuple[Path, Path]:
+        """Keep two conflicting signed checkpoints; returns their paths (trusted, served)."""
+        d = self._open(origin, vkey) / "evidence"
+        d.mkdir(exist_ok=True)
+        tag = hashlib.sha256(trusted + b"\0" + served).hexdigest()[:16]
+        paths = (d / f"{tag}-trusted.checkpoint", d / f"{tag}-served.checkpoint")
+        for p, data in zip(paths, (trusted, served), strict=True):
+            _write_atomic(p, data)
+        return paths
