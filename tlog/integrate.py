@@ -137,10 +137,10 @@ def integrate_bundles(
     n = size // TILE_WIDTH
     cur = current + list(entries)
     out: dict[Tile, bytes] = {}
-    while len(cur) >= TILE_WIDTH:
-        out[Tile(ENTRIES, n)] = encode_entry_bundle(cur[:TILE_WIDTH])
-        cur = cur[TILE_WIDTH:]
-        n += 1
-    if cur and entries:
-        out[Tile(ENTRIES, n, len(cur))] = encode_entry_bundle(cur)
+    full = len(cur) // TILE_WIDTH
+    for k in range(full):
+        out[Tile(ENTRIES, n + k)] = encode_entry_bundle(cur[k * TILE_WIDTH : (k + 1) * TILE_WIDTH])
+    rest = cur[full * TILE_WIDTH :]
+    if rest and entries:
+        out[Tile(ENTRIES, n + full, len(rest))] = encode_entry_bundle(rest)
     return out

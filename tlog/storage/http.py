@@ -94,6 +94,12 @@ class HTTPStore:
             os.replace(tmp, local)
         return data
 
+    def evict(self, key: str) -> None:
+        """Forget a cached object (the client calls this when a tile failed authentication)."""
+        local = self._cached(key)
+        if local is not None:
+            local.unlink(missing_ok=True)
+
     def get_range(self, key: str, start: int, end: int) -> bytes:
         if end <= start:
             return b""

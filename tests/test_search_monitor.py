@@ -1,0 +1,160 @@
+"""`tlog search` (complete and verified, GETs counted) and `tlog monitor` (events, exit codes)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from servers import StaticServer
+from submissions import ed25519_key
+
+from tlog import index as ix
+from tlog.checkpoint import Checkpoint, format_checkpoint
+from tlog.entries import entry_search_keys
+from tlog.entries.hashedrekord import TYPE as HR
+from tlog.integrate import integrate, integrate_bundles
+from tlog.merkle import leaf_hash
+from tlog.note import generate_key, new_signer, sign_note
+from tlog.storage import open_store
+
+BIN = Path(sys.executable).parent
+N = 100_000
+
+
+def _entries(n: int, keys: int = 5, bad_at: int | None = None) -> list[bytes]:
+    """Real signed hashedrekord entries; every 10th artifact is signed by two keys."""
+    signers = [ed25519_key(100 + k) for k in range(keys)]
+    rare = ed25519_key(99)  # signs one entry in 1,000
+    out = []
+    for i in range(n):
+        key, pem = rare if i % 1000 == 999 else signers[i % keys]
+        art = b"artifact %d" % (i - 1 if i % 10 == 1 else i)  # same digest as the previous one
+        digest = hashlib.sha256(art).digest()
+        sig = key.sign(digest) if i != bad_at else key.sign(b"something else entirely!!!!!!!")
+        doc = {"type": "hashedrekord", "digest": "sha256:" + digest.hex(),
+               "signature": base64.b64encode(sig).decode(), "public_key": pem}
+        out.append(HR.canonical(HR.parse(doc)))
+    return out
+
+
+def _publish(root: Path, entries: list[bytes], origin: str = "search.example/log",
+             skey: str | None = None) -> str:
+    """Write a whole log (tiles, bundles, index built in 1,000-entry batches, checkpoint)."""
+    if skey is None:
+        skey, _ = generate_key(origin)
+    store = open_store(str(root))
+    leaves = [leaf_hash(e) for e in entries]
+    for t, data in integrate(0, {}, leaves).tiles.items():
+        store.put(t.path, data)
+    for t, data in integrate_bundles(0, None, entries).items():
+        store.put(t.path, data)
+    manifest, objects = ix.empty_manifest(), {}
+    for start in range(0, len(entries), 1000):
+        recs = []
+        for i in range(start, min(start + 1000, len(entries))):
+            recs.append((ix.leaf_key(leaves[i]), i))
+            recs += [(ix.search_key(k), i) for k in entry_search_keys(entries[i])]
+        upd = ix.update_index(manifest, recs, min(start + 1000, len(entries)), objects.__getitem__)
+        objects.update(upd.objects)
+        manifest = upd.manifest
+    for path in ix.index_paths(manifest):
+        store.put(path, objects[path])
+    store.put(ix.manifest_path(len(entries)), ix.format_manifest(manifest))
+    cp = Checkpoint(origin, len(entries), integrate(0, {}, leaves).root)
+    store.overwrite("checkpoint", sign_note(format_checkpoint(cp), new_signer(skey)))
+    return new_signer(skey).verifier().vkey
+
+
+@pytest.fixture(scope="module")
+def big_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, list[bytes]]:
+    root = tmp_path_factory.mktemp("search") / "public"
+    entries = _entries(N)
+    return root, _publish(root, entries), entries
+
+
+def _search(url: str, vkey: str, *args: str) -> list[int]:
+    res = subprocess.run([str(BIN / "tlog"), "search", "--log", url, "--vkey", vkey, "--json",
+                          *args], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    return [m["index"] for m in json.loads(res.stdout)["matches"]]
+
+
+def test_search_is_complete_and_verified(big_log: tuple[Path, str, list[bytes]],
+                                         tmp_path: Path) -> None:
+    root, vkey, entries = big_log
+    truth: dict[str, list[int]] = {}
+    for i, e in enumerate(entries):  # the full scan
+        for k in entry_search_keys(e):
+            truth.setdefault(k, []).append(i)
+    digest = next(k for k in truth if k.startswith("sha256:") and len(truth[k]) == 2)
+    _, pem = ed25519_key(99)
+    from tlog.entries import key_search_key
+
+    key = key_search_key(pem.encode())
+    assert len(truth[key]) == N // 1000
+    (tmp_path / "signer.pub").write_text(pem)
+    with StaticServer(root) as server:
+        assert _search(server.url, vkey, "--digest", digest) == truth[digest]
+        server.reset()
+        _search(server.url, vkey, "--digest", "sha256:" + "ab" * 32)
+        gets_absent = server.count("index/")
+        fingerprint = key.removeprefix("key:")
+        assert _search(server.url, vkey, "--key-fingerprint", fingerprint) == truth[key]
+        assert _search(server.url, vkey, "--public-key", str(tmp_path / "signer.pub")) == truth[key]
+        server.reset()
+        want = N - 7
+        assert _search(server.url, vkey, "--entry-hash", leaf_hash(entries[want]).hex()) == [want]
+        gets_leaf = server.count("index/")
+    print(f"\nindex GETs per lookup at {N} entries: absent digest {gets_absent}, "
+          f"leaf hash {gets_leaf} (manifest included)")
+    assert gets_absent <= 4 and gets_leaf <= 4
+
+
+def _monitor(url: str, vkey: str, state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "tlog"), "monitor", "--log", url, "--vkey", vkey, "--state",
+                           str(state), "--json", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_monitor_events_fork_and_bad_entry(tmp_path: Path) -> None:
+    skey, vkey = generate_key("mon.example/log")
+    entries = _entries(600, keys=3)
+    root = tmp_path / "public"
+    _publish(root, entries[:300], "mon.example/log", skey)
+    _, pem = ed25519_key(101)
+    (tmp_path / "watched.pub").write_text(pem)
+    state = tmp_path / "state"
+    url = str(root)
+    first = _monitor(url, vkey, state, "--watch-key", str(tmp_path / "watched.pub"))
+    assert first.returncode == 4, first.stderr  # events: the watched key signed 100 entries
+    events = [json.loads(line) for line in first.stdout.splitlines()]
+    assert len(events) == 100 and all(e["event"] == "match" for e in events)
+    assert _monitor(url, vkey, state).returncode == 0  # nothing new
+    # The log grows: only the new entries are reported, once.
+    (root / "checkpoint").unlink()
+    _publish(root, entries, "mon.example/log", skey)
+    grown = _monitor(url, vkey, state, "--watch-key", str(tmp_path / "watched.pub"))
+    assert grown.returncode == 4
+    assert {json.loads(x)["index"] for x in grown.stdout.splitlines()} == {
+        i for i in range(300, 600) if i % 3 == 1}
+    # A fork: another tree of the same size signed by the same key.
+    fork_root = tmp_path / "fork"
+    _publish(fork_root, _entries(600, keys=3, bad_at=None)[::-1], "mon.example/log", skey)
+    forked = _monitor(str(fork_root), vkey, state)
+    assert forked.returncode == 5
+    event = json.loads(forked.stdout.splitlines()[0])
+    assert event["event"] == "misbehaviour" and "fork" in event["reason"]
+    assert all(Path(p).exists() for p in event["evidence"])
+    # An entry whose signature does not verify, written into the log's tiles directly.
+    bad_root = tmp_path / "bad"
+    _publish(bad_root, _entries(50, keys=3, bad_at=42), "mon.example/log", skey)
+    bad = _monitor(str(bad_root), vkey, tmp_path / "state2")
+    assert bad.returncode == 5
+    bad_events = [json.loads(x) for x in bad.stdout.splitlines()]
+    assert [e["index"] for e in bad_events] == [42]
+    assert "does not verify" in bad_events[0]["reason"]
