@@ -1,5 +1,5 @@
-"""docs/verify-with-curl.md runs: its ```sh blocks, pointed at a loopback log, give the right
-answers (and the signature check really fails on a forged checkpoint)."""
+"""The README's "Verify with curl" section runs: its ```sh blocks, pointed at a loopback log,
+give the right answers (and the signature check really fails on a forged checkpoint)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from servers import StaticServer
 from tlog.merkle import leaf_hash
 
 ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "verify-with-curl.md"
+README = ROOT / "README.md"
 EXAMPLE_URL = "https://log.example.com"
 SCRIPT_URL = re.compile(r"https://raw\.githubusercontent\.com/\S+/scripts/verify_inclusion\.py")
 
@@ -30,7 +30,8 @@ pytestmark = pytest.mark.skipif(
 
 
 def script(url: str, vkey: str) -> str:
-    blocks = re.findall(r"```sh\n(.*?)```", DOC.read_text(), re.S)
+    section = README.read_text().split("## Verify with curl", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
     assert len(blocks) >= 6
     text = "set -euo pipefail\n" + "\n".join(blocks)
     assert EXAMPLE_URL in text and SCRIPT_URL.search(text)
