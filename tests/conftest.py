@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from servers import S3_CREDENTIALS, StaticServer, moto_server
+from servers import S3_CREDENTIALS, StaticServer, gcs_emulator, moto_server
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +43,22 @@ def static_server(tmp_path: Path) -> Iterator[StaticServer]:
     root.mkdir()
     with StaticServer(root) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def gcs_endpoint() -> Iterator[str]:
+    with gcs_emulator() as url:
+        os.environ["STORAGE_EMULATOR_HOST"] = url
+        yield url
+
+
+@pytest.fixture
+def gcs_bucket(gcs_endpoint: str) -> str:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    name = f"tlog-{uuid.uuid4().hex[:12]}"
+    client = storage.Client(project="tiledlog", credentials=AnonymousCredentials(),
+                            client_options={"api_endpoint": gcs_endpoint})
+    client.create_bucket(name)
+    return name

@@ -50,6 +50,23 @@ def moto_server() -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+@contextlib.contextmanager
+def gcs_emulator() -> Iterator[str]:
+    """``gcp-storage-emulator`` (in memory) on a free loopback port; yields its URL."""
+    port = free_port()
+    exe = Path(sys.executable).parent / "gcp-storage-emulator"
+    proc = subprocess.Popen(
+        [str(exe), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 S3_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing-key-id",
     "AWS_SECRET_ACCESS_KEY": "testing-secret-do-not-leak-0123456789",
