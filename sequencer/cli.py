@@ -141,13 +141,16 @@ def sequence(
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
     bar = None
-    if not as_json and sys.stderr.isatty():
-        bar = click.progressbar(length=max_entries or 0, label="sequencing", file=sys.stderr)
+    if not as_json and not watch and sys.stderr.isatty():
+        queued = sum(1 for _ in queue.list("queue/"))
+        total = min(queued, max_entries) if max_entries else queued
+        if total:
+            bar = click.progressbar(length=total, label="sequencing", file=sys.stderr)
     seq = Sequencer(
         cfg,
         store,
         queue,
-        cosign=_cosigner(cfg),
+        cosign=_cosigner(cfg, store),
         after_publish=_site_builder(cfg, store),
         progress=(lambda n: bar.update(n)) if bar else None,
     )
@@ -161,6 +164,8 @@ def sequence(
             time.sleep(min(0.1, interval))
         if stop["now"]:
             break
+    if bar is not None:
+        bar.render_finish()
     if summary.witnesses and not summary.published:
         raise ConfigError(
             "witness policy not met: the log advanced but its checkpoint was not published "
@@ -199,12 +204,17 @@ def _markdown(d: dict[str, Any]) -> str:
     return f"### tiledlog sequencing run\n\n| | |\n|---|---|\n{body}\n\n"
 
 
-def _cosigner(cfg: LogConfig) -> Any:
+def _cosigner(cfg: LogConfig, store: Any) -> Any:
     if not cfg.witnesses:
         return None
-    from .witnessing import make_cosigner
-
-    return make_cosigner(cfg)
+    try:
+        from .witnessing import make_cosigner
+    except ImportError as e:
+        raise ConfigError(
+            "witnesses are configured, but this version of tiledlog cannot ask witnesses yet "
+            "(no witness client); remove [[witnesses]] from the config"
+        ) from e
+    return make_cosigner(cfg, store)
 
 
 def _site_builder(cfg: LogConfig, store: Any) -> Any:
