@@ -1,0 +1,1 @@
+"""The C2SP tlog-witness server and its state. Not implemented yet (see README, Status)."""
