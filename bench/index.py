@@ -7,8 +7,8 @@ Extrapolation to 10^7 entries (3 records per entry, 16 shards, T1 = 4,096, T2 = 
 objects per batch ≤ 17 (at most one per shard, plus the manifest); bytes per batch ≈ L1
 rewrites (16 · T1/2 · 40 B ≈ 1.3 MB on average) plus amortised L2 (every T1/(b/16) batches per
 shard, ≤ T2 · 40 B = 5.2 MB) and L3 rewrites (≤ 3·10^7/16 · 40 B = 75 MB per shard, every
-T2/T1 L2 merges of that shard); GETs per lookup = manifest + L1 + one range read each for L2
-and L3 = 4.
+T2/T1 L2 merges of that shard); GETs per lookup = manifest + L1 + one exact range read each
+for L2 and L3 (their fence keys are in the manifest) = 4.
 """
 
 from __future__ import annotations

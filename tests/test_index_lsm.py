@@ -108,7 +108,7 @@ def test_ten_million_entries_four_gets() -> None:
         data, keys = _level(0, n, start=level * 10_000_000)
         path = f"index/{level + 1}/0/{10_000_000 - level}"
         store.objects[path] = data
-        refs.append(ix.LevelRef(path, n))
+        refs.append(ix.level_ref(path, data) if level else ix.LevelRef(path, n))
         probes += [(keys[j], level * 10_000_000 + j) for j in rng.sample(range(n), 40)]
     empty = (None, None, None)
     manifest = ix.Manifest(10_000_000, (tuple(refs),) + (empty,) * 15)

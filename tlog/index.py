@@ -22,6 +22,9 @@ Cost (n = records in the log, about 3 per entry; b = records per batch):
 
 from __future__ import annotations
 
+import base64
+import binascii
+import bisect
 import hashlib
 import json
 import math
@@ -60,10 +63,24 @@ _MANIFEST_PREFIX = "index/manifest/"
 
 @dataclass(frozen=True)
 class LevelRef:
-    """One level object of one shard."""
+    """One level object of one shard; ``fences`` holds the 8-byte key prefix of every
+    ``stride``-th record, so a lookup knows exactly which records to read."""
 
     path: str
     records: int
+    fences: bytes = b""
+    stride: int = 0
+
+
+MAX_FENCES = 128
+
+
+def level_ref(path: str, data: bytes) -> LevelRef:
+    """The manifest entry of a level object, with its fence keys."""
+    n = len(data) // RECORD_SIZE
+    stride = max(512, -(-n // MAX_FENCES))
+    fences = b"".join(data[j * RECORD_SIZE : j * RECORD_SIZE + 8] for j in range(0, n, stride))
+    return LevelRef(path, n, fences, stride)
 
 
 @dataclass(frozen=True)
@@ -145,7 +162,13 @@ def parse_manifest(data: bytes) -> Manifest:
                     raise MalformedError("bad index object path in manifest")
                 if not isinstance(n, int) or isinstance(n, bool) or n < 0:
                     raise MalformedError("bad record count in manifest")
-                refs.append(LevelRef(path, n))
+                fences = base64.b64decode(r.get("fences", ""), validate=True)
+                stride = r.get("stride", 0)
+                if len(fences) % 8 or not isinstance(stride, int) or isinstance(stride, bool):
+                    raise MalformedError("bad fences in manifest")
+                if fences and (stride < 1 or len(fences) // 8 != -(-n // stride)):
+                    raise MalformedError("fences do not match the record count")
+                refs.append(LevelRef(path, n, fences, stride))
             levels.append(tuple(refs))
         size, t1, t2 = doc["size"], doc["t1"], doc["t2"]
         if not all(
@@ -155,7 +178,7 @@ def parse_manifest(data: bytes) -> Manifest:
         return Manifest(size, tuple(levels), t1, t2)
     except MalformedError:
         raise
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, binascii.Error) as e:
         raise MalformedError(f"index manifest is malformed: {e}") from e
 
 
@@ -202,7 +225,9 @@ def update_index(
             levels[shard][level] = None
         path = f"index/{target + 1}/{shard:x}/{new_size}"
         objects[path] = b"".join(merged)
-        levels[shard][target] = LevelRef(path, len(merged))
+        levels[shard][target] = (
+            level_ref(path, objects[path]) if target else LevelRef(path, len(merged))
+        )
     m = Manifest(new_size, tuple(tuple(s) for s in levels), t1, t2)
     return IndexUpdate(m, objects)
 
@@ -271,6 +296,16 @@ def lookup(
 
 
 def _ranged(ref: LevelRef, key: bytes, read_range: Callable[[str, int, int], bytes]) -> list[int]:
+    if ref.fences:
+        # Records whose prefix equals the key's lie between the last fence below it and the
+        # first fence above it: one exact read, however skewed the keys are.
+        prefixes = [ref.fences[i : i + 8] for i in range(0, len(ref.fences), 8)]
+        p = key[:8]
+        lo = max(0, bisect.bisect_left(prefixes, p) - 1) * ref.stride
+        hi = min(ref.records, bisect.bisect_right(prefixes, p) * ref.stride)
+        data = read_range(ref.path, lo * RECORD_SIZE, hi * RECORD_SIZE)
+        first, end = _find(data, key)
+        return _indexes(data, first, end)
     n = ref.records
     frac = (int.from_bytes(key[:8], "big") & ((1 << 60) - 1)) / float(1 << 60)
     width = max(64, int(7 * math.sqrt(n) / 2))
