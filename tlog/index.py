@@ -14,8 +14,10 @@ is merged into L2 (and L1 becomes empty), an L2 over ``t2`` into L3. A shard wri
 object per batch (the level its merge ends in), so a batch writes at most 16 + 1 objects.
 
 Cost (n = records in the log, about 3 per entry; b = records per batch):
-- lookup: manifest + L1 (≤ t1·40 B, whole) + L2 and L3 by range read around the interpolated
-  position (keys are uniform): 4 GETs, about 2·(7·√(n/16)/2·40) bytes per ranged level.
+- lookup: manifest + L1 (≤ t1·40 B, whole) + L2 and L3 by one range read each: the manifest
+  holds ≤ 128 fence keys per L2/L3 object, so the read covers exactly the block(s) that can
+  hold the key: 4 GETs, about n/(16·128)·40 bytes per ranged level (older manifests without
+  fences fall back to interpolation around the key's expected position).
 - written per batch: ≤ 17 objects; bytes ≈ 16·(t1/2)·40 for L1 rewrites, plus an L2 rewrite
   every t1/(b/16) batches per shard and an L3 rewrite every t2/t1 of those.
 """
