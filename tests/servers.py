@@ -35,13 +35,9 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
 
 
 @contextlib.contextmanager
-def moto_server() -> Iterator[str]:
-    """``python -m moto.server`` on a free loopback port; yields its endpoint URL."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+def _server_process(argv: list[str], port: int) -> Iterator[str]:
+    """Run a server on a loopback port until the block ends; yields its URL."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port)
         yield f"http://127.0.0.1:{port}"
@@ -50,21 +46,19 @@ def moto_server() -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-@contextlib.contextmanager
-def gcs_emulator() -> Iterator[str]:
+def moto_server() -> contextlib.AbstractContextManager[str]:
+    """``python -m moto.server`` on a free loopback port; yields its endpoint URL."""
+    port = free_port()
+    return _server_process(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port)
+
+
+def gcs_emulator() -> contextlib.AbstractContextManager[str]:
     """``gcp-storage-emulator`` (in memory) on a free loopback port; yields its URL."""
     port = free_port()
     exe = Path(sys.executable).parent / "gcp-storage-emulator"
-    proc = subprocess.Popen(
-        [str(exe), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    return _server_process(
+        [str(exe), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"], port)
 
 
 S3_CREDENTIALS = {

@@ -9,7 +9,8 @@ again succeed; different bytes raise ``ConflictError``, which is how a second wr
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -99,3 +100,21 @@ class CASStore(Protocol):
     def replace(
         self, key: str, old_version: str, data: bytes, upload: Upload | None = None
     ) -> str: ...
+
+
+def get_many_parallel(
+    get: Callable[[str], bytes], keys: Sequence[str], workers: int = 16
+) -> list[bytes | None]:
+    """``get`` for many keys on a thread pool, in order; ``None`` where an object is missing."""
+    from tlog.errors import NotFoundError
+
+    def one(k: str) -> bytes | None:
+        try:
+            return get(k)
+        except NotFoundError:
+            return None
+
+    if len(keys) <= 1:
+        return [one(k) for k in keys]
+    with ThreadPoolExecutor(min(workers, len(keys))) as pool:
+        return list(pool.map(one, keys))

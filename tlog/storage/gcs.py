@@ -10,12 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from tlog.errors import ConfigError, ConflictError, NotFoundError, StoreError
 
-from .base import Stats, Upload, upload_for
+from .base import Stats, Upload, get_many_parallel, upload_for
 
 __all__ = ["GCSStore"]
 
@@ -97,16 +96,7 @@ class GCSStore:
         return self._call(key, lambda: self._blob(key).download_as_bytes(start=start, end=end - 1))
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        def one(k: str) -> bytes | None:
-            try:
-                return self.get(k)
-            except NotFoundError:
-                return None
-
-        if len(keys) <= 1:
-            return [one(k) for k in keys]
-        with ThreadPoolExecutor(min(16, len(keys))) as pool:
-            return list(pool.map(one, keys))
+        return get_many_parallel(self.get, keys, 16)
 
     def exists(self, key: str) -> bool:
         self.stats.heads += 1

@@ -9,7 +9,6 @@ import random
 import re
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import requests
 
 from tlog.errors import NotFoundError, StoreError
 
-from .base import Stats, Upload
+from .base import Stats, Upload, get_many_parallel
 
 __all__ = ["HTTPStore"]
 
@@ -112,16 +111,7 @@ class HTTPStore:
         return resp.content if resp.status_code == 206 else resp.content[start:end]
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        def one(k: str) -> bytes | None:
-            try:
-                return self.get(k)
-            except NotFoundError:
-                return None
-
-        if len(keys) <= 1:
-            return [one(k) for k in keys]
-        with ThreadPoolExecutor(min(8, len(keys))) as pool:
-            return list(pool.map(one, keys))
+        return get_many_parallel(self.get, keys, 8)
 
     def exists(self, key: str) -> bool:
         try:

@@ -8,12 +8,11 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tlog.errors import ConflictError, NotFoundError, StoreError
 
-from .base import Stats, Upload
+from .base import Stats, Upload, get_many_parallel
 
 __all__ = ["LocalStore"]
 
@@ -106,16 +105,7 @@ class LocalStore:
             raise StoreError(f"read failed: {e.strerror}", key=key) from e
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        def one(k: str) -> bytes | None:
-            try:
-                return self.get(k)
-            except NotFoundError:
-                return None
-
-        if len(keys) < 8:
-            return [one(k) for k in keys]
-        with ThreadPoolExecutor(8) as pool:
-            return list(pool.map(one, keys))
+        return get_many_parallel(self.get, keys, 8)
 
     def exists(self, key: str) -> bool:
         self.stats.heads += 1

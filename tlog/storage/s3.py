@@ -12,12 +12,11 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from tlog.errors import ConfigError, ConflictError, NotFoundError, StoreError
 
-from .base import Stats, Upload, upload_for
+from .base import Stats, Upload, get_many_parallel, upload_for
 
 __all__ = ["S3Store"]
 
@@ -142,16 +141,7 @@ class S3Store:
         return self._get(key, Range=f"bytes={start}-{end - 1}")["data"]
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        def one(k: str) -> bytes | None:
-            try:
-                return self.get(k)
-            except NotFoundError:
-                return None
-
-        if len(keys) <= 1:
-            return [one(k) for k in keys]
-        with ThreadPoolExecutor(min(16, len(keys))) as pool:
-            return list(pool.map(one, keys))
+        return get_many_parallel(self.get, keys, 16)
 
     def exists(self, key: str) -> bool:
         self.stats.heads += 1
