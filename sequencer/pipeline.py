@@ -325,6 +325,7 @@ class Sequencer:
                 stats.rejected += 1
             else:
                 accepted.append((key, res))
+        del docs, present, results  # large batches: keep only what the next steps need
 
         # 2. Exact dedup: within the batch, then against the log's leaf-hash index.
         manifest = self._manifest(cp.size)
@@ -366,6 +367,8 @@ class Sequencer:
             records.append((tindex.leaf_key(adm.leaf_hash), i))
             records.extend((tindex.search_key(k), i) for k in adm.search_keys)
         upd = tindex.update_index(manifest, records, new_size, self._read_index)
+        fresh_keys = [k for k, _ in fresh]
+        del records, fresh, accepted, seen, leaves
         objects: dict[str, bytes] = {t.path: b for t, b in integ.tiles.items()}
         objects.update({t.path: b for t, b in bundles.items()})
         objects.update(upd.objects)
@@ -375,9 +378,8 @@ class Sequencer:
         new_cp = Checkpoint(self.cfg.origin, new_size, integ.root)
         note = sign_note(format_checkpoint(new_cp), self.signer)
         spath = staging_path(new_size, integ.root)
-        objects_with_meta = dict(objects)
-        objects_with_meta["queue-items"] = json.dumps([k for k, _ in fresh] + dupes).encode()
-        self.store.put(spath, encode_staging(objects_with_meta))
+        objects["queue-items"] = json.dumps(fresh_keys + dupes).encode()
+        self.store.put(spath, encode_staging(objects))
         crashpoint("staged")
 
         # 5. Commit: compare-and-swap the lock. Losing means another sequencer advanced the log.
@@ -398,11 +400,11 @@ class Sequencer:
         new_committed = _Committed(note, new_cp, version)
 
         # 6. Apply, publish and clean up (the same path recovery takes).
-        self._finish(new_committed, objects_with_meta, spath, summary)
+        self._finish(new_committed, objects, spath, summary)
         self._edge = {t: integ.tiles.get(t) or self._edge[t] for t in edge_tiles(new_size)}
         btile = _bundle_tile(new_size)
         self._bundle = bundles[btile] if btile else None
-        stats.admitted += len(fresh)
+        stats.admitted += len(fresh_keys)
         stats.objects_read, stats.objects_written = _since(before, self.store, self.queue)
         if self._progress:
             self._progress(len(keys))
