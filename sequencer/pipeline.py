@@ -46,6 +46,7 @@ LOCK_KEY = "sequencer/lock"
 CHECKPOINT_KEY = "checkpoint"
 QUEUE_PREFIX = "queue/"
 REJECTED_PREFIX = "rejected/"
+ADMIT_CHUNK = 10_000  # submissions read and verified at a time (bounds memory)
 
 
 @dataclass
@@ -277,9 +278,12 @@ class Sequencer:
         found = False
         for path, size, root in self._staged():
             if size == cp.size and root == cp.root_hash:
+                try:
+                    blob = self.store.get(path)
+                except NotFoundError:
+                    continue  # another sequencer finished applying it: bundles go last
                 log.warning("recovering committed tree %d from %s", size, path)
-                objects = decode_staging(self.store.get(path))
-                self._finish(committed, objects, path, summary)
+                self._finish(committed, decode_staging(blob), path, summary)
                 found = True
         if not found:
             self._ensure_published(committed, summary)
@@ -312,20 +316,22 @@ class Sequencer:
         stats = BatchStats()
         before = _counts(self.store, self.queue)
         cp = committed.checkpoint
-        docs = self.queue.get_many(keys)
-        present = [(k, d) for k, d in zip(keys, docs, strict=True) if d is not None]
-        results = self._admit([d for _, d in present])
-        crashpoint("admitted")
-
-        # 1. Rejections are final whatever happens to the batch: store the reason, drop the item.
+        # 1. Read and admit in chunks (bounded memory). Rejections are final whatever happens
+        #    to the batch: store the reason, drop the item.
         accepted: list[tuple[str, Any]] = []
-        for (key, doc), res in zip(present, results, strict=True):
-            if isinstance(res, TlogError):
-                self._reject(key, doc, str(res))
-                stats.rejected += 1
-            else:
-                accepted.append((key, res))
-        del docs, present, results  # large batches: keep only what the next steps need
+        for start in range(0, len(keys), ADMIT_CHUNK):
+            chunk = keys[start : start + ADMIT_CHUNK]
+            docs = self.queue.get_many(chunk)
+            present = [(k, d) for k, d in zip(chunk, docs, strict=True) if d is not None]
+            results = self._admit([d for _, d in present])
+            for (key, doc), res in zip(present, results, strict=True):
+                if isinstance(res, TlogError):
+                    self._reject(key, doc, str(res))
+                    stats.rejected += 1
+                else:
+                    accepted.append((key, res))
+            del docs, present, results
+        crashpoint("admitted")
 
         # 2. Exact dedup: within the batch, then against the log's leaf-hash index.
         manifest = self._manifest(cp.size)
