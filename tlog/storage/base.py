@@ -118,3 +118,28 @@ def get_many_parallel(
         return [one(k) for k in keys]
     with ThreadPoolExecutor(min(workers, len(keys))) as pool:
         return list(pool.map(one, keys))
+
+
+def create_only(
+    create: Callable[[], object], get: Callable[[str], bytes], key: str, data: bytes
+) -> None:
+    """Create-only write: the same bytes already there is success, other bytes a conflict.
+
+    An object that vanishes between the failed create and the read-back (another writer
+    deleted it) is created again.
+    """
+    from tlog.errors import ConflictError, NotFoundError
+
+    for _ in range(5):
+        try:
+            create()
+            return
+        except ConflictError:
+            try:
+                existing = get(key)
+            except NotFoundError:
+                continue
+            if existing != data:
+                raise ConflictError("exists with different content", key=key) from None
+            return
+    raise ConflictError("created and deleted concurrently, repeatedly", key=key)

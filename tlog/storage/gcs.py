@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from tlog.errors import ConfigError, ConflictError, NotFoundError, StoreError
 
-from .base import Stats, Upload, get_many_parallel, upload_for
+from .base import Stats, Upload, create_only, get_many_parallel, upload_for
 
 __all__ = ["GCSStore"]
 
@@ -76,11 +76,8 @@ class GCSStore:
         return str(blob.generation)
 
     def put(self, key: str, data: bytes, upload: Upload | None = None) -> None:
-        try:
-            self._upload(key, data, upload, if_generation_match=0)
-        except ConflictError:
-            if self.get(key) != data:
-                raise ConflictError("exists with different content", key=key) from None
+        create_only(lambda: self._upload(key, data, upload, if_generation_match=0), self.get,
+                    key, data)
 
     def overwrite(self, key: str, data: bytes, upload: Upload | None = None) -> None:
         self._upload(key, data, upload)

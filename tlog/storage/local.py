@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tlog.errors import ConflictError, NotFoundError, StoreError
 
-from .base import Stats, Upload, get_many_parallel
+from .base import Stats, Upload, create_only, get_many_parallel
 
 __all__ = ["LocalStore"]
 
@@ -60,19 +60,22 @@ class LocalStore:
     def put(self, key: str, data: bytes, upload: Upload | None = None) -> None:
         path = self._path(key)
         self.stats.puts += 1
-        try:
-            tmp = self._write_tmp(path, data)
+
+        def create() -> None:
             try:
-                os.link(tmp, path)  # atomic create-only: fails if the name exists
-            except FileExistsError:
-                if path.read_bytes() != data:
-                    raise ConflictError("exists with different content", key=key) from None
-            finally:
-                os.unlink(tmp)
-            if self._fsync:
-                _fsync_dir(path.parent)
-        except OSError as e:
-            raise StoreError(f"write failed: {e.strerror}", key=key) from e
+                tmp = self._write_tmp(path, data)
+                try:
+                    os.link(tmp, path)  # atomic create-only: fails if the name exists
+                except FileExistsError:
+                    raise ConflictError("exists", key=key) from None
+                finally:
+                    os.unlink(tmp)
+                if self._fsync:
+                    _fsync_dir(path.parent)
+            except OSError as e:
+                raise StoreError(f"write failed: {e.strerror}", key=key) from e
+
+        create_only(create, self.get, key, data)
 
     def overwrite(self, key: str, data: bytes, upload: Upload | None = None) -> None:
         path = self._path(key)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from tlog.errors import ConfigError, ConflictError, NotFoundError, StoreError
 
-from .base import Stats, Upload, get_many_parallel, upload_for
+from .base import Stats, Upload, create_only, get_many_parallel, upload_for
 
 __all__ = ["S3Store"]
 
@@ -116,11 +116,7 @@ class S3Store:
         return str(resp.get("ETag", ""))
 
     def put(self, key: str, data: bytes, upload: Upload | None = None) -> None:
-        try:
-            self._put(key, data, upload, IfNoneMatch="*")
-        except ConflictError:
-            if self.get(key) != data:
-                raise ConflictError("exists with different content", key=key) from None
+        create_only(lambda: self._put(key, data, upload, IfNoneMatch="*"), self.get, key, data)
 
     def overwrite(self, key: str, data: bytes, upload: Upload | None = None) -> None:
         self._put(key, data, upload)
