@@ -188,7 +188,8 @@ def test_witness_options(cli: CLI) -> None:
 
 def test_usage_errors(cli: CLI) -> None:
     code, _, err = cli.run("verify", *cli.base())
-    assert code == 2 and "give --artifact/--signature/--public-key, --entry, --index" in err
+    assert code == 2 and ("give --artifact/--signature/--public-key, --dsse, --link, "
+                          "--submission, --entry, --index or --bundle") in err
     code, _, err = cli.run("verify", *cli.base(), "--artifact", "x")
     assert code == 2 and "go together" in err
     code, _, err = cli.run("verify", "--vkey", "not-a-key", "--log", cli.server.url, "--index", "0")

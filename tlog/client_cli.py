@@ -26,6 +26,7 @@ from tlog.client import (
     verify_bundle,
     witness_policy,
 )
+from tlog.entries.cli import statement_options
 from tlog.errors import ConfigError, MalformedError, TlogError, VerificationError
 from tlog.merkle import leaf_hash
 from tlog.trust import TrustStore, default_state_dir
@@ -197,46 +198,63 @@ def get(as_json: bool, index: int | None, entry_hash: str | None, **opts: Any) -
 # ----- tlog verify -----------------------------------------------------------------------------
 
 
-def _held_entry(opts: dict[str, Any]) -> bytes | None:
-    """The entry the user holds: from --entry, or rebuilt from an artifact as admission does."""
-    artifact, signature = opts.pop("artifact"), opts.pop("signature")
-    key, cert, pss = opts.pop("public_key"), opts.pop("certificate"), opts.pop("rsa_pss")
-    entry_file = opts.pop("entry_file")
-    parts = (artifact, signature, key or cert)
-    if any(parts) and not all(parts):
-        raise click.UsageError("--artifact, --signature and --public-key (or --certificate) "
-                               "go together")
-    if key and cert:
-        raise click.UsageError("give --public-key or --certificate, not both")
-    if entry_file and any(parts):
-        raise click.UsageError("give --entry or --artifact/--signature/--public-key, not both")
-    if entry_file:
-        return _read(entry_file, "entry file")
-    if not all(parts):
-        return None
-    from tlog.entries import admit
-    from tlog.entries.cli import build_hashedrekord
+def _held_document(opts: dict[str, Any]) -> tuple[dict[str, Any] | bytes, str] | None:
+    """The submission the user holds, from the verify flags (None: none given)."""
+    from tlog.entries.cli import build_dsse, build_hashedrekord, build_intoto_link
 
-    doc = build_hashedrekord(
-        _read(artifact, "artifact"), None, _read(signature, "signature"),
-        _read(key or cert, "public key"), certificate=bool(cert), rsa_pss=pss,
-    )
-    try:  # the same checks and canonical form as the log's admission
-        return admit(json.dumps(doc).encode()).entry
+    artifact, signature = opts.pop("artifact"), opts.pop("signature")
+    keys, certs, pss = opts.pop("public_key"), opts.pop("certificate"), opts.pop("rsa_pss")
+    dsse, link, submission = opts.pop("dsse"), opts.pop("link"), opts.pop("submission")
+    entry_file = opts.pop("entry_file")
+    given = [name for name, on in (
+        ("--artifact/--signature", artifact or signature), ("--dsse", dsse), ("--link", link),
+        ("--submission", submission), ("--entry", entry_file)) if on]
+    if len(given) > 1:
+        raise click.UsageError(f"give one of {', '.join(given)}, not several")
+    key_files = [_read(k, "public key") for k in keys]
+    cert_files = [_read(c, "certificate") for c in certs]
+    if dsse:
+        return build_dsse(_read(dsse, "DSSE envelope"), key_files, cert_files), "envelope"
+    if link:
+        return build_intoto_link(_read(link, "link"), key_files), "link"
+    if submission:
+        return _read(submission, "submission"), "submission"
+    if entry_file:
+        return None
+    if not (artifact or signature or keys or certs):
+        return None
+    if not (artifact and signature) or len(keys) + len(certs) != 1:
+        raise click.UsageError("--artifact, --signature and one --public-key (or "
+                               "--certificate) go together")
+    doc = build_hashedrekord(_read(artifact, "artifact"), None, _read(signature, "signature"),
+                             (key_files or cert_files)[0], certificate=bool(cert_files),
+                             rsa_pss=pss)
+    return doc, "artifact and signature"
+
+
+def _held_entry(opts: dict[str, Any]) -> bytes | None:
+    """The entry the user holds: from --entry, or rebuilt from what they hold exactly as the
+    log's admission does (the same checks, the same canonical bytes)."""
+    entry_file = opts.get("entry_file")
+    held = _held_document(opts)
+    if held is None:
+        return _read(entry_file, "entry file") if entry_file else None
+    from tlog.entries import admit
+
+    doc, what = held
+    try:
+        return admit(doc if isinstance(doc, bytes) else json.dumps(doc).encode()).entry
     except VerificationError as e:
-        raise VerificationError(f"your artifact and signature: {e}") from e
+        raise VerificationError(f"your {what}: {e}") from e
     except MalformedError as e:
-        raise MalformedError(f"your artifact, signature or key: {e}") from e
+        raise MalformedError(f"your {what}: {e}") from e
 
 
 @click.command()
 @_common(log_required=False)
-@click.option("--artifact", type=click.Path(dir_okay=False), help="The artifact file.")
-@click.option("--signature", type=click.Path(dir_okay=False), help="Its signature file.")
-@click.option("--public-key", type=click.Path(dir_okay=False), help="The signer's public key.")
-@click.option("--certificate", type=click.Path(dir_okay=False),
-              help="The signer's certificate instead of --public-key (its key only).")
-@click.option("--rsa-pss", is_flag=True, help="The RSA signature uses PSS padding.")
+@statement_options
+@click.option("--submission", type=click.Path(dir_okay=False),
+              help="A submission document you hold (any entry type).")
 @click.option("--entry", "entry_file", type=click.Path(dir_okay=False),
               help="A file holding the exact entry bytes.")
 @click.option("--index", type=click.IntRange(min=0), help="Verify the entry at this index.")
@@ -253,6 +271,8 @@ def verify(index: int | None, bundle_file: str | None, **opts: Any) -> None:
     Examples:
       tlog verify --log https://log.example.com --vkey log.pub \\
           --artifact app.tgz --signature app.tgz.sig --public-key maintainer.pem
+      tlog verify --log https://log.example.com --vkey log.pub \\
+          --dsse app.intoto.jsonl --public-key builder.pub
       tlog verify --log https://log.example.com --vkey log.pub --index 42
       tlog verify --vkey log.pub --bundle app.tgz.bundle.json --artifact app.tgz \\
           --signature app.tgz.sig --public-key maintainer.pem
@@ -270,8 +290,8 @@ def verify(index: int | None, bundle_file: str | None, **opts: Any) -> None:
         click.echo(_summary(v) + " (offline bundle)")
         return
     if index is None and held is None:
-        raise click.UsageError("give --artifact/--signature/--public-key, --entry, --index "
-                               "or --bundle")
+        raise click.UsageError("give --artifact/--signature/--public-key, --dsse, --link, "
+                               "--submission, --entry, --index or --bundle")
     client = _client(opts)
     v = client.entry(index) if index is not None else client.find(leaf_hash(held or b""))
     if held is not None and v.entry != held:

@@ -4,7 +4,6 @@ booleans and null. Floats are refused: no entry needs them and their JCS form is
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from tlog.errors import MalformedError
@@ -12,13 +11,32 @@ from tlog.errors import MalformedError
 __all__ = ["canonical_json"]
 
 
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
-_UNSAFE_NUMBER = re.compile(r"[.eE]|[0-9]{16,}")
+_MAX_INT = 2**53 - 1
+_FAST = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                         allow_nan=False)
+_SCALARS = (str, bool, type(None))
 
 
-def _has_unsafe_numbers(fast: str) -> bool:
-    """Whether JSON text has a float or an integer that may exceed the I-JSON range."""
-    return bool(_UNSAFE_NUMBER.search(_STRINGS.sub("", fast)))
+def _plain(value: Any) -> bool:
+    """Whether ``value`` holds only strings, booleans, null, I-JSON integers, lists and
+    string-keyed objects: then the JSON module's sorted output is already the JCS form."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, _SCALARS):
+            continue
+        if isinstance(v, int):
+            if abs(v) > _MAX_INT:
+                return False
+        elif isinstance(v, dict):
+            if not all(isinstance(k, str) for k in v):
+                return False
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        else:
+            return False
+    return True
 
 
 def _enc(v: Any, out: list[str]) -> None:
@@ -53,17 +71,27 @@ def _enc(v: Any, out: list[str]) -> None:
         raise MalformedError(f"cannot canonicalise a {type(v).__name__}")
 
 
-def canonical_json(value: Any) -> bytes:
-    """The RFC 8785 serialisation of ``value`` as UTF-8 bytes."""
+def canonical_json(value: Any, *, plain: bool = False) -> bytes:
+    """The RFC 8785 serialisation of ``value`` as UTF-8 bytes (MalformedError for values
+    I-JSON cannot hold: floats, huge integers, lone surrogates, absurd nesting).
+
+    ``plain=True``: the caller vouches that ``value`` has no floats, no integers beyond
+    2**53 and only string keys (as ``load_document`` guarantees), which saves a walk."""
     try:
-        fast = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False)
-    except (TypeError, ValueError):
-        fast = ""
-    # For pure-ASCII output without floats the JSON module's form is the JCS form: the same
+        return _canonical(value, plain)
+    except RecursionError as e:
+        raise MalformedError("JSON nested too deeply") from e
+    except UnicodeEncodeError as e:
+        raise MalformedError("string holds a lone surrogate (not valid I-JSON)") from e
+
+
+def _canonical(value: Any, plain: bool) -> bytes:
+    # For pure-ASCII output of plain values the JSON module's form is the JCS form: the same
     # escapes, and code-point key order equals UTF-16 order below U+10000.
-    if fast and fast.isascii() and not _has_unsafe_numbers(fast):
-        return fast.encode()
+    if plain or _plain(value):
+        fast = _FAST.encode(value)
+        if fast.isascii():
+            return fast.encode()
     out: list[str] = []
     _enc(value, out)
     return "".join(out).encode()

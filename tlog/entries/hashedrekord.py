@@ -1,154 +1,167 @@
 """``hashedrekord``: a signed artifact digest, logged as Rekor v2's hashedrekord v0.0.2 entry.
 
-Submission::
+Submission (docs/submissions.md)::
 
     {"type": "hashedrekord", "digest": "sha256:<hex>", "signature": "<base64>",
-     "public_key": "<PEM>"}            # or "certificate": "<PEM>"
+     "public_key": "<PEM>"}          # or "certificate": "<PEM>"; optional "key_details"
 
-Logged entry (RFC 8785 JSON, what Rekor v2 logs for the same inputs)::
+Logged entry: what Rekor v2 logs for the same inputs (``HashedRekordLogEntryV002`` inside an
+``Entry``, protojson field names, bytes in base64, then RFC 8785), for example::
 
     {"apiVersion":"0.0.2","kind":"hashedrekord","spec":{"hashedRekordV002":{"data":
     {"algorithm":"SHA2_256","digest":"<b64>"},"signature":{"content":"<b64>","verifier":
     {"keyDetails":"PKIX_ECDSA_P256_SHA_256","publicKey":{"rawBytes":"<b64 DER SPKI>"}}}}}}
 
-ECDSA and RSA sign the artifact (checked against its digest, prehashed); Ed25519 signs the
-digest bytes themselves (a log cannot check pure Ed25519 over an artifact it never sees). The
-certificate's chain is not validated: only its key is used.
+How each key signs (the entry's ``keyDetails`` says which, and re-verification follows it):
+
+- ECDSA and RSA: over the artifact, checked against its digest (prehashed), as Rekor v2.
+- Ed25519, ``PKIX_ED25519_PH`` (Rekor v2's only Ed25519 form): Ed25519ph over the artifact,
+  which needs its SHA-512 digest. Chosen when the digest is sha512 and the signature verifies
+  so.
+- Ed25519, ``PKIX_ED25519`` (a tiledlog extension; Rekor v2 refuses pure Ed25519 here):
+  pure Ed25519 over the digest bytes themselves, for sha256/sha384/sha512 digests. The log
+  cannot check a pure Ed25519 signature over an artifact it never sees.
+
+The certificate's chain is not validated: only its key is used.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
-import re
+from dataclasses import dataclass
 from typing import Any
 
 from tlog.errors import MalformedError, VerificationError
 
-from .canonical import canonical_json
-from .keys import HASHES, Verifier, key_fingerprint, load_verifier
+from .fields import (
+    b64,
+    check_fields,
+    digest_spec,
+    get,
+    parse_hash_output,
+    parse_verifier,
+)
+from .keys import HASHES, PublicKey, candidate_details, details_hash, load_public_key, verify_digest
+from .registry import _parse_entry
 
-__all__ = ["TYPE"]
+__all__ = ["TYPE", "HashedRekord"]
 
-_DIGEST = re.compile(r"(sha256|sha384|sha512):([0-9a-f]+)")
-_ALG_NAMES = {v[0]: k for k, v in HASHES.items()}
-
-
-def _b64(value: Any, field: str) -> bytes:
-    if not isinstance(value, str) or not value:
-        raise MalformedError("expected a base64 string", field=field)
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise MalformedError("not valid base64", field=field) from e
+_FIELDS = ("type", "digest", "signature", "public_key", "certificate", "rsa_pss", "key_details")
+_FIELD_SET = frozenset(_FIELDS)
+_TEMPLATE = (
+    '{"apiVersion":"0.0.2","kind":"hashedrekord","spec":{"hashedRekordV002":{"data":'
+    '{"algorithm":"%s","digest":"%s"},"signature":{"content":"%s","verifier":'
+    '{"keyDetails":"%s","%s":{"rawBytes":"%s"}}}}}}'
+)
 
 
-def _digest(value: Any, field: str) -> tuple[str, bytes]:
-    m = _DIGEST.fullmatch(value) if isinstance(value, str) else None
-    if not m:
-        raise MalformedError(
-            'expected "sha256:<hex>", "sha384:<hex>" or "sha512:<hex>"', field=field
-        )
-    raw = bytes.fromhex(m[2]) if len(m[2]) % 2 == 0 else b""
-    if len(raw) != HASHES[m[1]][2]:
-        raise MalformedError(f"a {m[1]} digest is {HASHES[m[1]][2] * 2} hex digits", field=field)
-    return m[1], raw
+@dataclass
+class Parsed:
+    hash_name: str
+    digest: bytes
+    signature: bytes
+    key: PublicKey
+    options: list[str]
+    details: str | None = None  # set by verify: the key details that verified
+
+
+def _key(doc: dict[str, Any]) -> PublicKey:
+    has_key, has_cert = "public_key" in doc, "certificate" in doc
+    if has_key == has_cert:
+        raise MalformedError("give exactly one of public_key or certificate", field="hashedrekord")
+    name = "public_key" if has_key else "certificate"
+    field = f"hashedrekord.{name}"
+    text = get(doc, name, str, field)
+    return load_public_key(text.encode(), field, True if has_cert else None)
 
 
 class HashedRekord:
+    """The ``hashedrekord`` entry type (Rekor v2 hashedrekord v0.0.2)."""
+
     name = "hashedrekord"
     kind, api_version = "hashedrekord", "0.0.2"
-    fields = ("type", "digest", "signature", "public_key", "certificate", "rsa_pss")
 
-    def parse(self, doc: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(doc) - set(self.fields)
-        if unknown:
-            raise MalformedError(f"unknown field(s) {sorted(unknown)}", field="hashedrekord")
-        hash_name, digest = _digest(doc.get("digest"), "hashedrekord.digest")
-        sig = _b64(doc.get("signature"), "hashedrekord.signature")
-        has_key, has_cert = "public_key" in doc, "certificate" in doc
-        if has_key == has_cert:
-            raise MalformedError(
-                "give exactly one of public_key or certificate", field="hashedrekord"
-            )
-        field = "hashedrekord.public_key" if has_key else "hashedrekord.certificate"
-        pem = doc[field.split(".")[1]]
-        if not isinstance(pem, str):
-            raise MalformedError("expected a PEM string", field=field)
-        verifier = load_verifier(
-            pem.encode(), field, certificate=has_cert, rsa_pss=bool(doc.get("rsa_pss", False))
+    def parse(self, doc: dict[str, Any]) -> Parsed:
+        if not _FIELD_SET.issuperset(doc):
+            check_fields(doc, _FIELDS, "hashedrekord")
+        hash_name, digest = digest_spec(doc.get("digest"), "hashedrekord.digest")
+        sig = b64(doc.get("signature"), "hashedrekord.signature")
+        key = _key(doc)
+        pss = get(doc, "rsa_pss", bool, "hashedrekord.rsa_pss", optional=True)
+        requested = get(doc, "key_details", str, "hashedrekord.key_details", optional=True)
+        if pss and not key.algorithm.startswith("rsa-"):
+            raise MalformedError(f"only for RSA keys, not {key.algorithm}",
+                                 field="hashedrekord.rsa_pss")
+        options = candidate_details(
+            key, hash_name, "hashedrekord.key_details" if requested else "hashedrekord.digest",
+            requested=requested, rsa_pss=bool(pss),
         )
-        return {"hash": hash_name, "digest": digest, "signature": sig, "verifier": verifier}
+        return Parsed(hash_name, digest, sig, key, options)
 
-    def verify(self, p: dict[str, Any]) -> None:
-        p["verifier"].verify_digest(
-            p["signature"], p["digest"], p["hash"], "hashedrekord.signature"
-        )
+    def verify(self, p: Parsed) -> None:
+        p.details = verify_digest(p.key, p.options, p.signature, p.digest, "hashedrekord.signature")
 
-    def canonical(self, p: dict[str, Any]) -> bytes:
-        v: Verifier = p["verifier"]
-        raw = {"rawBytes": base64.b64encode(v.der).decode()}
-        verifier = {
-            "keyDetails": v.key_details,
-            ("x509Certificate" if v.is_certificate else "publicKey"): raw,
-        }
-        body = {
-            "apiVersion": self.api_version,
-            "kind": self.kind,
-            "spec": {
-                "hashedRekordV002": {
-                    "data": {
-                        "algorithm": HASHES[p["hash"]][0],
-                        "digest": base64.b64encode(p["digest"]).decode(),
-                    },
-                    "signature": {
-                        "content": base64.b64encode(p["signature"]).decode(),
-                        "verifier": verifier,
-                    },
-                }
-            },
-        }
-        return canonical_json(body)
+    def canonical(self, p: Parsed) -> bytes:
+        if p.details is None:
+            raise VerificationError("hashedrekord: canonical() before verify()")
+        return _encode(p.hash_name, p.digest, p.signature, p.key, p.details)
 
-    def _decode(self, body: dict[str, Any]) -> dict[str, Any]:
-        spec = body["spec"]["hashedRekordV002"]
-        hash_name = _ALG_NAMES[spec["data"]["algorithm"]]
-        ver = spec["signature"]["verifier"]
-        is_cert = "x509Certificate" in ver
-        der = _b64((ver.get("x509Certificate") or ver.get("publicKey"))["rawBytes"], "verifier")
-        verifier = load_verifier(
-            der, "verifier", certificate=is_cert, rsa_pss="PSS" in ver["keyDetails"]
-        )
-        if verifier.key_details != ver["keyDetails"]:
-            raise MalformedError("keyDetails do not match the key", field="verifier.keyDetails")
-        return {
-            "hash": hash_name,
-            "digest": _b64(spec["data"]["digest"], "digest"),
-            "signature": _b64(spec["signature"]["content"], "signature"),
-            "verifier": verifier,
-        }
+    def parsed_search_keys(self, p: Parsed) -> list[str]:
+        return [f"{p.hash_name}:{p.digest.hex()}", p.key.fingerprint]
 
-    def search_keys(self, body: dict[str, Any]) -> list[str]:
-        return self.parsed_search_keys(self._decode(body))
+    def search_keys(self, entry: bytes) -> list[str]:
+        return self.parsed_search_keys(_decode(entry))
 
-    def parsed_search_keys(self, p: dict[str, Any]) -> list[str]:
-        return [f"{p['hash']}:{p['digest'].hex()}", key_fingerprint(p["verifier"].spki)]
-
-    def reverify(self, body: dict[str, Any]) -> None:
-        p = self._decode(body)
-        try:
-            self.verify(p)
-        except VerificationError as e:
-            raise VerificationError(f"logged hashedrekord signature does not verify: {e}") from e
-
-    def describe(self, body: dict[str, Any]) -> dict[str, Any]:
-        p = self._decode(body)
+    def describe(self, entry: bytes) -> dict[str, Any]:
+        p = _decode(entry)
         return {
             "type": self.name,
-            "digests": [f"{p['hash']}:{p['digest'].hex()}"],
-            "key_fingerprints": [key_fingerprint(p["verifier"].spki)],
-            "key_details": p["verifier"].key_details,
+            "digests": [f"{p.hash_name}:{p.digest.hex()}"],
+            "key_fingerprints": [p.key.fingerprint],
+            "key_details": p.details,
+            "verifier": "certificate" if p.key.is_certificate else "public key",
         }
+
+    def verify_entry(self, entry: bytes) -> None:
+        """Re-check the logged signature over the logged digest, as its keyDetails say."""
+        p = _decode(entry)
+        try:
+            verify_digest(p.key, p.options, p.signature, p.digest, "entry.signature")
+        except MalformedError as e:
+            raise VerificationError(f"logged hashedrekord signature is malformed: {e}") from e
+
+
+def _encode(hash_name: str, digest: bytes, sig: bytes, key: PublicKey, details: str) -> bytes:
+    """The RFC 8785 form, written directly: its member order is fixed (tests check it equals
+    canonical_json of the same object)."""
+    b = binascii.b2a_base64
+    which = "x509Certificate" if key.is_certificate else "publicKey"
+    text = _TEMPLATE % (
+        HASHES[hash_name][0], b(digest, newline=False).decode(),
+        b(sig, newline=False).decode(), details, which,
+        key.der_b64,
+    )
+    return text.encode()
+
+
+def _decode(entry: bytes) -> Parsed:
+    """A logged hashedrekord entry back to its parts (MalformedError naming the field)."""
+    body = _parse_entry(entry)
+    check_fields(body, ("apiVersion", "kind", "spec"), "entry")
+    spec = get(get(body, "spec", dict, "entry.spec"), "hashedRekordV002", dict,
+               "entry.spec.hashedRekordV002")
+    f = "entry.spec.hashedRekordV002"
+    check_fields(spec, ("data", "signature"), f)
+    hash_name, digest = parse_hash_output(get(spec, "data", dict, f"{f}.data"), f"{f}.data")
+    sig_obj = get(spec, "signature", dict, f"{f}.signature")
+    check_fields(sig_obj, ("content", "verifier"), f"{f}.signature")
+    sig = b64(get(sig_obj, "content", str, f"{f}.signature.content"), f"{f}.signature.content")
+    key, details = parse_verifier(sig_obj.get("verifier"), f"{f}.signature.verifier")
+    fixed = details_hash(details)
+    if fixed and fixed != hash_name:
+        raise MalformedError(f"{details} signs {fixed} digests, not {hash_name}",
+                             field=f"{f}.data.algorithm")
+    return Parsed(hash_name, digest, sig, key, [details], details)
 
 
 TYPE = HashedRekord()

@@ -1,0 +1,201 @@
+"""Entry types: the built-in ones and plugins from the entry-point group ``tiledlog.types``.
+
+A type is an object (see ``EntryType``) that turns a submission document into verified,
+canonical entry bytes, and reads logged entries back. Every entry is a JSON object carrying
+its ``kind`` and ``apiVersion`` (as Rekor's entries do), which is how a monitor or the web
+viewer learns its type from the bytes alone::
+
+    {"apiVersion":"0.0.2","kind":"hashedrekord","spec":{...}}
+
+A plugin package declares, in its ``pyproject.toml``::
+
+    [project.entry-points."tiledlog.types"]
+    my-type = "my_package.module:TYPE"
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from functools import lru_cache
+from importlib.metadata import entry_points
+from typing import Any, Protocol, runtime_checkable
+
+from tlog.errors import MalformedError, TlogError
+
+from .canonical import canonical_json
+
+__all__ = [
+    "BUILTIN",
+    "EntryType",
+    "decode_entry",
+    "describe_entry",
+    "entry_search_keys",
+    "entry_type",
+    "reload_types",
+    "type_for_entry",
+    "types",
+    "verify_entry",
+]
+
+log = logging.getLogger("tiledlog.entries")
+GROUP = "tiledlog.types"
+BUILTIN = {
+    "hashedrekord": "tlog.entries.hashedrekord:TYPE",
+    "dsse": "tlog.entries.dsse:TYPE",
+    "intoto-link": "tlog.entries.intoto_link:TYPE",
+}
+
+
+@runtime_checkable
+class EntryType(Protocol):
+    """What a type provides. ``parse`` raises MalformedError naming the field
+    (``<name>.<field>``); ``verify`` raises VerificationError likewise; ``canonical`` returns
+    the entry bytes (the leaf input, a canonical JSON object with ``kind`` and
+    ``apiVersion``, at most 65535 bytes). The entry-reading methods take entry bytes and raise
+    MalformedError for bytes that are not a valid entry of the type.
+
+    Optional: ``parsed_search_keys(parsed)`` (a fast path at admission) and
+    ``verify_entry(entry)`` (re-verification by monitors; without it nothing is re-checked).
+    """
+
+    name: str  # the submission's "type"
+    kind: str  # the entry's "kind"
+    api_version: str  # the entry's "apiVersion"
+
+    def parse(self, doc: dict[str, Any]) -> Any: ...
+    def verify(self, parsed: Any) -> None: ...
+    def canonical(self, parsed: Any) -> bytes: ...
+    def search_keys(self, entry: bytes) -> list[str]: ...
+    def describe(self, entry: bytes) -> dict[str, Any]: ...
+
+
+def _load(target: str | Any) -> Any:
+    if isinstance(target, str):
+        module, _, attr = target.partition(":")
+        return getattr(__import__(module, fromlist=[attr]), attr)
+    return target.load()
+
+
+def _check(t: Any, where: str) -> bool:
+    missing = [
+        m for m in ("name", "parse", "verify", "canonical", "search_keys", "describe")
+        if not hasattr(t, m)
+    ]
+    if missing:
+        log.warning("entry type %s ignored: it has no %s", where, ", ".join(missing))
+    return not missing
+
+
+@lru_cache(maxsize=1)
+def types() -> dict[str, Any]:
+    """The entry types by submission ``type`` name: built-ins, then plugins (a plugin cannot
+    replace a built-in; a broken plugin is logged and skipped, the others still load)."""
+    found: dict[str, Any] = {}
+    for name, target in BUILTIN.items():
+        found[name] = _load(target)
+    for ep in entry_points(group=GROUP):
+        if ep.value in BUILTIN.values():
+            continue
+        try:
+            t = _load(ep)
+        except Exception as e:  # a plugin's import may fail in any way; keep the others
+            log.warning("entry type %s could not be loaded: %s", ep.name, e)
+            continue
+        if not _check(t, ep.name):
+            continue
+        if t.name in found:
+            log.warning("entry type %s ignored: the name %r is taken", ep.name, t.name)
+            continue
+        found[t.name] = t
+    return found
+
+
+def reload_types() -> dict[str, Any]:
+    """Look for plugins again (after installing one into a running process)."""
+    types.cache_clear()
+    _by_kind.cache_clear()
+    return types()
+
+
+def entry_type(name: Any) -> Any:
+    """The type a submission's ``type`` names (MalformedError listing the known ones)."""
+    known = types()
+    if isinstance(name, str) and name in known:
+        return known[name]
+    listed = ", ".join(sorted(known))
+    if name is None:
+        raise MalformedError(f"missing (known: {listed})", field="type")
+    shown = json.dumps(name) if isinstance(name, str) else f"of JSON type {type(name).__name__}"
+    raise MalformedError(f"unknown entry type {shown} (known: {listed})", field="type")
+
+
+@lru_cache(maxsize=1)
+def _by_kind() -> dict[tuple[str, str], Any]:
+    return {
+        (getattr(t, "kind", t.name), getattr(t, "api_version", "")): t for t in types().values()
+    }
+
+
+def _parse_entry(entry: bytes) -> dict[str, Any]:
+    if not isinstance(entry, bytes | bytearray):
+        raise MalformedError("expected entry bytes", field="entry")
+    try:
+        body = json.loads(entry)
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise MalformedError("not a JSON entry", field="entry") from e
+    if not isinstance(body, dict):
+        raise MalformedError("not a JSON object", field="entry")
+    return body
+
+
+def type_for_entry(entry: bytes) -> tuple[Any, dict[str, Any]]:
+    """The type of a logged entry (by its ``kind`` and ``apiVersion``) and its JSON body."""
+    body = _parse_entry(entry)
+    kind, version = body.get("kind"), body.get("apiVersion")
+    if not isinstance(kind, str) or not isinstance(version, str):
+        raise MalformedError("has no string kind and apiVersion", field="entry")
+    t = _by_kind().get((kind, version))
+    if t is None:
+        raise MalformedError(f"unknown kind {kind!r} version {version!r}", field="entry")
+    return t, body
+
+
+def decode_entry(entry: bytes) -> tuple[str, dict[str, Any]]:
+    """A logged entry's type name and its JSON body."""
+    t, body = type_for_entry(entry)
+    return t.name, body
+
+
+def _guard(t: Any, what: str, call: Callable[[], Any]) -> Any:
+    """Run a type's entry reader; a plugin's stray exception becomes MalformedError."""
+    try:
+        return call()
+    except TlogError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise MalformedError(f"malformed {t.name} entry ({what}): {e!r}", field="entry") from e
+
+
+def entry_search_keys(entry: bytes) -> list[str]:
+    """Digests (``sha256:<hex>``…) and key fingerprints (``key:<hex>``) an entry mentions."""
+    t, _ = type_for_entry(entry)
+    return _guard(t, "search keys", lambda: list(t.search_keys(bytes(entry))))
+
+
+def describe_entry(entry: bytes) -> dict[str, Any]:
+    """``{"type", "digests", "key_fingerprints", ...}`` of a logged entry, for display."""
+    t, _ = type_for_entry(entry)
+    return _guard(t, "describe", lambda: dict(t.describe(bytes(entry))))
+
+
+def verify_entry(entry: bytes) -> None:
+    """Re-verify a logged entry from its bytes alone (monitors): it must be canonical JSON,
+    and the type re-checks what it can (see each type's ``verify_entry``)."""
+    t, body = type_for_entry(entry)
+    if canonical_json(body) != bytes(entry):
+        raise MalformedError("is not in canonical (RFC 8785) form", field="entry")
+    check = getattr(t, "verify_entry", None)
+    if check is not None:
+        _guard(t, "verify", lambda: check(bytes(entry)))
