@@ -10,6 +10,7 @@ and the public ``checkpoint`` only ever names a tree whose tiles are all written
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from tlog.errors import ConflictError, NotFoundError, TlogError, VerificationErr
 from tlog.integrate import edge_root, edge_tiles, integrate, integrate_bundles
 from tlog.merkle import EMPTY_ROOT
 from tlog.note import new_signer, new_verifier, open_note, sign_note
+from tlog.queue import BULK_SUFFIX, QUEUE_PREFIX, queued_count
 from tlog.tiles import ENTRIES, Tile
 
 from .config import LogConfig
@@ -38,13 +40,18 @@ from .staging import (
     staging_path,
 )
 
-__all__ = ["LOCK_KEY", "BatchStats", "RunSummary", "Sequencer", "publish_empty_log"]
+__all__ = [
+    "LOCK_KEY",
+    "BatchStats",
+    "RunSummary",
+    "Sequencer",
+    "publish_empty_log",
+]
 
 log = logging.getLogger("tiledlog.sequencer")
 
 LOCK_KEY = "sequencer/lock"
 CHECKPOINT_KEY = "checkpoint"
-QUEUE_PREFIX = "queue/"
 REJECTED_PREFIX = "rejected/"
 ADMIT_CHUNK = 10_000  # submissions read and verified at a time (bounds memory)
 
@@ -264,13 +271,35 @@ class Sequencer:
         return summary
 
     def _next_batch(self, limit: int) -> list[str]:
-        keys = []
+        """Queue objects holding about ``limit`` submissions (at least one object)."""
+        keys: list[str] = []
+        total = 0
         for key in self.queue.list(QUEUE_PREFIX):
-            if key.endswith(".json"):
-                keys.append(key)
-                if len(keys) >= limit:
-                    break
+            n = queued_count(key)
+            if not n:
+                continue
+            if keys and total + n > limit:
+                break
+            keys.append(key)
+            total += n
+            if total >= limit:
+                break
         return keys
+
+    def _read_items(self, keys: list[str]) -> list[tuple[str, bytes]]:
+        """(item id, document) for queue objects: a ``.json`` object is one item named by
+        its key; line N of a bulk object is the item ``<key>#<N>``."""
+        items: list[tuple[str, bytes]] = []
+        for key, data in zip(keys, self.queue.get_many(keys), strict=True):
+            if data is None:
+                continue  # consumed meanwhile by another sequencer
+            if not key.endswith(BULK_SUFFIX):
+                items.append((key, data))
+                continue
+            for n, line in enumerate(data.split(b"\n")):
+                if line.strip():
+                    items.append((f"{key}#{n}", line))
+        return items
 
     def _recover(self, committed: _Committed, summary: RunSummary) -> bool:
         """Apply a committed batch whose staging bundle is still there; drop stale bundles."""
@@ -319,18 +348,19 @@ class Sequencer:
         # 1. Read and admit in chunks (bounded memory). Rejections are final whatever happens
         #    to the batch: store the reason, drop the item.
         accepted: list[tuple[str, Any]] = []
-        for start in range(0, len(keys), ADMIT_CHUNK):
-            chunk = keys[start : start + ADMIT_CHUNK]
-            docs = self.queue.get_many(chunk)
-            present = [(k, d) for k, d in zip(chunk, docs, strict=True) if d is not None]
+        bulk = [k for k in keys if k.endswith(BULK_SUFFIX)]
+        submissions = 0
+        for chunk in _chunks(keys, ADMIT_CHUNK):
+            present = self._read_items(chunk)
             results = self._admit([d for _, d in present])
-            for (key, doc), res in zip(present, results, strict=True):
+            submissions += len(present)
+            for (item, doc), res in zip(present, results, strict=True):
                 if isinstance(res, TlogError):
-                    self._reject(key, doc, str(res))
+                    self._reject(item, doc, str(res))
                     stats.rejected += 1
                 else:
-                    accepted.append((key, res))
-            del docs, present, results
+                    accepted.append((item, res))
+            del present, results
         crashpoint("admitted")
 
         # 2. Exact dedup: within the batch, then against the log's leaf-hash index.
@@ -350,14 +380,13 @@ class Sequencer:
             )
             known = [(k, a) for k, a in fresh if found.get(tindex.leaf_key(a.leaf_hash))]
             fresh = [(k, a) for k, a in fresh if not found.get(tindex.leaf_key(a.leaf_hash))]
-            # Already in the committed log: safe to drop now.
-            self._delete_all(self.queue, [k for k, _ in known])
+            # Already in the committed log: safe to drop now (bulk objects go at the end).
+            self._delete_all(self.queue, _single([k for k, _ in known]))
             stats.duplicates += len(known)
         stats.duplicates += len(dupes)
 
         if not fresh:
-            for key in dupes:
-                self.queue.delete(key)
+            self._delete_all(self.queue, _single(dupes) + bulk)
             stats.objects_read, stats.objects_written = _since(before, self.store, self.queue)
             return committed, stats
 
@@ -384,7 +413,7 @@ class Sequencer:
         new_cp = Checkpoint(self.cfg.origin, new_size, integ.root)
         note = sign_note(format_checkpoint(new_cp), self.signer)
         spath = staging_path(new_size, integ.root)
-        objects["queue-items"] = json.dumps(fresh_keys + dupes).encode()
+        objects["queue-items"] = json.dumps(_single(fresh_keys + dupes) + bulk).encode()
         self.store.put(spath, encode_staging(objects))
         crashpoint("staged")
 
@@ -398,7 +427,7 @@ class Sequencer:
                 self.store.delete(spath)
                 raise ConflictError(
                     "another sequencer committed to this log while this batch was prepared; "
-                    f"nothing was published by this run and its {len(keys)} queued "
+                    f"nothing was published by this run and its {submissions} queued "
                     "submissions stay queued for the next run",
                     key=LOCK_KEY,
                 ) from e
@@ -413,7 +442,7 @@ class Sequencer:
         stats.admitted += len(fresh_keys)
         stats.objects_read, stats.objects_written = _since(before, self.store, self.queue)
         if self._progress:
-            self._progress(len(keys))
+            self._progress(submissions)
         return new_committed, stats
 
     def _finish(
@@ -436,12 +465,7 @@ class Sequencer:
 
     @staticmethod
     def _delete_all(store: Any, keys: Sequence[str]) -> None:
-        if len(keys) < 16:
-            for key in keys:
-                store.delete(key)
-            return
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            list(pool.map(store.delete, keys))
+        store.delete_many(list(keys))
 
     def _put_all(self, objects: dict[str, bytes]) -> None:
         items = sorted(objects.items())
@@ -483,8 +507,13 @@ class Sequencer:
         if self._after_publish:
             self._after_publish(note)
 
-    def _reject(self, key: str, doc: bytes, reason: str) -> None:
-        sid = key.removeprefix(QUEUE_PREFIX).removesuffix(".json")
+    def _reject(self, item: str, doc: bytes, reason: str) -> None:
+        """Store the reason under the submission's id; drop a single-submission object
+        (a bulk object is dropped when its batch is done)."""
+        if "#" in item:
+            sid = _submission_id(doc)
+        else:
+            sid = item.removeprefix(QUEUE_PREFIX).removesuffix(".json")
         try:
             submission: Any = json.loads(doc)
         except ValueError:
@@ -497,7 +526,36 @@ class Sequencer:
         }
         body = json.dumps(record, indent=2, sort_keys=True).encode() + b"\n"
         self.queue.overwrite(f"{REJECTED_PREFIX}{sid}.json", body)
-        self.queue.delete(key)
+        if "#" not in item:
+            self.queue.delete(item)
+
+
+def _chunks(keys: list[str], most: int) -> list[list[str]]:
+    """Queue objects grouped so that each group holds about ``most`` submissions."""
+    out: list[list[str]] = [[]]
+    total = 0
+    for key in keys:
+        n = queued_count(key)
+        if out[-1] and total + n > most:
+            out.append([])
+            total = 0
+        out[-1].append(key)
+        total += n
+    return [c for c in out if c]
+
+
+def _single(items: Sequence[str]) -> list[str]:
+    """The single-submission queue objects among item ids (bulk lines are ``key#N``)."""
+    return [i for i in items if "#" not in i]
+
+
+def _submission_id(doc: bytes) -> str:
+    from tlog.entries import submission_id
+
+    try:
+        return submission_id(doc)
+    except TlogError:
+        return hashlib.sha256(doc).hexdigest()
 
 
 def _counts(*stores: Any) -> tuple[int, int]:
@@ -517,8 +575,6 @@ def _since(before: tuple[int, int], *stores: Any) -> tuple[int, int]:
 
 
 def _default_state_dir(store_url: str) -> str:
-    import hashlib
-
     import platformdirs
 
     tag = hashlib.sha256(store_url.encode()).hexdigest()[:16]

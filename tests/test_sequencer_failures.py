@@ -22,9 +22,11 @@ from seqhelpers import (
     make_log,
     sequencer,
     snapshot,
+    submission,
 )
 
 from tlog.errors import StoreError, TlogError
+from tlog.queue import bulk_key
 from tlog.storage import open_store
 
 VALUES = [f"artifact-{i}" for i in range(230)] + ["bad-1", "bad-2"] + ["artifact-7", "artifact-8"]
@@ -46,6 +48,8 @@ class FaultyStore:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.inner, name)
+        if name == "delete_many" and self.method == "delete":
+            return self._delete_many
         if name != self.method:
             return attr
 
@@ -63,6 +67,30 @@ class FaultyStore:
         return call
 
 
+    def _delete_many(self, keys: list[str]) -> None:
+        """A batch delete is one request: it fails as a whole, before or after."""
+        matching = [k for k in keys if fnmatch.fnmatch(k, self.pattern)]
+        if self.fired or not matching:
+            return self.inner.delete_many(keys)
+        self.seen += 1
+        if self.seen < self.nth:
+            return self.inner.delete_many(keys)
+        self.fired = True
+        if self.mode == "after":
+            self.inner.delete_many(keys)
+        raise StoreError(f"injected fault ({self.mode})", key=matching[0])
+
+
+def enqueue_bulk(queue: Any, values: list[str], per_object: int = 80) -> None:
+    """The same submissions as bulk queue objects (what `tlog submit --jsonl` writes)."""
+    docs = [submission(v)[1] for v in values]
+    for i in range(0, len(docs), per_object):
+        body = b"\n".join(docs[i : i + per_object]) + b"\n"
+        queue.put(bulk_key(body, len(docs[i : i + per_object])), body)
+
+
+FILL = {"single": enqueue, "bulk": enqueue_bulk}
+
 # (store, method, key pattern): every kind of write a batch makes, in protocol order.
 STEPS = [
     ("queue", "overwrite", "rejected/*"),  # store a rejection reason
@@ -78,29 +106,35 @@ STEPS = [
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    tmp = tmp_path_factory.mktemp("reference")
-    cfg, _, _ = make_log(tmp, batch_size=100)
-    enqueue(open_store(cfg.queue), VALUES)
-    sequencer(cfg).run()
-    return snapshot(Path(cfg.store))
+def references(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, bytes]]:
+    """The store after an uninterrupted run, per way of filling the queue."""
+    out = {}
+    for fill, put in FILL.items():
+        tmp = tmp_path_factory.mktemp(f"reference-{fill}")
+        cfg, _, _ = make_log(tmp, batch_size=100)
+        put(open_store(cfg.queue), VALUES)
+        sequencer(cfg).run()
+        out[fill] = snapshot(Path(cfg.store))
+    return out
 
 
+@pytest.mark.parametrize("fill", sorted(FILL))
 @pytest.mark.parametrize("mode", ["before", "after"])
 @pytest.mark.parametrize(("where", "method", "pattern"), STEPS)
 @pytest.mark.parametrize("nth", [1, 2])
 def test_fault_then_rerun(
     tmp_path: Path,
-    reference: dict[str, bytes],
+    references: dict[str, dict[str, bytes]],
     where: str,
     method: str,
     pattern: str,
     mode: str,
     nth: int,
+    fill: str,
 ) -> None:
     cfg, _, vkey = make_log(tmp_path, batch_size=100)
     store, queue = open_store(cfg.store), open_store(cfg.queue)
-    enqueue(queue, VALUES)
+    FILL[fill](queue, VALUES)
     faulty = FaultyStore(store if where == "store" else queue, method, pattern, mode, nth)
     kw = {"store": faulty} if where == "store" else {"queue": faulty}
     with pytest.raises(TlogError):
@@ -114,7 +148,7 @@ def test_fault_then_rerun(
     assert size == summary.size == 230
     values = [json.loads(e)["value"] for e in entries]
     assert sorted(values) == sorted(f"artifact-{i}" for i in range(230))  # once each
-    assert snapshot(Path(cfg.store)) == reference
+    assert snapshot(Path(cfg.store)) == references[fill]
     assert list(queue.list("queue/")) == []
     assert sorted(k.split("/")[0] for k in queue.list("rejected/")) == ["rejected"] * 2
     assert list(store.list("sequencer/staging/")) == []

@@ -71,6 +71,19 @@ def test_get_list_delete_and_missing(store: Any) -> None:
     assert store.get("index.html") == b"two"
 
 
+def test_delete_many(store: Any) -> None:
+    keys = [f"queue/{i:04d}.json" for i in range(1203)]  # S3: more than one 1,000-key request
+    for k in keys[:5] + keys[1000:]:
+        store.put(k, b"x")
+    store.put("queue/keep.json", b"k")
+    before = store.stats.deletes
+    store.delete_many(keys)  # most were never there: still fine
+    store.delete_many([])
+    assert list(store.list("queue/")) == ["queue/keep.json"]
+    if store.url.startswith("s3://"):
+        assert store.stats.deletes - before == 2  # DeleteObjects batches
+
+
 def test_compare_and_swap(store: Any) -> None:
     _needs_preconditions(store)
     with pytest.raises(NotFoundError):

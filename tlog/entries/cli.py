@@ -171,6 +171,8 @@ def queue_documents(
     """Check every (source, document) as admission will, then queue them all; nothing is
     queued if any fails (the error names the source and the field). Returns receipts.
     ``progress.update(n)`` (a click progress bar) counts checks, then writes."""
+    from tlog.queue import BULK_MAX, bulk_key, single_key
+
     from .canonical import canonical_json
     from .submission import Admitted, admit_many, load_document
 
@@ -188,20 +190,23 @@ def queue_documents(
         family = type(err) if isinstance(err, MalformedError | VerificationError) else TlogError
         raise family(f"{src + ': ' if src else ''}{err}{more}")
     admitted: list[Admitted] = [r for r in results if isinstance(r, Admitted)]
-    receipts = []
-    with ThreadPoolExecutor(16 if len(docs) > 1 else 1) as pool:
-        jobs = []
-        for (src, data), adm in zip(docs, admitted, strict=True):
-            body = canonical_json(load_document(data))
-            key = f"queue/{adm.submission_id}.json"
-            jobs.append(pool.submit(_put, store, key, body, adm.submission_id))
-            receipts.append({"submission_id": adm.submission_id, "type": adm.type,
-                             "leaf_hash": adm.leaf_hash.hex(),
-                             "search_keys": list(adm.search_keys), "source": src})
-        for job in jobs:
-            job.result()
-            if progress is not None:
-                progress.update(1)
+    receipts = [{"submission_id": adm.submission_id, "type": adm.type,
+                 "leaf_hash": adm.leaf_hash.hex(), "search_keys": list(adm.search_keys),
+                 "source": src} for (src, _), adm in zip(docs, admitted, strict=True)]
+    bodies = [canonical_json(load_document(data)) for _, data in docs]
+    if len(bodies) == 1:  # one submission: its own object, named by its id
+        _put(store, single_key(admitted[0].submission_id), bodies[0], admitted[0].submission_id)
+        objects = [single_key(admitted[0].submission_id)]
+    else:  # many: bulk objects of up to BULK_MAX lines, written in parallel
+        parts = [b"\n".join(bodies[i : i + BULK_MAX]) + b"\n"
+                 for i in range(0, len(bodies), BULK_MAX)]
+        objects = [bulk_key(p, p.count(b"\n")) for p in parts]
+        with ThreadPoolExecutor(min(8, len(parts))) as pool:
+            list(pool.map(lambda kp: store.put(*kp), zip(objects, parts, strict=True)))
+    for i, r in enumerate(receipts):
+        r["queue_object"] = objects[i // BULK_MAX]
+    if progress is not None:
+        progress.update(len(docs))
     return receipts
 
 

@@ -7,11 +7,13 @@ statement always has the same id, and the same entry bytes and leaf hash.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple
 
 from tlog.errors import MalformedError, TlogError, VerificationError
@@ -27,6 +29,7 @@ __all__ = [
     "admit",
     "admit_many",
     "load_document",
+    "shutdown_admission_pool",
     "submission_id",
 ]
 
@@ -188,5 +191,30 @@ def admit_many(docs: Sequence[bytes], workers: int | None = None) -> list[Admitt
         return _admit_batch(docs)
     size = max(16, min(_CHUNK, len(docs) // (workers * 8)))
     chunks = [docs[i : i + size] for i in range(0, len(docs), size)]
-    with ProcessPoolExecutor(min(workers, len(chunks))) as pool:
-        return [r for part in pool.map(_admit_batch, chunks) for r in part]
+    try:
+        return [r for part in _pool(workers).map(_admit_batch, chunks) for r in part]
+    except BrokenProcessPool:  # a worker died (killed, out of memory): start afresh once
+        _POOLS.pop(workers, None)
+        return [r for part in _pool(workers).map(_admit_batch, chunks) for r in part]
+
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """One process pool per size, kept for the life of the process: a sequencer admits in
+    chunks, batch after batch (and forever with ``--watch``), and starting workers each
+    time costs more than a chunk's IPC. Shut down at exit."""
+    pool = _POOLS.get(workers)
+    if pool is None:
+        if not _POOLS:
+            atexit.register(shutdown_admission_pool)
+        pool = _POOLS[workers] = ProcessPoolExecutor(workers)
+    return pool
+
+
+def shutdown_admission_pool() -> None:
+    """Stop the admission workers (they start again on the next ``admit_many``)."""
+    for pool in _POOLS.values():
+        pool.shutdown(cancel_futures=True)
+    _POOLS.clear()

@@ -92,6 +92,7 @@ class ObjectStore(Protocol):
     def exists(self, key: str) -> bool: ...
     def list(self, prefix: str) -> Iterator[str]: ...
     def delete(self, key: str) -> None: ...
+    def delete_many(self, keys: Sequence[str]) -> None: ...
 
 
 class CASStore(Protocol):
@@ -118,6 +119,17 @@ def get_many_parallel(
         return [one(k) for k in keys]
     with ThreadPoolExecutor(min(workers, len(keys))) as pool:
         return list(pool.map(one, keys))
+
+
+def delete_many_parallel(delete: Callable[[str], None], keys: Sequence[str],
+                         workers: int = 16) -> None:
+    """``delete`` for many keys on a thread pool (stores with no batch delete)."""
+    if len(keys) <= 1:
+        for k in keys:
+            delete(k)
+        return
+    with ThreadPoolExecutor(min(workers, len(keys))) as pool:
+        list(pool.map(delete, keys))
 
 
 def create_only(

@@ -14,7 +14,14 @@ from typing import Any, TypeVar
 
 from tlog.errors import ConfigError, ConflictError, NotFoundError, StoreError
 
-from .base import Stats, Upload, create_only, get_many_parallel, upload_for
+from .base import (
+    Stats,
+    Upload,
+    create_only,
+    delete_many_parallel,
+    get_many_parallel,
+    upload_for,
+)
 
 __all__ = ["GCSStore"]
 
@@ -109,6 +116,9 @@ class GCSStore:
         self.stats.deletes += 1
         with contextlib.suppress(NotFoundError):
             self._call(key, self._blob(key).delete)
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        delete_many_parallel(self.delete, keys)
 
     def fetch(self, key: str) -> tuple[bytes, str]:
         self.stats.gets += 1

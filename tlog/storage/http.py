@@ -134,6 +134,9 @@ class HTTPStore:
     def delete(self, key: str) -> None:
         self._read_only(key)
 
+    def delete_many(self, keys: Sequence[str]) -> None:
+        self._read_only(keys[0] if keys else "")
+
     def fetch(self, key: str) -> tuple[bytes, str]:
         data = self.get(key)
         return data, hashlib.sha256(data).hexdigest()

@@ -171,6 +171,21 @@ class S3Store:
                 key, lambda: self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
             )
 
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """DeleteObjects, 1,000 keys a request; keys that were already gone are fine."""
+        for start in range(0, len(keys), 1000):
+            part = keys[start : start + 1000]
+            self.stats.deletes += 1
+            resp = self._call(part[0], lambda part=part: self.client.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": self._key(k)} for k in part], "Quiet": True}))
+            errors = [e for e in resp.get("Errors", []) if e.get("Code") != "NoSuchKey"]
+            if errors:
+                first = errors[0]
+                raise StoreError(f"delete failed: {first.get('Code')} {first.get('Message')}"
+                                 f" ({len(errors)} of {len(part)} keys)",
+                                 key=first.get("Key", "")[len(self.prefix):])
+
     def fetch(self, key: str) -> tuple[bytes, str]:
         got = self._get(key)
         return got["data"], got["etag"]
