@@ -207,13 +207,8 @@ def _markdown(d: dict[str, Any]) -> str:
 def _cosigner(cfg: LogConfig, store: Any) -> Any:
     if not cfg.witnesses:
         return None
-    try:
-        from .witnessing import make_cosigner
-    except ImportError as e:
-        raise ConfigError(
-            "witnesses are configured, but this version of tiledlog cannot ask witnesses yet "
-            "(no witness client); remove [[witnesses]] from the config"
-        ) from e
+    from .witnessing import make_cosigner
+
     return make_cosigner(cfg, store)
 
 

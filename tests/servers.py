@@ -53,6 +53,17 @@ def moto_server() -> contextlib.AbstractContextManager[str]:
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port)
 
 
+def witness_server(config: Path, port: int | None = None,
+                   ) -> contextlib.AbstractContextManager[str]:
+    """``tlog witness serve`` (uvicorn) on a loopback port (default: a free one); yields
+    its URL."""
+    port = port or free_port()
+    exe = Path(sys.executable).parent / "tlog"
+    return _server_process(
+        [str(exe), "witness", "serve", "--config", str(config), "--listen",
+         f"127.0.0.1:{port}"], port)
+
+
 def gcs_emulator() -> contextlib.AbstractContextManager[str]:
     """``gcp-storage-emulator`` (in memory) on a free loopback port; yields its URL."""
     port = free_port()

@@ -1,0 +1,253 @@
+"""The witness: spec vectors byte for byte, every protocol error over real HTTP (uvicorn on
+loopback), and 50 concurrent requests that must never move its state backwards."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from servers import witness_server
+from test_vectors import LEAVES, ListReader
+
+from tlog.checkpoint import Checkpoint, format_checkpoint
+from tlog.cosignature import CosignatureSigner, parse_any_verifier
+from tlog.errors import VerificationError
+from tlog.merkle import EMPTY_ROOT, leaf_hash, prove_consistency, tree_root
+from tlog.note import generate_key, new_signer, open_note, sign_note
+from tlog.witness_client import WitnessSpec, cosign_with
+from tlog.witness_protocol import format_add_checkpoint, parse_add_checkpoint
+from witness.handler import ForkDetected, SizeMismatch, add_checkpoint
+from witness.state import LogState, WitnessState
+
+# vectors.md §8: fixed log and witness keys, the size-8 checkpoint and the witness request.
+LOG_SKEY = "PRIVATE+KEY+example.com/log+d455c521+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f"
+LOG_VKEY = "example.com/log+d455c521+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4"
+W_SEED = bytes(range(0x20, 0x40))
+W_VKEY = "witness.example/w1+20324abe+BCmsuuFBvMrwsi4alNNNC8c2HlJtC/4SyJeUvJMilm3X"
+NOTE8 = ("example.com/log\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n\n"
+         "— example.com/log 1FXFIQghEbt48JV0nbbvyoj51oOGWi8PWVu51z3js1zWy2qLhh2zcvy6M2X+e8pEVRpG"
+         "R/9z7MVVru29jIzLkdPuEwg=\n").encode()
+REQUEST = (b"old 6\nDrxdNDf74tsVi58Sah0RjjCBgQMdCpSfje3t68VY72o=\n"
+           b"yoVOoSjtBQtBs1/8G4e46yveRh6eO1WW7Oa51ZdaCuA=\n"
+           b"037kGJdt2VdTwcc4Yrk5j6Kiz5tP8P3+izDNlSCWFLc=\n\n") + NOTE8
+LINE = ("— witness.example/w1 IDJKvgAAAABlU/EA5qoXb2upYCVvwU57HyfnAEFRmLcQJPcjxRBvQm06RwFL5yc6"
+        "USs37aZKNWAqDA8Mlem5PPKrnJ0Kitk8yjXCDA==\n").encode()
+ORIGIN = "example.com/log"
+
+# A longer tree for growth beyond the vectors: the §1 leaves, then more.
+ALL = [leaf_hash(e) for e in LEAVES] + [leaf_hash(b"leaf %d" % i) for i in range(8, 80)]
+
+
+def _reader(n: int) -> ListReader:
+    return ListReader(ALL[:n])
+
+
+def root(n: int) -> bytes:
+    return tree_root(n, _NodeReader(n)) if n else EMPTY_ROOT
+
+
+class _NodeReader:
+    def __init__(self, n: int) -> None:
+        self.r = _reader(n)
+
+    def read_hashes(self, indexes: list[tuple[int, int]]) -> list[bytes]:
+        return [self.r.node(h, k) for h, k in indexes]
+
+
+def note(n: int, *, origin: str = ORIGIN, skey: str = LOG_SKEY, r: bytes | None = None) -> bytes:
+    cp = Checkpoint(origin, n, root(n) if r is None else r)
+    return sign_note(format_checkpoint(cp), new_signer(skey))
+
+
+def proof(old: int, new: int) -> list[bytes]:
+    return prove_consistency(old, new, _NodeReader(new)) if 0 < old < new else []
+
+
+def request(old: int, new: int, **kw: object) -> bytes:
+    return format_add_checkpoint(old, proof(old, new), note(new, **kw))  # type: ignore[arg-type]
+
+
+def witness_signer(clock: float = 1700000000) -> CosignatureSigner:
+    return CosignatureSigner("witness.example/w1", W_SEED, clock=lambda: clock)
+
+
+# ----- vectors ---------------------------------------------------------------------------------
+
+
+def test_note_and_request_bytes_match_the_vectors() -> None:
+    assert note(8) == NOTE8
+    assert format_add_checkpoint(6, proof(6, 8), NOTE8) == REQUEST
+    parsed = parse_add_checkpoint(REQUEST)
+    assert (parsed.old, list(parsed.proof), parsed.note) == (6, proof(6, 8), NOTE8)
+    assert witness_signer().verifier().vkey == W_VKEY
+
+
+def test_cosignature_line_matches_the_vector() -> None:
+    state = LogState(ORIGIN, (LOG_VKEY,), 6, root(6), note(6))
+    acc = add_checkpoint(REQUEST, {ORIGIN: state}.get, witness_signer())
+    assert acc.body == LINE
+    assert (acc.size, acc.root) == (8, root(8))
+    assert acc.note == NOTE8 + LINE  # the stored note: log signature, then the cosignature
+    opened = open_note(acc.note, [new_signer(LOG_SKEY).verifier(), parse_any_verifier(W_VKEY)])
+    assert len(opened.sigs) == 2
+
+
+def test_handler_decisions_without_http() -> None:
+    state = LogState(ORIGIN, (LOG_VKEY,), 8, root(8), NOTE8 + LINE)
+    with pytest.raises(SizeMismatch) as e:
+        add_checkpoint(REQUEST, {ORIGIN: state}.get, witness_signer())
+    assert e.value.size == 8
+    with pytest.raises(ForkDetected) as fork:
+        add_checkpoint(format_add_checkpoint(8, [], note(8, r=b"\x01" * 32)),
+                       {ORIGIN: state}.get, witness_signer())
+    assert fork.value.cosigned == NOTE8 + LINE
+
+
+# ----- over HTTP -------------------------------------------------------------------------------
+
+
+def _witness_dir(tmp: Path, size: int = 6) -> Path:
+    signer = witness_signer()
+    (tmp / "w1.key").write_text(signer.skey + "\n")
+    (tmp / "witness.toml").write_text('key_file = "w1.key"\nstate = "w1.db"\n')
+    state = WitnessState(tmp / "w1.db")
+    state.add_log(ORIGIN, [LOG_VKEY])
+    if size:
+        start = state.get(ORIGIN)
+        assert start is not None
+        assert state.compare_and_swap(start, size, root(size), note(size))
+    return tmp / "witness.toml"
+
+
+@pytest.fixture
+def witness(tmp_path: Path) -> Iterator[tuple[str, WitnessState]]:
+    config = _witness_dir(tmp_path)
+    with witness_server(config) as url:
+        yield url, WitnessState(tmp_path / "w1.db")
+
+
+def _post(url: str, body: bytes) -> requests.Response:
+    return requests.post(url + "/add-checkpoint", data=body, timeout=10)
+
+
+def test_every_status_over_http(witness: tuple[str, WitnessState]) -> None:
+    url, state = witness
+    # 200: one cosignature line, valid for the witness key over the checkpoint.
+    ok = _post(url, REQUEST)
+    assert ok.status_code == 200, ok.text
+    assert ok.content.startswith("— witness.example/w1 ".encode())
+    assert ok.content.count(b"\n") == 1
+    merged = open_note(NOTE8 + ok.content, [parse_any_verifier(W_VKEY)])
+    assert [s.name for s in merged.sigs] == ["witness.example/w1"]
+    got = state.get(ORIGIN)
+    assert got is not None and (got.size, got.root) == (8, root(8))
+    # 409: the same request again; the body is the witness's size.
+    again = _post(url, REQUEST)
+    assert (again.status_code, again.content) == (409, b"8\n")
+    assert again.headers["content-type"] == "text/x.tlog.size"
+    # 200 again for the same tree (a refresh), from the right size.
+    assert _post(url, format_add_checkpoint(8, [], NOTE8)).status_code == 200
+    # 422: a bad consistency proof.
+    bad = proof(8, 20)
+    bad[0] = bytes(32)
+    r = _post(url, format_add_checkpoint(8, bad, note(20)))
+    assert r.status_code == 422 and "consistency proof from 8 to 20 fails" in r.text
+    # 422 and a recorded fork: size 8 again, with another root, validly signed.
+    forked = note(8, r=b"\x07" * 32)
+    r = _post(url, format_add_checkpoint(8, [], forked))
+    assert r.status_code == 422 and "a different root for size 8" in r.text
+    (fork,) = state.forks(ORIGIN)
+    assert (fork.size, fork.offered_note) == (8, forked)
+    assert fork.cosigned_note.startswith(NOTE8)
+    # 404: a log this witness does not follow.
+    other = generate_key("other.example/log")[0]
+    r = _post(url, format_add_checkpoint(0, [], note(3, origin="other.example/log",
+                                                        skey=other)))
+    assert r.status_code == 404 and "unknown log 'other.example/log'" in r.text
+    # 403: the log's signature altered.
+    tampered = NOTE8.replace(b"1FXFIQgh", b"1FXFIQgi")
+    r = _post(url, format_add_checkpoint(8, [], tampered))
+    assert r.status_code == 403 and "invalid log signature" in r.text
+    # 403: signed by a key the witness does not know for this origin.
+    stranger = sign_note(format_checkpoint(Checkpoint(ORIGIN, 8, root(8))),
+                         new_signer(_fresh_log_key()))
+    r = _post(url, format_add_checkpoint(8, [], stranger))
+    assert r.status_code == 403 and "no signature by a known key" in r.text
+    # 400: malformed bodies.
+    for body, words in ((b"hello", "no empty line"),
+                        (b"old 06\n\n" + NOTE8, "old <size>"),
+                        (b"old 8\nnot-base64!\n\n" + NOTE8, "proof[0]"),
+                        (format_add_checkpoint(9, [], NOTE8), "old size 9 is beyond")):
+        r = _post(url, body)
+        assert r.status_code == 400 and words in r.text, (body, r.text)
+    # 413: an oversize body, refused without reading it all.
+    r = _post(url, b"old 0\n\n" + b"x" * (200 * 1024))
+    assert r.status_code == 413 and "over 131072 bytes" in r.text
+    # None of that moved the state.
+    got = state.get(ORIGIN)
+    assert got is not None and got.size == 8
+    # The monitoring endpoint serves the cosigned checkpoint.
+    r = requests.get(f"{url}/{hashlib.sha256(ORIGIN.encode()).hexdigest()}/checkpoint",
+                     timeout=10)
+    assert r.status_code == 200 and r.content.startswith(NOTE8)
+
+
+def _fresh_log_key() -> str:
+    return generate_key(ORIGIN)[0]
+
+
+def test_concurrent_requests_only_move_forward(tmp_path: Path) -> None:
+    """50 clients at once, each with a checkpoint of its own size, retrying as a log does:
+    the witness's size, watched throughout, never decreases and ends at the largest."""
+    config = _witness_dir(tmp_path, size=0)
+    state = WitnessState(tmp_path / "w1.db")
+    rng = random.Random(7)
+    sizes = [rng.randint(1, len(ALL)) for _ in range(49)] + [len(ALL)]
+    seen: list[int] = []
+    done = threading.Event()
+    spec = WitnessSpec("witness.example/w1", "", parse_any_verifier(W_VKEY))
+    outcomes: list[str] = []
+
+    with witness_server(config) as url:
+        spec = WitnessSpec(spec.name, url, spec.verifier)
+
+        def watch() -> None:
+            while not done.is_set():
+                s = state.get(ORIGIN)
+                seen.append(s.size if s else -1)
+
+        def client(n: int) -> None:
+            known = 0
+            for _ in range(20):
+                try:
+                    cosign_with(spec, note(n), n, lambda old, n=n: proof(old, n), known)
+                    outcomes.append("cosigned")
+                    return
+                except VerificationError as e:
+                    if "beyond this log's" in str(e):
+                        outcomes.append("witness ahead")  # correct: never roll back
+                        return
+                    s = state.get(ORIGIN)
+                    known = s.size if s else 0
+            outcomes.append("gave up")
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        threads = [threading.Thread(target=client, args=(n,)) for n in sizes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        done.set()
+        watcher.join()
+        assert requests.get(url + "/", timeout=10).status_code == 200  # still serving
+    final = state.get(ORIGIN)
+    assert final is not None and (final.size, final.root) == (len(ALL), root(len(ALL)))
+    assert seen == sorted(seen)  # never backwards
+    assert "gave up" not in outcomes and outcomes.count("cosigned") >= 1
+    assert len(outcomes) == 50

@@ -1,0 +1,102 @@
+"""Sequencer → two real witnesses (`tlog witness serve`, uvicorn on loopback) → a checkpoint
+carrying both cosignatures → `tlog verify` with a witness threshold; then with witnesses down."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from servers import witness_server
+from submissions import hashedrekord_docs
+
+from tlog.cosignature import parse_any_verifier
+from tlog.note import open_note
+
+BIN = Path(sys.executable).parent
+
+
+def tlog(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "tlog"), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def _ok(res: subprocess.CompletedProcess[str]) -> str:
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+def _make_witness(root: Path, name: str, log_pub: Path) -> tuple[Path, str]:
+    wdir = root / name.split("/")[-1]
+    wdir.mkdir()
+    _ok(tlog(wdir, "witness", "keygen", name, "--out", "key"))
+    _ok(tlog(wdir, "witness", "add-log", "--origin", "e2e.example/log", "--vkey", str(log_pub)))
+    return wdir / "witness.toml", (wdir / "key.pub").read_text().strip()
+
+
+def _queue(tmp: Path, seed: int, n: int = 5) -> None:
+    (tmp / f"batch{seed}.jsonl").write_bytes(b"\n".join(d for _, d in
+                                                        hashedrekord_docs(n, seed=seed)))
+    _ok(tlog(tmp, "submit", "--queue", "queue", "--jsonl", f"batch{seed}.jsonl"))
+
+
+def _verify(tmp: Path, vkey: str, witnesses: list[str], k: int) -> subprocess.CompletedProcess:
+    args = ["verify", "--log", "public", "--vkey", vkey, "--state", f"trust-{k}-{len(witnesses)}",
+            "--index", "0", "--witness-threshold", str(k)]
+    for w in witnesses:
+        args += ["--witness", w]
+    return tlog(tmp, *args)
+
+
+def test_sequencer_gathers_cosignatures_and_clients_enforce_the_threshold(tmp_path: Path) -> None:
+    _ok(tlog(tmp_path, "keygen", "e2e.example/log", "--out", "log"))
+    _ok(tlog(tmp_path, "init", "--store", "public", "--queue", "queue", "--origin",
+             "e2e.example/log", "--key", "log.key"))
+    vkey = (tmp_path / "log.pub").read_text().strip()
+    cfg1, w1 = _make_witness(tmp_path, "witness.example/w1", tmp_path / "log.pub")
+    cfg2, w2 = _make_witness(tmp_path, "witness.example/w2", tmp_path / "log.pub")
+
+    with witness_server(cfg1) as url1:
+        with witness_server(cfg2) as url2:
+            config = (tmp_path / "tlog.toml").read_text()
+            config = config.replace("witness_threshold = 0", "witness_threshold = 1")
+            config = config.replace("require_witnesses = false", "require_witnesses = true")
+            for name, url, key in (("witness.example/w1", url1, w1),
+                                   ("witness.example/w2", url2, w2)):
+                config += f'\n[[witnesses]]\nname = "{name}"\nurl = "{url}"\nvkey = "{key}"\n'
+            (tmp_path / "tlog.toml").write_text(config)
+
+            # Both witnesses up: the published checkpoint carries both cosignatures.
+            _queue(tmp_path, 1)
+            run = json.loads(_ok(tlog(tmp_path, "sequence", "--json")).splitlines()[-1])
+            assert run["witnesses"] == {"witness.example/w1": "cosigned",
+                                        "witness.example/w2": "cosigned"}
+            cp = (tmp_path / "public" / "checkpoint").read_bytes()
+            opened = open_note(cp, [parse_any_verifier(vkey), parse_any_verifier(w1),
+                                    parse_any_verifier(w2)])
+            assert len(opened.sigs) == 3
+            assert _verify(tmp_path, vkey, [w1, w2], 2).returncode == 0
+
+        # w2 is down: the threshold of 1 is met by w1 alone.
+        _queue(tmp_path, 2)
+        run = json.loads(_ok(tlog(tmp_path, "sequence", "--json")).splitlines()[-1])
+        assert run["witnesses"]["witness.example/w1"] == "cosigned"
+        assert run["witnesses"]["witness.example/w2"].startswith("failed: ")
+        assert run["size"] == 10 and run["published"]
+        res = _verify(tmp_path, vkey, [w1, w2], 2)
+        assert res.returncode == 3 and "need 2 witness cosignatures, got 1" in res.stderr
+        assert _verify(tmp_path, vkey, [w1, w2], 1).returncode == 0
+
+    # Both down: required policy not met, so nothing is published, and the run says why.
+    _queue(tmp_path, 3)
+    res = tlog(tmp_path, "sequence")
+    assert res.returncode != 0
+    assert "witness policy not met" in res.stderr and "unreachable" in res.stderr
+    public = (tmp_path / "public" / "checkpoint").read_bytes()
+    assert public.split(b"\n")[1] == b"10"  # still the last witnessed tree
+    # A witness is back: the next run publishes the committed tree (recovery path).
+    with witness_server(cfg1, port=int(url1.rsplit(":", 1)[1])):
+        run = json.loads(_ok(tlog(tmp_path, "sequence", "--json")).splitlines()[-1])
+    assert run["size"] == 15
+    assert (tmp_path / "public" / "checkpoint").read_bytes().split(b"\n")[1] == b"15"

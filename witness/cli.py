@@ -1,0 +1,166 @@
+"""``tlog witness``: make a witness key, follow logs, serve C2SP tlog-witness.
+
+The witness's configuration is one TOML file (paths relative to it)::
+
+    key_file = "w1.key"          # the witness's cosignature key (type 0x04)
+    state = "w1.db"              # SQLite: followed logs and what was cosigned
+    listen = "127.0.0.1:7380"    # address for `tlog witness serve` (optional)
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from tlog.errors import ConfigError, MalformedError
+
+__all__ = ["WitnessConfig", "load_config", "witness"]
+
+_CONFIG_HELP = "The witness's config file (TOML)."
+
+
+@dataclass(frozen=True)
+class WitnessConfig:
+    path: Path
+    key_file: Path
+    state: Path
+    listen: str = "127.0.0.1:7380"
+
+
+def load_config(path: str) -> WitnessConfig:
+    """Read witness.toml; ConfigError names the file and the key that is wrong."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text())
+    except FileNotFoundError as e:
+        raise ConfigError(f"{p}: not found (create it with `tlog witness keygen`)") from e
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{p}: cannot read: {e}") from e
+    for key in ("key_file", "state"):
+        if not isinstance(data.get(key), str):
+            raise ConfigError(f"{p}: {key}: required string is missing")
+    listen = data.get("listen", "127.0.0.1:7380")
+    if not isinstance(listen, str):
+        raise ConfigError(f"{p}: listen: expected \"host:port\"")
+    return WitnessConfig(p, p.parent / data["key_file"], p.parent / data["state"], listen)
+
+
+def _signer(cfg: WitnessConfig):  # type: ignore[no-untyped-def]
+    from tlog.cosignature import new_cosignature_signer
+
+    try:
+        return new_cosignature_signer(cfg.key_file.read_text().strip())
+    except OSError as e:
+        raise ConfigError(f"{cfg.path}: key_file: cannot read {cfg.key_file}: "
+                          f"{e.strerror}") from e
+
+
+def _host_port(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f'--listen: expected "host:port", got {listen!r}')
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+@click.group()
+def witness() -> None:
+    """Run a C2SP tlog-witness: cosign the checkpoints of the logs you follow.
+
+    \b
+    Examples:
+      tlog witness keygen witness.example/w1 --out w1      # w1.key, w1.pub, witness.toml
+      tlog witness add-log --origin example.com/log --vkey "$(cat log.pub)"
+      tlog witness serve --config witness.toml --listen 127.0.0.1:7380
+    """
+
+
+@witness.command()
+@click.argument("name")
+@click.option("--out", "prefix", required=True, help="Write PREFIX.key and PREFIX.pub.")
+@click.option("--config", default="witness.toml", show_default=True, help=_CONFIG_HELP)
+@click.option("--force", is_flag=True, help="Overwrite existing key files.")
+def keygen(name: str, prefix: str, config: str, force: bool) -> None:
+    """Make the witness key NAME and, if missing, the config file that uses it.
+
+    \b
+    Example:
+      tlog witness keygen witness.example/w1 --out w1
+    """
+    from tlog.cosignature import generate_cosignature_key
+    from tlog.keys_cli import write_key_pair
+
+    skey, vkey = generate_cosignature_key(name)
+    key_file, pub_file = write_key_pair(prefix, skey, vkey, force=force)
+    cfg = Path(config)
+    if not cfg.exists():
+        rel = Path(prefix).name if Path(prefix).parent.resolve() == cfg.parent.resolve() \
+            else str(Path(prefix).resolve())
+        cfg.write_text(f'key_file = "{rel}.key"\nstate = "{rel}.db"\n'
+                       f'listen = "127.0.0.1:7380"\n')
+        click.echo(f"wrote {cfg}")
+    click.echo(f"wrote {key_file} (secret, mode 0600) and {pub_file}\nverifier key: {vkey}")
+
+
+@witness.command("add-log")
+@click.option("--origin", required=True, help="The log's origin (its checkpoints' first line).")
+@click.option("--vkey", "vkeys", required=True, multiple=True,
+              help="The log's verifier key (or a file holding it); repeatable.")
+@click.option("--config", default="witness.toml", show_default=True, help=_CONFIG_HELP)
+def add_log(origin: str, vkeys: tuple[str, ...], config: str) -> None:
+    """Follow a log: cosign checkpoints of ORIGIN signed by one of its keys.
+
+    \b
+    Example:
+      tlog witness add-log --origin example.com/log --vkey log.pub
+    """
+    from tlog.cosignature import parse_any_verifier
+
+    from .state import WitnessState
+
+    cfg = load_config(config)
+    keys = []
+    for v in vkeys:
+        text = Path(v).read_text().strip() if Path(v).is_file() else v.strip()
+        try:
+            verifier = parse_any_verifier(text)
+        except MalformedError as e:
+            raise ConfigError(f"--vkey: not a verifier key ({e})") from e
+        if verifier.name != origin:
+            click.echo(f"note: key name {verifier.name!r} differs from the origin", err=True)
+        keys.append(text)
+    new = WitnessState(cfg.state).add_log(origin, keys)
+    click.echo(f"{'following' if new else 'updated keys of'} {origin}")
+
+
+@witness.command()
+@click.option("--config", default="witness.toml", show_default=True, help=_CONFIG_HELP)
+@click.option("--listen", help="host:port (default: the config's listen).")
+@click.option("--json", "as_json", is_flag=True, help="Print the start-up line as JSON.")
+def serve(config: str, listen: str | None, as_json: bool) -> None:
+    """Serve POST /add-checkpoint (and GET /<origin hash>/checkpoint) until stopped.
+
+    \b
+    Example:
+      tlog witness serve --config witness.toml --listen 127.0.0.1:7380
+    """
+    import uvicorn
+
+    from .server import make_app
+    from .state import WitnessState
+
+    cfg = load_config(config)
+    signer = _signer(cfg)
+    state = WitnessState(cfg.state)
+    host, port = _host_port(listen or cfg.listen)
+    vkey = signer.verifier().vkey
+    info = {"name": signer.name, "vkey": vkey, "url": f"http://{host}:{port}",
+            "logs": [s.origin for s in state.logs()]}
+    click.echo(json.dumps(info) if as_json else
+               f"witness {signer.name} ({vkey}) on {info['url']}, following "
+               f"{len(info['logs'])} log(s)")
+    uvicorn.run(make_app(state, signer), host=host, port=port, log_level="warning",
+                timeout_keep_alive=30, limit_concurrency=256, access_log=False)

@@ -1,0 +1,152 @@
+"""The witness's state in SQLite: the logs it follows and, per log, the latest note it cosigned.
+
+The whole signed note is kept (not only size and root), so that if the log later shows another
+tree of the same size, both signed notes can be handed to others as proof of the fork. Updates
+are compare-and-swap (``UPDATE … WHERE size = ? AND note = ?`` in one transaction), so two
+concurrent requests can never move a log's state backwards.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tlog.errors import ConfigError, StoreError
+from tlog.merkle import EMPTY_ROOT
+
+__all__ = ["Fork", "LogState", "WitnessState"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS logs (
+    origin TEXT PRIMARY KEY,
+    vkeys TEXT NOT NULL,          -- the log's verifier keys, one per line
+    size INTEGER NOT NULL,        -- size of the latest cosigned checkpoint (0: none yet)
+    root BLOB NOT NULL,           -- its root hash
+    note BLOB                     -- the log-signed note, as submitted and verified
+);
+CREATE TABLE IF NOT EXISTS forks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    origin TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    cosigned_note BLOB NOT NULL,  -- what this witness cosigned at that size
+    offered_note BLOB NOT NULL,   -- the validly signed note with another root
+    detected_at INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class LogState:
+    """One followed log: its keys and the latest checkpoint this witness cosigned."""
+
+    origin: str
+    vkeys: tuple[str, ...]
+    size: int
+    root: bytes
+    note: bytes | None
+
+
+@dataclass(frozen=True)
+class Fork:
+    """Two validly signed notes of one log with the same size and different roots."""
+
+    origin: str
+    size: int
+    cosigned_note: bytes
+    offered_note: bytes
+    detected_at: int
+
+
+class WitnessState:
+    """SQLite-backed state; safe to share between threads (one connection per thread)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        try:
+            with closing(sqlite3.connect(self.path, timeout=30)) as db:
+                db.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+                db.executescript(_SCHEMA)
+        except sqlite3.Error as e:
+            raise ConfigError(f"cannot open witness state {self.path}: {e}") from e
+
+    def _db(self) -> sqlite3.Connection:
+        """This thread's connection (a server thread reuses its own across requests)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA synchronous=FULL")  # a cosigned state is on disk before the reply
+        return db
+
+    @contextmanager
+    def _tx(self, write: bool = True) -> Iterator[sqlite3.Connection]:
+        try:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        except sqlite3.Error as e:
+            raise StoreError(f"witness state: {e}", key=self.path) from e
+
+    def add_log(self, origin: str, vkeys: list[str]) -> bool:
+        """Follow a log (or replace its keys); True if it was new. Its state is kept."""
+        with self._tx() as db:
+            cur = db.execute("UPDATE logs SET vkeys = ? WHERE origin = ?",
+                             ("\n".join(vkeys), origin))
+            if cur.rowcount:
+                return False
+            db.execute("INSERT INTO logs (origin, vkeys, size, root, note) VALUES (?, ?, 0, ?, "
+                       "NULL)", (origin, "\n".join(vkeys), EMPTY_ROOT))
+            return True
+
+    def get(self, origin: str) -> LogState | None:
+        with self._tx(write=False) as db:
+            row = db.execute("SELECT origin, vkeys, size, root, note FROM logs WHERE origin = ?",
+                             (origin,)).fetchone()
+        return None if row is None else _state(row)
+
+    def logs(self) -> list[LogState]:
+        with self._tx(write=False) as db:
+            rows = db.execute("SELECT origin, vkeys, size, root, note FROM logs ORDER BY origin")
+            return [_state(r) for r in rows.fetchall()]
+
+    def compare_and_swap(self, old: LogState, size: int, root: bytes, note: bytes) -> bool:
+        """Store (size, root, note) for ``old.origin`` if its state is still ``old``. Never
+        moves backwards, whatever the caller passes."""
+        if size < old.size:
+            return False
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE logs SET size = ?, root = ?, note = ? WHERE origin = ? AND size = ? "
+                "AND root = ? AND note IS ?",
+                (size, root, note, old.origin, old.size, old.root, old.note),
+            )
+            return cur.rowcount == 1
+
+    def record_fork(self, origin: str, size: int, cosigned: bytes, offered: bytes) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO forks (origin, size, cosigned_note, offered_note, detected_at) "
+                "VALUES (?, ?, ?, ?, ?)", (origin, size, cosigned, offered, int(time.time())))
+
+    def forks(self, origin: str | None = None) -> list[Fork]:
+        with self._tx(write=False) as db:
+            rows = db.execute(
+                "SELECT origin, size, cosigned_note, offered_note, detected_at FROM forks "
+                "WHERE ? IS NULL OR origin = ? ORDER BY id", (origin, origin)).fetchall()
+        return [Fork(r[0], r[1], bytes(r[2]), bytes(r[3]), r[4]) for r in rows]
+
+
+def _state(row: tuple) -> LogState:  # type: ignore[type-arg]
+    origin, vkeys, size, root, note = row
+    return LogState(origin, tuple(v for v in vkeys.split("\n") if v), size, bytes(root),
+                    None if note is None else bytes(note))
