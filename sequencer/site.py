@@ -18,7 +18,7 @@ from .config import LogConfig
 
 __all__ = ["PAGES", "build_site", "render_site"]
 
-PAGES = ("index.html", "verify.html")
+PAGES = ("index.html", "entry.html", "verify.html")
 RECENT = 20
 
 
