@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from typing import Any
 
@@ -51,8 +52,10 @@ def check_fields(obj: dict[str, Any], allowed: tuple[str, ...], field: str) -> N
     """Refuse members the format does not define (a typo must not pass silently)."""
     unknown = sorted(set(obj) - set(allowed))
     if unknown:
+        # Names are the submitter's text: shown so that the message stays one line.
+        shown = ", ".join(n if n.isprintable() and n else json.dumps(n)[:60] for n in unknown)
         raise MalformedError(
-            f"unknown field(s) {', '.join(unknown)} (allowed: {', '.join(allowed)})", field=field
+            f"unknown field(s) {shown} (allowed: {', '.join(allowed)})", field=field
         )
 
 

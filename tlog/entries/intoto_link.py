@@ -178,7 +178,8 @@ def _artifacts(value: Any, fld: str) -> list[dict[str, Any]]:
                                  field=f"{fld}[{path!r}]")
         for alg, hexd in digests.items():
             if not isinstance(hexd, str) or not _HEX.fullmatch(hexd):
-                raise MalformedError("expected a hex digest", field=f"{fld}[{path!r}].{alg}")
+                name = alg if alg.isidentifier() else repr(alg)  # one line, whatever alg is
+                raise MalformedError("expected a hex digest", field=f"{fld}[{path!r}].{name}")
         out.append({"digest": {a: d.lower() for a, d in digests.items()}, "uri": path})
     return out
 
