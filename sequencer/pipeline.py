@@ -585,7 +585,8 @@ def _default_admit(workers: int) -> Callable[[Sequence[bytes]], list[Any]]:
     from tlog.entries import admit_many
 
     def admit(docs: Sequence[bytes]) -> list[Any]:
-        return admit_many(docs, workers=workers or os.cpu_count() or 1)
+        # Submission ids are not needed here: rejections are filed under the queue key's id.
+        return admit_many(docs, workers=workers or os.cpu_count() or 1, ids=False)
 
     return admit
 

@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from typing import Any, NamedTuple
 
 from tlog.errors import MalformedError, TlogError, VerificationError
@@ -125,7 +126,8 @@ def admit(doc: bytes) -> Admitted:
     return result
 
 
-def _admit_batch(docs: Sequence[bytes], portable: bool = True) -> list[Admitted | TlogError]:
+def _admit_batch(docs: Sequence[bytes], portable: bool = True,
+                 ids: bool = True) -> list[Admitted | TlogError]:
     """Admit a batch in phases (parse all, verify all, then encode all) rather than one
     document at a time: each phase's code stays hot in the CPU caches, which measurably
     speeds up admission. A failure is that document's result, not the batch's."""
@@ -147,13 +149,13 @@ def _admit_batch(docs: Sequence[bytes], portable: bool = True) -> list[Admitted 
             out[item[0]] = _portable(e) if portable else e
     for i, value, t, p in verified:
         try:
-            out[i] = _encode(value, t, p)
+            out[i] = _encode(value, t, p, ids)
         except TlogError as e:
             out[i] = _portable(e) if portable else e
     return out  # type: ignore[return-value]  # every slot is filled above
 
 
-def _encode(value: dict[str, Any], t: Any, parsed: Any) -> Admitted:
+def _encode(value: dict[str, Any], t: Any, parsed: Any, ids: bool = True) -> Admitted:
     entry = t.canonical(parsed)
     if len(entry) > MAX_ENTRY:
         raise MalformedError(
@@ -162,11 +164,13 @@ def _encode(value: dict[str, Any], t: Any, parsed: Any) -> Admitted:
         )
     fast = getattr(t, "parsed_search_keys", None)
     keys = tuple(fast(parsed) if fast else entry_search_keys(entry))
-    try:
-        canonical = canonical_json(value, plain=True)  # load_document vouches for it
-    except MalformedError as e:
-        raise MalformedError(str(e), field="document") from e
-    sid = hashlib.sha256(canonical).hexdigest()
+    sid = ""
+    if ids:  # the submission id costs a canonical encoding; the sequencer does not need it
+        try:
+            canonical = canonical_json(value, plain=True)  # load_document vouches for it
+        except MalformedError as e:
+            raise MalformedError(str(e), field="document") from e
+        sid = hashlib.sha256(canonical).hexdigest()
     return Admitted(t.name, entry, leaf_hash(entry), keys, sid)
 
 
@@ -181,21 +185,24 @@ def _portable(e: TlogError) -> TlogError:
     return family(str(e))
 
 
-def admit_many(docs: Sequence[bytes], workers: int | None = None) -> list[Admitted | TlogError]:
+def admit_many(docs: Sequence[bytes], workers: int | None = None, *,
+               ids: bool = True) -> list[Admitted | TlogError]:
     """Admit many documents on ``workers`` processes (default: all cores), in order; each
     result is the Admitted or the typed error. Work goes out in chunks of at most a few
     hundred documents, so inter-process traffic stays small next to the signature checks
-    and the last chunks finish close together."""
+    and the last chunks finish close together. ``ids=False`` leaves ``submission_id`` empty
+    (saves a canonical encoding per document when the caller already knows the ids)."""
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(docs) <= _CHUNK:
-        return _admit_batch(docs)
+        return _admit_batch(docs, True, ids)
     size = max(16, min(_CHUNK, len(docs) // (workers * 8)))
     chunks = [docs[i : i + size] for i in range(0, len(docs), size)]
+    run = partial(_admit_batch, portable=True, ids=ids)
     try:
-        return [r for part in _pool(workers).map(_admit_batch, chunks) for r in part]
+        return [r for part in _pool(workers).map(run, chunks) for r in part]
     except BrokenProcessPool:  # a worker died (killed, out of memory): start afresh once
         _POOLS.pop(workers, None)
-        return [r for part in _pool(workers).map(_admit_batch, chunks) for r in part]
+        return [r for part in _pool(workers).map(run, chunks) for r in part]
 
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}
