@@ -5,9 +5,10 @@
 Each run queues N signed Ed25519 hashedrekord submissions (untimed) either as bulk queue
 objects of 10,000 (what `tlog submit --jsonl` and multi-file submits write) or as one object
 per submission (`--queue-mode single`, what one-at-a-time `tlog submit` calls write), then
-times one `Sequencer.run()` with batch size N: listing and reading the queue, admission on all
-cores, dedup, integration, staging, commit, applying tiles and index, publishing, deleting
-the queue. Target: ≥ 0.7 × cores × single-core Ed25519 verify/s.
+times one `Sequencer.run()` with batch size N (or `--batch-size`; with several batches, the
+next batch is admitted while the previous one commits): listing and reading the queue,
+admission on all cores, dedup, integration, staging, commit, applying tiles and index,
+publishing, deleting the queue. Target: ≥ 0.7 × cores × single-core Ed25519 verify/s.
 """
 
 from __future__ import annotations
@@ -36,12 +37,12 @@ from tlog.queue import BULK_MAX, bulk_key
 from tlog.storage import open_store
 
 
-def run(n: int, tmp: Path, mode: str) -> dict[str, Any]:
+def run(n: int, tmp: Path, mode: str, batch: int | None) -> dict[str, Any]:
     skey, _ = generate_key("bench.example/log")
     (tmp / "log.key").write_text(skey)
     cfg = LogConfig(origin="bench.example/log", store=str(tmp / "public"), queue=str(tmp / "queue"),
-                    key_file=str(tmp / "log.key"), batch_size=n, state_dir=str(tmp / "state"),
-                    site=False)
+                    key_file=str(tmp / "log.key"), batch_size=batch or n,
+                    state_dir=str(tmp / "state"), site=False)
     store, queue = open_store(cfg.store), open_store(cfg.queue)
     publish_empty_log(store, cfg.origin, skey)
     docs = list(hashedrekord_docs(n, seed=n))
@@ -59,8 +60,8 @@ def run(n: int, tmp: Path, mode: str) -> dict[str, Any]:
     summary = seq.run()
     elapsed = time.perf_counter() - start
     assert summary.size == n, summary
-    return {"queue": mode, "entries": n, "seconds": round(elapsed, 2),
-            "entries_per_s": round(n / elapsed),
+    return {"queue": mode, "batch_size": batch or n, "batches": summary.batches, "entries": n,
+            "seconds": round(elapsed, 2), "entries_per_s": round(n / elapsed),
             "objects_written_per_1000": round(summary.stats.objects_written * 1000 / n, 1)}
 
 
@@ -68,6 +69,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="end-to-end sequencing throughput")
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--queue-mode", choices=["bulk", "single", "both"], default="both")
+    ap.add_argument("--batch-size", type=int, help="default: the whole run in one batch")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     modes = ["bulk", "single"] if args.queue_mode == "both" else [args.queue_mode]
@@ -77,7 +79,7 @@ def main() -> None:
     for mode in modes:
         for n in args.sizes:
             with tempfile.TemporaryDirectory() as d:
-                row = run(n, Path(d), mode)
+                row = run(n, Path(d), mode, args.batch_size)
             row["ratio_vs_cores_x_verify"] = round(row["entries_per_s"] / (cores * verify), 3)
             rows.append(row)
     shutdown_admission_pool()  # reap the workers so their peak RSS is counted

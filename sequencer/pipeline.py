@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,16 @@ LOCK_KEY = "sequencer/lock"
 CHECKPOINT_KEY = "checkpoint"
 REJECTED_PREFIX = "rejected/"
 ADMIT_CHUNK = 10_000  # submissions read and verified at a time (bounds memory)
+
+
+@dataclass
+class _Admission:
+    """One batch after step 1: its queue objects, the admitted items, how many were read."""
+
+    keys: list[str]
+    accepted: list[tuple[str, Any]]
+    rejected: int
+    submissions: int
 
 
 @dataclass
@@ -253,30 +263,50 @@ class Sequencer:
         summary.recovered = self._recover(committed, summary)
         self._load_edge(committed.checkpoint)
         todo = max_entries
-        while todo is None or todo > 0:
-            if should_stop and should_stop():
-                break
-            limit = self.cfg.batch_size if todo is None else min(todo, self.cfg.batch_size)
-            keys = self._next_batch(limit)
-            if not keys:
-                break
-            committed, stats = self._batch(committed, keys, summary)
-            summary.stats.add(stats)
-            summary.batches += 1
-            if todo is not None:
-                todo -= len(keys)
+
+        def limit() -> int:
+            return self.cfg.batch_size if todo is None else min(todo, self.cfg.batch_size)
+
+        def stopping() -> bool:
+            return (todo is not None and todo <= 0) or bool(should_stop and should_stop())
+
+        # While a batch commits, the next one is read and admitted on another thread (the
+        # signature checks run in worker processes): admission only reads the queue and files
+        # rejections, which are final whatever happens to either batch.
+        with ThreadPoolExecutor(1) as ahead:
+            pending: Future[_Admission] | None = None
+            while not stopping():
+                if pending is None:
+                    keys = self._next_batch(limit())
+                    if not keys:
+                        break
+                    admission = self._admit_keys(keys)
+                else:
+                    admission, pending = pending.result(), None
+                if todo is not None:
+                    todo -= admission.submissions
+                if not stopping():
+                    following = self._next_batch(limit(), exclude=set(admission.keys))
+                    if following:
+                        pending = ahead.submit(self._admit_keys, following)
+                committed, stats = self._batch(committed, admission, summary)
+                summary.stats.add(stats)
+                summary.batches += 1
+            if pending is not None:
+                summary.stats.rejected += pending.result().rejected  # filed, and final
         summary.size = committed.checkpoint.size
         summary.root = committed.checkpoint.root_hash.hex()
         summary.seconds = time.monotonic() - started
         return summary
 
-    def _next_batch(self, limit: int) -> list[str]:
-        """Queue objects holding about ``limit`` submissions (at least one object)."""
+    def _next_batch(self, limit: int, exclude: set[str] | None = None) -> list[str]:
+        """Queue objects holding about ``limit`` submissions (at least one object), other
+        than those of the batch in flight (``exclude``)."""
         keys: list[str] = []
         total = 0
         for key in self.queue.list(QUEUE_PREFIX):
             n = queued_count(key)
-            if not n:
+            if not n or (exclude and key in exclude):
                 continue
             if keys and total + n > limit:
                 break
@@ -339,29 +369,33 @@ class Sequencer:
 
     # ----- one batch -------------------------------------------------------------------
 
-    def _batch(
-        self, committed: _Committed, keys: list[str], summary: RunSummary
-    ) -> tuple[_Committed, BatchStats]:
-        stats = BatchStats()
-        before = _counts(self.store, self.queue)
-        cp = committed.checkpoint
-        # 1. Read and admit in chunks (bounded memory). Rejections are final whatever happens
-        #    to the batch: store the reason, drop the item.
-        accepted: list[tuple[str, Any]] = []
-        bulk = [k for k in keys if k.endswith(BULK_SUFFIX)]
-        submissions = 0
+    def _admit_keys(self, keys: list[str]) -> _Admission:
+        """Step 1: read and admit in chunks (bounded memory). Rejections are final whatever
+        happens to the batch: store the reason, drop the item."""
+        out = _Admission(keys, [], 0, 0)
         for chunk in _chunks(keys, ADMIT_CHUNK):
             present = self._read_items(chunk)
             results = self._admit([d for _, d in present])
-            submissions += len(present)
+            out.submissions += len(present)
             for (item, doc), res in zip(present, results, strict=True):
                 if isinstance(res, TlogError):
                     self._reject(item, doc, str(res))
-                    stats.rejected += 1
+                    out.rejected += 1
                 else:
-                    accepted.append((item, res))
+                    out.accepted.append((item, res))
             del present, results
         crashpoint("admitted")
+        return out
+
+    def _batch(
+        self, committed: _Committed, admission: _Admission, summary: RunSummary
+    ) -> tuple[_Committed, BatchStats]:
+        stats = BatchStats(rejected=admission.rejected)
+        before = _counts(self.store, self.queue)
+        cp = committed.checkpoint
+        keys, accepted, submissions = admission.keys, admission.accepted, admission.submissions
+        admission.accepted = []  # released as the batch goes (memory)
+        bulk = [k for k in keys if k.endswith(BULK_SUFFIX)]
 
         # 2. Exact dedup: within the batch, then against the log's leaf-hash index.
         manifest = self._manifest(cp.size)
