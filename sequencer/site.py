@@ -86,6 +86,7 @@ def render_site(cfg: LogConfig, store: Any, note: bytes) -> dict[str, bytes]:
         "witnesses": witnesses,
         "entries": _recent(store, cp.size),
         "published": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        "published_iso": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "log_url": store.url if "://" in store.url else "https://LOG-URL",
     }
     env = _env()

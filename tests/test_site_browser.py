@@ -82,6 +82,7 @@ def test_index_then_entry_is_verified(site: Any, browser: Any) -> None:
     page = browser.new_page()
     page.goto(f"{server.url}/index.html")
     assert f"{SIZE}" in page.inner_text("main")
+    assert page.inner_text("#age") in (", 0 min ago", ", 1 min ago")  # the checkpoint's age
     page.click("table a[href^='entry.html?index=']")
     assert _badge(page) == "verified"
     index = int(page.inner_text("#f-index"))
