@@ -84,6 +84,23 @@ def test_delete_many(store: Any) -> None:
         assert store.stats.deletes - before == 2  # DeleteObjects batches
 
 
+def test_put_many_is_create_only_and_leaves_no_temporaries(store: Any, tmp_path: Path) -> None:
+    items = [(f"tile/0/{i:03d}", bytes([i]) * 32) for i in range(40)]
+    store.put_many(items[:10])
+    store.put_many(items)  # the first ten again, same bytes: fine
+    store.put_many([])
+    assert store.get_many([k for k, _ in items]) == [d for _, d in items]
+    assert list(store.list("tile/")) == [k for k, _ in items]
+    if store.url.startswith("/"):  # no .tmp- files left beside the objects
+        assert sorted(p.name for p in (tmp_path / "store" / "tile" / "0").iterdir()) == [
+            f"{i:03d}" for i in range(40)]
+    _needs_preconditions(store)
+    with pytest.raises(ConflictError) as e:
+        store.put_many([("tile/0/100", b"new"), ("tile/0/005", b"other bytes")])
+    assert "tile/0/005" in str(e.value)
+    assert store.get("tile/0/005") == bytes([5]) * 32
+
+
 def test_compare_and_swap(store: Any) -> None:
     _needs_preconditions(store)
     with pytest.raises(NotFoundError):

@@ -85,6 +85,7 @@ class ObjectStore(Protocol):
     stats: Stats
 
     def put(self, key: str, data: bytes, upload: Upload | None = None) -> None: ...
+    def put_many(self, items: Sequence[tuple[str, bytes]]) -> None: ...
     def overwrite(self, key: str, data: bytes, upload: Upload | None = None) -> None: ...
     def get(self, key: str) -> bytes: ...
     def get_range(self, key: str, start: int, end: int) -> bytes: ...
@@ -119,6 +120,18 @@ def get_many_parallel(
         return [one(k) for k in keys]
     with ThreadPoolExecutor(min(workers, len(keys))) as pool:
         return list(pool.map(one, keys))
+
+
+def put_many_parallel(put: Callable[[str, bytes], None], items: Sequence[tuple[str, bytes]],
+                      workers: int = 16) -> None:
+    """``put`` (create-only) for many objects on a thread pool; the first error is raised
+    once all have been tried."""
+    if len(items) <= 1:
+        for k, d in items:
+            put(k, d)
+        return
+    with ThreadPoolExecutor(min(workers, len(items))) as pool:
+        list(pool.map(lambda kd: put(*kd), items))
 
 
 def delete_many_parallel(delete: Callable[[str], None], keys: Sequence[str],

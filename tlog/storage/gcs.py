@@ -20,6 +20,7 @@ from .base import (
     create_only,
     delete_many_parallel,
     get_many_parallel,
+    put_many_parallel,
     upload_for,
 )
 
@@ -85,6 +86,9 @@ class GCSStore:
     def put(self, key: str, data: bytes, upload: Upload | None = None) -> None:
         create_only(lambda: self._upload(key, data, upload, if_generation_match=0), self.get,
                     key, data)
+
+    def put_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+        put_many_parallel(self.put, items)
 
     def overwrite(self, key: str, data: bytes, upload: Upload | None = None) -> None:
         self._upload(key, data, upload)

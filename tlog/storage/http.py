@@ -131,6 +131,9 @@ class HTTPStore:
 
     overwrite = put
 
+    def put_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+        self._read_only(items[0][0] if items else "")
+
     def delete(self, key: str) -> None:
         self._read_only(key)
 

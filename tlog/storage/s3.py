@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from tlog.errors import ConfigError, ConflictError, NotFoundError, StoreError
 
-from .base import Stats, Upload, create_only, get_many_parallel, upload_for
+from .base import Stats, Upload, create_only, get_many_parallel, put_many_parallel, upload_for
 
 __all__ = ["S3Store"]
 
@@ -117,6 +117,9 @@ class S3Store:
 
     def put(self, key: str, data: bytes, upload: Upload | None = None) -> None:
         create_only(lambda: self._put(key, data, upload, IfNoneMatch="*"), self.get, key, data)
+
+    def put_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+        put_many_parallel(self.put, items)
 
     def overwrite(self, key: str, data: bytes, upload: Upload | None = None) -> None:
         self._put(key, data, upload)
