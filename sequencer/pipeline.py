@@ -15,14 +15,14 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tlog import index as tindex
 from tlog.checkpoint import Checkpoint, format_checkpoint, parse_checkpoint
+from tlog.entries.submission import task_spans
 from tlog.errors import ConflictError, NotFoundError, TlogError, VerificationError
 from tlog.integrate import edge_root, edge_tiles, integrate, integrate_bundles
 from tlog.merkle import EMPTY_ROOT
@@ -57,13 +57,14 @@ ADMIT_CHUNK = 10_000  # submissions read and verified at a time (bounds memory)
 
 
 @dataclass
-class _Admission:
-    """One batch after step 1: its queue objects, the admitted items, how many were read."""
+class _Chunk:
+    """Documents read from the queue for one admission task, and which batch they belong to
+    (``keys``: the batch's queue objects, on its first chunk; ``last``: its last chunk)."""
 
-    keys: list[str]
-    accepted: list[tuple[str, Any]]
-    rejected: int
-    submissions: int
+    batch: int
+    items: list[tuple[str, bytes]]
+    keys: list[str] | None
+    last: bool
 
 
 @dataclass
@@ -125,6 +126,46 @@ def _bundle_tile(size: int) -> Tile | None:
     return Tile(ENTRIES, size // 256, width) if width else None
 
 
+class _Draft:
+    """A batch as it is built, chunk by chunk, on top of the committed tree ``base``: the
+    items admitted so far, their tiles and bundles (the latest version of each), and
+    their index records. Nothing here is written until the batch is staged."""
+
+    def __init__(self, base: _Committed, manifest: tindex.Manifest, edge: dict[Tile, bytes],
+                 bundle: bytes | None, keys: list[str]) -> None:
+        self.base, self.manifest, self.keys = base, manifest, keys
+        self.size = base.checkpoint.size
+        self.edge, self.bundle = edge, bundle
+        self.tiles: dict[tuple[int, int], tuple[Tile, bytes]] = {}
+        self.records: list[bytes] = []
+        self.fresh: list[str] = []  # items appended, in index order
+        self.dupes: list[str] = []  # items repeating an earlier item of the batch
+        self.seen: set[bytes] = set()
+        self.known = self.rejected = self.submissions = 0
+
+    def append(self, new: list[tuple[str, Any]]) -> None:
+        """Give ``new`` (item, (entry, leaf hash, index keys)) the next indexes; integrate."""
+        start = self.size
+        integ = integrate(start, self.edge, [r[1] for _, r in new])
+        bundles = integrate_bundles(start, self.bundle, [r[0] for _, r in new])
+        for tile, data in (*integ.tiles.items(), *bundles.items()):
+            self.tiles[tile.level, tile.n] = (tile, data)  # a fuller tile replaces a partial
+        self.size = integ.size
+        self.edge = {t: integ.tiles.get(t) or self.edge[t] for t in edge_tiles(self.size)}
+        btile = _bundle_tile(self.size)
+        self.bundle = bundles[btile] if btile else None
+        records = self.records
+        for i, (item, (_, leaf, keys)) in enumerate(new, start):
+            suffix = i.to_bytes(8, "big")
+            records.append(leaf + suffix)
+            records.extend(keys[k : k + 32] + suffix for k in range(0, len(keys), 32))
+            self.fresh.append(item)
+
+    def objects(self) -> dict[str, bytes]:
+        """The tiles and bundles of the batch, by path."""
+        return {t.path: data for t, data in self.tiles.values()}
+
+
 def publish_empty_log(store: Any, origin: str, skey: str) -> bytes:
     """Create the lock and the public checkpoint of an empty log (``tlog init``)."""
     signer = new_signer(skey)
@@ -183,7 +224,9 @@ class Sequencer:
         self.queue = queue
         self.signer = new_signer(cfg.signer_key())
         self.verifier = new_verifier(_vkey_of(cfg.signer_key()))
-        self._admit = admit or _default_admit(cfg.workers)
+        self._workers = cfg.workers or os.cpu_count() or 1
+        self._stream = _streaming(admit) if admit else _default_stream(self._workers)
+        self._taken: set[str] = set()  # queue objects of batches not yet finished
         self._cosign = cosign
         self._after_publish = after_publish
         self._progress = progress
@@ -262,46 +305,60 @@ class Sequencer:
         )
         summary.recovered = self._recover(committed, summary)
         self._load_edge(committed.checkpoint)
-        todo = max_entries
-
-        def limit() -> int:
-            return self.cfg.batch_size if todo is None else min(todo, self.cfg.batch_size)
-
-        def stopping() -> bool:
-            return (todo is not None and todo <= 0) or bool(should_stop and should_stop())
-
-        # While a batch commits, the next one is read and admitted on another thread (the
-        # signature checks run in worker processes): admission only reads the queue and files
-        # rejections, which are final whatever happens to either batch.
-        with ThreadPoolExecutor(1) as ahead:
-            pending: Future[_Admission] | None = None
-            while not stopping():
-                if pending is None:
-                    keys = self._next_batch(limit())
-                    if not keys:
-                        break
-                    admission = self._admit_keys(keys)
-                else:
-                    admission, pending = pending.result(), None
-                if todo is not None:
-                    todo -= admission.submissions
-                if not stopping():
-                    following = self._next_batch(limit(), exclude=set(admission.keys))
-                    if following:
-                        pending = ahead.submit(self._admit_keys, following)
-                committed, stats = self._batch(committed, admission, summary)
-                summary.stats.add(stats)
-                summary.batches += 1
-            if pending is not None:
-                summary.stats.rejected += pending.result().rejected  # filed, and final
+        # Documents stream through admission without a pause between batches: while one
+        # batch is committed, the workers go on verifying the next (admission only reads the
+        # queue; rejections are filed as results are consumed, and are final whatever happens
+        # to either batch). Each batch is built as its results arrive, from the committed
+        # state of the one before.
+        draft: _Draft | None = None
+        stream = self._stream(self._feed(max_entries, should_stop))
+        try:
+            for chunk, results in stream:
+                if draft is None:
+                    draft = _Draft(committed, self._manifest(committed.checkpoint.size),
+                                   self._edge or {}, self._bundle, chunk.keys or [])
+                self._add(draft, chunk.items, results)
+                if chunk.last:
+                    committed, stats = self._batch(draft, summary)
+                    summary.stats.add(stats)
+                    summary.batches += 1
+                    draft = None
+        finally:
+            stream.close()  # unconsumed results are dropped: their items stay queued
         summary.size = committed.checkpoint.size
         summary.root = committed.checkpoint.root_hash.hex()
         summary.seconds = time.monotonic() - started
         return summary
 
+    def _feed(
+        self, max_entries: int | None, should_stop: Callable[[], bool] | None
+    ) -> Iterator[tuple[_Chunk, Sequence[bytes]]]:
+        """The queue, batch by batch, as admission tasks. A batch is the queue objects
+        holding about ``batch_size`` submissions (a bulk object goes whole into one batch);
+        none is started once ``max_entries`` submissions are out, or once asked to stop."""
+        todo, batch = max_entries, 0
+        while (todo is None or todo > 0) and not (should_stop and should_stop()):
+            limit = self.cfg.batch_size if todo is None else min(todo, self.cfg.batch_size)
+            keys = self._next_batch(limit, exclude=self._taken)
+            if not keys:
+                return
+            self._taken.update(keys)
+            parts = _chunks(keys, ADMIT_CHUNK)
+            first = True
+            for p, part in enumerate(parts):
+                items = self._read_items(part)
+                if todo is not None:
+                    todo -= len(items)
+                spans = [items[a:b] for a, b in task_spans(len(items), self._workers)] or [[]]
+                for s, span in enumerate(spans):
+                    last = p == len(parts) - 1 and s == len(spans) - 1
+                    yield _Chunk(batch, span, keys if first else None, last), [d for _, d in span]
+                    first = False
+            batch += 1
+
     def _next_batch(self, limit: int, exclude: set[str] | None = None) -> list[str]:
         """Queue objects holding about ``limit`` submissions (at least one object), other
-        than those of the batch in flight (``exclude``)."""
+        than those of batches in flight (``exclude``)."""
         keys: list[str] = []
         total = 0
         for key in self.queue.list(QUEUE_PREFIX):
@@ -326,9 +383,8 @@ class Sequencer:
             if not key.endswith(BULK_SUFFIX):
                 items.append((key, data))
                 continue
-            for n, line in enumerate(data.split(b"\n")):
-                if line.strip():
-                    items.append((f"{key}#{n}", line))
+            lines = data.split(b"\n")
+            items += [(f"{key}#{n}", line) for n, line in enumerate(lines) if line.strip()]
         return items
 
     def _recover(self, committed: _Committed, summary: RunSummary) -> bool:
@@ -369,85 +425,58 @@ class Sequencer:
 
     # ----- one batch -------------------------------------------------------------------
 
-    def _admit_keys(self, keys: list[str]) -> _Admission:
-        """Step 1: read and admit in chunks (bounded memory). Rejections are final whatever
-        happens to the batch: store the reason, drop the item."""
-        out = _Admission(keys, [], 0, 0)
-        for chunk in _chunks(keys, ADMIT_CHUNK):
-            present = self._read_items(chunk)
-            results = self._admit([d for _, d in present])
-            out.submissions += len(present)
-            for (item, doc), res in zip(present, results, strict=True):
-                if isinstance(res, TlogError):
-                    self._reject(item, doc, str(res))
-                    out.rejected += 1
-                else:
-                    out.accepted.append((item, res))
-            del present, results
-        crashpoint("admitted")
-        return out
-
-    def _batch(
-        self, committed: _Committed, admission: _Admission, summary: RunSummary
-    ) -> tuple[_Committed, BatchStats]:
-        stats = BatchStats(rejected=admission.rejected)
-        before = _counts(self.store, self.queue)
-        cp = committed.checkpoint
-        keys, accepted, submissions = admission.keys, admission.accepted, admission.submissions
-        admission.accepted = []  # released as the batch goes (memory)
-        bulk = [k for k in keys if k.endswith(BULK_SUFFIX)]
-
-        # 2. Exact dedup: within the batch, then against the log's leaf-hash index.
-        manifest = self._manifest(cp.size)
-        seen: dict[bytes, str] = {}
-        fresh: list[tuple[str, Any]] = []
-        dupes: list[str] = []
-        for key, adm in accepted:
-            if adm.leaf_hash in seen:
-                dupes.append(key)
+    def _add(self, draft: _Draft, items: list[tuple[str, bytes]], results: list[Any]) -> None:
+        """Steps 1-3 for one chunk of the batch: file rejections (final whatever happens to the
+        batch), drop exact duplicates (within the batch, then against the log's leaf-hash
+        index), assign indexes and integrate from the right edge (pure)."""
+        new: list[tuple[str, Any]] = []
+        for (item, doc), res in zip(items, results, strict=True):
+            draft.submissions += 1
+            if isinstance(res, TlogError):
+                self._reject(item, doc, str(res))
+                draft.rejected += 1
+            elif res[1] in draft.seen:
+                draft.dupes.append(item)
             else:
-                seen[adm.leaf_hash] = key
-                fresh.append((key, adm))
-        if fresh:
-            found = tindex.lookup_many(
-                manifest, [tindex.leaf_key(a.leaf_hash) for _, a in fresh], self._read_index
-            )
-            known = [(k, a) for k, a in fresh if found.get(tindex.leaf_key(a.leaf_hash))]
-            fresh = [(k, a) for k, a in fresh if not found.get(tindex.leaf_key(a.leaf_hash))]
+                draft.seen.add(res[1])
+                new.append((item, res))
+        if not new:
+            return
+        found = tindex.lookup_many(draft.manifest, [r[1] for _, r in new], self._read_index)
+        if found:
             # Already in the committed log: safe to drop now (bulk objects go at the end).
-            self._delete_all(self.queue, _single([k for k, _ in known]))
-            stats.duplicates += len(known)
-        stats.duplicates += len(dupes)
+            known = [i for i, r in new if r[1] in found]
+            self._delete_all(self.queue, _single(known))
+            draft.known += len(known)
+            new = [(i, r) for i, r in new if r[1] not in found]
+        if new:
+            draft.append(new)
 
-        if not fresh:
-            self._delete_all(self.queue, _single(dupes) + bulk)
+    def _batch(self, draft: _Draft, summary: RunSummary) -> tuple[_Committed, BatchStats]:
+        """Steps 4-6 once the batch is admitted: stage, commit, apply and publish."""
+        crashpoint("admitted")
+        before = _counts(self.store, self.queue)
+        committed = draft.base
+        stats = BatchStats(rejected=draft.rejected, duplicates=len(draft.dupes) + draft.known)
+        bulk = [k for k in draft.keys if k.endswith(BULK_SUFFIX)]
+        if not draft.fresh:
+            self._delete_all(self.queue, _single(draft.dupes) + bulk)
+            self._taken.difference_update(draft.keys)
             stats.objects_read, stats.objects_written = _since(before, self.store, self.queue)
             return committed, stats
-
-        # 3. Assign indexes and integrate from the right edge (pure).
-        if self._edge is None:
-            raise TlogError("internal: right edge not loaded")
-        new_size = cp.size + len(fresh)
-        leaves = [a.leaf_hash for _, a in fresh]
-        integ = integrate(cp.size, self._edge, leaves)
-        bundles = integrate_bundles(cp.size, self._bundle, [a.entry for _, a in fresh])
-        records: list[tuple[bytes, int]] = []
-        for i, (_, adm) in enumerate(fresh, start=cp.size):
-            records.append((tindex.leaf_key(adm.leaf_hash), i))
-            records.extend((tindex.search_key(k), i) for k in adm.search_keys)
-        upd = tindex.update_index(manifest, records, new_size, self._read_index)
-        fresh_keys = [k for k, _ in fresh]
-        del records, fresh, accepted, seen, leaves
-        objects: dict[str, bytes] = {t.path: b for t, b in integ.tiles.items()}
-        objects.update({t.path: b for t, b in bundles.items()})
+        new_size = draft.size
+        upd = tindex.merge_records(draft.manifest, draft.records, new_size, self._read_index)
+        objects = draft.objects()
+        draft.records = []  # released as the batch goes (memory)
         objects.update(upd.objects)
         objects[tindex.manifest_path(new_size)] = tindex.format_manifest(upd.manifest)
 
         # 4. Sign the new checkpoint and stage everything it needs as one object.
-        new_cp = Checkpoint(self.cfg.origin, new_size, integ.root)
+        root = edge_root(new_size, draft.edge)
+        new_cp = Checkpoint(self.cfg.origin, new_size, root)
         note = sign_note(format_checkpoint(new_cp), self.signer)
-        spath = staging_path(new_size, integ.root)
-        objects["queue-items"] = json.dumps(_single(fresh_keys + dupes) + bulk).encode()
+        spath = staging_path(new_size, root)
+        objects["queue-items"] = json.dumps(_single(draft.fresh + draft.dupes) + bulk).encode()
         self.store.put(spath, encode_staging(objects))
         crashpoint("staged")
 
@@ -461,7 +490,7 @@ class Sequencer:
                 self.store.delete(spath)
                 raise ConflictError(
                     "another sequencer committed to this log while this batch was prepared; "
-                    f"nothing was published by this run and its {submissions} queued "
+                    f"nothing was published by this run and its {draft.submissions} queued "
                     "submissions stay queued for the next run",
                     key=LOCK_KEY,
                 ) from e
@@ -470,13 +499,12 @@ class Sequencer:
 
         # 6. Apply, publish and clean up (the same path recovery takes).
         self._finish(new_committed, objects, spath, summary)
-        self._edge = {t: integ.tiles.get(t) or self._edge[t] for t in edge_tiles(new_size)}
-        btile = _bundle_tile(new_size)
-        self._bundle = bundles[btile] if btile else None
-        stats.admitted += len(fresh_keys)
+        self._taken.difference_update(draft.keys)
+        self._edge, self._bundle = draft.edge, draft.bundle
+        stats.admitted += len(draft.fresh)
         stats.objects_read, stats.objects_written = _since(before, self.store, self.queue)
         if self._progress:
-            self._progress(submissions)
+            self._progress(draft.submissions)
         return new_committed, stats
 
     def _finish(
@@ -502,9 +530,7 @@ class Sequencer:
         store.delete_many(list(keys))
 
     def _put_all(self, objects: dict[str, bytes]) -> None:
-        items = sorted(objects.items())
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            list(pool.map(lambda kv: self.store.put(kv[0], kv[1]), items))
+        self.store.put_many(sorted(objects.items()))
 
     def _ensure_published(self, committed: _Committed, summary: RunSummary) -> None:
         """Publish the committed checkpoint (with cosignatures) unless a newer one is out."""
@@ -615,14 +641,20 @@ def _default_state_dir(store_url: str) -> str:
     return str(Path(platformdirs.user_cache_dir("tiledlog")) / "sequencer" / tag)
 
 
-def _default_admit(workers: int) -> Callable[[Sequence[bytes]], list[Any]]:
-    from tlog.entries import admit_many
+def _default_stream(workers: int) -> Callable[[Iterable[Any]], Iterator[Any]]:
+    from tlog.entries import admit_stream
 
-    def admit(docs: Sequence[bytes]) -> list[Any]:
-        # Submission ids are not needed here: rejections are filed under the queue key's id.
-        return admit_many(docs, workers=workers or os.cpu_count() or 1, ids=False)
+    return lambda chunks: admit_stream(chunks, workers)
 
-    return admit
+
+def _streaming(admit: Callable[[Sequence[bytes]], list[Any]]) -> Callable[..., Iterator[Any]]:
+    """A plain ``admit(docs) -> results`` (tests, plugins' tools) run chunk by chunk."""
+
+    def stream(chunks: Iterable[tuple[Any, Sequence[bytes]]]) -> Iterator[Any]:
+        for tag, docs in chunks:
+            yield tag, admit(docs)
+
+    return stream
 
 
 def tile_paths_for(size: int) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from sequencer.config import LogConfig
 from sequencer.pipeline import Sequencer, publish_empty_log
 from tlog.checkpoint import parse_checkpoint
 from tlog.errors import MalformedError, NotFoundError, StoreError
+from tlog.index import search_key
 from tlog.merkle import leaf_hash, tree_root
 from tlog.note import generate_key, new_verifier, open_note
 from tlog.storage import open_store
@@ -20,18 +20,9 @@ from tlog.tiles import TileHashReader, bundles_for_size, decode_entry_bundle, ti
 ORIGIN = "example.com/testlog"
 
 
-@dataclass(frozen=True)
-class Admitted:
-    """The shape ``tlog.entries.admit_many`` returns, for a trivial test entry type."""
-
-    type: str
-    entry: bytes
-    leaf_hash: bytes
-    search_keys: tuple[str, ...]
-
-
 def simple_admit(docs: list[bytes]) -> list[Any]:
-    """Admit {"value": …}; reject documents whose value contains "bad"."""
+    """Admit {"value": …} as ``tlog.entries.LogEntry`` tuples (entry, leaf hash, index keys);
+    reject documents whose value contains "bad"."""
     out: list[Any] = []
     for d in docs:
         value = json.loads(d)["value"]
@@ -40,7 +31,7 @@ def simple_admit(docs: list[bytes]) -> list[Any]:
             continue
         entry = json.dumps({"value": value}, sort_keys=True).encode()
         digest = "sha256:" + hashlib.sha256(value.encode()).hexdigest()
-        out.append(Admitted("test", entry, leaf_hash(entry), (digest,)))
+        out.append((entry, leaf_hash(entry), search_key(digest)))
     return out
 
 

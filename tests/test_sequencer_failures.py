@@ -50,6 +50,8 @@ class FaultyStore:
         attr = getattr(self.inner, name)
         if name == "delete_many" and self.method == "delete":
             return self._delete_many
+        if name == "put_many" and self.method == "put":
+            return self._put_many
         if name != self.method:
             return attr
 
@@ -66,6 +68,13 @@ class FaultyStore:
 
         return call
 
+
+    def _put_many(self, items: list[tuple[str, bytes]]) -> None:
+        """A batch of puts, one object at a time: the faulty one fails, those before it
+        are written, those after it are not."""
+        put = self.__getattr__("put")
+        for key, data in items:
+            put(key, data)
 
     def _delete_many(self, keys: list[str]) -> None:
         """A batch delete is one request: it fails as a whole, before or after."""

@@ -65,6 +65,11 @@ class Counting:
         self.writes[self.kind(key)] += 1
         self.inner.put(key, data, *a, **kw)
 
+    def put_many(self, items: list[tuple[str, bytes]]) -> None:
+        for key, _ in items:
+            self.writes[self.kind(key)] += 1
+        self.inner.put_many(items)
+
     def replace(self, key: str, *a: Any, **kw: Any) -> str:
         self.writes[self.kind(key)] += 1
         return self.inner.replace(key, *a, **kw)

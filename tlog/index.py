@@ -50,6 +50,7 @@ __all__ = [
     "lookup",
     "lookup_many",
     "manifest_path",
+    "merge_records",
     "parse_manifest",
     "search_key",
     "update_index",
@@ -201,17 +202,38 @@ def update_index(
     t1: int | None = None,
     t2: int | None = None,
 ) -> IndexUpdate:
-    """Add a batch's records; pure given ``read`` (which reads existing level objects)."""
-    t1 = manifest.t1 if t1 is None else t1
-    t2 = manifest.t2 if t2 is None else t2
-    by_shard: dict[int, list[bytes]] = {}
+    """Add a batch's (key, index) records; pure given ``read`` (which reads existing level
+    objects)."""
+    encoded = []
     for key, idx in records:
         if len(key) != 32 or not 0 <= idx < 1 << 63:
             raise MalformedError("index records need a 32-byte key and a valid index")
-        by_shard.setdefault(key[0] >> 4, []).append(key + idx.to_bytes(8, "big"))
+        encoded.append(key + idx.to_bytes(8, "big"))
+    return merge_records(manifest, encoded, new_size, read, t1, t2)
+
+
+def merge_records(
+    manifest: Manifest,
+    records: Iterable[bytes],
+    new_size: int,
+    read: Callable[[str], bytes],
+    t1: int | None = None,
+    t2: int | None = None,
+) -> IndexUpdate:
+    """``update_index`` for records already encoded (``key ‖ index``, 40 bytes each), as the
+    sequencer builds them."""
+    t1 = manifest.t1 if t1 is None else t1
+    t2 = manifest.t2 if t2 is None else t2
+    by_shard: list[list[bytes]] = [[] for _ in range(SHARDS)]
+    for rec in records:
+        if len(rec) != RECORD_SIZE or rec[32] & 0x80:
+            raise MalformedError("index records need a 32-byte key and a valid index")
+        by_shard[rec[0] >> 4].append(rec)
     levels = [list(s) for s in manifest.levels]
     objects: dict[str, bytes] = {}
-    for shard, new in sorted(by_shard.items()):
+    for shard, new in enumerate(by_shard):
+        if not new:
+            continue
         merged = new
         target = 0
         for level in range(LEVELS):

@@ -11,11 +11,14 @@ import atexit
 import hashlib
 import json
 import os
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from tlog.errors import MalformedError, TlogError, VerificationError
 from tlog.merkle import leaf_hash
@@ -27,11 +30,15 @@ __all__ = [
     "MAX_DOCUMENT",
     "MAX_ENTRY",
     "Admitted",
+    "LogEntry",
     "admit",
     "admit_many",
+    "admit_stream",
+    "chunk_documents",
     "load_document",
     "shutdown_admission_pool",
     "submission_id",
+    "task_spans",
 ]
 
 MAX_DOCUMENT = 1 << 20  # bytes of one submission document (so of a DSSE envelope too)
@@ -185,24 +192,106 @@ def _portable(e: TlogError) -> TlogError:
     return family(str(e))
 
 
+LogEntry = tuple[bytes, bytes, bytes]
+"""What the sequencer needs of one admitted document: (entry bytes, leaf hash, index keys:
+the 32-byte ``tlog.index.search_key`` of each of its search keys, concatenated). A plain tuple,
+hashed in the worker: it crosses a process boundary for every document, and plain tuples
+pickle several times faster than named ones."""
+
+
+def _log_batch(docs: Sequence[bytes]) -> list[LogEntry | TlogError]:
+    """``_admit_batch`` as the sequencer needs it: no submission ids, index keys hashed."""
+    from tlog.index import search_key
+
+    return [r if isinstance(r, TlogError)
+            else (r.entry, r.leaf_hash, b"".join(map(search_key, r.search_keys)))
+            for r in _admit_batch(docs, True, False)]
+
+
 def admit_many(docs: Sequence[bytes], workers: int | None = None, *,
                ids: bool = True) -> list[Admitted | TlogError]:
     """Admit many documents on ``workers`` processes (default: all cores), in order; each
-    result is the Admitted or the typed error. Work goes out in chunks of at most a few
-    hundred documents, so inter-process traffic stays small next to the signature checks
-    and the last chunks finish close together. ``ids=False`` leaves ``submission_id`` empty
+    result is the Admitted or the typed error. ``ids=False`` leaves ``submission_id`` empty
     (saves a canonical encoding per document when the caller already knows the ids)."""
     workers = workers or os.cpu_count() or 1
-    if workers == 1 or len(docs) <= _CHUNK:
+    if workers == 1 or len(docs) <= _CHUNK:  # not worth starting the pool
         return _admit_batch(docs, True, ids)
-    size = max(16, min(_CHUNK, len(docs) // (workers * 8)))
-    chunks = [docs[i : i + size] for i in range(0, len(docs), size)]
     run = partial(_admit_batch, portable=True, ids=ids)
+    chunks = [(None, part) for part in chunk_documents(docs, workers)]
+    return [r for _, part in _stream(run, chunks, workers, len(docs) or 1) for r in part]
+
+
+def admit_stream(chunks: Iterable[tuple[T, Sequence[bytes]]], workers: int | None = None, *,
+                 window: int = 16_384) -> Iterator[tuple[T, list[LogEntry | TlogError]]]:
+    """Admit chunk after chunk for the log, yielding ``(tag, results)`` in order while the
+    workers go on with the chunks behind it, up to ``window`` documents ahead of the
+    consumer (bounded memory; a consumer busy committing a batch leaves the workers that
+    much work). Chunks are pulled from ``chunks`` only as the window frees up."""
+    return _stream(_log_batch, chunks, workers or os.cpu_count() or 1, window)
+
+
+def chunk_documents(docs: Sequence[bytes], workers: int) -> list[Sequence[bytes]]:
+    """``docs`` cut into worker tasks: at most ``_CHUNK`` documents (inter-process traffic
+    stays small next to the signature checks), tapering at the end so that the workers
+    finish close together."""
+    return [docs[a:b] for a, b in task_spans(len(docs), workers)]
+
+
+def task_spans(n: int, workers: int) -> list[tuple[int, int]]:
+    """[start, end) of each worker task for ``n`` documents (see ``chunk_documents``)."""
+    size = max(16, min(_CHUNK, n // (workers * 8) or 16))
+    tail = min(n, size * workers * 2)  # the last stretch goes in quarter-size tasks
+    spans = [(a, min(a + size, n - tail)) for a in range(0, n - tail, size)]
+    small = max(8, size // 4)
+    spans += [(a, min(a + small, n)) for a in range(n - tail, n, small)]
+    return spans
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _stream(fn: Callable[[Sequence[bytes]], list[R]], chunks: Iterable[tuple[T, Sequence[bytes]]],
+            workers: int, window: int) -> Iterator[tuple[T, list[R]]]:
+    """Run ``fn`` over tagged chunks on the pool, in order, with up to ``window`` documents
+    in flight. A worker that dies (killed, out of memory) costs one restart of the pool and a
+    resubmission of what was in flight; a second death is an error."""
+    if workers == 1:
+        for tag, docs in chunks:
+            yield tag, fn(docs)
+        return
+    pending: deque[tuple[T, Sequence[bytes], Future[list[R]]]] = deque()
+    in_flight, restarted = 0, False
+
+    def oldest() -> tuple[T, list[R]]:
+        nonlocal in_flight, restarted
+        tag, docs, future = pending[0]
+        try:
+            result = future.result()
+        except BrokenProcessPool:
+            if restarted:
+                raise
+            restarted = True
+            _POOLS.pop(workers, None)
+            again = [(t, d, _pool(workers).submit(fn, d)) for t, d, _ in pending]
+            pending.clear()
+            pending.extend(again)
+            return oldest()
+        pending.popleft()
+        in_flight -= len(docs)
+        return tag, result
+
     try:
-        return [r for part in _pool(workers).map(run, chunks) for r in part]
-    except BrokenProcessPool:  # a worker died (killed, out of memory): start afresh once
-        _POOLS.pop(workers, None)
-        return [r for part in _pool(workers).map(run, chunks) for r in part]
+        for tag, docs in chunks:
+            pending.append((tag, docs, _pool(workers).submit(fn, docs)))
+            in_flight += len(docs)
+            while in_flight >= window:
+                yield oldest()
+        while pending:
+            yield oldest()
+    finally:  # the consumer stopped early: tasks not started yet are not run
+        for _, _, future in pending:
+            future.cancel()
 
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}
@@ -216,8 +305,22 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     if pool is None:
         if not _POOLS:
             atexit.register(shutdown_admission_pool)
-        pool = _POOLS[workers] = ProcessPoolExecutor(workers)
+        pool = _POOLS[workers] = ProcessPoolExecutor(
+            workers, initializer=_watch_parent, initargs=(os.getpid(),)
+        )
     return pool
+
+
+def _watch_parent(parent: int) -> None:
+    """In each worker: exit as soon as the parent is gone. A killed sequencer (SIGKILL, an
+    OOM kill, a CI time-out) must not leave workers behind, blocked on a full result pipe."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
 def shutdown_admission_pool() -> None:
