@@ -55,7 +55,7 @@ _TEMPLATE = (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class Parsed:
     hash_name: str
     digest: bytes
@@ -87,8 +87,10 @@ class HashedRekord:
         hash_name, digest = digest_spec(doc.get("digest"), "hashedrekord.digest")
         sig = b64(doc.get("signature"), "hashedrekord.signature")
         key = _key(doc)
-        pss = get(doc, "rsa_pss", bool, "hashedrekord.rsa_pss", optional=True)
-        requested = get(doc, "key_details", str, "hashedrekord.key_details", optional=True)
+        pss = requested = None
+        if len(doc) > 4:  # type, digest, signature and the key: the options only if given
+            pss = get(doc, "rsa_pss", bool, "hashedrekord.rsa_pss", optional=True)
+            requested = get(doc, "key_details", str, "hashedrekord.key_details", optional=True)
         if pss and not key.algorithm.startswith("rsa-"):
             raise MalformedError(f"only for RSA keys, not {key.algorithm}",
                                  field="hashedrekord.rsa_pss")

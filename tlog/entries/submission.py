@@ -21,10 +21,11 @@ from functools import partial
 from typing import Any, NamedTuple, TypeVar
 
 from tlog.errors import MalformedError, TlogError, VerificationError
+from tlog.index import search_key
 from tlog.merkle import leaf_hash
 
 from .canonical import canonical_json
-from .registry import entry_search_keys, entry_type
+from .registry import entry_search_keys, entry_type, types
 
 __all__ = [
     "MAX_DOCUMENT",
@@ -45,6 +46,8 @@ MAX_DOCUMENT = 1 << 20  # bytes of one submission document (so of a DSSE envelop
 MAX_ENTRY = 0xFFFF  # bytes of one entry: C2SP tlog-tiles entry bundles use a 16-bit length
 _MAX_INT = 2**53 - 1
 _CHUNK = 512  # documents per worker task: IPC stays a small part, tails stay short
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Admitted(NamedTuple):
@@ -85,6 +88,8 @@ def _integer(text: str) -> int:
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
                             parse_float=_no_float, parse_int=_integer)
+_SCAN = _DECODER.scan_once
+_JSON_SPACE = " \t\n\r"  # RFC 8259 whitespace (str.strip() alone would take more)
 
 
 def load_document(doc: bytes) -> dict[str, Any]:
@@ -98,9 +103,15 @@ def load_document(doc: bytes) -> dict[str, Any]:
             f"{len(doc)} bytes exceeds the {MAX_DOCUMENT}-byte limit", field="document"
         )
     try:
-        value = _DECODER.decode(bytes(doc).decode("utf-8"))
-    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
-        raise MalformedError(f"not JSON: {_short(e)}", field="document") from e
+        text = bytes(doc).decode("utf-8").strip(_JSON_SPACE)
+        value, end = _SCAN(text, 0)  # the decoder's own scanner, without its wrappers
+        if end != len(text):
+            raise ValueError("Extra data")
+    except (ValueError, RecursionError, StopIteration, IndexError):
+        try:  # again, through the decoder, for its exact message
+            value = _DECODER.decode(bytes(doc).decode("utf-8"))
+        except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
+            raise MalformedError(f"not JSON: {_short(e)}", field="document") from e
     if not isinstance(value, dict):
         raise MalformedError("expected a JSON object", field="document")
     return value
@@ -135,15 +146,23 @@ def admit(doc: bytes) -> Admitted:
 
 def _admit_batch(docs: Sequence[bytes], portable: bool = True,
                  ids: bool = True) -> list[Admitted | TlogError]:
-    """Admit a batch in phases (parse all, verify all, then encode all) rather than one
+    """Admit a batch; each result is the Admitted or that document's typed error."""
+    return _phases(docs, portable, partial(_encode, ids=ids))
+
+
+def _phases(docs: Sequence[bytes], portable: bool,
+            emit: Callable[[dict[str, Any], Any, Any], R]) -> list[R | TlogError]:
+    """Admit a batch in phases (parse all, verify all, then ``emit`` all) rather than one
     document at a time: each phase's code stays hot in the CPU caches, which measurably
     speeds up admission. A failure is that document's result, not the batch's."""
-    out: list[Admitted | TlogError | None] = [None] * len(docs)
+    out: list[R | TlogError | None] = [None] * len(docs)
+    known = types()
     parsed: list[tuple[int, dict[str, Any], Any, Any]] = []
     for i, doc in enumerate(docs):
         try:
             value = load_document(doc)
-            t = entry_type(value.get("type"))
+            name = value.get("type")
+            t = known[name] if isinstance(name, str) and name in known else entry_type(name)
             parsed.append((i, value, t, t.parse(value)))
         except TlogError as e:
             out[i] = _portable(e) if portable else e
@@ -156,13 +175,14 @@ def _admit_batch(docs: Sequence[bytes], portable: bool = True,
             out[item[0]] = _portable(e) if portable else e
     for i, value, t, p in verified:
         try:
-            out[i] = _encode(value, t, p, ids)
+            out[i] = emit(value, t, p)
         except TlogError as e:
             out[i] = _portable(e) if portable else e
     return out  # type: ignore[return-value]  # every slot is filled above
 
 
-def _encode(value: dict[str, Any], t: Any, parsed: Any, ids: bool = True) -> Admitted:
+def _entry(t: Any, parsed: Any) -> tuple[bytes, tuple[str, ...]]:
+    """The entry bytes (size-checked) and the search keys of a verified submission."""
     entry = t.canonical(parsed)
     if len(entry) > MAX_ENTRY:
         raise MalformedError(
@@ -170,7 +190,11 @@ def _encode(value: dict[str, Any], t: Any, parsed: Any, ids: bool = True) -> Adm
             field=t.name,
         )
     fast = getattr(t, "parsed_search_keys", None)
-    keys = tuple(fast(parsed) if fast else entry_search_keys(entry))
+    return entry, tuple(fast(parsed) if fast else entry_search_keys(entry))
+
+
+def _encode(value: dict[str, Any], t: Any, parsed: Any, ids: bool = True) -> Admitted:
+    entry, keys = _entry(t, parsed)
     sid = ""
     if ids:  # the submission id costs a canonical encoding; the sequencer does not need it
         try:
@@ -200,12 +224,29 @@ pickle several times faster than named ones."""
 
 
 def _log_batch(docs: Sequence[bytes]) -> list[LogEntry | TlogError]:
-    """``_admit_batch`` as the sequencer needs it: no submission ids, index keys hashed."""
-    from tlog.index import search_key
+    """Admission as the sequencer needs it: no submission ids, index keys hashed."""
+    return _phases(docs, True, _log_entry)
 
-    return [r if isinstance(r, TlogError)
-            else (r.entry, r.leaf_hash, b"".join(map(search_key, r.search_keys)))
-            for r in _admit_batch(docs, True, False)]
+
+def _log_entry(value: dict[str, Any], t: Any, parsed: Any) -> LogEntry:
+    entry, keys = _entry(t, parsed)
+    return entry, leaf_hash(entry), b"".join([_index_key(k) for k in keys])
+
+
+def _index_key(search: str) -> bytes:
+    """``tlog.index.search_key``, remembered for key fingerprints (a few keys sign most
+    submissions; digests are new every time)."""
+    if not search.startswith("key:"):
+        return search_key(search)
+    found = _KEY_INDEX.get(search)
+    if found is None:
+        if len(_KEY_INDEX) > 4096:
+            _KEY_INDEX.clear()
+        found = _KEY_INDEX[search] = search_key(search)
+    return found
+
+
+_KEY_INDEX: dict[str, bytes] = {}
 
 
 def admit_many(docs: Sequence[bytes], workers: int | None = None, *,
@@ -245,10 +286,6 @@ def task_spans(n: int, workers: int) -> list[tuple[int, int]]:
     small = max(8, size // 4)
     spans += [(a, min(a + small, n)) for a in range(n - tail, n, small)]
     return spans
-
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 def _stream(fn: Callable[[Sequence[bytes]], list[R]], chunks: Iterable[tuple[T, Sequence[bytes]]],

@@ -6,8 +6,9 @@ import contextlib
 import ctypes
 import fcntl
 import hashlib
+import itertools
 import os
-import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
@@ -57,6 +58,8 @@ class LocalStore:
         self.url = str(self.root)
         self.stats = Stats()
         self._fsync = fsync
+        self._dirs: set[Path] = set()  # folders known to exist (saves a mkdir per write)
+        self._serial = itertools.count()
 
     def __repr__(self) -> str:
         return f"LocalStore({self.url!r})"
@@ -67,8 +70,20 @@ class LocalStore:
         return self.root / key
 
     def _write_tmp(self, path: Path, data: bytes, sync: bool = True) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        """A new, uniquely named temporary file beside ``path`` holding ``data``."""
+        parent = path.parent
+        if parent not in self._dirs:
+            parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(parent)
+        while True:
+            tmp = parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{next(self._serial)}"
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                break
+            except FileExistsError:  # left by a crashed process that had our pid
+                continue
+            except FileNotFoundError:  # the folder was removed meanwhile: make it again
+                parent.mkdir(parents=True, exist_ok=True)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -79,7 +94,7 @@ class LocalStore:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        return Path(tmp)
+        return tmp
 
     def put(self, key: str, data: bytes, upload: Upload | None = None) -> None:
         path = self._path(key)
