@@ -1,14 +1,14 @@
 """End-to-end sequencing into a local folder: entries/s and objects written per 1,000 entries.
 
-    .venv/bin/python bench/sequence.py [--sizes 10000 100000] [--json]
+    .venv/bin/python bench/sequence.py [--runs 10000:10000 100000:10000 100000:100000] [--json]
 
-Each run queues N signed Ed25519 hashedrekord submissions (untimed) either as bulk queue
-objects of 10,000 (what `tlog submit --jsonl` and multi-file submits write) or as one object
-per submission (`--queue-mode single`, what one-at-a-time `tlog submit` calls write), then
-times one `Sequencer.run()` with batch size N (or `--batch-size`; with several batches, the
-next batch is admitted while the previous one commits): listing and reading the queue,
-admission on all cores, dedup, integration, staging, commit, applying tiles and index,
-publishing, deleting the queue. Each run is bracketed by single-core verify measurements
+Each run (ENTRIES:BATCH) queues ENTRIES signed Ed25519 hashedrekord submissions (untimed)
+either as bulk queue objects of 10,000 (what `tlog submit --jsonl` and multi-file submits
+write) or as one object per submission (`--queue-mode single`, what one-at-a-time `tlog
+submit` calls write), then times one `Sequencer.run()` with batches of BATCH (with several
+batches, the workers verify the next batch while the previous one commits): listing and
+reading the queue, admission on all cores, dedup, integration, staging, commit, applying tiles
+and index, publishing, deleting the queue. Each run is bracketed by single-core verify measurements
 (see common.py) and repeated (``--repeat``); the figure is the median ratio.
 Target: ≥ 0.7 × cores × single-core Ed25519 verify/s.
 """
@@ -39,11 +39,11 @@ from tlog.queue import BULK_MAX, bulk_key
 from tlog.storage import open_store
 
 
-def run(n: int, tmp: Path, mode: str, batch: int | None) -> dict[str, Any]:
+def run(n: int, tmp: Path, mode: str, batch: int) -> dict[str, Any]:
     skey, _ = generate_key("bench.example/log")
     (tmp / "log.key").write_text(skey)
     cfg = LogConfig(origin="bench.example/log", store=str(tmp / "public"), queue=str(tmp / "queue"),
-                    key_file=str(tmp / "log.key"), batch_size=batch or n,
+                    key_file=str(tmp / "log.key"), batch_size=batch,
                     state_dir=str(tmp / "state"), site=False)
     store, queue = open_store(cfg.store), open_store(cfg.queue)
     publish_empty_log(store, cfg.origin, skey)
@@ -67,7 +67,7 @@ def run(n: int, tmp: Path, mode: str, batch: int | None) -> dict[str, Any]:
     (result, elapsed), verify = bracketed(timed)
     assert result.size == n, result
     rate = n / elapsed
-    return {"queue": mode, "batch_size": batch or n, "batches": result.batches, "entries": n,
+    return {"queue": mode, "batch_size": batch, "batches": result.batches, "entries": n,
             "seconds": round(elapsed, 2), "entries_per_s": round(rate),
             "ed25519_verify_per_s_one_core": round(verify),
             "ratio_vs_cores_x_verify": round(rate / ((os.cpu_count() or 1) * verify), 3),
@@ -76,23 +76,24 @@ def run(n: int, tmp: Path, mode: str, batch: int | None) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description="end-to-end sequencing throughput")
-    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    ap.add_argument("--queue-mode", choices=["bulk", "single", "both"], default="both")
-    ap.add_argument("--batch-size", type=int, help="default: the whole run in one batch")
+    ap.add_argument("--runs", nargs="+", default=["10000:10000", "100000:10000", "100000:100000"],
+                    help="ENTRIES:BATCH_SIZE for each run")
+    ap.add_argument("--queue-mode", choices=["bulk", "single", "both"], default="bulk")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     modes = ["bulk", "single"] if args.queue_mode == "both" else [args.queue_mode]
     rows, medians = [], {}
     for mode in modes:
-        for n in args.sizes:
+        for spec in args.runs:
+            n, _, batch = spec.partition(":")
             ratios = []
             for _ in range(args.repeat):
                 with tempfile.TemporaryDirectory() as d:
-                    row = run(n, Path(d), mode, args.batch_size)
+                    row = run(int(n), Path(d), mode, int(batch or n))
                 rows.append(row)
                 ratios.append(row["ratio_vs_cores_x_verify"])
-            medians[f"{mode} {n}"] = summary(ratios)
+            medians[f"{mode} {n} in batches of {batch or n}"] = summary(ratios)
     shutdown_admission_pool()  # reap the workers so their peak RSS is counted
     out = {"cores": os.cpu_count() or 1, "runs": rows, "ratio_vs_cores_x_verify": medians,
            "target": 0.7,

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import mmap
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -154,12 +155,14 @@ class _Draft:
         self.edge = {t: integ.tiles.get(t) or self.edge[t] for t in edge_tiles(self.size)}
         btile = _bundle_tile(self.size)
         self.bundle = bundles[btile] if btile else None
-        records = self.records
+        records = []
         for i, (item, (_, leaf, keys)) in enumerate(new, start):
             suffix = i.to_bytes(8, "big")
             records.append(leaf + suffix)
             records.extend(keys[k : k + 32] + suffix for k in range(0, len(keys), 32))
             self.fresh.append(item)
+        records.sort()  # now, while the workers verify: merging sorted runs later is quick
+        self.records += records
 
     def objects(self) -> dict[str, bytes]:
         """The tiles and bundles of the batch, by path."""
@@ -230,7 +233,10 @@ class Sequencer:
         self._cosign = cosign
         self._after_publish = after_publish
         self._progress = progress
+        # Index objects are read through a local copy; a log in a folder is its own copy.
+        self._folder: Callable[[str], Path] | None = getattr(store, "local_path", None)
         self._cache_dir = Path(cfg.state_dir or _default_state_dir(cfg.store)) / "index"
+        self._views: dict[str, tindex.LevelView] = {}
         self._edge: dict[Tile, bytes] | None = None
         self._bundle: bytes | None = None
 
@@ -267,17 +273,42 @@ class Sequencer:
         self._edge = edge
         self._bundle = data[-1] if btile else None
 
+    def _local(self, path: str) -> Path:
+        return self._folder(path) if self._folder else self._cache_dir / path
+
     def _read_index(self, path: str) -> bytes:
         """Immutable index objects, read through a local write-through cache."""
-        local = self._cache_dir / path
         try:
-            return local.read_bytes()
+            return self._local(path).read_bytes()
         except FileNotFoundError:
             data = self.store.get(path)
             self._cache_put(path, data)
             return data
 
+    def _index_view(self, path: str) -> tindex.LevelView:
+        """An index object for lookups: its local copy mapped into memory, kept open while
+        the index references it (dedup searches touch a few pages of each, batch after
+        batch, however large the levels grow)."""
+        view = self._views.get(path)
+        if view is None:
+            data: tindex.Buffer = self._read_index(path)  # makes sure the local copy exists
+            if data:
+                with open(self._local(path), "rb") as f:
+                    data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            view = self._views[path] = tindex.level_view(data)
+        return view
+
+    def _forget_views(self, manifest: tindex.Manifest) -> None:
+        """Drop the index objects the new manifest no longer references."""
+        keep = set(tindex.index_paths(manifest))
+        for path in [p for p in self._views if p not in keep]:
+            data = self._views.pop(path).data
+            if isinstance(data, mmap.mmap):
+                data.close()
+
     def _cache_put(self, path: str, data: bytes) -> None:
+        if self._folder:
+            return
         local = self._cache_dir / path
         local.parent.mkdir(parents=True, exist_ok=True)
         tmp = local.with_name(f"{local.name}.tmp{os.getpid()}")
@@ -442,7 +473,7 @@ class Sequencer:
                 new.append((item, res))
         if not new:
             return
-        found = tindex.lookup_many(draft.manifest, [r[1] for _, r in new], self._read_index)
+        found = tindex.lookup_many(draft.manifest, [r[1] for _, r in new], self._index_view)
         if found:
             # Already in the committed log: safe to drop now (bulk objects go at the end).
             known = [i for i, r in new if r[1] in found]
@@ -499,6 +530,7 @@ class Sequencer:
 
         # 6. Apply, publish and clean up (the same path recovery takes).
         self._finish(new_committed, objects, spath, summary)
+        self._forget_views(upd.manifest)
         self._taken.difference_update(draft.keys)
         self._edge, self._bundle = draft.edge, draft.bundle
         stats.admitted += len(draft.fresh)

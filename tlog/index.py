@@ -30,6 +30,7 @@ import bisect
 import hashlib
 import json
 import math
+import mmap
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ __all__ = [
     "SHARDS",
     "IndexUpdate",
     "LevelRef",
+    "LevelView",
     "Manifest",
     "decode_records",
     "empty_manifest",
@@ -47,6 +49,7 @@ __all__ = [
     "format_manifest",
     "index_paths",
     "leaf_key",
+    "level_view",
     "lookup",
     "lookup_many",
     "manifest_path",
@@ -56,6 +59,7 @@ __all__ = [
     "update_index",
 ]
 
+Buffer = bytes | mmap.mmap  # what lookups read level objects as
 RECORD_SIZE = 40
 SHARDS = 16
 LEVELS = 3
@@ -234,7 +238,7 @@ def merge_records(
     for shard, new in enumerate(by_shard):
         if not new:
             continue
-        merged = new
+        merged = list(new)
         target = 0
         for level in range(LEVELS):
             ref = levels[shard][level]
@@ -244,7 +248,9 @@ def merge_records(
             if limit is None or len(merged) <= limit:
                 target = level
                 break
-        merged = sorted(set(merged))
+        merged.sort()  # fast on runs already sorted (the sequencer sorts each chunk's)
+        if len(set(merged)) != len(merged):
+            merged = sorted(set(merged))
         for level in range(target):
             levels[shard][level] = None
         path = f"index/{target + 1}/{shard:x}/{new_size}"
@@ -256,22 +262,18 @@ def merge_records(
     return IndexUpdate(m, objects)
 
 
-def _find(data: bytes, key: bytes) -> tuple[int, int]:
-    """[first, end) record positions of ``key`` in sorted records."""
+def _find(data: Buffer, key: bytes, lo: int = 0, hi: int | None = None) -> tuple[int, int]:
+    """[first, end) record positions of ``key`` in sorted records, searching [lo, hi)."""
     n = len(data) // RECORD_SIZE
-
-    def at(i: int) -> bytes:
-        return data[i * RECORD_SIZE : i * RECORD_SIZE + 32]
-
-    lo, hi = 0, n
+    hi = n if hi is None else min(hi, n)
     while lo < hi:
         mid = (lo + hi) // 2
-        if at(mid) < key:
+        if data[mid * RECORD_SIZE : mid * RECORD_SIZE + 32] < key:
             lo = mid + 1
         else:
             hi = mid
     end = lo
-    while end < n and at(end) == key:
+    while end < n and data[end * RECORD_SIZE : end * RECORD_SIZE + 32] == key:
         end += 1
     return lo, end
 
@@ -280,24 +282,78 @@ def _indexes(data: bytes, first: int, end: int) -> list[int]:
     return [int.from_bytes(data[i * 40 + 32 : i * 40 + 40], "big") for i in range(first, end)]
 
 
+@dataclass(frozen=True)
+class LevelView:
+    """A level object held for many lookups: its records (bytes, or an ``mmap`` of a local
+    copy, so a lookup touches only the pages its search visits) and the 8-byte prefix of
+    every ``stride``-th record, kept in memory (at most ~4,096 per object)."""
+
+    data: Buffer
+    prefixes: list[bytes]
+    stride: int
+
+
+def level_view(data: Buffer) -> LevelView:
+    """Index ``data`` (whole records) for repeated lookups."""
+    n = len(data) // RECORD_SIZE
+    stride = max(16, -(-n // 4096))
+    prefixes = [data[j * RECORD_SIZE : j * RECORD_SIZE + 8] for j in range(0, n, stride)]
+    return LevelView(data, prefixes, stride)
+
+
 def lookup_many(
-    manifest: Manifest, keys: Sequence[bytes], read: Callable[[str], bytes]
+    manifest: Manifest, keys: Sequence[bytes], view: Callable[[str], LevelView | bytes]
 ) -> dict[bytes, list[int]]:
-    """All indexes of many keys, reading each needed level object once (for the sequencer)."""
+    """All indexes of many keys (the sequencer's dedup). ``view`` gives each level object,
+    best as a ``LevelView`` kept from one call to the next: a search then starts from its
+    in-memory prefixes and visits about ``stride`` records."""
     out: dict[bytes, list[int]] = {}
     by_shard: dict[int, list[bytes]] = {}
     for k in keys:
         by_shard.setdefault(k[0] >> 4, []).append(k)
     for shard, ks in by_shard.items():
         for ref in manifest.levels[shard]:
-            if ref is None:
+            if ref is None or ref.records == 0:
                 continue
-            data = read(ref.path)
+            v = view(ref.path)
+            lv = v if isinstance(v, LevelView) else level_view(v)
+            data, prefixes, stride = lv.data, lv.prefixes, lv.stride
+            n = len(data) // RECORD_SIZE
             for k in ks:
-                first, end = _find(data, k)
-                if end > first:
+                p = k[:8]
+                lo = max(0, bisect.bisect_left(prefixes, p) - 1) * stride
+                hi = min(n, bisect.bisect_right(prefixes, p) * stride)
+                first = _scan(data, k, lo, hi)
+                if first >= 0:
+                    end = first + 1
+                    while end < n and data[end * RECORD_SIZE : end * RECORD_SIZE + 32] == k:
+                        end += 1
                     out.setdefault(k, []).extend(_indexes(data, first, end))
     return {k: sorted(set(v)) for k, v in out.items()}
+
+
+def _scan(data: Buffer, key: bytes, lo: int, hi: int) -> int:
+    """The first record in [lo, hi) whose key is ``key``, or -1: a byte search (C speed)
+    over the few records the fences leave, keeping only matches at a record's start."""
+    window = data[lo * RECORD_SIZE : hi * RECORD_SIZE]
+    at = window.find(key)
+    while at >= 0 and at % RECORD_SIZE:
+        at = window.find(key, at + 1)
+    return -1 if at < 0 else lo + at // RECORD_SIZE
+
+
+def _fence_list(ref: LevelRef) -> list[bytes]:
+    f = ref.fences
+    return [f[i : i + 8] for i in range(0, len(f), 8)]
+
+
+def _fenced(ref: LevelRef, prefixes: list[bytes], key: bytes) -> tuple[int, int]:
+    """[lo, hi) records that can hold ``key``: records whose prefix equals the key's lie
+    between the last fence below it and the first fence above it."""
+    p = key[:8]
+    lo = max(0, bisect.bisect_left(prefixes, p) - 1) * ref.stride
+    hi = min(ref.records, bisect.bisect_right(prefixes, p) * ref.stride)
+    return lo, hi
 
 
 def lookup(
@@ -320,13 +376,8 @@ def lookup(
 
 
 def _ranged(ref: LevelRef, key: bytes, read_range: Callable[[str, int, int], bytes]) -> list[int]:
-    if ref.fences:
-        # Records whose prefix equals the key's lie between the last fence below it and the
-        # first fence above it: one exact read, however skewed the keys are.
-        prefixes = [ref.fences[i : i + 8] for i in range(0, len(ref.fences), 8)]
-        p = key[:8]
-        lo = max(0, bisect.bisect_left(prefixes, p) - 1) * ref.stride
-        hi = min(ref.records, bisect.bisect_right(prefixes, p) * ref.stride)
+    if ref.fences:  # one exact read, however skewed the keys are
+        lo, hi = _fenced(ref, _fence_list(ref), key)
         data = read_range(ref.path, lo * RECORD_SIZE, hi * RECORD_SIZE)
         first, end = _find(data, key)
         return _indexes(data, first, end)

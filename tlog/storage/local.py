@@ -64,6 +64,10 @@ class LocalStore:
     def __repr__(self) -> str:
         return f"LocalStore({self.url!r})"
 
+    def local_path(self, key: str) -> Path:
+        """Where an object lives on this machine (readers that map files use it)."""
+        return self._path(key)
+
     def _path(self, key: str) -> Path:
         if not key or key.startswith("/") or ".." in key.split("/") or "\\" in key:
             raise StoreError("invalid object key", key=key)
