@@ -55,6 +55,7 @@ LOCK_KEY = "sequencer/lock"
 CHECKPOINT_KEY = "checkpoint"
 REJECTED_PREFIX = "rejected/"
 ADMIT_CHUNK = 10_000  # submissions read and verified at a time (bounds memory)
+_INTEGRATE_EVERY = 4096  # admitted entries integrated per pass
 
 
 @dataclass
@@ -142,10 +143,22 @@ class _Draft:
         self.fresh: list[str] = []  # items appended, in index order
         self.dupes: list[str] = []  # items repeating an earlier item of the batch
         self.seen: set[bytes] = set()
+        self.pending: list[tuple[str, Any]] = []  # admitted, not yet integrated
         self.known = self.rejected = self.submissions = 0
 
     def append(self, new: list[tuple[str, Any]]) -> None:
-        """Give ``new`` (item, (entry, leaf hash, index keys)) the next indexes; integrate."""
+        """Take ``new`` (item, (entry, leaf hash, index keys)) as the next entries; they are
+        integrated a few thousand at a time (each pass decodes the right edge again and
+        re-encodes its partial tiles, so fewer passes cost less)."""
+        self.pending += new
+        if len(self.pending) >= _INTEGRATE_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Give the pending entries the next indexes; integrate them from the right edge."""
+        new, self.pending = self.pending, []
+        if not new:
+            return
         start = self.size
         integ = integrate(start, self.edge, [r[1] for _, r in new])
         bundles = integrate_bundles(start, self.bundle, [r[0] for _, r in new])
@@ -485,6 +498,7 @@ class Sequencer:
 
     def _batch(self, draft: _Draft, summary: RunSummary) -> tuple[_Committed, BatchStats]:
         """Steps 4-6 once the batch is admitted: stage, commit, apply and publish."""
+        draft.flush()
         crashpoint("admitted")
         before = _counts(self.store, self.queue)
         committed = draft.base

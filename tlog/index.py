@@ -228,11 +228,11 @@ def merge_records(
     sequencer builds them."""
     t1 = manifest.t1 if t1 is None else t1
     t2 = manifest.t2 if t2 is None else t2
-    by_shard: list[list[bytes]] = [[] for _ in range(SHARDS)]
-    for rec in records:
-        if len(rec) != RECORD_SIZE or rec[32] & 0x80:
-            raise MalformedError("index records need a 32-byte key and a valid index")
-        by_shard[rec[0] >> 4].append(rec)
+    batch = sorted(records)  # quick on sorted runs; sorted, a shard's records are contiguous
+    if batch and (set(map(len, batch)) != {RECORD_SIZE} or max(r[32] for r in batch) & 0x80):
+        raise MalformedError("index records need a 32-byte key and a valid index")
+    cuts = [bisect.bisect_left(batch, bytes([s << 4])) for s in range(SHARDS)] + [len(batch)]
+    by_shard = [batch[cuts[s] : cuts[s + 1]] for s in range(SHARDS)]
     levels = [list(s) for s in manifest.levels]
     objects: dict[str, bytes] = {}
     for shard, new in enumerate(by_shard):
