@@ -355,6 +355,7 @@ class Sequencer:
         # to either batch). Each batch is built as its results arrive, from the committed
         # state of the one before.
         draft: _Draft | None = None
+        self._taken = set()
         stream = self._stream(self._feed(max_entries, should_stop))
         try:
             for chunk, results in stream:
@@ -367,6 +368,8 @@ class Sequencer:
                     summary.stats.add(stats)
                     summary.batches += 1
                     draft = None
+                    if should_stop and should_stop():
+                        break  # at a batch boundary; what was read ahead stays queued
         finally:
             stream.close()  # unconsumed results are dropped: their items stay queued
         summary.size = committed.checkpoint.size

@@ -229,6 +229,8 @@ def merge_records(
     t1 = manifest.t1 if t1 is None else t1
     t2 = manifest.t2 if t2 is None else t2
     batch = sorted(records)  # quick on sorted runs; sorted, a shard's records are contiguous
+    if len(set(batch)) != len(batch):  # an entry naming one search key twice
+        batch = sorted(set(batch))
     if batch and (set(map(len, batch)) != {RECORD_SIZE} or max(r[32] for r in batch) & 0x80):
         raise MalformedError("index records need a 32-byte key and a valid index")
     cuts = [bisect.bisect_left(batch, bytes([s << 4])) for s in range(SHARDS)] + [len(batch)]
@@ -248,9 +250,9 @@ def merge_records(
             if limit is None or len(merged) <= limit:
                 target = level
                 break
-        merged.sort()  # fast on runs already sorted (the sequencer sorts each chunk's)
-        if len(set(merged)) != len(merged):
-            merged = sorted(set(merged))
+        # Fast on runs already sorted (the sequencer sorts each chunk's). No duplicates
+        # across levels: the batch's records carry indexes the tree did not have before.
+        merged.sort()
         for level in range(target):
             levels[shard][level] = None
         path = f"index/{target + 1}/{shard:x}/{new_size}"
