@@ -168,12 +168,11 @@ class _Draft:
         self.edge = {t: integ.tiles.get(t) or self.edge[t] for t in edge_tiles(self.size)}
         btile = _bundle_tile(self.size)
         self.bundle = bundles[btile] if btile else None
-        records = []
-        for i, (item, (_, leaf, keys)) in enumerate(new, start):
-            suffix = i.to_bytes(8, "big")
-            records.append(leaf + suffix)
-            records.extend(keys[k : k + 32] + suffix for k in range(0, len(keys), 32))
-            self.fresh.append(item)
+        suffixes = [i.to_bytes(8, "big") for i in range(start, self.size)]
+        records = [r[1] + suffix for (_, r), suffix in zip(new, suffixes, strict=True)]
+        for (_, (_, _, keys)), suffix in zip(new, suffixes, strict=True):
+            records += [keys[k : k + 32] + suffix for k in range(0, len(keys), 32)]
+        self.fresh += [item for item, _ in new]
         records.sort()  # now, while the workers verify: merging sorted runs later is quick
         self.records += records
 
@@ -422,7 +421,8 @@ class Sequencer:
 
     def _read_items(self, keys: list[str]) -> list[tuple[str, bytes]]:
         """(item id, document) for queue objects: a ``.json`` object is one item named by
-        its key; line N of a bulk object is the item ``<key>#<N>``."""
+        its key; every line of a bulk object is the item ``<key>#`` (its lines are consumed
+        with the object, so they need no names of their own)."""
         items: list[tuple[str, bytes]] = []
         for key, data in zip(keys, self.queue.get_many(keys), strict=True):
             if data is None:
@@ -430,8 +430,8 @@ class Sequencer:
             if not key.endswith(BULK_SUFFIX):
                 items.append((key, data))
                 continue
-            lines = data.split(b"\n")
-            items += [(f"{key}#{n}", line) for n, line in enumerate(lines) if line.strip()]
+            item = f"{key}#"
+            items += [(item, line) for line in data.split(b"\n") if line.strip()]
         return items
 
     def _recover(self, committed: _Committed, summary: RunSummary) -> bool:

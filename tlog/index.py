@@ -31,6 +31,7 @@ import hashlib
 import json
 import math
 import mmap
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -61,6 +62,7 @@ __all__ = [
 
 Buffer = bytes | mmap.mmap  # what lookups read level objects as
 RECORD_SIZE = 40
+_INDEX_TOP = operator.itemgetter(32)  # a record's index byte holding bit 63
 SHARDS = 16
 LEVELS = 3
 T1 = 4096
@@ -231,7 +233,7 @@ def merge_records(
     batch = sorted(records)  # quick on sorted runs; sorted, a shard's records are contiguous
     if len(set(batch)) != len(batch):  # an entry naming one search key twice
         batch = sorted(set(batch))
-    if batch and (set(map(len, batch)) != {RECORD_SIZE} or max(r[32] for r in batch) & 0x80):
+    if batch and (set(map(len, batch)) != {RECORD_SIZE} or max(map(_INDEX_TOP, batch)) & 0x80):
         raise MalformedError("index records need a 32-byte key and a valid index")
     cuts = [bisect.bisect_left(batch, bytes([s << 4])) for s in range(SHARDS)] + [len(batch)]
     by_shard = [batch[cuts[s] : cuts[s + 1]] for s in range(SHARDS)]
@@ -323,9 +325,10 @@ def lookup_many(
             n = len(data) // RECORD_SIZE
             for k in ks:
                 p = k[:8]
-                lo = max(0, bisect.bisect_left(prefixes, p) - 1) * stride
-                hi = min(n, bisect.bisect_right(prefixes, p) * stride)
-                first = _scan(data, k, lo, hi)
+                lo = bisect.bisect_left(prefixes, p)
+                lo = (lo - 1) * stride if lo else 0
+                hi = bisect.bisect_right(prefixes, p) * stride
+                first = _scan(data, k, lo, hi if hi < n else n)
                 if first >= 0:
                     end = first + 1
                     while end < n and data[end * RECORD_SIZE : end * RECORD_SIZE + 32] == k:

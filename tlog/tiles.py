@@ -8,7 +8,6 @@ for the same leaves is ``tile/entries/x001/x234/067.p/8``.
 from __future__ import annotations
 
 import re
-import struct
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 
@@ -154,13 +153,10 @@ def decode_hash_tile(data: bytes, width: int) -> list[bytes]:
 
 def encode_entry_bundle(entries: Sequence[bytes]) -> bytes:
     """uint16 big-endian length ‖ entry, for each entry."""
-    parts = []
-    for e in entries:
-        if len(e) > 0xFFFF:
-            raise MalformedError(f"entry of {len(e)} bytes exceeds 65535", field="entry")
-        parts.append(struct.pack(">H", len(e)))
-        parts.append(e)
-    return b"".join(parts)
+    if entries and max(map(len, entries)) > 0xFFFF:
+        big = max(map(len, entries))
+        raise MalformedError(f"entry of {big} bytes exceeds 65535", field="entry")
+    return b"".join([len(e).to_bytes(2, "big") + e for e in entries])
 
 
 def decode_entry_bundle(data: bytes, width: int) -> list[bytes]:
