@@ -28,6 +28,7 @@ The certificate's chain is not validated: only its key is used.
 from __future__ import annotations
 
 import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,11 +62,14 @@ class Parsed:
     digest: bytes
     signature: bytes
     key: PublicKey
-    options: list[str]
+    options: Sequence[str]
     details: str | None = None  # set by verify: the key details that verified
 
 
 def _key(doc: dict[str, Any]) -> PublicKey:
+    text = doc.get("public_key")
+    if isinstance(text, str) and "certificate" not in doc:  # the common case
+        return load_public_key(text.encode(), "hashedrekord.public_key", None)
     has_key, has_cert = "public_key" in doc, "certificate" in doc
     if has_key == has_cert:
         raise MalformedError("give exactly one of public_key or certificate", field="hashedrekord")

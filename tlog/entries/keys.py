@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -152,36 +153,44 @@ def load_public_key(data: bytes, field: str, certificate: bool | None = None) ->
 def candidate_details(
     key: PublicKey, hash_name: str | None, field: str, *, requested: str | None = None,
     rsa_pss: bool = False, prehashed: bool = True,
-) -> list[str]:
+) -> tuple[str, ...]:
     """The ``PublicKeyDetails`` a signature by ``key`` may use, in the order to try them.
 
     ``hash_name`` is the digest's algorithm (hashedrekord) or None (a signed message).
     ``requested`` pins one; ``rsa_pss`` pins PSS for RSA; ``prehashed=False`` (DSSE, in-toto)
     leaves out Ed25519ph. An impossible combination raises MalformedError naming ``field``.
     """
+    return _candidates(key.algorithm, hash_name, field, requested, rsa_pss, prehashed)
+
+
+@lru_cache(maxsize=256)
+def _candidates(algorithm: str, hash_name: str | None, field: str, requested: str | None,
+                rsa_pss: bool, prehashed: bool) -> tuple[str, ...]:
+    """``candidate_details`` by the key's algorithm (cached: admission asks it for every
+    document, with a handful of distinct answers)."""
     if requested is not None:
         if requested not in DETAILS:
             raise MalformedError(f"unknown key details {requested!r}", field=field)
         options = [requested]
-    elif key.algorithm == "ed25519":
+    elif algorithm == "ed25519":
         ph = prehashed and hash_name in (None, "sha512")
         options = ["PKIX_ED25519_PH", "PKIX_ED25519"] if ph else ["PKIX_ED25519"]
-    elif key.algorithm.startswith("ecdsa-"):
-        options = [f"PKIX_ECDSA_{_CURVES[key.algorithm[6:]]}"]
+    elif algorithm.startswith("ecdsa-"):
+        options = [f"PKIX_ECDSA_{_CURVES[algorithm[6:]]}"]
     else:
-        bits = key.algorithm[4:]
+        bits = algorithm[4:]
         pss, pkcs = f"PKIX_RSA_PSS_{bits}_SHA256", f"PKIX_RSA_PKCS1V15_{bits}_SHA256"
         options = [pss] if rsa_pss else [pkcs, pss]
     for name in options:
-        algorithm, fixed = DETAILS[name]
-        if algorithm != key.algorithm:
-            raise MalformedError(f"{name} does not fit a {key.algorithm} key", field=field)
+        key_algorithm, fixed = DETAILS[name]
+        if key_algorithm != algorithm:
+            raise MalformedError(f"{name} does not fit a {algorithm} key", field=field)
         if fixed and hash_name and fixed != hash_name:
             raise MalformedError(
-                f"a {key.algorithm} key with {name} signs {fixed} digests, not {hash_name}",
+                f"a {algorithm} key with {name} signs {fixed} digests, not {hash_name}",
                 field=field,
             )
-    return options
+    return tuple(options)
 
 
 def _check_encoding(key: PublicKey, signature: bytes, field: str) -> None:
@@ -229,10 +238,12 @@ def _verify(key: PublicKey, details: str, sig: bytes, data: bytes, prehashed: bo
         return False
 
 
-_PURE = ["PKIX_ED25519"]
+_PURE = ("PKIX_ED25519",)
 
 
-def _first(key: PublicKey, options: list[str], sig: bytes, data: bytes, pre: bool) -> str | None:
+def _first(
+    key: PublicKey, options: Sequence[str], sig: bytes, data: bytes, pre: bool
+) -> str | None:
     for details in options:
         if _verify(key, details, sig, data, pre):
             return details
@@ -240,7 +251,7 @@ def _first(key: PublicKey, options: list[str], sig: bytes, data: bytes, pre: boo
 
 
 def verify_digest(
-    key: PublicKey, options: list[str], signature: bytes, digest: bytes, field: str
+    key: PublicKey, options: Sequence[str], signature: bytes, digest: bytes, field: str
 ) -> str:
     """Check ``signature`` over the artifact with this ``digest``; return the details that
     verified (PKIX_ED25519: pure Ed25519 over the digest bytes themselves)."""
@@ -259,7 +270,7 @@ def verify_digest(
     return found
 
 
-def verify_message(key: PublicKey, options: list[str], signature: bytes, message: bytes,
+def verify_message(key: PublicKey, options: Sequence[str], signature: bytes, message: bytes,
                    field: str) -> str | None:
     """The details under which ``signature`` verifies over ``message``, or None. A signature
     of the wrong shape for this key simply does not verify (several keys may be tried)."""

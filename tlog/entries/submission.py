@@ -51,8 +51,8 @@ R = TypeVar("R")
 
 
 class Admitted(NamedTuple):
-    """A verified submission and the entry it becomes (a named tuple: cheap to build and to
-    send between processes, which admission does for every document)."""
+    """A verified submission and the entry it becomes (what ``admit``/``admit_many`` return;
+    the sequencer's workers send the leaner ``LogEntry`` instead)."""
 
     type: str
     entry: bytes
