@@ -60,10 +60,9 @@ _INTEGRATE_EVERY = 4096  # admitted entries integrated per pass
 
 @dataclass
 class _Chunk:
-    """Documents read from the queue for one admission task, and which batch they belong to
-    (``keys``: the batch's queue objects, on its first chunk; ``last``: its last chunk)."""
+    """Documents read from the queue for one admission task, and where they stand in their
+    batch (``keys``: the batch's queue objects, on its first chunk; ``last``: its last)."""
 
-    batch: int
     items: list[tuple[str, bytes]]
     keys: list[str] | None
     last: bool
@@ -382,7 +381,7 @@ class Sequencer:
         """The queue, batch by batch, as admission tasks. A batch is the queue objects
         holding about ``batch_size`` submissions (a bulk object goes whole into one batch);
         none is started once ``max_entries`` submissions are out, or once asked to stop."""
-        todo, batch = max_entries, 0
+        todo = max_entries
         while (todo is None or todo > 0) and not (should_stop and should_stop()):
             limit = self.cfg.batch_size if todo is None else min(todo, self.cfg.batch_size)
             keys = self._next_batch(limit, exclude=self._taken)
@@ -398,9 +397,8 @@ class Sequencer:
                 spans = [items[a:b] for a, b in task_spans(len(items), self._workers)] or [[]]
                 for s, span in enumerate(spans):
                     last = p == len(parts) - 1 and s == len(spans) - 1
-                    yield _Chunk(batch, span, keys if first else None, last), [d for _, d in span]
+                    yield _Chunk(span, keys if first else None, last), [d for _, d in span]
                     first = False
-            batch += 1
 
     def _next_batch(self, limit: int, exclude: set[str] | None = None) -> list[str]:
         """Queue objects holding about ``limit`` submissions (at least one object), other
