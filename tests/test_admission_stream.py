@@ -71,6 +71,22 @@ def test_stream_pulls_chunks_only_as_the_window_frees_up() -> None:
     assert len(pulled) == 2
 
 
+def test_stream_window_is_bounded_in_bytes_too() -> None:
+    docs = _docs(64)
+    pulled: list[int] = []
+
+    def chunks():  # type: ignore[no-untyped-def]
+        for i in range(0, 64, 8):
+            pulled.append(i)
+            yield i, docs[i : i + 8]
+
+    one_chunk = sum(map(len, docs[:8]))
+    stream = admit_stream(chunks(), 2, window=10_000, window_bytes=2 * one_chunk)
+    assert next(stream)[0] == 0
+    assert len(pulled) == 2  # two chunks' bytes in flight, not 10,000 documents
+    assert [tag for tag, _ in stream] == list(range(8, 64, 8))
+
+
 def test_task_spans_cover_every_document_once_and_taper() -> None:
     for n in [0, 1, 7, 100, 511, 512, 513, 4096, 10_000, 100_001]:
         spans = task_spans(n, 2)

@@ -263,12 +263,14 @@ def admit_many(docs: Sequence[bytes], workers: int | None = None, *,
 
 
 def admit_stream(chunks: Iterable[tuple[T, Sequence[bytes]]], workers: int | None = None, *,
-                 window: int = 16_384) -> Iterator[tuple[T, list[LogEntry | TlogError]]]:
+                 window: int = 16_384, window_bytes: int = 256 << 20,
+                 ) -> Iterator[tuple[T, list[LogEntry | TlogError]]]:
     """Admit chunk after chunk for the log, yielding ``(tag, results)`` in order while the
-    workers go on with the chunks behind it, up to ``window`` documents ahead of the
-    consumer (bounded memory; a consumer busy committing a batch leaves the workers that
-    much work). Chunks are pulled from ``chunks`` only as the window frees up."""
-    return _stream(_log_batch, chunks, workers or os.cpu_count() or 1, window)
+    workers go on with the chunks behind it, up to ``window`` documents (and
+    ``window_bytes`` of them) ahead of the consumer: bounded memory, and a consumer busy
+    committing a batch leaves the workers that much work. Chunks are pulled from
+    ``chunks`` only as the window frees up."""
+    return _stream(_log_batch, chunks, workers or os.cpu_count() or 1, window, window_bytes)
 
 
 def chunk_documents(docs: Sequence[bytes], workers: int) -> list[Sequence[bytes]]:
@@ -289,19 +291,22 @@ def task_spans(n: int, workers: int) -> list[tuple[int, int]]:
 
 
 def _stream(fn: Callable[[Sequence[bytes]], list[R]], chunks: Iterable[tuple[T, Sequence[bytes]]],
-            workers: int, window: int) -> Iterator[tuple[T, list[R]]]:
+            workers: int, window: int, window_bytes: int = 1 << 62,
+            ) -> Iterator[tuple[T, list[R]]]:
     """Run ``fn`` over tagged chunks on the pool, in order, with up to ``window`` documents
-    in flight. A worker that dies (killed, out of memory) costs one restart of the pool and a
-    resubmission of what was in flight; a second death is an error."""
+    (``window_bytes`` of them) in flight. A worker that dies (killed, out of memory) costs
+    one restart of the pool and a resubmission of what was in flight; a second death is an
+    error."""
     if workers == 1:
         for tag, docs in chunks:
             yield tag, fn(docs)
         return
     pending: deque[tuple[T, Sequence[bytes], Future[list[R]]]] = deque()
-    in_flight, restarted = 0, False
+    in_flight = in_bytes = 0
+    restarted = False
 
     def oldest() -> tuple[T, list[R]]:
-        nonlocal in_flight, restarted
+        nonlocal in_flight, in_bytes, restarted
         tag, docs, future = pending[0]
         try:
             result = future.result()
@@ -316,13 +321,15 @@ def _stream(fn: Callable[[Sequence[bytes]], list[R]], chunks: Iterable[tuple[T, 
             return oldest()
         pending.popleft()
         in_flight -= len(docs)
+        in_bytes -= sum(map(len, docs))
         return tag, result
 
     try:
         for tag, docs in chunks:
             pending.append((tag, docs, _pool(workers).submit(fn, docs)))
             in_flight += len(docs)
-            while in_flight >= window:
+            in_bytes += sum(map(len, docs))
+            while pending and (in_flight >= window or in_bytes >= window_bytes):
                 yield oldest()
         while pending:
             yield oldest()
