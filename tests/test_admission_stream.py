@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import time
+from collections.abc import Iterator
 
 import pytest
 from signers import signer
@@ -54,16 +55,16 @@ def test_stream_matches_admit_in_order(workers: int) -> None:
                        "hashedrekord.signature: does not verify with the given public key")
 
 
+def _counted_chunks(docs: list[bytes], pulled: list[int]) -> Iterator[tuple[int, list[bytes]]]:
+    """Chunks of 8 tagged by their first index, noting in ``pulled`` each one read."""
+    for i in range(0, len(docs), 8):
+        pulled.append(i)
+        yield i, docs[i : i + 8]
+
+
 def test_stream_pulls_chunks_only_as_the_window_frees_up() -> None:
-    docs = _docs(64)
     pulled: list[int] = []
-
-    def chunks():  # type: ignore[no-untyped-def]
-        for i in range(0, 64, 8):
-            pulled.append(i)
-            yield i, docs[i : i + 8]
-
-    stream = admit_stream(chunks(), 2, window=16)
+    stream = admit_stream(_counted_chunks(_docs(64), pulled), 2, window=16)
     first_tag, first = next(stream)
     assert first_tag == 0 and len(first) == 8
     assert len(pulled) == 2  # 16 documents in flight when the first result is handed over
@@ -72,16 +73,10 @@ def test_stream_pulls_chunks_only_as_the_window_frees_up() -> None:
 
 
 def test_stream_window_is_bounded_in_bytes_too() -> None:
-    docs = _docs(64)
-    pulled: list[int] = []
-
-    def chunks():  # type: ignore[no-untyped-def]
-        for i in range(0, 64, 8):
-            pulled.append(i)
-            yield i, docs[i : i + 8]
-
+    docs, pulled = _docs(64), []
     one_chunk = sum(map(len, docs[:8]))
-    stream = admit_stream(chunks(), 2, window=10_000, window_bytes=2 * one_chunk)
+    stream = admit_stream(_counted_chunks(docs, pulled), 2, window=10_000,
+                          window_bytes=2 * one_chunk)
     assert next(stream)[0] == 0
     assert len(pulled) == 2  # two chunks' bytes in flight, not 10,000 documents
     assert [tag for tag, _ in stream] == list(range(8, 64, 8))
