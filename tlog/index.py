@@ -266,10 +266,10 @@ def merge_records(
     return IndexUpdate(m, objects)
 
 
-def _find(data: Buffer, key: bytes, lo: int = 0, hi: int | None = None) -> tuple[int, int]:
-    """[first, end) record positions of ``key`` in sorted records, searching [lo, hi)."""
+def _find(data: Buffer, key: bytes) -> tuple[int, int]:
+    """[first, end) record positions of ``key`` in sorted records."""
     n = len(data) // RECORD_SIZE
-    hi = n if hi is None else min(hi, n)
+    lo, hi = 0, n
     while lo < hi:
         mid = (lo + hi) // 2
         if data[mid * RECORD_SIZE : mid * RECORD_SIZE + 32] < key:
@@ -324,11 +324,7 @@ def lookup_many(
             data, prefixes, stride = lv.data, lv.prefixes, lv.stride
             n = len(data) // RECORD_SIZE
             for k in ks:
-                p = k[:8]
-                lo = bisect.bisect_left(prefixes, p)
-                lo = (lo - 1) * stride if lo else 0
-                hi = bisect.bisect_right(prefixes, p) * stride
-                first = _scan(data, k, lo, hi if hi < n else n)
+                first = _scan(data, k, *_fenced(prefixes, stride, n, k))
                 if first >= 0:
                     end = first + 1
                     while end < n and data[end * RECORD_SIZE : end * RECORD_SIZE + 32] == k:
@@ -352,13 +348,14 @@ def _fence_list(ref: LevelRef) -> list[bytes]:
     return [f[i : i + 8] for i in range(0, len(f), 8)]
 
 
-def _fenced(ref: LevelRef, prefixes: list[bytes], key: bytes) -> tuple[int, int]:
-    """[lo, hi) records that can hold ``key``: records whose prefix equals the key's lie
-    between the last fence below it and the first fence above it."""
+def _fenced(prefixes: list[bytes], stride: int, n: int, key: bytes) -> tuple[int, int]:
+    """[lo, hi) of the ``n`` records that can hold ``key``, given the prefix of every
+    ``stride``-th record: records whose prefix equals the key's lie between the last fence
+    below it and the first fence above it."""
     p = key[:8]
-    lo = max(0, bisect.bisect_left(prefixes, p) - 1) * ref.stride
-    hi = min(ref.records, bisect.bisect_right(prefixes, p) * ref.stride)
-    return lo, hi
+    lo = bisect.bisect_left(prefixes, p)
+    hi = bisect.bisect_right(prefixes, p) * stride
+    return (lo - 1) * stride if lo else 0, hi if hi < n else n
 
 
 def lookup(
@@ -382,7 +379,7 @@ def lookup(
 
 def _ranged(ref: LevelRef, key: bytes, read_range: Callable[[str, int, int], bytes]) -> list[int]:
     if ref.fences:  # one exact read, however skewed the keys are
-        lo, hi = _fenced(ref, _fence_list(ref), key)
+        lo, hi = _fenced(_fence_list(ref), ref.stride, ref.records, key)
         data = read_range(ref.path, lo * RECORD_SIZE, hi * RECORD_SIZE)
         first, end = _find(data, key)
         return _indexes(data, first, end)
