@@ -9,6 +9,7 @@ and the public ``checkpoint`` only ever names a tree whose tiles are all written
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import json
@@ -138,7 +139,7 @@ class _Draft:
         self.size = base.checkpoint.size
         self.edge, self.bundle = edge, bundle
         self.tiles: dict[tuple[int, int], tuple[Tile, bytes]] = {}
-        self.records: list[bytes] = []
+        self.runs: list[list[list[bytes]]] = [[] for _ in range(tindex.SHARDS)]
         self.fresh: list[str] = []  # items appended, in index order
         self.dupes: list[str] = []  # items repeating an earlier item of the batch
         self.seen: set[bytes] = set()
@@ -167,13 +168,40 @@ class _Draft:
         self.edge = {t: integ.tiles.get(t) or self.edge[t] for t in edge_tiles(self.size)}
         btile = _bundle_tile(self.size)
         self.bundle = bundles[btile] if btile else None
-        suffixes = [i.to_bytes(8, "big") for i in range(start, self.size)]
-        records = [r[1] + suffix for (_, r), suffix in zip(new, suffixes, strict=True)]
-        for (_, (_, _, keys)), suffix in zip(new, suffixes, strict=True):
-            records += [keys[k : k + 32] + suffix for k in range(0, len(keys), 32)]
+        records: list[bytes] = []
+        add = records.append
+        for (_, (_, leaf, keys)), i in zip(new, range(start, self.size), strict=True):
+            suffix = i.to_bytes(8, "big")
+            add(leaf + suffix)
+            for k in range(0, len(keys), 32):
+                add(keys[k : k + 32] + suffix)
         self.fresh += [item for item, _ in new]
-        records.sort()  # now, while the workers verify: merging sorted runs later is quick
-        self.records += records
+        self._index(records)
+
+    def _index(self, records: list[bytes]) -> None:
+        """File a pass's index records by shard, sorted, now, while the workers verify: each
+        shard keeps a stack of sorted runs, merged two by two like a binary counter, so that
+        by the commit only a few short merges are left (not a sort of the whole batch)."""
+        records.sort()
+        cuts = [0, *(bisect.bisect_left(records, bytes([s << 4])) for s in range(1, 16)),
+                len(records)]
+        for shard, stack in enumerate(self.runs):
+            run = records[cuts[shard] : cuts[shard + 1]]
+            while stack and len(stack[-1]) <= len(run):
+                run = stack.pop() + run
+                run.sort()  # two sorted runs: a linear merge
+            if run:
+                stack.append(run)
+
+    def shard_records(self) -> list[list[bytes]]:
+        """Each shard's records of the batch as one sorted run (the stacks are emptied)."""
+        out = []
+        for stack in self.runs:
+            merged = [r for run in stack for r in run]
+            merged.sort()
+            out.append(merged)
+            stack.clear()
+        return out
 
     def objects(self) -> dict[str, bytes]:
         """The tiles and bundles of the batch, by path."""
@@ -511,9 +539,9 @@ class Sequencer:
             stats.objects_read, stats.objects_written = _since(before, self.store, self.queue)
             return committed, stats
         new_size = draft.size
-        upd = tindex.merge_records(draft.manifest, draft.records, new_size, self._read_index)
+        upd = tindex.merge_shards(draft.manifest, draft.shard_records(), new_size,
+                                  self._read_index)
         objects = draft.objects()
-        draft.records = []  # released as the batch goes (memory)
         objects.update(upd.objects)
         objects[tindex.manifest_path(new_size)] = tindex.format_manifest(upd.manifest)
 

@@ -123,3 +123,22 @@ def test_workers_exit_when_their_parent_is_killed() -> None:
     for pid in alive:  # do not leave them behind (they hold the test run's output pipes)
         os.kill(pid, signal.SIGKILL)
     assert not alive, f"workers {alive} outlived their parent"
+
+
+def test_index_keys_are_distinct() -> None:
+    """The sequencer files a worker's index keys unchecked, so each must appear once, even
+    when an entry type (a plugin, say) names one search key twice, or in two spellings that
+    are the same key (``search_key`` ignores case)."""
+    from tlog.entries.submission import _log_entry
+
+    class Twice:
+        name = "twice"
+
+        def canonical(self, parsed: object) -> bytes:
+            return b'{"twice":1}'
+
+        def parsed_search_keys(self, parsed: object) -> list[str]:
+            return ["sha256:" + "AB" * 32, "sha256:" + "ab" * 32, "key:1", "key:1"]
+
+    _, _, keys = _log_entry({}, Twice(), None)
+    assert keys == search_key("sha256:" + "ab" * 32) + search_key("key:1")

@@ -141,3 +141,50 @@ def test_manifest_rejects_bad_paths() -> None:
     doc = ix.format_manifest(m).replace(b"null", b'{"path":"../etc","records":1}', 1)
     with pytest.raises(MalformedError):
         ix.parse_manifest(doc)
+
+
+def test_lookup_many_on_large_and_small_levels() -> None:
+    """Dedup lookups take two paths: a key set for small levels (an L1), a fenced byte search
+    for large ones. Both give every index of present keys (a key repeated across fence
+    boundaries, a key whose bytes also occur inside another record) and nothing for absent
+    ones, with the level given as bytes or as a kept ``LevelView``."""
+    rng = random.Random(9)
+    shared = b"\x05" * 32  # one key signing many entries: a run of records over many fences
+    for n in (ix._SET_LEVEL // 2, ix._SET_LEVEL * 3):  # small: key set; large: byte search
+        data, keys = _level(0, n, start=0)
+        records = ix._chunks(data) + [shared + i.to_bytes(8, "big") for i in range(n, n + 700)]
+        # A key that appears in the data only straddling two records must not be found.
+        straddle = (records[7] + records[8])[20:52]
+        records.sort()
+        level = b"".join(records)
+        path = "index/2/0/1"
+        manifest = ix.Manifest(1, ((None, ix.level_ref(path, level), None),) + ((None,) * 3,) * 15)
+        view = ix.level_view(level)
+        assert (view.keys is None) == (n > ix._SET_LEVEL)
+        truth = {keys[j]: [j] for j in rng.sample(range(n), 50)}
+        truth[shared] = list(range(n, n + 700))
+        absent = [bytes([rng.randrange(16)]) + os.urandom(31) for _ in range(50)]
+        assert straddle in level and straddle not in keys
+        for give in ({path: level}.__getitem__, {path: view}.__getitem__):
+            got = ix.lookup_many(manifest, [*truth, *absent, straddle], give)
+            assert got == truth
+
+
+def test_merge_shards_equals_merge_records() -> None:
+    """The sequencer's per-shard merge builds the same objects and manifest as the checked
+    path that sorts and splits the records itself."""
+    rng = random.Random(3)
+    m = ix.Manifest(0, ix.empty_manifest().levels, 50, 400)
+    store: dict[str, bytes] = {}
+    size = 0
+    for b in (30, 120, 7, 300, 90):
+        recs = [os.urandom(32) + i.to_bytes(8, "big") for i in range(size, size + b)]
+        rng.shuffle(recs)
+        ordered = sorted(recs)
+        shards = [[r for r in ordered if r[0] >> 4 == s] for s in range(ix.SHARDS)]
+        a = ix.merge_records(m, recs, size + b, store.__getitem__)
+        assert ix.merge_shards(m, shards, size + b, store.__getitem__) == a
+        store.update(a.objects)
+        m, size = a.manifest, size + b
+    with pytest.raises(MalformedError):
+        ix.merge_shards(m, [[]] * 3, size, store.__getitem__)

@@ -55,6 +55,7 @@ __all__ = [
     "lookup_many",
     "manifest_path",
     "merge_records",
+    "merge_shards",
     "parse_manifest",
     "search_key",
     "update_index",
@@ -226,20 +227,34 @@ def merge_records(
     t1: int | None = None,
     t2: int | None = None,
 ) -> IndexUpdate:
-    """``update_index`` for records already encoded (``key ‖ index``, 40 bytes each), as the
-    sequencer builds them."""
-    t1 = manifest.t1 if t1 is None else t1
-    t2 = manifest.t2 if t2 is None else t2
-    batch = sorted(records)  # quick on sorted runs; sorted, a shard's records are contiguous
-    if len(set(batch)) != len(batch):  # an entry naming one search key twice
-        batch = sorted(set(batch))
+    """``update_index`` for records already encoded (``key ‖ index``, 40 bytes each), in any
+    order: checked, sorted, split by shard, then ``merge_shards``."""
+    batch = sorted(set(records))  # a record twice: an entry naming one search key twice
     if batch and (set(map(len, batch)) != {RECORD_SIZE} or max(map(_INDEX_TOP, batch)) & 0x80):
         raise MalformedError("index records need a 32-byte key and a valid index")
     cuts = [bisect.bisect_left(batch, bytes([s << 4])) for s in range(SHARDS)] + [len(batch)]
-    by_shard = [batch[cuts[s] : cuts[s + 1]] for s in range(SHARDS)]
+    shards = [batch[cuts[s] : cuts[s + 1]] for s in range(SHARDS)]
+    return merge_shards(manifest, shards, new_size, read, t1, t2)
+
+
+def merge_shards(
+    manifest: Manifest,
+    shards: Sequence[Sequence[bytes]],
+    new_size: int,
+    read: Callable[[str], bytes],
+    t1: int | None = None,
+    t2: int | None = None,
+) -> IndexUpdate:
+    """Merge a batch's records into the index, given as one sorted run of distinct, well-formed
+    records per shard (the sequencer builds them so, as the batch is admitted; unchecked here).
+    No record can be in the index already: each carries an index the tree did not have."""
+    t1 = manifest.t1 if t1 is None else t1
+    t2 = manifest.t2 if t2 is None else t2
+    if len(shards) != SHARDS:
+        raise MalformedError(f"expected {SHARDS} shards of records, got {len(shards)}")
     levels = [list(s) for s in manifest.levels]
     objects: dict[str, bytes] = {}
-    for shard, new in enumerate(by_shard):
+    for shard, new in enumerate(shards):
         if not new:
             continue
         merged = list(new)
@@ -247,14 +262,12 @@ def merge_records(
         for level in range(LEVELS):
             ref = levels[shard][level]
             if ref is not None:
-                merged = merged + _chunks(read(ref.path))
+                merged += _chunks(read(ref.path))
             limit = (t1, t2, None)[level]
             if limit is None or len(merged) <= limit:
                 target = level
                 break
-        # Fast on runs already sorted (the sequencer sorts each chunk's). No duplicates
-        # across levels: the batch's records carry indexes the tree did not have before.
-        merged.sort()
+        merged.sort()  # a few sorted runs: a linear merge
         for level in range(target):
             levels[shard][level] = None
         path = f"index/{target + 1}/{shard:x}/{new_size}"
@@ -290,11 +303,16 @@ def _indexes(data: bytes, first: int, end: int) -> list[int]:
 class LevelView:
     """A level object held for many lookups: its records (bytes, or an ``mmap`` of a local
     copy, so a lookup touches only the pages its search visits) and the 8-byte prefix of
-    every ``stride``-th record, kept in memory (at most ~4,096 per object)."""
+    every ``stride``-th record, kept in memory (at most ~4,096 per object). A small level
+    (an L1, rewritten every batch) also keeps the set of its keys: one hash probe per lookup."""
 
     data: Buffer
     prefixes: list[bytes]
     stride: int
+    keys: frozenset[bytes] | None = None
+
+
+_SET_LEVEL = 8192  # records up to which a level's keys are also held as a set
 
 
 def level_view(data: Buffer) -> LevelView:
@@ -302,7 +320,10 @@ def level_view(data: Buffer) -> LevelView:
     n = len(data) // RECORD_SIZE
     stride = max(16, -(-n // 4096))
     prefixes = [data[j * RECORD_SIZE : j * RECORD_SIZE + 8] for j in range(0, n, stride)]
-    return LevelView(data, prefixes, stride)
+    keys = None
+    if n <= _SET_LEVEL:
+        keys = frozenset([data[p : p + 32] for p in range(0, n * RECORD_SIZE, RECORD_SIZE)])
+    return LevelView(data, prefixes, stride, keys)
 
 
 def lookup_many(
@@ -310,11 +331,12 @@ def lookup_many(
 ) -> dict[bytes, list[int]]:
     """All indexes of many keys (the sequencer's dedup). ``view`` gives each level object,
     best as a ``LevelView`` kept from one call to the next: a search then starts from its
-    in-memory prefixes and visits about ``stride`` records."""
+    in-memory prefixes and visits about ``stride`` records (or probes its key set)."""
     out: dict[bytes, list[int]] = {}
     by_shard: dict[int, list[bytes]] = {}
     for k in keys:
         by_shard.setdefault(k[0] >> 4, []).append(k)
+    left, right = bisect.bisect_left, bisect.bisect_right
     for shard, ks in by_shard.items():
         for ref in manifest.levels[shard]:
             if ref is None or ref.records == 0:
@@ -323,7 +345,18 @@ def lookup_many(
             lv = v if isinstance(v, LevelView) else level_view(v)
             data, prefixes, stride = lv.data, lv.prefixes, lv.stride
             n = len(data) // RECORD_SIZE
-            for k in ks:
+            if lv.keys is not None:
+                hits = [k for k in ks if k in lv.keys]
+            else:  # most keys are new: a byte search of the fenced window rules them out
+                hits = []
+                for k in ks:
+                    p = k[:8]
+                    lo = left(prefixes, p)
+                    hi = right(prefixes, p, lo) * stride
+                    lo = (lo - 1) * stride if lo else 0
+                    if data[lo * RECORD_SIZE : min(hi, n) * RECORD_SIZE].find(k) >= 0:
+                        hits.append(k)  # maybe: the exact scan below decides
+            for k in hits:
                 first = _scan(data, k, *_fenced(prefixes, stride, n, k))
                 if first >= 0:
                     end = first + 1

@@ -218,7 +218,8 @@ def _portable(e: TlogError) -> TlogError:
 
 LogEntry = tuple[bytes, bytes, bytes]
 """What the sequencer needs of one admitted document: (entry bytes, leaf hash, index keys:
-the 32-byte ``tlog.index.search_key`` of each of its search keys, concatenated). A plain tuple,
+the 32-byte ``tlog.index.search_key`` of each of its distinct search keys, concatenated;
+the sequencer files them in the index unchecked). A plain tuple,
 hashed in the worker: it crosses a process boundary for every document, and plain tuples
 pickle several times faster than named ones."""
 
@@ -230,7 +231,7 @@ def _log_batch(docs: Sequence[bytes]) -> list[LogEntry | TlogError]:
 
 def _log_entry(value: dict[str, Any], t: Any, parsed: Any) -> LogEntry:
     entry, keys = _entry(t, parsed)
-    return entry, leaf_hash(entry), b"".join([_index_key(k) for k in keys])
+    return entry, leaf_hash(entry), b"".join(dict.fromkeys([_index_key(k) for k in keys]))
 
 
 def _index_key(search: str) -> bytes:
