@@ -344,7 +344,7 @@ def lookup_many(
             v = view(ref.path)
             lv = v if isinstance(v, LevelView) else level_view(v)
             data, prefixes, stride = lv.data, lv.prefixes, lv.stride
-            n = len(data) // RECORD_SIZE
+            n, find = len(data) // RECORD_SIZE, data.find
             if lv.keys is not None:
                 hits = [k for k in ks if k in lv.keys]
             else:  # most keys are new: a byte search of the fenced window rules them out
@@ -354,7 +354,7 @@ def lookup_many(
                     lo = left(prefixes, p)
                     hi = right(prefixes, p, lo) * stride
                     lo = (lo - 1) * stride if lo else 0
-                    if data[lo * RECORD_SIZE : min(hi, n) * RECORD_SIZE].find(k) >= 0:
+                    if find(k, lo * RECORD_SIZE, min(hi, n) * RECORD_SIZE) >= 0:
                         hits.append(k)  # maybe: the exact scan below decides
             for k in hits:
                 first = _scan(data, k, *_fenced(prefixes, stride, n, k))
@@ -369,11 +369,11 @@ def lookup_many(
 def _scan(data: Buffer, key: bytes, lo: int, hi: int) -> int:
     """The first record in [lo, hi) whose key is ``key``, or -1: a byte search (C speed)
     over the few records the fences leave, keeping only matches at a record's start."""
-    window = data[lo * RECORD_SIZE : hi * RECORD_SIZE]
-    at = window.find(key)
-    while at >= 0 and at % RECORD_SIZE:
-        at = window.find(key, at + 1)
-    return -1 if at < 0 else lo + at // RECORD_SIZE
+    start, end = lo * RECORD_SIZE, hi * RECORD_SIZE
+    at = data.find(key, start, end)
+    while at >= 0 and (at - start) % RECORD_SIZE:
+        at = data.find(key, at + 1, end)
+    return -1 if at < 0 else at // RECORD_SIZE
 
 
 def _fence_list(ref: LevelRef) -> list[bytes]:

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa,
 
 from tlog.errors import MalformedError, VerificationError
 
+from .ed25519 import verify as verify_ed25519
 from .ed25519ph import verify_ed25519ph
 
 __all__ = [
@@ -75,6 +76,7 @@ class PublicKey:
     algorithm: str  # "ed25519", "ecdsa-secp256r1", "rsa-2048", ... (as in DETAILS)
     fingerprint: str  # key:<sha256 hex of spki>
     der_b64: str  # base64 of der, as entries carry it
+    raw: bytes = b""  # an Ed25519 key's 32 bytes (what libsodium takes)
 
 
 def key_fingerprint(spki_der: bytes) -> str:
@@ -146,8 +148,9 @@ def load_public_key(data: bytes, field: str, certificate: bool | None = None) ->
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     der = der or spki
+    raw = key.public_bytes_raw() if algorithm == "ed25519" else b""
     return PublicKey(key, der, is_cert, spki, algorithm, key_fingerprint(spki),
-                     base64.b64encode(der).decode())
+                     base64.b64encode(der).decode(), raw)
 
 
 def candidate_details(
@@ -219,8 +222,7 @@ def _verify(key: PublicKey, details: str, sig: bytes, data: bytes, prehashed: bo
                 data = hashlib.sha512(data).digest()
             return verify_ed25519ph(k.public_bytes_raw(), sig, data)
         if details == "PKIX_ED25519":
-            k.verify(sig, data)
-            return True
+            return verify_ed25519(k, key.raw, sig, data)
         if hash_name is None:  # only Ed25519 signs without a hash
             return False
         algo: Any = HASHES[hash_name][1]
@@ -256,13 +258,9 @@ def verify_digest(
     """Check ``signature`` over the artifact with this ``digest``; return the details that
     verified (PKIX_ED25519: pure Ed25519 over the digest bytes themselves)."""
     if options == _PURE and len(signature) == 64:  # the common case, kept short
-        try:
-            key.key.verify(signature, digest)
+        if verify_ed25519(key.key, key.raw, signature, digest):
             return "PKIX_ED25519"
-        except InvalidSignature:
-            raise VerificationError(
-                f"{field}: does not verify with the given {_what(key)}"
-            ) from None
+        raise VerificationError(f"{field}: does not verify with the given {_what(key)}")
     _check_encoding(key, signature, field)
     found = _first(key, options, signature, digest, True)
     if found is None:
