@@ -39,6 +39,7 @@ from .staging import (
     decode_staging,
     encode_staging,
     parse_staging_path,
+    staged_file,
     staging_path,
 )
 
@@ -128,14 +129,22 @@ def _bundle_tile(size: int) -> Tile | None:
     return Tile(ENTRIES, size // 256, width) if width else None
 
 
+Stage = Callable[[list[tuple[str, bytes]]], list[tuple[str, str]]]
+"""Stages objects early, as files of their own; returns (staged file, object path) pairs."""
+
+
 class _Draft:
     """A batch as it is built, chunk by chunk, on top of the committed tree ``base``: the
     items admitted so far, their tiles and bundles (the latest version of each), and
-    their index records. Nothing here is written until the batch is staged."""
+    their index records. Nothing here is published until the batch is committed; on a
+    folder (``stage``), tiles that are full, and so final, are staged as they appear."""
 
     def __init__(self, base: _Committed, manifest: tindex.Manifest, edge: dict[Tile, bytes],
-                 bundle: bytes | None, keys: list[str]) -> None:
+                 bundle: bytes | None, keys: list[str], stage: Stage | None = None,
+                 nonce: str = "") -> None:
         self.base, self.manifest, self.keys = base, manifest, keys
+        self.stage, self.nonce = stage, nonce
+        self.early: list[tuple[str, str]] = []  # (staged file, object path) staged so far
         self.size = base.checkpoint.size
         self.edge, self.bundle = edge, bundle
         self.tiles: dict[tuple[int, int], tuple[Tile, bytes]] = {}
@@ -145,6 +154,7 @@ class _Draft:
         self.seen: set[bytes] = set()
         self.pending: list[tuple[str, Any]] = []  # admitted, not yet integrated
         self.known = self.rejected = self.submissions = 0
+        self.counts = (0, 0)  # the stores' request counts when the batch began (its cost)
 
     def append(self, new: list[tuple[str, Any]]) -> None:
         """Take ``new`` (item, (entry, leaf hash, index keys)) as the next entries; they are
@@ -177,6 +187,11 @@ class _Draft:
                 add(keys[k : k + 32] + suffix)
         self.fresh += [item for item, _ in new]
         self._index(records)
+        if self.stage:  # full tiles never change again: stage them now, while workers verify
+            full = sorted(k for k, (t, _) in self.tiles.items() if t.is_full)
+            if full:
+                done = [self.tiles.pop(k) for k in full]
+                self.early += self.stage([(t.path, data) for t, data in done])
 
     def _index(self, records: list[bytes]) -> None:
         """File a pass's index records by shard, sorted, now, while the workers verify: each
@@ -386,8 +401,11 @@ class Sequencer:
         try:
             for chunk, results in stream:
                 if draft is None:
+                    nonce = os.urandom(8).hex()
                     draft = _Draft(committed, self._manifest(committed.checkpoint.size),
-                                   self._edge or {}, self._bundle, chunk.keys or [])
+                                   self._edge or {}, self._bundle, chunk.keys or [],
+                                   self._stager(committed.checkpoint.size, nonce), nonce)
+                    draft.counts = _counts(self.store, self.queue)
                 self._add(draft, chunk.items, results)
                 if chunk.last:
                     committed, stats = self._batch(draft, summary)
@@ -479,8 +497,11 @@ class Sequencer:
         return found
 
     def _staged(self) -> list[tuple[str, int, bytes]]:
+        """Staging bundles: (path, size, root)."""
         out = []
         for path in list(self.store.list(STAGING_PREFIX)):
+            if "~" in path:
+                continue  # a file staged for a bundle, not a bundle
             try:
                 size, root = parse_staging_path(path)
             except TlogError:
@@ -489,14 +510,50 @@ class Sequencer:
         return out
 
     def _drop_stale(self, cp: Checkpoint) -> None:
-        """Delete staging bundles that can never be committed: smaller than the committed tree
-        (applied, or lost a race) or of its size with another root. Larger ones may belong to
-        a sequencer about to commit, so they stay until the log passes them."""
-        for path, size, root in self._staged():
+        """Delete staging that can never be committed: smaller than the committed tree
+        (applied, or lost a race) or of its size with another root; staged files of the
+        committed tree whose bundle is gone (the bundle goes last, once they are applied);
+        files staged early on a tree the log has passed. Larger ones, and early files on
+        the committed tree, may belong to a sequencer about to commit: they stay until the
+        log passes them."""
+        stale, bundles, files = [], set(), []
+        for path in list(self.store.list(STAGING_PREFIX)):
+            head = path.partition("~")[0]
+            base, plus, _ = head.removeprefix(STAGING_PREFIX).partition("+")
+            if plus:  # staged early: <base>+<nonce>~<path>
+                if base.isdigit() and int(base) < cp.size:
+                    stale.append(path)
+                continue
+            try:
+                size, root = parse_staging_path(path)
+            except TlogError:
+                continue
             if size < cp.size or (size == cp.size and root != cp.root_hash):
-                self.store.delete(path)
+                stale.append(path)
+            elif "~" not in path:
+                bundles.add(path)
+            elif size == cp.size:
+                files.append(path)
+        stale += [path for path in files if path.partition("~")[0] not in bundles]
+        self.store.delete_many(stale)
 
     # ----- one batch -------------------------------------------------------------------
+
+    def _stager(self, base: int, nonce: str) -> Stage | None:
+        """On a folder, how a batch on the tree of ``base`` stages objects before it is
+        done: as files ``<base>+<nonce>~<path>`` (the nonce keeps racing sequencers apart),
+        later linked into place."""
+        if not getattr(self.store, "link_many", None):
+            return None
+        prefix = f"{STAGING_PREFIX}{base}+{nonce}"
+
+        def stage(objects: list[tuple[str, bytes]]) -> list[tuple[str, str]]:
+            pairs = [(staged_file(prefix, path), path) for path, _ in objects]
+            self.store.put_many([(f, data) for (f, _), (_, data) in zip(pairs, objects,
+                                                                       strict=True)])
+            return pairs
+
+        return stage
 
     def _add(self, draft: _Draft, items: list[tuple[str, bytes]], results: list[Any]) -> None:
         """Steps 1-3 for one chunk of the batch: file rejections (final whatever happens to the
@@ -529,7 +586,7 @@ class Sequencer:
         """Steps 4-6 once the batch is admitted: stage, commit, apply and publish."""
         draft.flush()
         crashpoint("admitted")
-        before = _counts(self.store, self.queue)
+        before = draft.counts
         committed = draft.base
         stats = BatchStats(rejected=draft.rejected, duplicates=len(draft.dupes) + draft.known)
         bulk = [k for k in draft.keys if k.endswith(BULK_SUFFIX)]
@@ -549,8 +606,17 @@ class Sequencer:
         root = edge_root(new_size, draft.edge)
         new_cp = Checkpoint(self.cfg.origin, new_size, root)
         note = sign_note(format_checkpoint(new_cp), self.signer)
-        spath = staging_path(new_size, root)
-        objects["queue-items"] = json.dumps(_single(draft.fresh + draft.dupes) + bulk).encode()
+        # On a folder the bundle names this sequencer's own staged files: its name carries
+        # their nonce, so two sequencers building the same tree do not collide.
+        spath = staging_path(new_size, root, draft.nonce if draft.stage else "")
+        queue_items = json.dumps(_single(draft.fresh + draft.dupes) + bulk).encode()
+        linked: list[tuple[str, str]] = []
+        if draft.stage:  # a folder: each object staged as a file, the bundle names them
+            late = [(staged_file(spath, p), p, d) for p, d in sorted(objects.items())]
+            self.store.put_many([(f, d) for f, _, d in late])
+            linked = draft.early + [(f, p) for f, p, _ in late]
+            objects = {"linked": json.dumps(linked).encode()}
+        objects["queue-items"] = queue_items
         self.store.put(spath, encode_staging(objects))
         crashpoint("staged")
 
@@ -561,6 +627,7 @@ class Sequencer:
             # A retried request whose first attempt landed also reports a conflict: look.
             current, version = self.store.fetch(LOCK_KEY)
             if current != note:
+                self._delete_all(self.store, [f for f, _ in linked])
                 self.store.delete(spath)
                 raise ConflictError(
                     "another sequencer committed to this log while this batch was prepared; "
@@ -587,7 +654,11 @@ class Sequencer:
     ) -> None:
         """After the commit: apply tiles, publish the checkpoint, consume the queue, clean up."""
         queue_items = json.loads(objects.pop("queue-items", b"[]"))
-        # Apply: create-only writes, so a tile can never be replaced by different bytes.
+        linked = json.loads(objects.pop("linked", b"[]"))
+        # Apply: create-only writes (or links of the staged files), so a tile can never be
+        # replaced by different bytes.
+        if linked:
+            self.store.link_many([(f, p) for f, p in linked])
         self._put_all(objects)
         for path, data in objects.items():
             if path.startswith("index/"):
@@ -596,7 +667,8 @@ class Sequencer:
         self._ensure_published(committed, summary)
         crashpoint("published")
         self._delete_all(self.queue, queue_items)
-        self.store.delete(spath)
+        self._delete_all(self.store, [f for f, _ in linked])
+        self.store.delete(spath)  # last: while it is there, a re-run applies the batch again
         self._drop_stale(committed.checkpoint)
         crashpoint("cleaned")
 

@@ -5,6 +5,13 @@ applied, the next run finds the bundle named after the committed tree and applie
 bundle is named ``sequencer/staging/<size>-<root hex>``, so a bundle for a tree that lost the race
 can never be mistaken for the committed one.
 
+A log in a folder stages differently, to write no byte twice: each object is staged as its own
+file and the bundle, ``<size>-<root hex>-<nonce>``, names them (``"linked"``); applying is then
+hard-linking each file into place. Files are ``<bundle path>~<object path, '/' as '~'>`` (object
+paths hold no '~'), or ``<base size>+<nonce>~…`` for full tiles staged while the batch is still
+being admitted. The nonce is the sequencer's own: two of them building the same tree at once
+stage apart.
+
 Wire format (all lengths big-endian)::
 
     b"tiledlog-staging/v1\\n"
@@ -24,6 +31,7 @@ __all__ = [
     "decode_staging",
     "encode_staging",
     "parse_staging_path",
+    "staged_file",
     "staging_path",
 ]
 
@@ -31,16 +39,25 @@ MAGIC = b"tiledlog-staging/v1\n"
 STAGING_PREFIX = "sequencer/staging/"
 
 
-def staging_path(size: int, root: bytes) -> str:
-    """Where the staging bundle of the tree (size, root) lives."""
-    return f"{STAGING_PREFIX}{size}-{root.hex()}"
+def staging_path(size: int, root: bytes, nonce: str = "") -> str:
+    """Where the staging bundle of the tree (size, root) lives (``-<nonce>`` appended for
+    a bundle that names staged files, which are one sequencer's own)."""
+    return f"{STAGING_PREFIX}{size}-{root.hex()}" + (f"-{nonce}" if nonce else "")
+
+
+def staged_file(spath: str, path: str) -> str:
+    """Where the object ``path`` of the bundle ``spath`` is staged as a file of its own."""
+    if "~" in path:
+        raise MalformedError(f"object path {path!r} cannot be staged as a file (it holds '~')")
+    return f"{spath}~{path.replace('/', '~')}"
 
 
 def parse_staging_path(path: str) -> tuple[int, bytes]:
-    """Inverse of ``staging_path``."""
-    name = path.removeprefix(STAGING_PREFIX)
+    """Inverse of ``staging_path`` (and, for a staged file, its bundle's size and root)."""
+    name = path.removeprefix(STAGING_PREFIX).partition("~")[0]
     size, _, root = name.partition("-")
-    if not size.isdigit() or len(root) != 64:
+    root, _, nonce = root.partition("-")
+    if not size.isdigit() or len(root) != 64 or (nonce and not nonce.isalnum()):
         raise MalformedError(f"not a staging bundle path: {path!r}")
     try:
         return int(size), bytes.fromhex(root)

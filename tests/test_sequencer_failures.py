@@ -4,7 +4,9 @@ The faults are injected by a wrapper around a real folder store: a real disk can
 fail one chosen write on demand, so this is the one place a stand-in is used (the SIGKILL table in
 test_sequencer_process.py kills real processes instead). After each fault the log is re-run with
 a healthy store and must end byte-identical to an uninterrupted run, with every published
-checkpoint backed by tiles present in the store and no entry lost or appended twice.
+checkpoint backed by tiles present in the store and no entry lost or appended twice. The table
+runs for both ways of staging: one bundle object (what S3 and GCS get), and a folder's own,
+one file per object linked into place, with full tiles staged while the batch is admitted.
 """
 
 from __future__ import annotations
@@ -29,7 +31,21 @@ from tlog.errors import StoreError, TlogError
 from tlog.queue import bulk_key
 from tlog.storage import open_store
 
-VALUES = [f"artifact-{i}" for i in range(230)] + ["bad-1", "bad-2"] + ["artifact-7", "artifact-8"]
+N = 300  # over 256: the third batch fills the first tiles, which a folder stages early
+VALUES = [f"artifact-{i}" for i in range(N)] + ["bad-1", "bad-2"] + ["artifact-7", "artifact-8"]
+
+
+class Bundled:
+    """A real folder store without ``link_many``: the sequencer stages a batch as one bundle
+    object, as it does on S3 and GCS."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "link_many":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
 
 class FaultyStore:
@@ -52,6 +68,8 @@ class FaultyStore:
             return self._delete_many
         if name == "put_many" and self.method == "put":
             return self._put_many
+        if name == "link_many" and self.method == "link":
+            return self._link_many
         if name != self.method:
             return attr
 
@@ -75,6 +93,22 @@ class FaultyStore:
         put = self.__getattr__("put")
         for key, data in items:
             put(key, data)
+
+    def _link_many(self, pairs: list[tuple[str, str]]) -> None:
+        """Links one at a time, matched by the object they make: the faulty one fails,
+        those before it are made, those after it are not."""
+        for source, key in pairs:
+            if self.fired or not fnmatch.fnmatch(key, self.pattern):
+                self.inner.link_many([(source, key)])
+                continue
+            self.seen += 1
+            if self.seen < self.nth:
+                self.inner.link_many([(source, key)])
+                continue
+            self.fired = True
+            if self.mode == "after":
+                self.inner.link_many([(source, key)])
+            raise StoreError(f"injected fault ({self.mode})", key=key)
 
     def _delete_many(self, keys: list[str]) -> None:
         """A batch delete is one request: it fails as a whole, before or after."""
@@ -100,18 +134,42 @@ def enqueue_bulk(queue: Any, values: list[str], per_object: int = 80) -> None:
 
 FILL = {"single": enqueue, "bulk": enqueue_bulk}
 
-# (store, method, key pattern): every kind of write a batch makes, in protocol order.
-STEPS = [
-    ("queue", "overwrite", "rejected/*"),  # store a rejection reason
-    ("queue", "delete", "queue/*"),  # consume a rejected or duplicate item
-    ("store", "put", "sequencer/staging/*"),  # stage
-    ("store", "replace", "sequencer/lock"),  # commit point
-    ("store", "put", "tile/0/*"),  # apply hash tiles
-    ("store", "put", "tile/entries/*"),  # apply bundles
-    ("store", "put", "index/*"),  # apply index objects
-    ("store", "replace", "checkpoint"),  # publish
-    ("store", "delete", "sequencer/staging/*"),  # clean up
-]
+# The staging bundle's own name, not its staged files' (``<bundle>~<object path>``): it ends in
+# "-" and the 64 hex digits of the root, then (on a folder) "-" and a 16-digit nonce.
+BUNDLE = "sequencer/staging/*-" + "?" * 64
+NAMING = BUNDLE + "-" + "?" * 16
+
+# (store, method, key pattern): every kind of write a batch makes, in protocol order, for each
+# way of staging: one bundle object (S3, GCS), or one file per object, linked into place (a folder).
+STEPS = {
+    "bundle": [
+        ("queue", "overwrite", "rejected/*"),  # store a rejection reason
+        ("queue", "delete", "queue/*"),  # consume a rejected or duplicate item
+        ("store", "put", "sequencer/staging/*"),  # stage
+        ("store", "replace", "sequencer/lock"),  # commit point
+        ("store", "put", "tile/0/*"),  # apply hash tiles
+        ("store", "put", "tile/entries/*"),  # apply bundles
+        ("store", "put", "index/*"),  # apply index objects
+        ("store", "replace", "checkpoint"),  # publish
+        ("store", "delete", "sequencer/staging/*"),  # clean up
+    ],
+    "files": [
+        ("queue", "overwrite", "rejected/*"),
+        ("queue", "delete", "queue/*"),
+        ("store", "put", "sequencer/staging/*+*~tile~*"),  # stage full tiles as they fill up
+        ("store", "put", "sequencer/staging/*-*~tile~*"),  # stage the rest as files, at the end
+        ("store", "put", "sequencer/staging/*~index~*"),  # and the index objects
+        ("store", "put", NAMING),  # the bundle naming them
+        ("store", "replace", "sequencer/lock"),  # commit point
+        ("store", "link", "tile/0/*"),  # apply hash tiles
+        ("store", "link", "tile/entries/*"),  # apply bundles
+        ("store", "link", "index/*"),  # apply index objects
+        ("store", "replace", "checkpoint"),  # publish
+        ("store", "delete", "sequencer/staging/*~*"),  # clean up the staged files
+        ("store", "delete", NAMING),  # then the bundle
+    ],
+}
+STAGING = {"bundle": Bundled, "files": lambda store: store}
 
 
 @pytest.fixture(scope="module")
@@ -129,11 +187,13 @@ def references(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, 
 
 @pytest.mark.parametrize("fill", sorted(FILL))
 @pytest.mark.parametrize("mode", ["before", "after"])
-@pytest.mark.parametrize(("where", "method", "pattern"), STEPS)
+@pytest.mark.parametrize(("staging", "where", "method", "pattern"),
+                         [(staging, *step) for staging, steps in STEPS.items() for step in steps])
 @pytest.mark.parametrize("nth", [1, 2])
 def test_fault_then_rerun(
     tmp_path: Path,
     references: dict[str, dict[str, bytes]],
+    staging: str,
     where: str,
     method: str,
     pattern: str,
@@ -144,19 +204,20 @@ def test_fault_then_rerun(
     cfg, _, vkey = make_log(tmp_path, batch_size=100)
     store, queue = open_store(cfg.store), open_store(cfg.queue)
     FILL[fill](queue, VALUES)
-    faulty = FaultyStore(store if where == "store" else queue, method, pattern, mode, nth)
-    kw = {"store": faulty} if where == "store" else {"queue": faulty}
+    staged = STAGING[staging](store)
+    faulty = FaultyStore(staged if where == "store" else queue, method, pattern, mode, nth)
+    kw = {"store": faulty} if where == "store" else {"store": staged, "queue": faulty}
     with pytest.raises(TlogError):
         sequencer(cfg, **kw).run()
     assert faulty.fired
     # Whatever was public at the moment of the fault is fully backed by tiles.
     check_published(store, vkey)
     # A healthy re-run repairs everything and ends where an uninterrupted run ends.
-    summary = sequencer(cfg).run()
+    summary = sequencer(cfg, store=staged).run()
     size, root, entries = check_published(store, vkey)
-    assert size == summary.size == 230
+    assert size == summary.size == N
     values = [json.loads(e)["value"] for e in entries]
-    assert sorted(values) == sorted(f"artifact-{i}" for i in range(230))  # once each
+    assert sorted(values) == sorted(f"artifact-{i}" for i in range(N))  # once each
     assert snapshot(Path(cfg.store)) == references[fill]
     assert list(queue.list("queue/")) == []
     assert sorted(k.split("/")[0] for k in queue.list("rejected/")) == ["rejected"] * 2

@@ -101,6 +101,30 @@ def test_put_many_is_create_only_and_leaves_no_temporaries(store: Any, tmp_path:
     assert store.get("tile/0/005") == bytes([5]) * 32
 
 
+def test_folder_link_many_is_a_create_only_copy(tmp_path: Path) -> None:
+    """A folder applies a staged batch by hard links: each key gets its source's bytes, the
+    same bytes already there are fine, other bytes are a conflict, and a source already
+    cleaned up is fine once its key exists (a re-run after the batch was applied)."""
+    store = open_store(str(tmp_path / "log"))
+    staged = [(f"sequencer/staging/s~tile~0~{i:03d}", bytes([i]) * 32) for i in range(5)]
+    store.put_many(staged)
+    pairs = [(k, f"tile/0/{i:03d}") for i, (k, _) in enumerate(staged)]
+    store.link_many(pairs)
+    store.link_many(pairs)  # again: same bytes, fine
+    assert store.get_many([k for _, k in pairs]) == [d for _, d in staged]
+    assert store.stats.links == 10
+    store.delete_many([k for k, _ in staged])
+    store.link_many(pairs)  # sources gone, keys there: applied before
+    assert store.get("tile/0/004") == bytes([4]) * 32
+    store.put("sequencer/staging/s~tile~0~009", b"new")
+    store.put("tile/0/009", b"other bytes")
+    with pytest.raises(ConflictError, match="different content"):
+        store.link_many([("sequencer/staging/s~tile~0~009", "tile/0/009")])
+    with pytest.raises(StoreError):  # neither source nor key: nothing to apply from
+        store.link_many([("sequencer/staging/s~tile~0~010", "tile/0/010")])
+    assert list(store.list("tile/0/")) == [f"tile/0/{i:03d}" for i in (0, 1, 2, 3, 4, 9)]
+
+
 def test_compare_and_swap(store: Any) -> None:
     _needs_preconditions(store)
     with pytest.raises(NotFoundError):

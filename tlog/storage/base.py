@@ -78,6 +78,7 @@ class Stats:
     lists: int = 0
     deletes: int = 0
     heads: int = 0
+    links: int = 0  # a folder's hard-link copies (LocalStore.link_many)
 
 
 class ObjectStore(Protocol):

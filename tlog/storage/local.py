@@ -146,6 +146,35 @@ class LocalStore:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
 
+    def link_many(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Create-only copies ``source → key`` of objects in this folder, made durable together:
+        hard links, so no byte is written twice (objects are immutable, so a link is a copy).
+        A key already holding the same bytes is success, other bytes a conflict; a source
+        already gone is success if its key exists (an earlier attempt linked it, then cleaned
+        up). The sequencer stages a batch's objects as files and applies them this way."""
+        for source, key in pairs:
+            src, path = self._path(source), self._path(key)
+            self.stats.links += 1
+            parent = path.parent
+            if parent not in self._dirs:
+                parent.mkdir(parents=True, exist_ok=True)
+                self._dirs.add(parent)
+            try:
+                self._link(src, path, key)
+            except ConflictError:
+                if not src.exists() or self.get(source) == self.get(key):
+                    continue
+                raise ConflictError("exists with different content", key=key) from None
+            except StoreError:
+                if src.exists() or not path.exists():
+                    raise
+        if self._fsync and pairs:
+            if _SYNCFS is None:
+                for d in {self._path(k).parent for _, k in pairs}:
+                    _fsync_dir(d)
+            else:
+                self._sync(pairs[0][1])
+
     def _link(self, tmp: Path, path: Path, key: str) -> None:
         try:
             os.link(tmp, path)  # atomic create-only: fails if the name exists
