@@ -56,7 +56,9 @@ log = logging.getLogger("tiledlog.sequencer")
 LOCK_KEY = "sequencer/lock"
 CHECKPOINT_KEY = "checkpoint"
 REJECTED_PREFIX = "rejected/"
-ADMIT_CHUNK = 10_000  # submissions read and verified at a time (bounds memory)
+ADMIT_CHUNK = 10_000  # submissions read from the queue at a time (bounds memory)
+ADMIT_BYTES = 64 << 20  # and about this many bytes of them
+_READ_GROUP = 64  # queue objects read in one go (get_many)
 _INTEGRATE_EVERY = 4096  # admitted entries integrated per pass
 
 
@@ -434,17 +436,39 @@ class Sequencer:
             if not keys:
                 return
             self._taken.update(keys)
-            parts = _chunks(keys, ADMIT_CHUNK)
+            pieces = self._pieces(keys)
+            piece: list[tuple[str, bytes]] | None = next(pieces)
             first = True
-            for p, part in enumerate(parts):
-                items = self._read_items(part)
+            while piece is not None:
                 if todo is not None:
-                    todo -= len(items)
-                spans = [items[a:b] for a, b in task_spans(len(items), self._workers)] or [[]]
-                for s, span in enumerate(spans):
-                    last = p == len(parts) - 1 and s == len(spans) - 1
-                    yield _Chunk(span, keys if first else None, last), [d for _, d in span]
+                    todo -= len(piece)
+                spans = [piece[a:b] for a, b in task_spans(len(piece), self._workers)] or [[]]
+                for span in spans[:-1]:
+                    yield _Chunk(span, keys if first else None, False), [d for _, d in span]
                     first = False
+                following = next(pieces, None)  # read on only once this piece is out
+                yield _Chunk(spans[-1], keys if first else None, following is None), [
+                    d for _, d in spans[-1]]
+                first, piece = False, following
+
+    def _pieces(self, keys: list[str]) -> Iterator[list[tuple[str, bytes]]]:
+        """A batch's queue objects, read a few at a time, as pieces of at most
+        ``ADMIT_CHUNK`` submissions and about ``ADMIT_BYTES``: what the run holds of the
+        queue at once, besides the documents in flight (at least one piece, maybe empty)."""
+        piece: list[tuple[str, bytes]] = []
+        held = pieces = 0
+        for group in _chunks(keys, ADMIT_CHUNK, _READ_GROUP):
+            items = self._read_items(group)
+            if piece and len(piece) + len(items) > ADMIT_CHUNK:
+                yield piece
+                piece, held, pieces = [], 0, pieces + 1
+            piece += items
+            held += sum(len(d) for _, d in items)
+            if held >= ADMIT_BYTES or len(piece) >= ADMIT_CHUNK:
+                yield piece
+                piece, held, pieces = [], 0, pieces + 1
+        if piece or not pieces:
+            yield piece
 
     def _next_batch(self, limit: int, exclude: set[str] | None = None) -> list[str]:
         """Queue objects holding about ``limit`` submissions (at least one object), other
@@ -737,13 +761,14 @@ class Sequencer:
             self.queue.delete(item)
 
 
-def _chunks(keys: list[str], most: int) -> list[list[str]]:
-    """Queue objects grouped so that each group holds about ``most`` submissions."""
+def _chunks(keys: list[str], most: int, objects: int | None = None) -> list[list[str]]:
+    """Queue objects grouped so that each group holds about ``most`` submissions (and at most
+    ``objects`` objects)."""
     out: list[list[str]] = [[]]
     total = 0
     for key in keys:
         n = queued_count(key)
-        if out[-1] and total + n > most:
+        if out[-1] and (total + n > most or len(out[-1]) == objects):
             out.append([])
             total = 0
         out[-1].append(key)

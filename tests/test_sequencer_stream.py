@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from seqhelpers import check_tree, enqueue, make_log, sequencer, simple_admit
+from seqhelpers import check_tree, enqueue, make_log, sequencer, simple_admit, submission
 from submissions import hashedrekord_docs
 
 from tlog.errors import StoreError
@@ -52,4 +52,46 @@ def test_a_failed_run_leaves_nothing_held_for_the_next(tmp_path: Path) -> None:
         seq.run()
     summary = seq.run()  # same Sequencer, as the daemon loop reuses it
     assert summary.size == 300
+    check_tree(open_store(cfg.store), 300, bytes.fromhex(summary.root))
+
+
+def test_queue_is_read_in_bounded_pieces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's queue objects are read a few at a time, and no more than about
+    ``ADMIT_BYTES`` of documents are held before admission has taken them (large DSSE
+    envelopes must not all sit in memory at once); the log is the same as ever."""
+    from sequencer import pipeline
+
+    monkeypatch.setattr(pipeline, "ADMIT_BYTES", 2_000)
+    monkeypatch.setattr(pipeline, "_READ_GROUP", 4)
+    cfg, _, _ = make_log(tmp_path, batch_size=100)
+    queue = open_store(cfg.queue)
+    enqueue(queue, [f"v{i:03d}" + "x" * 200 for i in range(300)])
+    seen = {"fetched": 0, "admitted": 0, "held": 0, "calls": 0}
+    # Queue reads, and the most bytes read but not yet handed to admission.
+
+    class Reads:
+        def __init__(self, inner: object) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.inner, name)
+
+        def get_many(self, keys: list[str]) -> list[bytes | None]:
+            assert len(keys) <= 4
+            seen["calls"] += 1
+            out = self.inner.get_many(keys)  # type: ignore[attr-defined]
+            seen["fetched"] += sum(len(d) for d in out if d)
+            seen["held"] = max(seen["held"], seen["fetched"] - seen["admitted"])
+            return out
+
+    def admit(docs: list[bytes]) -> list[object]:
+        seen["admitted"] += sum(map(len, docs))
+        return simple_admit(docs)
+
+    summary = sequencer(cfg, queue=Reads(queue), admit=admit).run()
+    assert (summary.size, summary.batches) == (300, 3)
+    assert seen["calls"] >= 75  # 300 objects, 4 at a time
+    one = len(submission("v000" + "x" * 200)[1])  # every document has this size
+    # A piece (topped up by one group past the limit), and the last task of the piece before.
+    assert 0 < seen["held"] <= 2_000 + 8 * one
     check_tree(open_store(cfg.store), 300, bytes.fromhex(summary.root))

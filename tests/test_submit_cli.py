@@ -218,3 +218,32 @@ def test_link_file_missing_parts(tmp_path: Path, field: str) -> None:
                "--public-key", "rsa.pub")
     assert res.returncode != 0 and f"intoto-link.link.{field}: missing" in res.stderr
     assert LINK_SIGNED["name"] == "package"
+
+
+def test_bulk_objects_are_bounded_in_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many submissions go into bulk objects of at most BULK_MAX lines and about BULK_BYTES,
+    so that the sequencer never has to hold one huge object; each receipt names the object
+    that holds its submission."""
+    from submissions import hashedrekord_docs
+
+    from tlog import queue as tqueue
+    from tlog.entries.cli import queue_documents
+    from tlog.storage import open_store
+
+    docs = [(f"doc{i}", d) for i, (_, d) in enumerate(hashedrekord_docs(40, seed=4))]
+    one = max(len(d) for _, d in docs)
+    monkeypatch.setattr(tqueue, "BULK_BYTES", 5 * one)
+    store = open_store(str(tmp_path / "queue"))
+    receipts = queue_documents(store, docs, workers=1)
+    keys = list(store.list("queue/"))
+    assert len(keys) >= 8  # 40 documents, at most 5 per object by size
+    held: dict[str, list[bytes]] = {}
+    for key in keys:
+        body = store.get(key)
+        assert len(body) <= 5 * one + 5  # lines and their newlines
+        lines = body.split(b"\n")[:-1]
+        assert tqueue.queued_count(key) == len(lines)
+        held[key] = lines
+    for r, (_, doc) in zip(receipts, docs, strict=True):
+        lines = held[r["queue_object"]]
+        assert json.loads(doc) in [json.loads(x) for x in lines]

@@ -10,11 +10,20 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["BULK_MAX", "BULK_SUFFIX", "QUEUE_PREFIX", "bulk_key", "queued_count", "single_key"]
+__all__ = [
+    "BULK_BYTES",
+    "BULK_MAX",
+    "BULK_SUFFIX",
+    "QUEUE_PREFIX",
+    "bulk_key",
+    "queued_count",
+    "single_key",
+]
 
 QUEUE_PREFIX = "queue/"
 BULK_SUFFIX = ".jsonl"
 BULK_MAX = 10_000  # documents per bulk object: one batch's worth at the default batch size
+BULK_BYTES = 64 << 20  # and at most this many bytes (unless one document is larger)
 
 
 def single_key(submission_id: str) -> str:

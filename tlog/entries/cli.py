@@ -171,7 +171,7 @@ def queue_documents(
     """Check every (source, document) as admission will, then queue them all; nothing is
     queued if any fails (the error names the source and the field). Returns receipts.
     ``progress.update(n)`` (a click progress bar) counts checks, then writes."""
-    from tlog.queue import BULK_MAX, bulk_key, single_key
+    from tlog.queue import BULK_BYTES, BULK_MAX, bulk_key, single_key
 
     from .canonical import canonical_json
     from .submission import Admitted, admit_many, load_document
@@ -197,14 +197,22 @@ def queue_documents(
     if len(bodies) == 1:  # one submission: its own object, named by its id
         _put(store, single_key(admitted[0].submission_id), bodies[0], admitted[0].submission_id)
         objects = [single_key(admitted[0].submission_id)]
-    else:  # many: bulk objects of up to BULK_MAX lines, written in parallel
-        parts = [b"\n".join(bodies[i : i + BULK_MAX]) + b"\n"
-                 for i in range(0, len(bodies), BULK_MAX)]
-        objects = [bulk_key(p, p.count(b"\n")) for p in parts]
+        where = [0]
+    else:  # many: bulk objects of up to BULK_MAX lines and BULK_BYTES, written in parallel
+        where, groups, size = [], [[]], 0
+        for body in bodies:
+            if groups[-1] and (len(groups[-1]) == BULK_MAX or size + len(body) > BULK_BYTES):
+                groups.append([])
+                size = 0
+            groups[-1].append(body)
+            size += len(body) + 1
+            where.append(len(groups) - 1)
+        parts = [b"\n".join(g) + b"\n" for g in groups]
+        objects = [bulk_key(p, len(g)) for p, g in zip(parts, groups, strict=True)]
         with ThreadPoolExecutor(min(8, len(parts))) as pool:
             list(pool.map(lambda kp: store.put(*kp), zip(objects, parts, strict=True)))
     for i, r in enumerate(receipts):
-        r["queue_object"] = objects[i // BULK_MAX]
+        r["queue_object"] = objects[where[i]]
     if progress is not None:
         progress.update(len(docs))
     return receipts
