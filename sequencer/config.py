@@ -11,6 +11,7 @@ Example::
 
     [sequencer]
     batch_size = 10000
+    index_keep = 64               # index manifests kept; older ones and what only they name go
 
     [[witnesses]]
     name = "witness.example/w1"
@@ -37,6 +38,7 @@ from tlog.errors import ConfigError
 __all__ = ["LogConfig", "WitnessConfig", "format_config", "load_config"]
 
 DEFAULT_BATCH = 10_000
+DEFAULT_INDEX_KEEP = 64  # batches: hours of a cron schedule, minutes of a busy daemon
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class LogConfig:
     key_file: str | None = None
     key_env: str | None = None
     batch_size: int = DEFAULT_BATCH
+    index_keep: int = DEFAULT_INDEX_KEEP  # 0: keep every index manifest and level object
     workers: int = 0
     state_dir: str | None = None
     endpoint: str | None = None
@@ -124,6 +127,9 @@ def load_config(path: str | os.PathLike[str]) -> LogConfig:
     batch = _get(seq, "batch_size", int, "sequencer.", DEFAULT_BATCH)
     if batch < 1:
         raise ConfigError(f"{p}: sequencer.batch_size: must be at least 1")
+    keep = _get(seq, "index_keep", int, "sequencer.", DEFAULT_INDEX_KEEP)
+    if keep < 0:
+        raise ConfigError(f"{p}: sequencer.index_keep: must be 0 (keep all) or more")
     threshold = _get(policy, "witness_threshold", int, "policy.", 0)
     if not 0 <= threshold <= len(witnesses):
         raise ConfigError(
@@ -138,6 +144,7 @@ def load_config(path: str | os.PathLike[str]) -> LogConfig:
         key_file=_resolve(base, key_file) if key_file else None,
         key_env=_get(key, "env", str, "key."),
         batch_size=batch,
+        index_keep=keep,
         workers=_get(seq, "workers", int, "sequencer.", 0),
         state_dir=_resolve(base, state_dir) if state_dir else None,
         endpoint=_get(data, "endpoint", str, ""),
@@ -169,6 +176,8 @@ def format_config(cfg: LogConfig) -> str:
     elif cfg.key_file:
         lines.append(f"file = {_toml_str(cfg.key_file)}")
     lines += ["", "[sequencer]", f"batch_size = {cfg.batch_size}"]
+    if cfg.index_keep != DEFAULT_INDEX_KEEP:
+        lines.append(f"index_keep = {cfg.index_keep}")
     if cfg.state_dir:
         lines.append(f"state_dir = {_toml_str(cfg.state_dir)}")
     lines += [

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import mmap
@@ -665,6 +666,7 @@ class Sequencer:
         # 6. Apply, publish and clean up (the same path recovery takes).
         self._finish(new_committed, objects, spath, summary)
         self._forget_views(upd.manifest)
+        self._collect_index()
         self._taken.difference_update(draft.keys)
         self._edge, self._bundle = draft.edge, draft.bundle
         stats.admitted += len(draft.fresh)
@@ -672,6 +674,32 @@ class Sequencer:
         if self._progress:
             self._progress(draft.submissions)
         return new_committed, stats
+
+    def _collect_index(self) -> None:
+        """Delete index manifests older than the newest ``index_keep``, and the level objects
+        that only they name: every batch supersedes some, and kept forever they would soon
+        outweigh the log. A level object is named by a run of consecutive manifests, so what
+        an old manifest names and its successor does not, no later one names. Clients read
+        the manifest of the checkpoint they just fetched; housekeeping that fails is retried
+        after the next batch."""
+        keep = self.cfg.index_keep
+        prefix = tindex.manifest_path(0)[:-1]
+        try:
+            sizes = sorted(int(k[len(prefix):]) for k in self.store.list(prefix)
+                           if k[len(prefix):].isdigit())
+            if not keep or len(sizes) <= keep:
+                return
+            for old, following in itertools.pairwise(sizes[: len(sizes) - keep + 1]):
+                gone = set(tindex.index_paths(self._manifest(old))) - set(
+                    tindex.index_paths(self._manifest(following)))
+                self.store.delete_many(sorted(gone))  # the objects first, then what names them
+                self.store.delete(tindex.manifest_path(old))
+                for path in [*gone, tindex.manifest_path(old)]:
+                    if not self._folder:
+                        with contextlib.suppress(OSError):
+                            (self._cache_dir / path).unlink()
+        except TlogError as e:
+            log.warning("index housekeeping failed (retried after the next batch): %s", e)
 
     def _finish(
         self, committed: _Committed, objects: dict[str, bytes], spath: str, summary: RunSummary

@@ -454,11 +454,19 @@ class LogClient:
         if len(leaf) != HASH_SIZE:
             raise ConfigError("a leaf hash is 32 bytes (64 hex digits)")
         cp = cp or self.checkpoint()
-        path = manifest_path(cp.size)
+        path, size = manifest_path(cp.size), cp.size
         try:
-            manifest = parse_manifest(self.store.get(path))  # type: ignore[attr-defined]
-            if manifest.size != cp.size:
-                raise MalformedError(f"manifest is for size {manifest.size}, not {cp.size}")
+            try:
+                data = self.store.get(path)  # type: ignore[attr-defined]
+            except NotFoundError:  # an old tree's manifest is deleted after a while (the
+                size = self.checkpoint().size  # sequencer's index_keep): the latest covers it
+                if size == cp.size:
+                    raise
+                path = manifest_path(size)
+                data = self.store.get(path)  # type: ignore[attr-defined]
+            manifest = parse_manifest(data)
+            if manifest.size != size:
+                raise MalformedError(f"manifest is for size {manifest.size}, not {size}")
             candidates = lookup(manifest, leaf, self.store.get_range)  # type: ignore[attr-defined]
         except MalformedError as e:
             raise VerificationError(f"{path}: the log's index is malformed: {e}") from e
