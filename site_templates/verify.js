@@ -241,7 +241,7 @@
     const found = [];
     for (const ref of manifest.shards[want[0] >> 4]) {
       if (!ref || !ref.records) continue;
-      const data = await get(ref.path);
+      const data = await levelRecords(o.base, get, ref, want);
       let lo = 0, hi = data.length / 40;
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
@@ -256,6 +256,31 @@
       if (v.leafHash === hex(want)) return v;
     }
     throw new VerifyError("no entry with this leaf hash in the log");
+  }
+
+  // The records of one index level that can hold `key`: a small level (L1) whole; a large one
+  // (L2, L3) by one range read of the block its fence keys (every stride-th record's 8-byte
+  // prefix, in the manifest) leave, as the Python client reads it. A server that ignores Range
+  // sends the whole object, which is cut here.
+  async function levelRecords(base, get, ref, key) {
+    if (!ref.fences || !ref.stride) return get(ref.path);
+    const raw = atob(ref.fences), fences = [];
+    for (let i = 0; i < raw.length; i += 8) {
+      const f = new Uint8Array(8);
+      for (let j = 0; j < 8; j++) f[j] = raw.charCodeAt(i + j);
+      fences.push(f);
+    }
+    const prefix = key.subarray(0, 8);
+    let lo = 0, hi = fences.length;  // first fence >= prefix
+    while (lo < hi) { const m = (lo + hi) >> 1; if (compare(fences[m], prefix) < 0) lo = m + 1; else hi = m; }
+    let top = lo, end = fences.length;  // first fence > prefix
+    while (top < end) { const m = (top + end) >> 1; if (compare(fences[m], prefix) <= 0) top = m + 1; else end = m; }
+    const first = lo ? (lo - 1) * ref.stride : 0, last = Math.min(top * ref.stride, ref.records);
+    if (last <= first) return new Uint8Array(0);
+    const r = await fetch(base + ref.path, { headers: { Range: `bytes=${first * 40}-${last * 40 - 1}` } });
+    if (!r.ok) throw new VerifyError(`${ref.path}: HTTP ${r.status}`);
+    const data = new Uint8Array(await r.arrayBuffer());
+    return r.status === 206 ? data : data.subarray(first * 40, last * 40);
   }
 
   function compare(a, b) {

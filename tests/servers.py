@@ -80,11 +80,13 @@ S3_CREDENTIALS = {
 
 
 class StaticServer:
-    """Serves a folder over HTTP/1.1 with Range support; counts requests per path."""
+    """Serves a folder over HTTP/1.1 with Range support; counts requests and bytes sent per
+    path."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, ranges: bool = True) -> None:
         self.root = Path(root)
         self.requests: Counter[str] = Counter()
+        self.sent: Counter[str] = Counter()
         self.lock = threading.Lock()
         server = self
 
@@ -108,10 +110,12 @@ class StaticServer:
                 up = upload_for(path)
                 status, body = 200, data
                 rng = self.headers.get("Range")
-                if rng and rng.startswith("bytes="):
+                if rng and rng.startswith("bytes=") and ranges:
                     a, _, b = rng[6:].partition("-")
                     start, end = int(a), min(int(b) + 1 if b else len(data), len(data))
                     status, body = 206, data[start:end]
+                with server.lock:
+                    server.sent[path] += len(body)
                 self.send_response(status)
                 self.send_header("Content-Type", up.content_type)
                 self.send_header("Cache-Control", up.cache_control)
@@ -138,6 +142,7 @@ class StaticServer:
     def reset(self) -> None:
         with self.lock:
             self.requests.clear()
+            self.sent.clear()
 
 
 def env_with(extra: dict[str, str]) -> dict[str, str]:

@@ -188,3 +188,26 @@ def test_merge_shards_equals_merge_records() -> None:
         m, size = a.manifest, size + b
     with pytest.raises(MalformedError):
         ix.merge_shards(m, [[]] * 3, size, store.__getitem__)
+
+
+def test_manifest_publishes_fences_and_hot_keys_cost_no_extra_gets() -> None:
+    """The fence keys of L2 and L3 go out in the published manifest (and come back from it),
+    so a lookup reads exactly the block that can hold its key, even when one key (a key
+    fingerprint that signs a third of the log) fills many blocks."""
+    store = DictStore()
+    hot = b"\x05" + b"\x77" * 31
+    keys = sorted([bytes([0x05]) + os.urandom(31) for _ in range(60_000)] + [hot] * 30_000)
+    data = b"".join(k + i.to_bytes(8, "big") for i, k in enumerate(keys))
+    ref = ix.level_ref("index/2/0/90000", data)
+    store.objects[ref.path] = data
+    manifest = ix.Manifest(90_000, ((None, ref, None),) + ((None,) * 3,) * 15)
+    published = ix.format_manifest(manifest)
+    assert b'"fences"' in published and ix.parse_manifest(published) == manifest
+    m = ix.parse_manifest(published)
+    truth = {k: [] for k in keys}
+    for i, k in enumerate(keys):
+        truth[k].append(i)
+    for key in [hot, keys[0], keys[-1], keys[keys.index(hot) - 1], *random.sample(keys, 20)]:
+        store.reads = 0
+        assert ix.lookup(m, key, store.read_range) == truth[key]
+        assert store.reads == 1  # one exact range read of L2 (the manifest is read apart)

@@ -146,11 +146,17 @@ def decode_records(data: bytes) -> list[tuple[bytes, int]]:
 
 
 def format_manifest(m: Manifest) -> bytes:
-    shards = [
-        [None if r is None else {"path": r.path, "records": r.records} for r in s] for s in m.levels
-    ]
+    """The manifest as published: per level its path, record count and (L2, L3) fence keys."""
+    shards = [[None if r is None else _ref_json(r) for r in s] for s in m.levels]
     doc = {"version": 1, "size": m.size, "t1": m.t1, "t2": m.t2, "shards": shards}
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _ref_json(r: LevelRef) -> dict[str, object]:
+    out: dict[str, object] = {"path": r.path, "records": r.records}
+    if r.fences:
+        out["fences"], out["stride"] = base64.b64encode(r.fences).decode(), r.stride
+    return out
 
 
 def parse_manifest(data: bytes) -> Manifest:
