@@ -342,7 +342,6 @@ def lookup_many(
     by_shard: dict[int, list[bytes]] = {}
     for k in keys:
         by_shard.setdefault(k[0] >> 4, []).append(k)
-    left, right = bisect.bisect_left, bisect.bisect_right
     for shard, ks in by_shard.items():
         for ref in manifest.levels[shard]:
             if ref is None or ref.records == 0:
@@ -356,11 +355,8 @@ def lookup_many(
             else:  # most keys are new: a byte search of the fenced window rules them out
                 hits = []
                 for k in ks:
-                    p = k[:8]
-                    lo = left(prefixes, p)
-                    hi = right(prefixes, p, lo) * stride
-                    lo = (lo - 1) * stride if lo else 0
-                    if find(k, lo * RECORD_SIZE, min(hi, n) * RECORD_SIZE) >= 0:
+                    lo, hi = _fenced(prefixes, stride, n, k)
+                    if find(k, lo * RECORD_SIZE, hi * RECORD_SIZE) >= 0:
                         hits.append(k)  # maybe: the exact scan below decides
             for k in hits:
                 first = _scan(data, k, *_fenced(prefixes, stride, n, k))
