@@ -220,7 +220,7 @@ def _verify(key: PublicKey, details: str, sig: bytes, data: bytes, prehashed: bo
         if details == "PKIX_ED25519_PH":
             if not prehashed:
                 data = hashlib.sha512(data).digest()
-            return verify_ed25519ph(k.public_bytes_raw(), sig, data)
+            return verify_ed25519ph(key.raw, sig, data)
         if details == "PKIX_ED25519":
             return verify_ed25519(k, key.raw, sig, data)
         if hash_name is None:  # only Ed25519 signs without a hash
