@@ -74,18 +74,22 @@ class FaultyStore:
             return attr
 
         def call(key: str, *args: Any, **kw: Any) -> Any:
-            if self.fired or not fnmatch.fnmatch(key, self.pattern):
-                return attr(key, *args, **kw)
-            self.seen += 1
-            if self.seen < self.nth:
-                return attr(key, *args, **kw)
-            self.fired = True
-            if self.mode == "after":
-                attr(key, *args, **kw)
-            raise StoreError(f"injected fault ({self.mode})", key=key)
+            return self._write(key, lambda: attr(key, *args, **kw))
 
         return call
 
+    def _write(self, key: str, write: Any, matching: bool | None = None) -> Any:
+        """Do ``write`` of ``key``, unless it is the n-th matching one: then fail, before
+        or after writing."""
+        if matching is None:
+            matching = fnmatch.fnmatch(key, self.pattern)
+        if self.fired or not matching or self.seen + 1 < self.nth:
+            self.seen += bool(matching and not self.fired)
+            return write()
+        self.fired = True
+        if self.mode == "after":
+            write()
+        raise StoreError(f"injected fault ({self.mode})", key=key)
 
     def _put_many(self, items: list[tuple[str, bytes]]) -> None:
         """A batch of puts, one object at a time: the faulty one fails, those before it
@@ -98,30 +102,13 @@ class FaultyStore:
         """Links one at a time, matched by the object they make: the faulty one fails,
         those before it are made, those after it are not."""
         for source, key in pairs:
-            if self.fired or not fnmatch.fnmatch(key, self.pattern):
-                self.inner.link_many([(source, key)])
-                continue
-            self.seen += 1
-            if self.seen < self.nth:
-                self.inner.link_many([(source, key)])
-                continue
-            self.fired = True
-            if self.mode == "after":
-                self.inner.link_many([(source, key)])
-            raise StoreError(f"injected fault ({self.mode})", key=key)
+            self._write(key, lambda p=(source, key): self.inner.link_many([p]))
 
     def _delete_many(self, keys: list[str]) -> None:
         """A batch delete is one request: it fails as a whole, before or after."""
         matching = [k for k in keys if fnmatch.fnmatch(k, self.pattern)]
-        if self.fired or not matching:
-            return self.inner.delete_many(keys)
-        self.seen += 1
-        if self.seen < self.nth:
-            return self.inner.delete_many(keys)
-        self.fired = True
-        if self.mode == "after":
-            self.inner.delete_many(keys)
-        raise StoreError(f"injected fault ({self.mode})", key=matching[0])
+        key = matching[0] if matching else ""
+        self._write(key, lambda: self.inner.delete_many(keys), bool(matching))
 
 
 def enqueue_bulk(queue: Any, values: list[str], per_object: int = 80) -> None:
