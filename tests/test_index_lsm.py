@@ -108,7 +108,7 @@ def test_ten_million_entries_four_gets() -> None:
         data, keys = _level(0, n, start=level * 10_000_000)
         path = f"index/{level + 1}/0/{10_000_000 - level}"
         store.objects[path] = data
-        refs.append(ix.level_ref(path, data) if level else ix.LevelRef(path, n))
+        refs.append(ix.level_ref(path, data))
         probes += [(keys[j], level * 10_000_000 + j) for j in rng.sample(range(n), 40)]
     empty = (None, None, None)
     manifest = ix.Manifest(10_000_000, (tuple(refs),) + (empty,) * 15)
@@ -211,3 +211,20 @@ def test_manifest_publishes_fences_and_hot_keys_cost_no_extra_gets() -> None:
         store.reads = 0
         assert ix.lookup(m, key, store.read_range) == truth[key]
         assert store.reads == 1  # one exact range read of L2 (the manifest is read apart)
+
+
+def test_l1_is_read_by_range_too() -> None:
+    """The sequencer's L1 objects carry fences as well, so a client reads the block of L1
+    that can hold the key, not the whole object (up to 160 KB)."""
+    store = DictStore()
+    m = ix.empty_manifest()
+    recs = [(hashlib.sha256(b"%d" % i).digest(), i) for i in range(3 * 16 * 1000)]
+    upd = ix.update_index(m, recs, len(recs), store.read)
+    store.objects.update(upd.objects)
+    m = ix.parse_manifest(ix.format_manifest(upd.manifest))
+    for key, i in recs[:50]:
+        l1 = m.levels[key[0] >> 4][0]
+        assert l1 is not None and l1.fences
+        store.reads = store.bytes_read = 0
+        assert ix.lookup(m, key, store.read_range) == [i]
+        assert store.reads == 1 and store.bytes_read <= 2 * 512 * ix.RECORD_SIZE < l1.records * 40

@@ -14,10 +14,10 @@ is merged into L2 (and L1 becomes empty), an L2 over ``t2`` into L3. A shard wri
 object per batch (the level its merge ends in), so a batch writes at most 16 + 1 objects.
 
 Cost (n = records in the log, about 3 per entry; b = records per batch):
-- lookup: manifest + L1 (≤ t1·40 B, whole) + L2 and L3 by one range read each: the manifest
-  holds ≤ 128 fence keys per L2/L3 object, so the read covers exactly the block(s) that can
-  hold the key: 4 GETs, about n/(16·128)·40 bytes per ranged level (older manifests without
-  fences fall back to interpolation around the key's expected position).
+- lookup: manifest + one range read per level: the manifest holds ≤ 128 fence keys per level
+  object (one every ≥ 512 records), so each read covers exactly the block(s) that can hold the
+  key: 4 GETs, about 2·max(512, n/(16·128))·40 bytes per level (older manifests without fences
+  fall back to L1 whole and interpolation around the key's expected position).
 - written per batch: ≤ 17 objects; bytes ≈ 16·(t1/2)·40 for L1 rewrites, plus an L2 rewrite
   every t1/(b/16) batches per shard and an L3 rewrite every t2/t1 of those.
 """
@@ -278,9 +278,7 @@ def merge_shards(
             levels[shard][level] = None
         path = f"index/{target + 1}/{shard:x}/{new_size}"
         objects[path] = b"".join(merged)
-        levels[shard][target] = (
-            level_ref(path, objects[path]) if target else LevelRef(path, len(merged))
-        )
+        levels[shard][target] = level_ref(path, objects[path])
     m = Manifest(new_size, tuple(tuple(s) for s in levels), t1, t2)
     return IndexUpdate(m, objects)
 
@@ -396,14 +394,15 @@ def _fenced(prefixes: list[bytes], stride: int, n: int, key: bytes) -> tuple[int
 def lookup(
     manifest: Manifest, key: bytes, read_range: Callable[[str, int, int], bytes]
 ) -> list[int]:
-    """All indexes of one key: L1 whole, L2/L3 by interpolated range reads (clients)."""
+    """All indexes of one key (clients): each level by one range read of the block its fence
+    keys leave (manifests without fences: L1 whole, L2/L3 by interpolated range reads)."""
     if len(key) != 32:
         raise MalformedError("lookup key must be 32 bytes", field="key")
     found: list[int] = []
     for level, ref in enumerate(manifest.levels[key[0] >> 4]):
         if ref is None or ref.records == 0:
             continue
-        if level == 0:
+        if level == 0 and not ref.fences:
             data = read_range(ref.path, 0, ref.records * RECORD_SIZE)
             first, end = _find(data, key)
             found += _indexes(data, first, end)
