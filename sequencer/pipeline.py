@@ -683,11 +683,13 @@ class Sequencer:
         the manifest of the checkpoint they just fetched; housekeeping that fails is retried
         after the next batch."""
         keep = self.cfg.index_keep
+        if not keep:
+            return
         prefix = tindex.manifest_path(0)[:-1]
         try:
             sizes = sorted(int(k[len(prefix):]) for k in self.store.list(prefix)
                            if k[len(prefix):].isdigit())
-            if not keep or len(sizes) <= keep:
+            if len(sizes) <= keep:
                 return
             for old, following in itertools.pairwise(sizes[: len(sizes) - keep + 1]):
                 gone = set(tindex.index_paths(self._manifest(old))) - set(
