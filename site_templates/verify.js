@@ -258,10 +258,10 @@
     throw new VerifyError("no entry with this leaf hash in the log");
   }
 
-  // The records of one index level that can hold `key`: a small level (L1) whole; a large one
-  // (L2, L3) by one range read of the block its fence keys (every stride-th record's 8-byte
-  // prefix, in the manifest) leave, as the Python client reads it. A server that ignores Range
-  // sends the whole object, which is cut here.
+  // The records of one index level that can hold `key`: one range read of the block its fence
+  // keys (every stride-th record's 8-byte prefix, in the manifest) leave, as the Python client
+  // reads it; a level without fences (a manifest from before they were published) whole. A
+  // server that ignores Range sends the whole object, which is cut here.
   async function levelRecords(base, get, ref, key) {
     if (!ref.fences || !ref.stride) return get(ref.path);
     const raw = atob(ref.fences), fences = [];

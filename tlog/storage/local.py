@@ -73,12 +73,17 @@ class LocalStore:
             raise StoreError("invalid object key", key=key)
         return self.root / key
 
-    def _write_tmp(self, path: Path, data: bytes, sync: bool = True) -> Path:
-        """A new, uniquely named temporary file beside ``path`` holding ``data``."""
+    def _parent_dir(self, path: Path) -> Path:
+        """The folder ``path`` goes in, made once (saves a mkdir per write)."""
         parent = path.parent
         if parent not in self._dirs:
             parent.mkdir(parents=True, exist_ok=True)
             self._dirs.add(parent)
+        return parent
+
+    def _write_tmp(self, path: Path, data: bytes, sync: bool = True) -> Path:
+        """A new, uniquely named temporary file beside ``path`` holding ``data``."""
+        parent = self._parent_dir(path)
         while True:
             tmp = parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{next(self._serial)}"
             try:
@@ -155,10 +160,7 @@ class LocalStore:
         for source, key in pairs:
             src, path = self._path(source), self._path(key)
             self.stats.links += 1
-            parent = path.parent
-            if parent not in self._dirs:
-                parent.mkdir(parents=True, exist_ok=True)
-                self._dirs.add(parent)
+            self._parent_dir(path)
             try:
                 self._link(src, path, key)
             except ConflictError:
