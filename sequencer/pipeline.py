@@ -35,6 +35,7 @@ from tlog.tiles import ENTRIES, Tile
 
 from .config import LogConfig
 from .crash import crashpoint
+from .rejection import format_rejection
 from .staging import (
     STAGING_PREFIX,
     decode_staging,
@@ -287,6 +288,7 @@ class Sequencer:
         self._workers = cfg.workers or os.cpu_count() or 1
         self._stream = _streaming(admit) if admit else _default_stream(self._workers)
         self._taken: set[str] = set()  # queue objects of batches not yet finished
+        self._strays = 0  # queue objects of no queue object's name, rejected this run
         self._cosign = cosign
         self._after_publish = after_publish
         self._progress = progress
@@ -400,6 +402,7 @@ class Sequencer:
         # state of the one before.
         draft: _Draft | None = None
         self._taken = set()
+        self._strays = 0
         stream = self._stream(self._feed(max_entries, should_stop))
         try:
             for chunk, results in stream:
@@ -419,6 +422,7 @@ class Sequencer:
                         break  # at a batch boundary; what was read ahead stays queued
         finally:
             stream.close()  # unconsumed results are dropped: their items stay queued
+        summary.stats.rejected += self._strays
         summary.size = committed.checkpoint.size
         summary.root = committed.checkpoint.root_hash.hex()
         summary.seconds = time.monotonic() - started
@@ -478,7 +482,10 @@ class Sequencer:
         total = 0
         for key in self.queue.list(QUEUE_PREFIX):
             n = queued_count(key)
-            if not n or (exclude and key in exclude):
+            if not n:
+                self._reject_stray(key)
+                continue
+            if exclude and key in exclude:
                 continue
             if keys and total + n > limit:
                 break
@@ -487,6 +494,18 @@ class Sequencer:
             if total >= limit:
                 break
         return keys
+
+    def _reject_stray(self, key: str) -> None:
+        """A queue object whose name is no queue object's: rejected once (its record keeps
+        what it holds), or it would be passed over on every run, forever."""
+        try:
+            doc = self.queue.get(key)
+        except NotFoundError:
+            return  # consumed meanwhile
+        self._strays += 1
+        self._reject(key, doc, f"{key}: not a queue object name (one submission is "
+                     f"queue/<id>.json, many are queue/<sha256>-<count>{BULK_SUFFIX}); "
+                     "submit with `tlog submit`")
 
     def _read_items(self, keys: list[str]) -> list[tuple[str, bytes]]:
         """(item id, document) for queue objects: a ``.json`` object is one item named by
@@ -770,24 +789,15 @@ class Sequencer:
 
     def _reject(self, item: str, doc: bytes, reason: str) -> None:
         """Store the reason under the submission's id; drop a single-submission object
-        (a bulk object is dropped when its batch is done)."""
-        if "#" in item:
+        (a bulk object is dropped when its batch is done). Whatever the document holds,
+        this files a bounded record (``format_rejection``): a document that could fail
+        here would stay queued and stop every later run."""
+        if _is_line(item):
             sid = _submission_id(doc)
         else:
             sid = item.removeprefix(QUEUE_PREFIX).removesuffix(".json")
-        try:
-            submission: Any = json.loads(doc)
-        except ValueError:
-            submission = {"unparsed_bytes_hex": doc[:4096].hex()}
-        record = {
-            "id": sid,
-            "reason": reason,
-            "rejected_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "submission": submission,
-        }
-        body = json.dumps(record, indent=2, sort_keys=True).encode() + b"\n"
-        self.queue.overwrite(f"{REJECTED_PREFIX}{sid}.json", body)
-        if "#" not in item:
+        self.queue.overwrite(f"{REJECTED_PREFIX}{sid}.json", format_rejection(sid, reason, doc))
+        if not _is_line(item):
             self.queue.delete(item)
 
 
@@ -806,9 +816,15 @@ def _chunks(keys: list[str], most: int, objects: int | None = None) -> list[list
     return [c for c in out if c]
 
 
+def _is_line(item: str) -> bool:
+    """Whether an item id is a line of a bulk object (``<key>.jsonl#``); any other is a
+    queue object's key, whatever characters it holds."""
+    return item.endswith(BULK_SUFFIX + "#")
+
+
 def _single(items: Sequence[str]) -> list[str]:
-    """The single-submission queue objects among item ids (bulk lines are ``key#N``)."""
-    return [i for i in items if "#" not in i]
+    """The single-submission queue objects among item ids."""
+    return [i for i in items if not _is_line(i)]
 
 
 def _submission_id(doc: bytes) -> str:

@@ -159,26 +159,46 @@ def _phases(docs: Sequence[bytes], portable: bool,
     known = types()
     parsed: list[tuple[int, dict[str, Any], Any, Any]] = []
     for i, doc in enumerate(docs):
+        t = None
         try:
             value = load_document(doc)
             name = value.get("type")
             t = known[name] if isinstance(name, str) and name in known else entry_type(name)
             parsed.append((i, value, t, t.parse(value)))
-        except TlogError as e:
-            out[i] = _portable(e) if portable else e
+        except Exception as e:  # one document's failure, whatever it is: see _failure
+            out[i] = _failure(e, t, portable)
     verified = []
     for item in parsed:
         try:
             item[2].verify(item[3])
             verified.append(item)
-        except TlogError as e:
-            out[item[0]] = _portable(e) if portable else e
+        except Exception as e:
+            out[item[0]] = _failure(e, item[2], portable)
     for i, value, t, p in verified:
         try:
             out[i] = emit(value, t, p)
-        except TlogError as e:
-            out[i] = _portable(e) if portable else e
+        except Exception as e:
+            out[i] = _failure(e, t, portable)
     return out  # type: ignore[return-value]  # every slot is filled above
+
+
+def _failure(e: Exception, t: Any, portable: bool) -> TlogError:
+    """A document's failure as its result. A typed error is the verdict; anything else (a
+    plugin's bug, a built-in type's RecursionError) is caught here, at the one boundary
+    between the log and code that handles a single untrusted document, and becomes a
+    rejection of that document naming the type: raised on, it would fail the whole chunk,
+    which stays queued and fails again on every run."""
+    if isinstance(e, TlogError):
+        return _portable(e) if portable else e
+    if t is None:
+        return MalformedError(f"could not be read: {type(e).__name__}: {_short(e)}",
+                              field="document")
+    name = getattr(t, "name", "?")
+    origin = getattr(type(t), "__module__", "") or ""
+    who = f"entry type {name!r}" if origin.startswith("tlog.") else \
+        f"plugin {name!r} ({origin})"
+    return TlogError(f"{name}: {who} failed on this document: {type(e).__name__}: "
+                     f"{_short(e)}")
 
 
 def _entry(t: Any, parsed: Any) -> tuple[bytes, tuple[str, ...]]:

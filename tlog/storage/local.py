@@ -8,6 +8,7 @@ import fcntl
 import hashlib
 import itertools
 import os
+import stat
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
@@ -204,7 +205,13 @@ class LocalStore:
     def get(self, key: str) -> bytes:
         self.stats.gets += 1
         try:
-            return self._path(key).read_bytes()
+            # Non-blocking, so that a FIFO or device planted under a key cannot hang the
+            # reader; only a regular file is an object.
+            fd = os.open(self._path(key), os.O_RDONLY | os.O_NONBLOCK)
+            with open(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise NotFoundError("not a regular file", key=key)
+                return f.read()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFoundError("not found", key=key) from None
         except OSError as e:
@@ -247,7 +254,8 @@ class LocalStore:
                 continue
             for name in filenames:
                 key = rel + name
-                if key.startswith(prefix) and not name.startswith((".tmp-", ".lock")):
+                if (key.startswith(prefix) and not name.startswith((".tmp-", ".lock"))
+                        and _regular(os.path.join(dirpath, name))):
                     out.append(key)
         return iter(sorted(out))
 
@@ -302,3 +310,11 @@ class LocalStore:
                 raise ConflictError("changed since it was read", key=key)
             self.overwrite(key, data, upload)
         return self._version(data)
+
+
+def _regular(path: str) -> bool:
+    """Whether ``path`` is a regular file (a FIFO, socket or device is never an object)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False

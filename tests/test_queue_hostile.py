@@ -1,0 +1,131 @@
+"""Hostile queue items: whatever anyone with write access to the queue puts there, each item
+ends logged or rejected with a stored reason, once, and the log keeps running (issue 18,
+items 0, 4 and 6). Driven through the real CLI, as the cron job runs it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from submissions import ed25519_key, hashedrekord_doc
+
+from sequencer.rejection import KEEP_BYTES, REASON_CHARS, format_rejection
+from tlog.entries import admit_many
+from tlog.storage import open_store
+
+BIN = Path(sys.executable).parent
+DEEP = b"[" * 1000 + b"]" * 1000  # json.loads raises RecursionError on it
+NEARLY_DEEP = b'{"type": "hashedrekord", "x": ' + b"[" * 990 + b"]" * 990 + b"}"
+
+
+def tlog(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "tlog"), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+def _log(tmp: Path) -> None:
+    assert tlog(tmp, "keygen", "hostile.example/log", "--out", "log").returncode == 0
+    res = tlog(tmp, "init", "--store", "public", "--queue", "queue", "--origin",
+               "hostile.example/log", "--key", "log.key")
+    assert res.returncode == 0, res.stderr
+
+
+def _sequence(tmp: Path) -> dict[str, object]:
+    res = tlog(tmp, "sequence", "--config", "tlog.toml", "--json")
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _valid(i: int) -> bytes:
+    key, pem = ed25519_key(7)
+    return hashedrekord_doc(key, pem, b"artifact %d" % i)
+
+
+def test_hostile_documents_are_rejected_and_the_log_goes_on(tmp_path: Path) -> None:
+    _log(tmp_path)
+    queue = open_store(str(tmp_path / "queue"))
+    queue.put("queue/deep.json", DEEP)
+    queue.put("queue/nearly-deep.json", NEARLY_DEEP)
+    queue.put("queue/binary.json", b"\xff\xfe" * 10 + b"\x00")
+    bulk = b"\n".join([_valid(0), DEEP, NEARLY_DEEP, _valid(1)])
+    queue.put(f"queue/{hashlib.sha256(bulk).hexdigest()}-4.jsonl", bulk)
+    queue.put("queue/with#hash.json", _valid(2))  # a '#' is not a bulk line's mark
+    queue.put("queue/notes.txt", _valid(3))  # no queue object's name
+    summary = _sequence(tmp_path)
+    assert (summary["admitted"], summary["rejected"], summary["size"]) == (3, 6, 3)
+    assert list(queue.list("queue/")) == []  # every item handled, none left to stall on
+    records = {k: json.loads(queue.get(k)) for k in queue.list("rejected/")}
+    assert len(records) == 6  # a single object's record is named by its key, a line's by its bytes
+    by_id = {r["id"]: r for r in records.values()}
+    assert by_id[hashlib.sha256(DEEP).hexdigest()]["submission_text"] == DEEP.decode()
+    assert by_id["deep"]["reason"].startswith("document: not JSON")
+    assert by_id["deep"]["submission_text"] == DEEP.decode()
+    assert by_id["nearly-deep"]["submission_bytes"] == len(NEARLY_DEEP)
+    assert by_id["binary"]["submission_text"].startswith("\\xff\\xfe")
+    assert "not a queue object name" in by_id["notes.txt"]["reason"]
+    # A second run (a cron job, a `--watch` restart) has nothing left to trip over.
+    again = _sequence(tmp_path)
+    assert (again["admitted"], again["rejected"], again["size"]) == (0, 0, 3)
+
+
+def test_a_line_of_a_bulk_object_nested_too_deep(tmp_path: Path) -> None:
+    _log(tmp_path)
+    queue = open_store(str(tmp_path / "queue"))
+    bulk = b"\n".join([_valid(0), DEEP, _valid(1)])
+    queue.put(f"queue/{hashlib.sha256(bulk).hexdigest()}-3.jsonl", bulk)
+    summary = _sequence(tmp_path)
+    assert (summary["admitted"], summary["rejected"]) == (2, 1)
+    (record,) = [json.loads(queue.get(k)) for k in queue.list("rejected/")]
+    assert record["id"] == hashlib.sha256(DEEP).hexdigest()
+    assert list(queue.list("queue/")) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_in_a_folder_queue_is_no_item(tmp_path: Path) -> None:
+    _log(tmp_path)
+    queue = open_store(str(tmp_path / "queue"))
+    queue.put("queue/ok.json", _valid(0))
+    os.mkfifo(queue.local_path("queue/fifo.json"))
+    summary = _sequence(tmp_path)  # would block forever reading the FIFO
+    assert (summary["admitted"], summary["size"]) == (1, 1)
+
+
+def test_a_plugin_that_raises_rejects_only_its_document(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A type whose code raises something other than a typed error: that document is
+    rejected naming the plugin, the others in its chunk are admitted."""
+    from tlog.entries import registry
+
+    class Broken:
+        name, kind, api_version = "broken", "broken", "0.0.1"
+
+        def parse(self, doc: dict[str, object]) -> object:
+            raise KeyError("oops")
+
+        verify = canonical = search_keys = describe = parse
+
+    known = dict(registry.types())
+    known["broken"] = Broken()
+    monkeypatch.setattr("tlog.entries.submission.types", lambda: known)
+    docs = [_valid(0), b'{"type": "broken"}', _valid(1)]
+    results = admit_many(docs, workers=1)
+    assert [type(r).__name__ for r in results] == ["Admitted", "TlogError", "Admitted"]
+    assert str(results[1]).startswith("broken: plugin 'broken' (")
+    assert "KeyError" in str(results[1])
+
+
+def test_rejection_records_are_bounded() -> None:
+    huge = b'{"type": "x", "v": "' + b"a" * (KEEP_BYTES * 4) + b'"}'
+    record = json.loads(format_rejection("id", "r" * 10 * REASON_CHARS, huge, 0))
+    assert len(record["reason"]) == REASON_CHARS
+    assert len(record["submission_text"]) == KEEP_BYTES
+    assert record["submission_truncated"] is True
+    assert record["submission_bytes"] == len(huge)
+    small = json.loads(format_rejection("id", "why", b'{"a": [1]}', 0))
+    assert small["submission"] == {"a": [1]}
+    assert small["rejected_at"] == "1970-01-01T00:00:00Z"
