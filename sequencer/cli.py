@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import sys
@@ -34,10 +35,15 @@ def open_stores(cfg: LogConfig) -> tuple[Any, Any]:
 @click.option("--origin", required=True, help="The log's origin line, e.g. example.com/log.")
 @click.option("--key", "key_file", type=click.Path(dir_okay=False), help="Signer key file (.key).")
 @click.option("--key-env", help="Read the signer key from this environment variable instead.")
-@click.option("--queue", help="Private queue of submissions (default: the store).")
+@click.option("--queue", help="Private queue of submissions (default: <store>-queue, beside it).")
+@click.option("--public-queue", is_flag=True,
+              help="Allow the queue inside the published store (rejected submissions and all "
+                   "become public).")
 @click.option("--config", "config_path", default="tlog.toml", show_default=True)
 @click.option("--endpoint", help="S3/GCS endpoint URL (MinIO, R2, emulators).")
 @click.option("--batch-size", default=10_000, show_default=True, type=click.IntRange(1))
+@click.option("--adopt", is_flag=True,
+              help="A log signed by this key already exists there: write a config for it.")
 @click.option("--force", is_flag=True, help="Overwrite an existing config file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def init(
@@ -46,55 +52,108 @@ def init(
     key_file: str | None,
     key_env: str | None,
     queue: str | None,
+    public_queue: bool,
     config_path: str,
     endpoint: str | None,
     batch_size: int,
+    adopt: bool,
     force: bool,
     as_json: bool,
 ) -> None:
-    """Write the log's config and publish the empty log (a signed checkpoint of size 0).
+    """Publish the empty log (a signed checkpoint of size 0) and write its config.
+
+    Nothing is written unless the log is published (or, with --adopt, found). Paths in the
+    config are written relative to its folder; it records the log's public key (vkey), so
+    that only sequencing needs the private one.
 
     \b
     Examples:
       tlog keygen example.com/log --out log
       tlog init --store ./public --queue ./queue --origin example.com/log --key log.key
-      TLOG_SIGNER_KEY=… tlog init --store s3://bucket/log --queue s3://bucket/queue \\
+      TLOG_SIGNER_KEY=… tlog init --store s3://bucket/log --queue s3://private/queue \\
           --origin example.com/log --key-env TLOG_SIGNER_KEY
     """
     from tlog.note import new_signer
 
-    from .pipeline import publish_empty_log
+    from .pipeline import existing_log, publish_empty_log
 
     if bool(key_file) == bool(key_env):
         raise ConfigError("--key or --key-env: give exactly one")
     cfg_file = Path(config_path)
     if cfg_file.exists() and not force:
         raise ConfigError(f"{cfg_file} exists; use --force to overwrite it")
+    store_url = _location(store)
+    queue_url = _location(queue) if queue else _sibling(store_url)
+    if _inside(queue_url, store_url):
+        if not public_queue:
+            raise ConfigError(
+                f"--queue {queue or '(default)'}: {queue_url} is inside the published store "
+                f"{store_url}: submissions and rejections would be public, and submitters "
+                "would need write access to the log; give a private --queue (or "
+                "--public-queue to accept that)")
+        click.echo("warning: the queue is inside the published store: its submissions and "
+                   "rejections are public", err=True)
     cfg = LogConfig(
         origin=origin,
-        store=store,
-        queue=queue or store,
+        store=store_url,
+        queue=queue_url,
         key_file=str(Path(key_file).resolve()) if key_file else None,
         key_env=key_env,
         endpoint=endpoint,
         batch_size=batch_size,
+        public_queue=public_queue,
     )
     skey = cfg.signer_key()
     signer = new_signer(skey)
+    cfg = dataclasses.replace(cfg, vkey=signer.verifier().vkey)
     if signer.name != origin:
         click.echo(
             f"warning: key name {signer.name!r} differs from origin {origin!r} "
             "(tlog-checkpoint recommends they match)",
             err=True,
         )
-    cfg_file.write_text(format_config(cfg))
-    log_store, _ = open_stores(load_config(cfg_file))
-    note = publish_empty_log(log_store, origin, skey)
-    result = {"config": str(cfg_file), "store": log_store.url, "checkpoint": note.decode()}
+    log_store, _ = open_stores(cfg)
+    found = existing_log(log_store, origin, cfg.vkey)
+    if found is not None and not adopt:
+        raise ConfigError(
+            f"{log_store.url}: a log already exists there at size {found.size}, signed by this "
+            "key; pass --adopt to write a config for it")
+    note = found_note = None
+    if found is None:
+        note = publish_empty_log(log_store, origin, skey)
+    else:
+        found_note = log_store.get("checkpoint")
+    text = format_config(cfg, relative_to=cfg_file.resolve().parent)
+    cfg_file.write_text(text)  # last: a failed init leaves nothing to clean up
+    shown = (note or found_note or b"").decode()
+    result = {"config": str(cfg_file), "store": log_store.url, "queue": queue_url,
+              "adopted": found is not None, "checkpoint": shown}
     if as_json:
         click.echo(json.dumps(result, indent=2))
+    elif found is not None:
+        click.echo(f"wrote {cfg_file} for the existing log {origin} at {log_store.url} "
+                   f"(size {found.size})")
     else:
-        click.echo(f"wrote {cfg_file}; log {origin} published at {log_store.url}")
+        click.echo(f"wrote {cfg_file}; log {origin} published at {log_store.url}; "
+                   f"queue at {queue_url}")
+
+
+def _location(value: str) -> str:
+    """A store URL as the config holds it: local folders absolute."""
+    return value.rstrip("/") if "://" in value else str(Path(value).resolve())
+
+
+def _sibling(store: str) -> str:
+    """The default queue: beside the published store, never inside it."""
+    head, _, tail = store.rstrip("/").rpartition("/")
+    if "://" in store and (not tail or head.endswith(":/")):
+        raise ConfigError(f"--queue: {store} is a bucket's root, so there is no place beside "
+                          "it; give a private --queue (another bucket or prefix)")
+    return f"{store}-queue"
+
+
+def _inside(queue: str, store: str) -> bool:
+    return queue == store or queue.startswith(store.rstrip("/") + "/")
 
 
 @click.command()

@@ -5,13 +5,15 @@ Example::
     origin = "example.com/log"
     store = "./public"            # where the log is published (folder, s3://, gs://)
     queue = "./queue"             # private queue of submissions (any backend)
+    vkey = "example.com/log+…"    # the log's public key: all that pages and witnesses need
 
     [key]
-    file = "log.key"              # or: env = "TLOG_SIGNER_KEY"
+    file = "log.key"              # or: env = "TLOG_SIGNER_KEY" (only signing reads it)
 
     [sequencer]
     batch_size = 10000
     index_keep = 64               # index manifests kept; older ones and what only they name go
+    state_dir = ".tlog-state"     # default: $TLOG_STATE_DIR, else the user's cache folder
 
     [[witnesses]]
     name = "witness.example/w1"
@@ -22,16 +24,21 @@ Example::
     witness_threshold = 1         # cosignatures a checkpoint needs
     require_witnesses = false     # publish only once the threshold is met
 
-Relative paths are resolved against the folder of the config file.
+Relative paths are resolved against the folder of the config file. Unknown tables and keys
+are errors (a misspelt ``[polcy]`` would otherwise drop the witness policy unnoticed).
 """
 
 from __future__ import annotations
 
+import difflib
+import hashlib
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomli_w
 
 from tlog.errors import ConfigError
 
@@ -39,6 +46,18 @@ __all__ = ["LogConfig", "WitnessConfig", "format_config", "load_config"]
 
 DEFAULT_BATCH = 10_000
 DEFAULT_INDEX_KEEP = 64  # batches: hours of a cron schedule, minutes of a busy daemon
+STATE_ENV = "TLOG_STATE_DIR"  # where the sequencer keeps its state when the config does not say
+
+# Every table and key a config may hold ("witnesses" is an array of tables).
+_SCHEMA: dict[str, set[str]] = {
+    "": {"origin", "store", "queue", "public_queue", "endpoint", "vkey", "key", "sequencer",
+         "policy", "witnesses", "site"},
+    "key": {"file", "env"},
+    "sequencer": {"batch_size", "index_keep", "workers", "state_dir"},
+    "policy": {"witness_threshold", "require_witnesses", "witness_timeout"},
+    "witnesses": {"name", "url", "vkey"},
+    "site": {"enabled"},
+}
 
 
 @dataclass(frozen=True)
@@ -59,6 +78,8 @@ class LogConfig:
     queue: str
     key_file: str | None = None
     key_env: str | None = None
+    vkey: str | None = None
+    public_queue: bool = False  # the queue may sit inside the published store
     batch_size: int = DEFAULT_BATCH
     index_keep: int = DEFAULT_INDEX_KEEP  # 0: keep every index manifest and level object
     workers: int = 0
@@ -85,6 +106,36 @@ class LogConfig:
                 raise ConfigError(f"key.file: cannot read {self.key_file}: {e.strerror}") from e
         raise ConfigError("key: set key.file or key.env")
 
+    def verifier_key(self) -> str:
+        """The log's public (verifier) key: ``vkey`` when set, else derived from the signer
+        key. Publishing pages or asking witnesses needs no more, so jobs that hold no
+        secret (a site build) work from ``vkey`` alone."""
+        if self.vkey:
+            return self.vkey
+        from tlog.note import vkey_for_skey
+
+        try:
+            return vkey_for_skey(self.signer_key())
+        except ConfigError as e:
+            raise ConfigError(
+                f"vkey: not set in {self.path or 'the config'}, and the signer key is not "
+                f"available to derive it ({e}); add vkey = \"<the contents of the log's .pub "
+                "file>\" at the top of the config"
+            ) from e
+
+    def state_path(self) -> Path:
+        """Where the sequencer keeps its state (index cache, witness sizes):
+        ``sequencer.state_dir``, else ``$TLOG_STATE_DIR``, else a folder per store under the
+        user's cache folder. A CI job caches the same variable it sets, so the two agree."""
+        if self.state_dir:
+            return Path(self.state_dir)
+        if os.environ.get(STATE_ENV):
+            return Path(os.environ[STATE_ENV]).resolve()
+        import platformdirs
+
+        tag = hashlib.sha256(self.store.encode()).hexdigest()[:16]
+        return Path(platformdirs.user_cache_dir("tiledlog")) / "sequencer" / tag
+
 
 def _resolve(base: Path, value: str) -> str:
     if "://" in value or os.path.isabs(value):
@@ -110,6 +161,7 @@ def load_config(path: str | os.PathLike[str]) -> LogConfig:
         raise ConfigError(f"config file {p} not found (create one with `tlog init`)") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p}: not valid TOML: {e}") from e
+    _check_keys(data, p)
     base = p.resolve().parent
     for key in ("origin", "store"):
         if not isinstance(data.get(key), str) or not data[key]:
@@ -137,12 +189,22 @@ def load_config(path: str | os.PathLike[str]) -> LogConfig:
             f"{len(witnesses)} configured witnesses"
         )
     state_dir = _get(seq, "state_dir", str, "sequencer.")
+    store = _resolve(base, data["store"])
+    queue = _resolve(base, _get(data, "queue", str, "", data["store"]))
+    public_queue = bool(_get(data, "public_queue", bool, "", False))
+    if not public_queue and (queue == store or queue.startswith(store.rstrip("/") + "/")):
+        raise ConfigError(
+            f"{p}: queue: {queue} is inside the published store {store} (submissions and "
+            "rejections would be public); set queue to a private location, or "
+            "public_queue = true to accept that")
     return LogConfig(
         origin=data["origin"],
-        store=_resolve(base, data["store"]),
-        queue=_resolve(base, _get(data, "queue", str, "", data["store"])),
+        store=store,
+        queue=queue,
+        public_queue=public_queue,
         key_file=_resolve(base, key_file) if key_file else None,
         key_env=_get(key, "env", str, "key."),
+        vkey=_vkey(_get(data, "vkey", str, ""), p),
         batch_size=batch,
         index_keep=keep,
         workers=_get(seq, "workers", int, "sequencer.", 0),
@@ -157,41 +219,74 @@ def load_config(path: str | os.PathLike[str]) -> LogConfig:
     )
 
 
-def _toml_str(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _check_keys(data: dict[str, Any], p: Path) -> None:
+    """Unknown tables and keys are errors naming the key and the closest known one."""
+    def unknown(where: str, table: Any, known: set[str]) -> None:
+        if not isinstance(table, dict):
+            raise ConfigError(f"{p}: {where}: expected a table, got {type(table).__name__}")
+        for k in table:
+            if k not in known:
+                close = difflib.get_close_matches(k, sorted(known), n=1, cutoff=0.6)
+                hint = f" (did you mean {(where + '.' if where else '') + close[0]!r}?)" \
+                    if close else f" (known: {', '.join(sorted(known))})"
+                raise ConfigError(f"{p}: {(where + '.') if where else ''}{k}: unknown "
+                                  f"{'table' if isinstance(table[k], dict) else 'key'}{hint}")
+
+    unknown("", data, _SCHEMA[""])
+    for name in ("key", "sequencer", "policy", "site"):
+        if name in data:
+            unknown(name, data[name], _SCHEMA[name])
+    witnesses = data.get("witnesses", [])
+    if not isinstance(witnesses, list):
+        raise ConfigError(f"{p}: witnesses: expected an array of tables ([[witnesses]])")
+    for i, w in enumerate(witnesses):
+        unknown(f"witnesses[{i}]", w, _SCHEMA["witnesses"])
 
 
-def format_config(cfg: LogConfig) -> str:
-    """Render a config as TOML (what `tlog init` writes)."""
-    lines = [
-        f"origin = {_toml_str(cfg.origin)}",
-        f"store = {_toml_str(cfg.store)}",
-        f"queue = {_toml_str(cfg.queue)}",
-    ]
+def _vkey(value: str | None, p: Path) -> str | None:
+    if value is None:
+        return None
+    if value.startswith("PRIVATE+KEY+"):
+        raise ConfigError(f"{p}: vkey: holds a private key; remove it from the file (and "
+                          "rotate it if the file was shared) and give the log's .pub instead")
+    from tlog.errors import MalformedError
+    from tlog.note import new_verifier
+
+    try:
+        new_verifier(value)
+    except MalformedError as e:
+        raise ConfigError(f"{p}: vkey: not a verifier key ({e}); it is the log's .pub "
+                          "file, name+hash+key") from None
+    return value
+
+
+def format_config(cfg: LogConfig, relative_to: str | os.PathLike[str] | None = None) -> str:
+    """Render a config as TOML (what `tlog init` writes); local paths are written relative to
+    ``relative_to`` (the config's folder) when given, so the folder can be moved whole."""
+    def path(value: str) -> str:
+        if relative_to is None or "://" in value or not os.path.isabs(value):
+            return value
+        return os.path.relpath(value, relative_to)
+
+    doc: dict[str, Any] = {"origin": cfg.origin, "store": path(cfg.store),
+                           "queue": path(cfg.queue)}
+    if cfg.public_queue:
+        doc["public_queue"] = True
+    if cfg.vkey:
+        doc["vkey"] = cfg.vkey
     if cfg.endpoint:
-        lines.append(f"endpoint = {_toml_str(cfg.endpoint)}")
-    lines += ["", "[key]"]
-    if cfg.key_env:
-        lines.append(f"env = {_toml_str(cfg.key_env)}")
-    elif cfg.key_file:
-        lines.append(f"file = {_toml_str(cfg.key_file)}")
-    lines += ["", "[sequencer]", f"batch_size = {cfg.batch_size}"]
+        doc["endpoint"] = cfg.endpoint
+    doc["key"] = {"env": cfg.key_env} if cfg.key_env else \
+        {"file": path(cfg.key_file)} if cfg.key_file else {}
+    seq: dict[str, Any] = {"batch_size": cfg.batch_size}
     if cfg.index_keep != DEFAULT_INDEX_KEEP:
-        lines.append(f"index_keep = {cfg.index_keep}")
+        seq["index_keep"] = cfg.index_keep
     if cfg.state_dir:
-        lines.append(f"state_dir = {_toml_str(cfg.state_dir)}")
-    lines += [
-        "",
-        "[policy]",
-        f"witness_threshold = {cfg.witness_threshold}",
-        f"require_witnesses = {'true' if cfg.require_witnesses else 'false'}",
-    ]
-    for w in cfg.witnesses:
-        lines += [
-            "",
-            "[[witnesses]]",
-            f"name = {_toml_str(w.name)}",
-            f"url = {_toml_str(w.url)}",
-            f"vkey = {_toml_str(w.vkey)}",
-        ]
-    return "\n".join(lines) + "\n"
+        seq["state_dir"] = path(cfg.state_dir)
+    doc["sequencer"] = seq
+    doc["policy"] = {"witness_threshold": cfg.witness_threshold,
+                     "require_witnesses": cfg.require_witnesses}
+    if cfg.witnesses:
+        doc["witnesses"] = [{"name": w.name, "url": w.url, "vkey": w.vkey}
+                            for w in cfg.witnesses]
+    return tomli_w.dumps(doc)

@@ -26,7 +26,13 @@ from typing import Any
 from tlog import index as tindex
 from tlog.checkpoint import Checkpoint, format_checkpoint, parse_checkpoint
 from tlog.entries.submission import task_spans
-from tlog.errors import ConflictError, NotFoundError, TlogError, VerificationError
+from tlog.errors import (
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    TlogError,
+    VerificationError,
+)
 from tlog.integrate import edge_root, edge_tiles, integrate, integrate_bundles
 from tlog.merkle import EMPTY_ROOT
 from tlog.note import new_signer, new_verifier, open_note, sign_note
@@ -50,6 +56,7 @@ __all__ = [
     "BatchStats",
     "RunSummary",
     "Sequencer",
+    "existing_log",
     "publish_empty_log",
 ]
 
@@ -227,6 +234,26 @@ class _Draft:
         return {t.path: data for t, data in self.tiles.values()}
 
 
+def existing_log(store: Any, origin: str, vkey: str) -> Checkpoint | None:
+    """The committed checkpoint of the log already at ``store`` (None: there is none), checked
+    against ``vkey`` and ``origin``; another key's or origin's log is an error saying whose."""
+    try:
+        note, _ = store.fetch(LOCK_KEY)
+    except NotFoundError:
+        return None
+    try:
+        cp = parse_checkpoint(open_note(note, [new_verifier(vkey)]).text)
+    except VerificationError as e:
+        raise VerificationError(
+            f"{store.url}/{LOCK_KEY}: a log already exists there, signed by {_signers(note)}, "
+            f"not by this key ({_key_label(vkey)}); use that log's key, or another store"
+        ) from e
+    if cp.origin != origin:
+        raise ConfigError(f"{store.url}: a log of origin {cp.origin!r} already exists there "
+                          f"(size {cp.size}), not {origin!r}")
+    return cp
+
+
 def publish_empty_log(store: Any, origin: str, skey: str) -> bytes:
     """Create the lock and the public checkpoint of an empty log (``tlog init``)."""
     signer = new_signer(skey)
@@ -260,6 +287,26 @@ def _should_replace(current: bytes, note: bytes, cp: Checkpoint, verifier: Any) 
     return len(public.sigs) + len(public.unverified) < note.count("\n— ".encode())
 
 
+def _key_label(vkey: str) -> str:
+    """``name+keyhash`` of a verifier key: enough to tell keys apart in a message."""
+    return "+".join(vkey.split("+")[:2])
+
+
+def _signers(note: bytes) -> str:
+    """``name+keyhash`` of each signature line of a note (no verification), for messages."""
+    import base64
+    import binascii
+
+    out = []
+    for line in note.decode("utf-8", "replace").split("\n\n")[-1].splitlines():
+        name, _, sig = line.removeprefix("— ").partition(" ")
+        try:
+            out.append(f"{name}+{base64.b64decode(sig, validate=True)[:4].hex()}")
+        except (binascii.Error, ValueError):
+            continue
+    return ", ".join(out) or "no signature line"
+
+
 def _vkey_of(skey: str) -> str:
     from tlog.note import vkey_for_skey
 
@@ -285,6 +332,11 @@ class Sequencer:
         self.queue = queue
         self.signer = new_signer(cfg.signer_key())
         self.verifier = new_verifier(_vkey_of(cfg.signer_key()))
+        if cfg.vkey and cfg.vkey != self.verifier.vkey:
+            raise ConfigError(
+                f"{cfg.path or 'config'}: vkey {_key_label(cfg.vkey)} is not the public key "
+                f"of the signer key ({_key_label(self.verifier.vkey)}); set vkey to the "
+                "signer's .pub, or point key.file/key.env at the log's own key")
         self._workers = cfg.workers or os.cpu_count() or 1
         self._stream = _streaming(admit) if admit else _default_stream(self._workers)
         self._taken: set[str] = set()  # queue objects of batches not yet finished
@@ -294,7 +346,7 @@ class Sequencer:
         self._progress = progress
         # Index objects are read through a local copy; a log in a folder is its own copy.
         self._folder: Callable[[str], Path] | None = getattr(store, "local_path", None)
-        self._cache_dir = Path(cfg.state_dir or _default_state_dir(cfg.store)) / "index"
+        self._cache_dir = cfg.state_path() / "index"
         self._views: dict[str, tindex.LevelView] = {}
         self._edge: dict[Tile, bytes] | None = None
         self._bundle: bytes | None = None
@@ -308,7 +360,13 @@ class Sequencer:
             raise TlogError(
                 f"{self.store.url}: no log here yet (no {LOCK_KEY}); run `tlog init` first"
             ) from e
-        cp = parse_checkpoint(open_note(note, [self.verifier]).text)
+        try:
+            cp = parse_checkpoint(open_note(note, [self.verifier]).text)
+        except VerificationError as e:
+            raise VerificationError(
+                f"{self.store.url}/{LOCK_KEY}: signed by {_signers(note)}, but the configured "
+                f"key is {_key_label(self.verifier.vkey)}; point key.file/key.env at the key "
+                "that signed this log (or init a new log elsewhere)") from e
         if cp.origin != self.cfg.origin:
             raise VerificationError(
                 f"{LOCK_KEY}: origin {cp.origin!r} does not match the config's {self.cfg.origin!r}"
@@ -850,13 +908,6 @@ def _counts(*stores: Any) -> tuple[int, int]:
 def _since(before: tuple[int, int], *stores: Any) -> tuple[int, int]:
     after = _counts(*stores)
     return after[0] - before[0], after[1] - before[1]
-
-
-def _default_state_dir(store_url: str) -> str:
-    import platformdirs
-
-    tag = hashlib.sha256(store_url.encode()).hexdigest()[:16]
-    return str(Path(platformdirs.user_cache_dir("tiledlog")) / "sequencer" / tag)
 
 
 def _default_stream(workers: int) -> Callable[[Iterable[Any]], Iterator[Any]]:

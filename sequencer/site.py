@@ -11,7 +11,7 @@ import jinja2
 from tlog.checkpoint import parse_checkpoint
 from tlog.cosignature import cosignature_timestamp
 from tlog.errors import TlogError
-from tlog.note import new_signer, open_note
+from tlog.note import new_verifier, open_note
 from tlog.tiles import ENTRIES, Tile, decode_entry_bundle
 
 from .config import LogConfig
@@ -61,8 +61,7 @@ def _recent(store: Any, size: int) -> list[dict[str, Any]]:
 
 def render_site(cfg: LogConfig, store: Any, note: bytes) -> dict[str, bytes]:
     """Render every page for the log as of checkpoint ``note``."""
-    signer = new_signer(cfg.signer_key())
-    verifier = signer.verifier()
+    verifier = new_verifier(cfg.verifier_key())  # the public key: a site build holds no secret
     witnesses = []
     from tlog.cosignature import parse_any_verifier
 

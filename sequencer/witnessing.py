@@ -15,6 +15,7 @@ from typing import Any
 from tlog.cosignature import parse_any_verifier
 from tlog.errors import NotFoundError, StoreError
 from tlog.merkle import prove_consistency
+from tlog.note import new_verifier
 from tlog.tiles import TileHashReader
 from tlog.witness_client import WitnessSpec, gather_cosignatures
 
@@ -28,13 +29,14 @@ def make_cosigner(
 ) -> Callable[[bytes, int], tuple[bytes, dict[str, str], bool]]:
     """A function: committed note → (note with cosignatures, status per witness, policy met)."""
     specs = [WitnessSpec(w.name, w.url, parse_any_verifier(w.vkey)) for w in cfg.witnesses]
-    sizes_file = Path(cfg.state_dir or ".") / "witness-sizes.json"
+    sizes_file = cfg.state_path() / "witness-sizes.json"
+    log_verifier = new_verifier(cfg.verifier_key())
 
     def cosign(note: bytes, size: int) -> tuple[bytes, dict[str, str], bool]:
         from tlog.checkpoint import parse_checkpoint
         from tlog.note import open_note
 
-        cp = parse_checkpoint(open_note(note, [_log_verifier(cfg)]).text)
+        cp = parse_checkpoint(open_note(note, [log_verifier]).text)
 
         def fetch(tiles: Any) -> list[bytes]:
             data = store.get_many([t.path for t in tiles])
@@ -67,13 +69,6 @@ def make_cosigner(
         return merged, status, ok
 
     return cosign
-
-
-def _log_verifier(cfg: LogConfig) -> Any:
-    from tlog.note import new_signer
-
-    signer = new_signer(cfg.signer_key())
-    return signer.verifier()
 
 
 def _load_sizes(path: Path) -> dict[str, int]:

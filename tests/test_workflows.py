@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped]
-from servers import StaticServer
+from gha import Runner
+from servers import S3_CREDENTIALS, StaticServer
 from submissions import ed25519_key
 
-from sequencer.config import LogConfig, format_config
+from sequencer.config import LogConfig, format_config, load_config
 from sequencer.pipeline import publish_empty_log
 from tlog.note import generate_key
 from tlog.storage import open_store
@@ -45,20 +46,124 @@ def test_actionlint_passes() -> None:
         assert step.get("shell") == "bash", step["name"]
 
 
-def _run_steps(steps: list[dict[str, Any]], env: dict[str, str], cwd: Path,
-               outputs: Path) -> None:
-    for step in steps:
-        if "run" not in step or step.get("name", "").startswith("Install"):
-            continue
-        script = step["run"]
-        step_env = {**env, **{k: str(v) for k, v in step.get("env", {}).items()}}
-        # Expressions GitHub would substitute: use what the test set in env.
-        for k, v in step_env.items():
-            step_env[k] = re.sub(r"\$\{\{[^}]*\}\}", lambda m, k=k: env.get(f"EXPR_{k}", ""), v)
-        script = re.sub(r"\$\{\{[^}]*\}\}", "", script)
-        res = subprocess.run(["bash", "-c", script], cwd=cwd, env=step_env, capture_output=True,
-                             text=True, timeout=300)
-        assert res.returncode == 0, f"step {step.get('name')}: {res.stdout}{res.stderr}"
+SEQUENCE = ROOT / ".github/workflows/sequence.yml"
+
+
+def _tlog(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    res = subprocess.run([str(BIN / "tlog"), *args], cwd=cwd, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    return res
+
+
+def _operator_log(repo: Path, backend: str, request: pytest.FixtureRequest,
+                  ) -> tuple[str, str, dict[str, str], dict[str, str]]:
+    """A log made as the README tells an operator: keygen, then init with the key in an
+    environment variable, in the repository that will hold the workflow. Returns the store
+    URL, the signer key (the repository secret), the repository variables and the
+    credentials a cloud action would export."""
+    shell = {"PATH": os.environ["PATH"], "HOME": str(repo.parent / "operator-home")}
+    _tlog(repo.parent, shell, "keygen", "ci.example/log", "--out", "log")
+    skey = (repo.parent / "log.key").read_text().strip()
+    args = ["--origin", "ci.example/log", "--key-env", "TLOG_SIGNER_KEY", "--batch-size", "100"]
+    creds: dict[str, str] = {}
+    variables = {"TLOG_CLOUD": "none"}
+    if backend == "s3":
+        endpoint = request.getfixturevalue("s3_env")["TLOG_S3_ENDPOINT"]
+        url = f"s3://{request.getfixturevalue('s3_bucket')}/log"
+        args += ["--store", url, "--endpoint", endpoint]
+        creds = dict(S3_CREDENTIALS)
+        variables = {"TLOG_CLOUD": "aws", "AWS_ROLE_ARN": "arn:aws:iam::1:role/seq",
+                     "AWS_REGION": "us-east-1"}
+    else:
+        url = str(repo.parent / "public")
+        args += ["--store", url]
+    _tlog(repo, {**shell, **creds, "TLOG_SIGNER_KEY": skey}, "init", *args)
+    return url, skey, variables, creds
+
+
+def _queue(url: str, creds: dict[str, str], cwd: Path, n: int, seed: int) -> None:
+    from submissions import hashedrekord_docs
+
+    (cwd / "docs.jsonl").write_bytes(b"\n".join(d for _, d in hashedrekord_docs(n, seed=seed)))
+    config = load_config(cwd / "tlog.toml")
+    env = {"PATH": os.environ["PATH"], "HOME": str(cwd.parent / "operator-home"), **creds}
+    args = ["submit", "--queue", config.queue, "--jsonl", str(cwd / "docs.jsonl")]
+    if config.endpoint:
+        args += ["--endpoint", config.endpoint]
+    _tlog(cwd, env, *args)
+
+
+def _runner(tmp: Path, name: str, repo: Path, skey: str, variables: dict[str, str],
+            creds: dict[str, str], run_id: int) -> Runner:
+    """A fresh runner: a new checkout of the repository (its tlog.toml), a new home."""
+    workspace = tmp / name  # beside the repository: relative paths in tlog.toml still hold
+    workspace.mkdir()
+    shutil.copy(repo / "tlog.toml", workspace / "tlog.toml")
+    return Runner(workspace, secrets={"TLOG_SIGNER_KEY": skey}, vars=variables,
+                  cache=tmp / "gha-cache", credentials=creds, run_id=run_id)
+
+
+@pytest.mark.parametrize("backend", ["folder", "s3"])
+def test_sequence_workflow_steps(tmp_path: Path, backend: str,
+                                 request: pytest.FixtureRequest) -> None:
+    """Each step with only the environment it declares: the site step holds no signer key."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    url, skey, variables, creds = _operator_log(repo, backend, request)
+    _queue(url, creds, repo, 30, seed=9)
+    first = _runner(tmp_path, "run1", repo, skey, variables, creds, 1)
+    (tmp_path / "gha-cache").mkdir()
+    first.run_job(SEQUENCE, "sequence")
+    out = (first.workspace / "sequence.json").read_text()
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["size"] == 30 and summary["admitted"] == 30
+    md = (tmp_path / "run1-home" / "summary.md").read_text()
+    assert "| Tree size | 30 |" in md and "Checkpoint published | yes" in md
+    config = load_config(repo / "tlog.toml")
+    store = open_store(url, endpoint=config.endpoint)
+    assert b"ci.example/log\n30\n" in store.get("checkpoint")
+    assert b"<html" in store.get("index.html")
+
+
+def test_sequencer_state_is_cached_between_runners(tmp_path: Path,
+                                                   request: pytest.FixtureRequest) -> None:
+    """The path the workflow caches is the path the sequencer keeps its state in: after a run
+    it holds the index cache, and the next run, on a fresh runner, gets it back."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    url, skey, variables, creds = _operator_log(repo, "s3", request)
+    (tmp_path / "gha-cache").mkdir()
+    _queue(url, creds, repo, 30, seed=1)
+    first = _runner(tmp_path, "run1", repo, skey, variables, creds, 1)
+    first.run_job(SEQUENCE, "sequence")
+    (saved,) = (tmp_path / "gha-cache").iterdir()
+    cached = sorted(p.relative_to(saved).as_posix() for p in saved.rglob("*") if p.is_file())
+    assert any(p.startswith("index/index/") for p in cached), cached
+    _queue(url, creds, repo, 30, seed=2)
+    second = _runner(tmp_path, "run2", repo, skey, variables, creds, 2)
+    second.run_job(SEQUENCE, "sequence")
+    summary = json.loads((second.workspace / "sequence.json").read_text().splitlines()[-1])
+    assert summary["size"] == 60
+    # The restored cache was where the second run looked: nothing of it was read again.
+    restored = second.workspace / ".tlog-state"
+    assert all((restored / p).exists() for p in cached)
+
+
+def test_sequence_workflow_fails_when_the_log_cannot_advance(tmp_path: Path) -> None:
+    url = str(tmp_path / "public")
+    skey, _ = _log(tmp_path, url, None)
+    env = _base_env(tmp_path, {"TLOG_SIGNER_KEY": "PRIVATE+KEY+wrong", "EXPR_TLOG_SIGNER_KEY": ""})
+    wf = yaml.safe_load((ROOT / ".github/workflows/sequence.yml").read_text())
+    step = next(s for s in wf["jobs"]["sequence"]["steps"] if s.get("name") == "Sequence")
+    step_env = {**env, "TLOG_SIGNER_KEY": "PRIVATE+KEY+wrong"}
+    res = subprocess.run(["bash", "-c", step["run"]], cwd=tmp_path, env=step_env,
+                         capture_output=True, text=True)
+    assert res.returncode != 0 and "skey" in res.stderr
+    # An empty queue is not a failure.
+    ok = subprocess.run(["bash", "-c", step["run"]], cwd=tmp_path,
+                        env={**env, "TLOG_SIGNER_KEY": skey}, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
 
 
 def _log(tmp: Path, store_url: str, endpoint: str | None) -> tuple[str, str]:
@@ -80,52 +185,6 @@ def _base_env(tmp: Path, extra: dict[str, str]) -> dict[str, str]:
         env[k] = re.sub(r"\$\{\{[^}]*\}\}", "", str(v)) or env.get(k, "")
     env["TLOG_CLOUD"] = "none"
     return env
-
-
-@pytest.mark.parametrize("backend", ["folder", "s3"])
-def test_sequence_workflow_steps(tmp_path: Path, backend: str,
-                                 request: pytest.FixtureRequest) -> None:
-    endpoint = None
-    if backend == "s3":
-        env_s3 = request.getfixturevalue("s3_env")
-        endpoint = env_s3["TLOG_S3_ENDPOINT"]
-        url = f"s3://{request.getfixturevalue('s3_bucket')}/log"
-    else:
-        url = str(tmp_path / "public")
-    skey, vkey = _log(tmp_path, url, endpoint)
-    key, pem = ed25519_key(5)
-    from submissions import hashedrekord_docs
-
-    queue = open_store(str(tmp_path / "queue"))
-    for k, doc in hashedrekord_docs(30, seed=9):
-        queue.put(k, doc)
-    env = _base_env(tmp_path, {"TLOG_SIGNER_KEY": skey, "EXPR_TLOG_SIGNER_KEY": skey})
-    wf = yaml.safe_load((ROOT / ".github/workflows/sequence.yml").read_text())
-    _run_steps(wf["jobs"]["sequence"]["steps"], env, tmp_path, tmp_path / "output.txt")
-    summary = json.loads((tmp_path / "sequence.json").read_text().strip().splitlines()[-1])
-    assert summary["size"] == 30 and summary["admitted"] == 30
-    md = (tmp_path / "summary.md").read_text()
-    assert "| Tree size | 30 |" in md and "Checkpoint published | yes" in md
-    store = open_store(url, endpoint=endpoint)
-    assert b"ci.example/log\n30\n" in store.get("checkpoint")
-    assert b"<html" in store.get("index.html")
-    assert key and pem and vkey
-
-
-def test_sequence_workflow_fails_when_the_log_cannot_advance(tmp_path: Path) -> None:
-    url = str(tmp_path / "public")
-    skey, _ = _log(tmp_path, url, None)
-    env = _base_env(tmp_path, {"TLOG_SIGNER_KEY": "PRIVATE+KEY+wrong", "EXPR_TLOG_SIGNER_KEY": ""})
-    wf = yaml.safe_load((ROOT / ".github/workflows/sequence.yml").read_text())
-    step = next(s for s in wf["jobs"]["sequence"]["steps"] if s.get("name") == "Sequence")
-    step_env = {**env, "TLOG_SIGNER_KEY": "PRIVATE+KEY+wrong"}
-    res = subprocess.run(["bash", "-c", step["run"]], cwd=tmp_path, env=step_env,
-                         capture_output=True, text=True)
-    assert res.returncode != 0 and "skey" in res.stderr
-    # An empty queue is not a failure.
-    ok = subprocess.run(["bash", "-c", step["run"]], cwd=tmp_path,
-                        env={**env, "TLOG_SIGNER_KEY": skey}, capture_output=True, text=True)
-    assert ok.returncode == 0, ok.stderr
 
 
 def test_submit_action_yields_a_bundle_that_verifies(tmp_path: Path) -> None:

@@ -1,0 +1,138 @@
+"""An operator's first mistakes, through the CLI: each is one line naming the file, key or
+object and what to do, with the documented exit code, and leaves nothing half done
+(issue 16, items 3, 5, 6 and 7)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sequencer.config import load_config
+from tlog.errors import ConfigError
+
+BIN = Path(sys.executable).parent
+
+
+def tlog(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "tlog"), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+def _one_line(res: subprocess.CompletedProcess[str], code: int) -> str:
+    assert res.returncode == code, res.stderr
+    assert "Traceback" not in res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if not ln.startswith("warning:")]
+    assert len(lines) == 1, res.stderr
+    return lines[0]
+
+
+def _keygen(tmp: Path, name: str = "op.example/log", out: str = "log") -> None:
+    assert tlog(tmp, "keygen", name, "--out", out).returncode == 0
+
+
+def _init(tmp: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return tlog(tmp, "init", "--store", "public", "--origin", "op.example/log",
+                "--key", "log.key", *extra)
+
+
+def test_init_puts_the_queue_beside_the_log_and_refuses_it_inside(tmp_path: Path) -> None:
+    _keygen(tmp_path)
+    line = _one_line(_init(tmp_path, "--queue", "public/q"), 2)
+    assert "inside the published store" in line and "--queue" in line
+    assert not (tmp_path / "tlog.toml").exists() and not (tmp_path / "public").exists()
+    res = _init(tmp_path)
+    assert res.returncode == 0, res.stderr
+    cfg = load_config(tmp_path / "tlog.toml")
+    assert cfg.queue == str(tmp_path / "public-queue")
+    text = (tmp_path / "tlog.toml").read_text()
+    # Paths relative to the config; the public key recorded for jobs that hold no secret.
+    assert 'store = "public"' in text and 'file = "log.key"' in text
+    assert cfg.vkey == (tmp_path / "log.pub").read_text().strip()
+
+
+def test_config_with_the_queue_in_the_store_is_refused(tmp_path: Path) -> None:
+    _keygen(tmp_path)
+    assert _init(tmp_path).returncode == 0
+    config = tmp_path / "tlog.toml"
+    config.write_text(config.read_text().replace('queue = "public-queue"', 'queue = "public"'))
+    line = _one_line(tlog(tmp_path, "sequence"), 2)
+    assert "queue:" in line and "inside the published store" in line and "public_queue" in line
+
+
+@pytest.mark.parametrize(("mistake", "expected"), [
+    ("[polcy]\nwitness_threshold = 1\n", "polcy: unknown table (did you mean 'policy'?)"),
+    ("[sequencer]\nbatchsize = 5\n", "sequencer.batchsize: unknown key (did you mean "
+     "'sequencer.batch_size'?)"),
+    ('publc_url = "x"\n', "publc_url: unknown key"),
+])
+def test_unknown_config_keys_are_errors(tmp_path: Path, mistake: str, expected: str) -> None:
+    _keygen(tmp_path)
+    assert _init(tmp_path).returncode == 0
+    config = tmp_path / "tlog.toml"
+    text = config.read_text()
+    if mistake.startswith("[sequencer]"):
+        text = text.replace("[sequencer]\n", "[sequencer]\nbatchsize = 5\n")
+    elif mistake.startswith("["):
+        text += "\n" + mistake
+    else:
+        text = mistake + text
+    config.write_text(text)
+    line = _one_line(tlog(tmp_path, "sequence"), 2)
+    assert "tlog.toml: " in line and expected in line
+    with pytest.raises(ConfigError):
+        load_config(config)
+
+
+def test_a_private_key_given_as_vkey_is_not_echoed(tmp_path: Path) -> None:
+    _keygen(tmp_path)
+    assert _init(tmp_path).returncode == 0
+    config = tmp_path / "tlog.toml"
+    skey = (tmp_path / "log.key").read_text().strip()
+    lines = [f'vkey = "{skey}"' if ln.startswith("vkey =") else ln
+             for ln in config.read_text().splitlines()]
+    config.write_text("\n".join(lines) + "\n")
+    line = _one_line(tlog(tmp_path, "sequence"), 2)
+    assert "vkey: holds a private key" in line
+    assert skey.split("+")[-1] not in line
+
+
+def test_init_over_an_existing_log(tmp_path: Path) -> None:
+    _keygen(tmp_path)
+    _keygen(tmp_path, out="other")
+    assert _init(tmp_path).returncode == 0
+    (tmp_path / "tlog.toml").unlink()
+    # The same key: said, and adopted only when asked.
+    line = _one_line(_init(tmp_path), 2)
+    assert "a log already exists there at size 0, signed by this key" in line
+    assert "--adopt" in line and not (tmp_path / "tlog.toml").exists()
+    res = _init(tmp_path, "--adopt", "--json")
+    assert res.returncode == 0 and '"adopted": true' in res.stdout
+    (tmp_path / "tlog.toml").unlink()
+    # Another key: whose it is, and nothing written.
+    res = tlog(tmp_path, "init", "--store", "public", "--origin", "op.example/log",
+               "--key", "other.key")
+    line = _one_line(res, 3)
+    assert "signed by op.example/log+" in line and "not by this key (op.example/log+" in line
+    assert not (tmp_path / "tlog.toml").exists()
+
+
+def test_sequencing_with_the_wrong_key_names_both_keys(tmp_path: Path) -> None:
+    _keygen(tmp_path)
+    _keygen(tmp_path, out="other")
+    assert _init(tmp_path).returncode == 0
+    config = tmp_path / "tlog.toml"
+    text = config.read_text().replace('file = "log.key"', 'file = "other.key"')
+    config.write_text("\n".join(ln for ln in text.splitlines()
+                                if not ln.startswith("vkey =")) + "\n")
+    lock_signer = (tmp_path / "log.pub").read_text().strip().split("+")
+    other = (tmp_path / "other.pub").read_text().strip().split("+")
+    line = _one_line(tlog(tmp_path, "sequence"), 3)
+    assert f"signed by {lock_signer[0]}+{lock_signer[1]}" in line
+    assert f"the configured key is {other[0]}+{other[1]}" in line
+    # With the config's vkey still the log's: the mismatch is named before anything runs.
+    config.write_text(text)
+    line = _one_line(tlog(tmp_path, "sequence"), 2)
+    assert "is not the public key of the signer key" in line
