@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from tlog.errors import ConfigError
+from tlog.errors import ConfigError, NotPublishedError
 
 from .config import LogConfig, format_config, load_config
 
@@ -226,10 +226,13 @@ def sequence(
     if bar is not None:
         bar.render_finish()
     if summary.witnesses and not summary.published:
-        raise ConfigError(
-            "witness policy not met: the log advanced but its checkpoint was not published "
-            f"({summary.witnesses})"
-        )
+        got = sum(v == "cosigned" for v in summary.witnesses.values())
+        why = "; ".join(f"{name}: {status}" for name, status in sorted(summary.witnesses.items())
+                        if status != "cosigned")
+        raise NotPublishedError(
+            f"witness policy not met: tree {summary.size} is committed but its checkpoint is "
+            f"not published (needs {cfg.witness_threshold} cosignatures, got {got}: {why}); "
+            "nothing is lost, the next run retries publishing")
 
 
 def _report(summary: Any, as_json: bool, summary_file: str | None) -> None:

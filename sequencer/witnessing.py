@@ -59,7 +59,7 @@ def make_cosigner(
         for spec in specs:
             res = results.get(spec.name)
             if isinstance(res, Exception) or res is None:
-                status[spec.name] = f"failed: {res}"
+                status[spec.name] = f"failed: {res}" if res else "failed: not asked"
             else:
                 status[spec.name] = "cosigned"
                 known[spec.name] = cp.size

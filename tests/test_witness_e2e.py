@@ -92,7 +92,7 @@ def test_sequencer_gathers_cosignatures_and_clients_enforce_the_threshold(tmp_pa
     _queue(tmp_path, 3)
     res = tlog(tmp_path, "sequence")
     assert res.returncode != 0
-    assert "witness policy not met" in res.stderr and "unreachable" in res.stderr
+    assert "witness policy not met" in res.stderr and "connection refused" in res.stderr
     public = (tmp_path / "public" / "checkpoint").read_bytes()
     assert public.split(b"\n")[1] == b"10"  # still the last witnessed tree
     # A witness is back: the next run publishes the committed tree (recovery path).
@@ -100,3 +100,47 @@ def test_sequencer_gathers_cosignatures_and_clients_enforce_the_threshold(tmp_pa
         run = json.loads(_ok(tlog(tmp_path, "sequence", "--json")).splitlines()[-1])
     assert run["size"] == 15
     assert (tmp_path / "public" / "checkpoint").read_bytes().split(b"\n")[1] == b"15"
+
+
+def test_a_witness_outage_fails_only_runs_that_have_something_to_publish(tmp_path: Path) -> None:
+    """Issue 16 item 4: an idle cron run during a witness outage succeeds with a warning; a
+    run that committed but could not publish exits 4 and says, per witness, in plain words,
+    why; the next run with the witness back publishes."""
+    from servers import free_port
+
+    _ok(tlog(tmp_path, "keygen", "e2e.example/log", "--out", "log"))
+    _ok(tlog(tmp_path, "init", "--store", "public", "--queue", "queue", "--origin",
+             "e2e.example/log", "--key", "log.key"))
+    cfg, wkey = _make_witness(tmp_path, "witness.example/w1", tmp_path / "log.pub")
+    port = free_port()
+    config = (tmp_path / "tlog.toml").read_text()
+    config = config.replace("witness_threshold = 0", "witness_threshold = 1")
+    config = config.replace("require_witnesses = false", "require_witnesses = true")
+    config += (f'\n[[witnesses]]\nname = "witness.example/w1"\nurl = "http://127.0.0.1:{port}"'
+               f'\nvkey = "{wkey}"\n')
+    (tmp_path / "tlog.toml").write_text(config)
+    with witness_server(cfg, port=port):
+        _queue(tmp_path, 1)
+        run = json.loads(_ok(tlog(tmp_path, "sequence", "--json")).splitlines()[-1])
+        assert run["published"] and run["size"] == 5
+    # The witness is down and the queue is empty: nothing new, so nothing failed.
+    idle = tlog(tmp_path, "sequence", "--json")
+    assert idle.returncode == 0, idle.stderr
+    assert json.loads(idle.stdout.splitlines()[-1])["published"] is True
+    # Something new, the witness still down: committed, not published, exit 4, plain words.
+    _queue(tmp_path, 2)
+    res = tlog(tmp_path, "sequence")
+    assert res.returncode == 4, res.stderr
+    (line,) = [ln for ln in res.stderr.splitlines() if ln.startswith("error: ")]
+    assert "tree 10 is committed but its checkpoint is not published" in line
+    assert "needs 1 cosignatures, got 0" in line
+    assert "witness.example/w1: failed: witness witness.example/w1 at http://127.0.0.1:" in line
+    assert line.endswith("connection refused); nothing is lost, the next run retries publishing")
+    assert "{" not in line  # no Python dict
+    assert (tmp_path / "public" / "checkpoint").read_bytes().split(b"\n")[1] == b"5"
+    # An idle run now has something to publish (tree 10): it still fails, the same way.
+    assert tlog(tmp_path, "sequence").returncode == 4
+    with witness_server(cfg, port=port):
+        run = json.loads(_ok(tlog(tmp_path, "sequence", "--json")).splitlines()[-1])
+    assert run["published"] and run["size"] == 10
+    assert (tmp_path / "public" / "checkpoint").read_bytes().split(b"\n")[1] == b"10"

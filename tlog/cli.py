@@ -14,7 +14,13 @@ from typing import Any
 
 import click
 
-from tlog.errors import ConfigError, MalformedError, TlogError, VerificationError
+from tlog.errors import (
+    ConfigError,
+    MalformedError,
+    NotPublishedError,
+    TlogError,
+    VerificationError,
+)
 
 __all__ = ["COMMANDS", "main"]
 
@@ -86,6 +92,8 @@ def cli() -> None:
 
 
 def _exit_code(err: TlogError) -> int:
+    if isinstance(err, NotPublishedError):
+        return 4
     if isinstance(err, VerificationError):
         return 3
     if isinstance(err, MalformedError | ConfigError):

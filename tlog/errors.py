@@ -4,6 +4,7 @@
 - ``VerificationError``: well-formed, but a signature, proof or policy check failed.
 - ``StoreError``: storage or transport failed (``NotFoundError``, ``ConflictError``).
 - ``ConfigError``: a configuration or command-line setting is wrong.
+- ``NotPublishedError``: committed, but the checkpoint could not be published yet.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ __all__ = [
     "ForkError",
     "MalformedError",
     "NotFoundError",
+    "NotPublishedError",
     "StoreError",
     "TlogError",
     "VerificationError",
@@ -61,6 +63,11 @@ class NotFoundError(StoreError):
 
 class ConflictError(StoreError):
     """A create-only write met different bytes, or a compare-and-swap lost the race."""
+
+
+class NotPublishedError(TlogError):
+    """A run committed a tree but could not publish its checkpoint (witness policy not met);
+    nothing is lost, and the next run retries publishing."""
 
 
 class ConfigError(TlogError):

@@ -70,8 +70,7 @@ def cosign_with(
         try:
             resp = http.post(url, data=body, timeout=timeout)
         except requests.RequestException as e:
-            raise StoreError(f"witness {spec.name} unreachable: {type(e).__name__}",
-                             key=url) from e
+            raise StoreError(f"witness {spec.name} at {url}: {_why(e, timeout)}") from e
         if resp.status_code == 200:
             return _verified_lines(spec, note, resp.content)
         if resp.status_code == 409 and attempt == 0:
@@ -81,8 +80,28 @@ def cosign_with(
                                         f"log's {size}: the log was rolled back or forked")
             continue
         detail = resp.text.strip().splitlines()[0][:200] if resp.text.strip() else ""
-        raise VerificationError(f"witness {spec.name} answered {resp.status_code}: {detail}")
-    raise VerificationError(f"witness {spec.name} kept answering 409")
+        raise VerificationError(f"witness {spec.name}: HTTP {resp.status_code}"
+                                + (f": {detail}" if detail else ""))
+    raise VerificationError(f"witness {spec.name}: HTTP 409 again: witness holds size {old}")
+
+
+def _why(e: requests.RequestException, timeout: float) -> str:
+    """A transport failure in plain words ("connection refused", "no answer within 10 s")."""
+    if isinstance(e, requests.Timeout):
+        return f"no answer within {timeout:g} s"
+    cause: BaseException | None = e
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, OSError) and "Name or service not known" in str(cause):
+            return "host name not found"
+        cause = cause.__cause__ or cause.__context__
+    text = str(e)
+    for words in ("Connection refused", "Name or service not known", "certificate verify failed",
+                  "Connection reset"):
+        if words in text:
+            return words[0].lower() + words[1:]
+    return f"unreachable ({type(e).__name__})"
 
 
 def merge_cosignatures(note: bytes, lines: Sequence[bytes]) -> bytes:
