@@ -83,6 +83,10 @@ def render_site(cfg: LogConfig, store: Any, note: bytes) -> dict[str, bytes]:
         "root_hex": cp.root_hash.hex(),
         "vkey": verifier.vkey,
         "witnesses": witnesses,
+        # The page checks cosignatures against these keys, and enforces the log's threshold
+        # when the log requires witnesses (a URL's ?threshold= can ask for more).
+        "witness_vkeys": [w.vkey for w in cfg.witnesses],
+        "witness_threshold": cfg.witness_threshold if cfg.require_witnesses else 0,
         "entries": _recent(store, cp.size),
         "published": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
         "published_iso": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

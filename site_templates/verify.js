@@ -35,33 +35,59 @@
 
   // ----- signed note and checkpoint (c2sp.org/signed-note, c2sp.org/tlog-checkpoint) -----
 
-  async function parseVkey(vkey) {
+  // A log key (type 0x01) or a witness's cosignature key (0x04, c2sp.org/tlog-cosignature).
+  async function parseVkey(vkey, type = 1) {
     const first = vkey.indexOf("+"), second = vkey.indexOf("+", first + 1);
     if (first < 1 || second < 0) throw new VerifyError("verifier key is malformed");
     const name = vkey.slice(0, first), id = unhex(vkey.slice(first + 1, second).toLowerCase());
     const raw = b64dec(vkey.slice(second + 1));
-    if (raw.length !== 33 || raw[0] !== 1) throw new VerifyError("verifier key is not Ed25519");
+    if (raw.length !== 33 || raw[0] !== type) {
+      throw new VerifyError(`verifier key ${name} is not an Ed25519 ${type === 1 ? "log" : "cosignature"} key`);
+    }
     const want = await sha256(concat(enc.encode(name + "\n"), raw));
-    if (!equal(want.slice(0, 4), id)) throw new VerifyError("verifier key id does not match");
+    if (!equal(want.slice(0, 4), id)) throw new VerifyError(`verifier key ${name}: its id does not match`);
     return { name, id, pub: raw.slice(1) };
   }
 
-  async function openCheckpoint(note, key, origin) {
+  const ed25519 = (pub) => crypto.subtle.importKey("raw", pub, { name: "Ed25519" }, false, ["verify"]);
+
+  // One witness's cosignature line (cosignature/v1): key id, 8-byte timestamp, Ed25519 over
+  // "cosignature/v1\ntime <t>\n" + the checkpoint text. The time, or null if it fails.
+  async function checkCosignature(witness, raw, text) {
+    if (raw.length !== 4 + 8 + 64) return null;
+    const t = new DataView(raw.buffer, raw.byteOffset + 4, 8).getBigUint64(0);
+    if (t === 0n || t >= 2n ** 63n) return null;
+    const msg = enc.encode(`cosignature/v1\ntime ${t}\n${text}`);
+    const ok = await crypto.subtle.verify({ name: "Ed25519" }, await ed25519(witness.pub), raw.slice(12), msg);
+    return ok ? Number(t) : null;
+  }
+
+  // Opens a checkpoint: the log's signature must verify; each other line is a verified
+  // witness cosignature only if it matches one of `witnesses` (name and key id) and its
+  // signature verifies; anything else is listed as an unverified signature, never as a witness.
+  async function openCheckpoint(note, key, origin, witnesses = [], threshold = 0) {
     const cut = note.lastIndexOf("\n\n");
     if (cut < 0 || !note.endsWith("\n")) throw new VerifyError("checkpoint: not a signed note");
     const text = note.slice(0, cut + 1);
     const lines = note.slice(cut + 2, -1).split("\n");
-    const pub = await crypto.subtle.importKey("raw", key.pub, { name: "Ed25519" }, false, ["verify"]);
+    const pub = await ed25519(key.pub);
     let signed = false;
-    const cosigners = [];
+    const cosigners = [], unverified = [];
     for (const line of lines) {
       if (!line.startsWith("\u2014 ")) throw new VerifyError("checkpoint: bad signature line");
       const [name, b64] = line.slice(2).split(" ");
-      const raw = b64dec(b64 || "");
-      if (name !== key.name || !equal(raw.slice(0, 4), key.id)) { cosigners.push(name); continue; }
-      const ok = await crypto.subtle.verify({ name: "Ed25519" }, pub, raw.slice(4), enc.encode(text));
-      if (!ok) throw new VerifyError("checkpoint: the log's signature does not verify");
-      signed = true;
+      let raw;
+      try { raw = b64dec(b64 || ""); } catch (e) { unverified.push(name); continue; }
+      if (name === key.name && equal(raw.slice(0, 4), key.id)) {
+        const ok = await crypto.subtle.verify({ name: "Ed25519" }, pub, raw.slice(4), enc.encode(text));
+        if (!ok) throw new VerifyError("checkpoint: the log's signature does not verify");
+        signed = true;
+        continue;
+      }
+      const w = witnesses.find((k) => k.name === name && equal(raw.slice(0, 4), k.id));
+      const time = w ? await checkCosignature(w, raw, text) : null;
+      if (time === null) unverified.push(name);
+      else if (!cosigners.some((c) => c.name === name)) cosigners.push({ name, time });
     }
     if (!signed) throw new VerifyError("checkpoint: not signed by the log's key");
     const body = text.split("\n");
@@ -69,7 +95,10 @@
     if (!/^(0|[1-9][0-9]{0,15})$/.test(body[1])) throw new VerifyError("checkpoint: bad tree size");
     const root = b64dec(body[2]);
     if (root.length !== 32) throw new VerifyError("checkpoint: bad root hash");
-    return { size: Number(body[1]), root, cosigners };
+    if (cosigners.length < threshold) {
+      throw new VerifyError(`checkpoint: needs ${threshold} witness cosignatures, ${cosigners.length} verified`);
+    }
+    return { size: Number(body[1]), root, cosigners, unverified };
   }
 
   // ----- tiles (c2sp.org/tlog-tiles) -----
@@ -211,11 +240,12 @@
   // ----- the whole check -----
 
   async function verifyIndex(index, opts) {
-    const o = Object.assign({ base: "", vkey: window.TLOG_VKEY, origin: window.TLOG_ORIGIN }, opts || {});
+    const o = Object.assign({ base: "", vkey: window.TLOG_VKEY, origin: window.TLOG_ORIGIN,
+                              witnesses: window.TLOG_WITNESSES || [], threshold: window.TLOG_WITNESS_THRESHOLD || 0 }, opts || {});
     const get = makeFetcher(o.base);
     const key = await parseVkey(o.vkey);
     const note = new TextDecoder().decode(await get("checkpoint"));
-    const cp = await openCheckpoint(note, key, o.origin);
+    const cp = await openCheckpoint(note, key, o.origin, await witnessKeys(o.witnesses), o.threshold);
     if (!(Number.isInteger(index) && index >= 0)) throw new VerifyError("index must be a whole number");
     if (index >= cp.size) throw new VerifyError(`index ${index} is beyond the tree size ${cp.size}`);
     const n = Math.floor(index / TILE), width = Math.min(TILE, cp.size - n * TILE);
@@ -226,15 +256,17 @@
     const root = await rootFromProof(index, cp.size, leaf, proof);
     if (!equal(root, cp.root)) throw new VerifyError("the inclusion proof does not lead to the checkpoint's root hash");
     return { ok: true, index, size: cp.size, leafHash: hex(leaf), root: hex(cp.root), entry,
-             cosigners: cp.cosigners };
+             cosigners: cp.cosigners, unverified: cp.unverified };
   }
 
   // Find an entry by its leaf hash through the static index (index/manifest/<size>), then
   // verify it; the index itself is not trusted: the found entry must hash to the leaf hash.
   async function findLeafHash(leafHex, opts) {
-    const o = Object.assign({ base: "", vkey: window.TLOG_VKEY, origin: window.TLOG_ORIGIN }, opts || {});
+    const o = Object.assign({ base: "", vkey: window.TLOG_VKEY, origin: window.TLOG_ORIGIN,
+                              witnesses: window.TLOG_WITNESSES || [], threshold: window.TLOG_WITNESS_THRESHOLD || 0 }, opts || {});
     const get = makeFetcher(o.base);
-    const cp = await openCheckpoint(new TextDecoder().decode(await get("checkpoint")), await parseVkey(o.vkey), o.origin);
+    const cp = await openCheckpoint(new TextDecoder().decode(await get("checkpoint")), await parseVkey(o.vkey), o.origin,
+                                    await witnessKeys(o.witnesses), o.threshold);
     const want = unhex(leafHex.toLowerCase());
     if (want.length !== 32) throw new VerifyError("a leaf hash is 64 hex digits");
     const manifest = JSON.parse(new TextDecoder().decode(await get(`index/manifest/${cp.size}`)));
@@ -283,12 +315,14 @@
     return r.status === 206 ? data : data.subarray(first * 40, last * 40);
   }
 
+  const witnessKeys = (vkeys) => Promise.all((vkeys || []).map((v) => parseVkey(v, 4)));
+
   function compare(a, b) {
     for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
     return 0;
   }
 
-  window.tiledlog = { verifyIndex, findLeafHash, describe, tilePath, VerifyError,
+  window.tiledlog = { verifyIndex, findLeafHash, describe, tilePath, openCheckpoint, parseVkey, VerifyError,
     // For tests: a plain object either way, never a rejected promise.
     async check(index) {
       try { const v = await verifyIndex(index); return { ok: true, leafHash: v.leafHash, root: v.root, size: v.size }; }
