@@ -131,17 +131,31 @@ def _split_key(s: str, parts: int, what: str) -> list[str]:
     return fields
 
 
+def _label(name: str, hex_id: str) -> str:
+    """What an error may show of a key: its name and id, cut short."""
+    return repr(f"{name[:64]}+{hex_id[:8]}")
+
+
 def parse_vkey(vkey: str) -> tuple[str, bytes, int, bytes]:
-    """Split a verifier key string into (name, key id, algorithm, public key), checking the id."""
+    """Split a verifier key string into (name, key id, algorithm, public key), checking the id.
+    Errors never echo the key's bytes: what was given might be a private key, and error
+    messages end up in CI logs."""
+    if isinstance(vkey, str) and vkey.strip().startswith("PRIVATE+KEY+"):
+        raise MalformedError("this is a private (signer) key, not a verifier key: give the "
+                             "public .pub key instead, and keep the private one out of logs "
+                             "and command lines", field="vkey")
     name, hex_id, b64 = _split_key(vkey.strip() if isinstance(vkey, str) else vkey, 3, "vkey")
     if not valid_name(name) or not _HEX8.fullmatch(hex_id):
-        raise MalformedError(f"malformed verifier key {vkey!r}", field="vkey")
+        raise MalformedError(f"malformed verifier key {_label(name, hex_id)} (expected "
+                             "name+<8 hex digits>+<base64 key>)", field="vkey")
     raw = _b64decode(b64, "vkey")
     if len(raw) < 2:
-        raise MalformedError(f"malformed verifier key {vkey!r}", field="vkey")
+        raise MalformedError(f"malformed verifier key {_label(name, hex_id)}: no key bytes",
+                             field="vkey")
     kid = bytes.fromhex(hex_id)
     if key_id(name, raw[0], raw[1:]) != kid:
-        raise MalformedError(f"verifier key {vkey!r}: key id does not match the key", field="vkey")
+        raise MalformedError(f"verifier key {_label(name, hex_id)}: key id does not match the "
+                             "key", field="vkey")
     return name, kid, raw[0], raw[1:]
 
 
