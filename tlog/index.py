@@ -194,8 +194,10 @@ def parse_manifest(data: bytes) -> Manifest:
         return Manifest(size, tuple(levels), t1, t2)
     except MalformedError:
         raise
-    except (ValueError, KeyError, TypeError, binascii.Error) as e:
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as e:
         raise MalformedError(f"index manifest is malformed: {e}") from e
+    except RecursionError as e:  # json.loads recurses once per nesting level
+        raise MalformedError("index manifest is malformed: nested too deeply") from e
 
 
 def index_paths(m: Manifest) -> list[str]:
