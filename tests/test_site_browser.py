@@ -61,14 +61,19 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[StaticServe
         yield server, log, root
 
 
-@pytest.fixture(scope="module")
-def browser(site: Any) -> Iterator[Any]:
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium through Playwright, for a module's tests."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="module")
+def browser(site: Any) -> Iterator[Any]:
+    yield from chromium()
 
 
 def _badge(page: Any) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from loglib import TestLog, synthetic_entries
 from servers import StaticServer
-from test_site_browser import ARGS, CHROMIUM, _badge
+from test_site_browser import CHROMIUM, _badge, chromium
 
 from sequencer.config import LogConfig, WitnessConfig
 from sequencer.site import build_site
@@ -46,12 +46,7 @@ def witnessed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
 
 @pytest.fixture(scope="module")
 def page(witnessed: Any) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
+    yield from chromium()
 
 
 def _open(browser: Any, url: str) -> tuple[str, str, str]:
