@@ -4,6 +4,7 @@ give it: the runner's default variables, then the workflow's, the job's and the 
 declares. Nothing of the test process's environment leaks in (a step that reads a secret it
 does not declare fails here as it would on GitHub).
 
+Composite actions (`run_action`) run the same way, with their inputs and `steps.<id>.outputs`.
 `uses:` steps are not run, except the few whose effect later steps depend on, emulated:
 `actions/cache` (restore before, save after the job, from a folder standing for GitHub's cache)
 and the cloud credential actions (they export credentials to the job's later steps).
@@ -25,6 +26,15 @@ BIN = Path(sys.executable).parent
 _EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 
 
+class StepFailed(AssertionError):
+    """A step exited non-zero; ``result`` holds what it printed."""
+
+    def __init__(self, step: str, result: subprocess.CompletedProcess[str]) -> None:
+        super().__init__(f"step {step!r} exited {result.returncode}:\n"
+                         f"{result.stdout}{result.stderr}")
+        self.step, self.result = step, result
+
+
 @dataclass
 class Runner:
     """One fresh runner: its own workspace and home, and what GitHub would hold for it."""
@@ -38,6 +48,7 @@ class Runner:
     run_id: int = 1
     skip: tuple[str, ...] = ("Install tiledlog",)  # this venv already has it
     results: list[subprocess.CompletedProcess[str]] = field(default_factory=list)
+    outputs: dict[str, dict[str, str]] = field(default_factory=dict)  # steps.<id>.outputs
 
     def defaults(self) -> dict[str, str]:
         home = self.workspace.parent / f"{self.workspace.name}-home"
@@ -74,6 +85,8 @@ class Runner:
         ctx, _, name = expr.partition(".")
         if ctx in contexts and re.fullmatch(r"[\w-]+", name):
             return contexts[ctx].get(name, "")
+        if m := re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", expr):
+            return self.outputs.get(m[1], {}).get(m[2], "")
         raise AssertionError(f"expression the test runner does not know: {expr!r}")
 
     def run_job(self, workflow: Path, job: str) -> None:
@@ -106,14 +119,37 @@ class Runner:
             out[k] = self.evaluate(str(v), env)
         return out
 
+    def run_action(self, action: Path, inputs: dict[str, str]) -> None:
+        """Run a composite action's steps as a job's step using it would (``with:`` =
+        ``inputs``, the action's defaults for the rest)."""
+        spec = yaml.safe_load(action.read_text())
+        declared = spec.get("inputs", {})
+        unknown = set(inputs) - set(declared)
+        assert not unknown, f"inputs the action does not declare: {sorted(unknown)}"
+        self.inputs = {k: str(v.get("default", "")) for k, v in declared.items()} | inputs
+        env = self.defaults()
+        for step in spec["runs"]["steps"]:
+            cond = step.get("if")
+            if cond and not self.evaluate("${{ " + cond + " }}", env):
+                continue
+            if step.get("name") not in self.skip:
+                self._run(step, env)
+
     def _run(self, step: dict[str, Any], env: dict[str, str]) -> None:
         step_env = self._step_env(step, env)
         script = self.evaluate(step["run"], step_env)
-        res = subprocess.run(["bash", "-e", "-c", script], cwd=self.workspace, env=step_env,
+        out = Path(step_env["GITHUB_OUTPUT"])
+        out.write_text("")
+        shell = ["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c"] \
+            if step.get("shell") == "bash" else ["bash", "-e", "-c"]  # GitHub's two defaults
+        res = subprocess.run([*shell, script], cwd=self.workspace, env=step_env,
                              capture_output=True, text=True, timeout=300)
         self.results.append(res)
-        assert res.returncode == 0, (f"step {step.get('name')!r} exited {res.returncode}:\n"
-                                     f"{res.stdout}{res.stderr}")
+        if "id" in step:
+            self.outputs[step["id"]] = dict(
+                line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+        if res.returncode != 0:
+            raise StepFailed(step.get("name", step.get("id", "?")), res)
 
     def _uses(self, step: dict[str, Any], env: dict[str, str],
               saves: list[tuple[str, Path]]) -> None:

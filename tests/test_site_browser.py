@@ -45,8 +45,7 @@ def _real_entries(n: int) -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[StaticServer, TestLog, Path]]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (`bash scripts/ensure-chromium.sh`)")
+    require_chromium()
     root = tmp_path_factory.mktemp("site") / "public"
     log = TestLog(root, origin="site.example/log")
     log.append(synthetic_entries(SIZE - 300))
@@ -59,6 +58,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[StaticServe
     SHOTS.mkdir(parents=True, exist_ok=True)
     with StaticServer(root) as server:
         yield server, log, root
+
+
+def require_chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (`bash scripts/ensure-chromium.sh`)")
 
 
 def chromium() -> Iterator[Any]:

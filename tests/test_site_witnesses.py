@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from loglib import TestLog, synthetic_entries
 from servers import StaticServer
-from test_site_browser import CHROMIUM, _badge, chromium
+from test_site_browser import _badge, chromium, require_chromium
 
 from sequencer.config import LogConfig, WitnessConfig
 from sequencer.site import build_site
@@ -30,8 +30,7 @@ FAKE = ("— sigstore.dev/fake-witness AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eH
 
 @pytest.fixture(scope="module")
 def witnessed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, bytes]]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (`bash scripts/ensure-chromium.sh`)")
+    require_chromium()
     root = tmp_path_factory.mktemp("witnessed") / "public"
     log = TestLog(root, origin="site.example/log")
     log.append(synthetic_entries(300))

@@ -7,24 +7,22 @@ Steps that only exist on GitHub's runners (checkout, setup-python, cloud credent
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped]
-from gha import Runner
+from gha import Runner, StepFailed
 from servers import S3_CREDENTIALS, StaticServer
 from submissions import ed25519_key
 
-from sequencer.config import LogConfig, format_config, load_config
-from sequencer.pipeline import publish_empty_log
-from tlog.note import generate_key
+from sequencer.config import load_config
 from tlog.storage import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,88 +148,53 @@ def test_sequencer_state_is_cached_between_runners(tmp_path: Path,
     assert all((restored / p).exists() for p in cached)
 
 
-def test_sequence_workflow_fails_when_the_log_cannot_advance(tmp_path: Path) -> None:
-    url = str(tmp_path / "public")
-    skey, _ = _log(tmp_path, url, None)
-    env = _base_env(tmp_path, {"TLOG_SIGNER_KEY": "PRIVATE+KEY+wrong", "EXPR_TLOG_SIGNER_KEY": ""})
-    wf = yaml.safe_load((ROOT / ".github/workflows/sequence.yml").read_text())
-    step = next(s for s in wf["jobs"]["sequence"]["steps"] if s.get("name") == "Sequence")
-    step_env = {**env, "TLOG_SIGNER_KEY": "PRIVATE+KEY+wrong"}
-    res = subprocess.run(["bash", "-c", step["run"]], cwd=tmp_path, env=step_env,
-                         capture_output=True, text=True)
-    assert res.returncode != 0 and "skey" in res.stderr
+def test_sequence_workflow_fails_when_the_log_cannot_advance(tmp_path: Path,
+                                                             request: pytest.FixtureRequest,
+                                                             ) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _, skey, variables, creds = _operator_log(repo, "folder", request)
+    (tmp_path / "gha-cache").mkdir()
+    wrong = _runner(tmp_path, "run1", repo, "PRIVATE+KEY+wrong", variables, creds, 1)
+    with pytest.raises(StepFailed) as failed:
+        wrong.run_job(SEQUENCE, "sequence")
+    assert failed.value.step == "Sequence"
+    assert failed.value.result.returncode == 2 and "skey" in failed.value.result.stderr
     # An empty queue is not a failure.
-    ok = subprocess.run(["bash", "-c", step["run"]], cwd=tmp_path,
-                        env={**env, "TLOG_SIGNER_KEY": skey}, capture_output=True, text=True)
-    assert ok.returncode == 0, ok.stderr
+    _runner(tmp_path, "run2", repo, skey, variables, creds, 2).run_job(SEQUENCE, "sequence")
 
 
-def _log(tmp: Path, store_url: str, endpoint: str | None) -> tuple[str, str]:
-    skey, vkey = generate_key("ci.example/log")
-    cfg = LogConfig(origin="ci.example/log", store=store_url, queue=str(tmp / "queue"),
-                    key_env="TLOG_SIGNER_KEY", batch_size=100, endpoint=endpoint,
-                    state_dir=str(tmp / ".tlog-state"))
-    (tmp / "tlog.toml").write_text(format_config(cfg))
-    publish_empty_log(open_store(store_url, endpoint=endpoint), cfg.origin, skey)
-    return skey, vkey
-
-
-def _base_env(tmp: Path, extra: dict[str, str]) -> dict[str, str]:
-    wf = yaml.safe_load((ROOT / ".github/workflows/sequence.yml").read_text())
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}",
-           "GITHUB_STEP_SUMMARY": str(tmp / "summary.md"),
-           "GITHUB_OUTPUT": str(tmp / "output.txt"), **extra}
-    for k, v in wf["env"].items():
-        env[k] = re.sub(r"\$\{\{[^}]*\}\}", "", str(v)) or env.get(k, "")
-    env["TLOG_CLOUD"] = "none"
-    return env
-
-
-def test_submit_action_yields_a_bundle_that_verifies(tmp_path: Path) -> None:
-    url = str(tmp_path / "public")
-    skey, vkey = _log(tmp_path, url, None)
+def test_submit_action_yields_a_bundle_that_verifies(tmp_path: Path,
+                                                     request: pytest.FixtureRequest) -> None:
+    """The action as a release job uses it: its inputs only, no log key anywhere."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    url, skey, _, _ = _operator_log(repo, "folder", request)
+    vkey = (tmp_path / "log.pub").read_text().strip()
+    queue = load_config(repo / "tlog.toml").queue
+    release = tmp_path / "release"
+    release.mkdir()
     key, pem = ed25519_key(11)
-    art = tmp_path / "release.tar.gz"
+    art = release / "release.tar.gz"
     art.write_bytes(b"release bytes")
-    import base64
-    import hashlib
-
-    (tmp_path / "release.tar.gz.sig").write_text(
+    (release / "release.tar.gz.sig").write_text(
         base64.b64encode(key.sign(hashlib.sha256(art.read_bytes()).digest())).decode())
-    (tmp_path / "signer.pub").write_text(pem)
-    action = yaml.safe_load(ACTION.read_text())
-    inputs = {"queue": str(tmp_path / "queue"), "artifact": str(art),
-              "signature": f"{art}.sig", "public-key": str(tmp_path / "signer.pub"), "dsse": "",
-              "endpoint": "", "install": "", "timeout": "60", "bundle": "bundle.json",
-              "wait": "true", "vkey": vkey}
-    env = _base_env(tmp_path, {"TLOG_SIGNER_KEY": skey})
-    steps = action["runs"]["steps"]
-    submit = next(s for s in steps if s.get("id") == "submit")
-    wait = next(s for s in steps if s.get("id") == "wait")
-
-    def step_env(step: dict[str, Any], extra: dict[str, str]) -> dict[str, str]:
-        out = dict(env)
-        for k, v in step.get("env", {}).items():
-            m = re.fullmatch(r"\$\{\{\s*inputs\.([\w-]+)\s*\}\}", str(v))
-            out[k] = inputs.get(m[1], "") if m else extra.get(k, "")
-        out.update(extra)
-        return out
-
-    res = subprocess.run(["bash", "-c", submit["run"]], cwd=tmp_path,
-                         env=step_env(submit, {}), capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    outputs = dict(line.split("=", 1) for line in (tmp_path / "output.txt").read_text().split())
-    # The log's own scheduled run includes it; then the action's wait step finds the proof.
-    seq = subprocess.run([str(BIN / "tlog"), "sequence", "--config", "tlog.toml"], cwd=tmp_path,
-                         env={**env, "TLOG_SIGNER_KEY": skey}, capture_output=True, text=True)
-    assert seq.returncode == 0, seq.stderr
+    (release / "signer.pub").write_text(pem)
+    inputs = {"queue": queue, "artifact": "release.tar.gz", "signature": "release.tar.gz.sig",
+              "public-key": "signer.pub", "install": "", "timeout": "60",
+              "bundle": "bundle.json", "wait": "false"}
+    submitter = Runner(release)
+    submitter.run_action(ACTION, inputs)
+    leaf = submitter.outputs["submit"]["leaf-hash"]
+    # The log's own scheduled run includes it; then a second job waits for the proof.
+    shell = {"PATH": os.environ["PATH"], "HOME": str(tmp_path / "operator-home"),
+             "TLOG_SIGNER_KEY": skey}
+    _tlog(repo, shell, "sequence", "--config", "tlog.toml")
     with StaticServer(Path(url)) as server:
-        res = subprocess.run(
-            ["bash", "-c", wait["run"]], cwd=tmp_path, capture_output=True, text=True,
-            env=step_env(wait, {"TLOG_LOG": server.url, "TLOG_LEAF": outputs["leaf-hash"]}),
-        )
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert "bundle=bundle.json" in (tmp_path / "output.txt").read_text()
+        waiter = Runner(release, run_id=2)
+        waiter.run_action(ACTION, {**inputs, "wait": "true", "log": server.url, "vkey": vkey})
+    assert waiter.outputs["wait"]["bundle"] == "bundle.json"
+    assert leaf
     check = subprocess.run([str(BIN / "tlog"), "verify", "--vkey", vkey, "--bundle",
-                            str(tmp_path / "bundle.json")], capture_output=True, text=True)
+                            str(release / "bundle.json")], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
