@@ -676,6 +676,8 @@ class Sequencer:
             return
         found = tindex.lookup_many(draft.manifest, [r[1] for _, r in new], self._index_view)
         if found:
+            found = self._confirmed(found, draft.base.checkpoint.size)
+        if found:
             # Already in the committed log: safe to drop now (bulk objects go at the end).
             known = [i for i, r in new if r[1] in found]
             self._delete_all(self.queue, _single(known))
@@ -683,6 +685,26 @@ class Sequencer:
             new = [(i, r) for i, r in new if r[1] not in found]
         if new:
             draft.append(new)
+
+    def _confirmed(self, found: dict[bytes, list[int]], size: int) -> dict[bytes, list[int]]:
+        """The index's hits that the log's own level-0 tiles confirm: a submission is
+        dropped as a duplicate only if an entry of the committed tree has its leaf hash.
+        Anything else is a broken index: said, and the submission is logged (again, at
+        worst), never lost on the index's word."""
+        tiles = {i // 256 for indexes in found.values() for i in indexes if i < size}
+        paths = {n: Tile(0, n, min(256, size - n * 256)).path for n in tiles}
+        data = dict(zip(paths, self.store.get_many(list(paths.values())), strict=True))
+        out = {}
+        for leaf, indexes in found.items():
+            good = [i for i in indexes if i < size and (t := data.get(i // 256)) is not None
+                    and t[i % 256 * 32 : i % 256 * 32 + 32] == leaf]
+            if good:
+                out[leaf] = good
+            else:
+                log.warning("the index names entries %s for leaf hash %s, but the log's tiles "
+                            "hold other hashes there: the index is broken; the submission is "
+                            "logged rather than dropped", indexes[:8], leaf.hex())
+        return out
 
     def _batch(self, draft: _Draft, summary: RunSummary) -> tuple[_Committed, BatchStats]:
         """Steps 4-6 once the batch is admitted: stage, commit, apply and publish."""

@@ -17,7 +17,7 @@ from servers import StaticServer
 from tlog.bundle import ProofBundle, format_tlog_proof, parse_any_bundle, parse_tlog_proof
 from tlog.client import LogClient, verify_bundle, witness_policy
 from tlog.cosignature import generate_cosignature_key, new_cosignature_signer
-from tlog.errors import ConfigError, ForkError, VerificationError
+from tlog.errors import ConfigError, ForkError, NotFoundError, VerificationError
 from tlog.merkle import check_inclusion, leaf_hash
 from tlog.note import generate_key
 from tlog.storage import open_store
@@ -73,7 +73,7 @@ def test_find_by_leaf_hash_uses_the_index(env: Env) -> None:
     v = env.client().find(leaf_hash(b"entry 777"))
     assert v.index == 777 and v.entry == b"entry 777"
     assert env.server.count("index/manifest/1000") == 1
-    with pytest.raises(VerificationError, match="no entry with leaf hash"):
+    with pytest.raises(NotFoundError, match="no entry with leaf hash"):
         env.client().find(leaf_hash(b"not logged"))
 
 
@@ -95,7 +95,7 @@ def test_a_lying_index_cannot_make_a_wrong_entry_verify(env: Env) -> None:
                 recs = p.read_bytes()
                 p.write_bytes(b"".join(recs[i : i + 32] + (3).to_bytes(8, "big")
                                        for i in range(0, len(recs), 40)))
-    with pytest.raises(VerificationError, match="no entry with leaf hash"):
+    with pytest.raises(VerificationError, match="none of them has it: the index is broken"):
         env.client().find(leaf_hash(b"entry 777"))
 
 

@@ -160,3 +160,29 @@ def test_monitor_events_fork_and_bad_entry(tmp_path: Path) -> None:
     bad_events = [json.loads(x) for x in bad.stdout.splitlines()]
     assert [e["index"] for e in bad_events] == [42]
     assert "does not verify" in bad_events[0]["reason"]
+
+
+def test_search_reports_a_lying_index(tmp_path: Path) -> None:
+    """Issue 18 item 5, client side: an index that names entries not carrying the digest is
+    broken; `tlog search` says so and exits 3, not "no entries" with 0."""
+    from loglib import TestLog
+
+    entries = _entries(300)
+    log = TestLog(tmp_path / "log", origin="search.example/log")
+    log.append(entries)
+    log.publish()
+    store = open_store(str(tmp_path / "log"))
+    query = "sha256:" + "ab" * 32
+    key = ix.search_key(query)
+    manifest = ix.parse_manifest(store.get(ix.manifest_path(300)))
+    shards: list[list[bytes]] = [[] for _ in range(ix.SHARDS)]
+    shards[key[0] >> 4] = [key + (3).to_bytes(8, "big")]  # "entry 3 carries it": a lie
+    lie = ix.merge_shards(manifest, shards, 300, store.get)
+    for path, data in lie.objects.items():
+        store.overwrite(path, data)
+    store.overwrite(ix.manifest_path(300), ix.format_manifest(lie.manifest))
+    res = subprocess.run([str(BIN / "tlog"), "search", "--log", str(tmp_path / "log"), "--vkey",
+                          log.vkey, "--digest", query], capture_output=True, text=True)
+    assert res.returncode == 3, res.stdout + res.stderr
+    assert "the log's index names entries [3]" in res.stderr and "the index is broken" in res.stderr
+    assert "Traceback" not in res.stderr

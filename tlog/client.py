@@ -474,8 +474,12 @@ class LogClient:
             # The index is untrusted: skip a candidate whose entry has another leaf hash.
             if index < cp.size and leaf_hash(self.source.entry(index, cp.size)) == leaf:
                 return self.entry(index, cp)
-        raise VerificationError(f"no entry with leaf hash {leaf.hex()} in the log at size "
-                                f"{cp.size} (according to its index)")
+        if candidates:  # it named entries, and none is this one: the index lies or is broken
+            raise VerificationError(
+                f"{path}: the log's index names entries {sorted(candidates)[:8]} for leaf hash "
+                f"{leaf.hex()}, and none of them has it: the index is broken")
+        raise NotFoundError(f"no entry with leaf hash {leaf.hex()} in the log at size "
+                            f"{cp.size} (according to its index); not included yet?")
 
     def _warnings(self) -> tuple[str, ...]:
         u = self._update

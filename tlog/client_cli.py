@@ -27,7 +27,7 @@ from tlog.client import (
     witness_policy,
 )
 from tlog.entries.cli import statement_options
-from tlog.errors import ConfigError, MalformedError, TlogError, VerificationError
+from tlog.errors import ConfigError, MalformedError, NotFoundError, TlogError, VerificationError
 from tlog.merkle import leaf_hash
 from tlog.trust import TrustStore, default_state_dir
 
@@ -293,7 +293,10 @@ def verify(index: int | None, bundle_file: str | None, **opts: Any) -> None:
         raise click.UsageError("give --artifact/--signature/--public-key, --dsse, --link, "
                                "--submission, --entry, --index or --bundle")
     client = _client(opts)
-    v = client.entry(index) if index is not None else client.find(leaf_hash(held or b""))
+    try:
+        v = client.entry(index) if index is not None else client.find(leaf_hash(held or b""))
+    except NotFoundError as e:  # for a verifier, "not in the log" is the check failing
+        raise VerificationError(str(e)) from e
     if held is not None and v.entry != held:
         raise VerificationError(f"entry {v.index} in the log is not the entry you hold")
     _echo_warnings(v.warnings)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from tlog.errors import ConfigError
+from tlog.errors import ConfigError, VerificationError
 
 __all__ = ["search"]
 
@@ -58,7 +58,7 @@ def search(
             leaf = bytes.fromhex(entry_hash)
         except ValueError as e:
             raise ConfigError("--entry-hash: expected 64 hex digits") from e
-        found = [client.find(leaf)]
+        found, broken = [client.find(leaf)], []
         query, size = f"leaf:{entry_hash.lower()}", found[0].checkpoint.size
     else:
         from tlog.search import search as run_search
@@ -73,11 +73,17 @@ def search(
             query = digest or ""
         result = run_search(client, query)
         found, size = list(result.entries), result.size
+        broken = list(result.rejected_candidates)
     rows = [{"index": e.index, "leaf_hash": e.leaf_hash.hex()} for e in found]
     if as_json:
-        click.echo(json.dumps({"query": query, "tree_size": size, "matches": rows}, indent=2))
-        return
-    if not rows:
-        click.echo(f"no entries for {query} in the log at size {size}")
-    for r in rows:
-        click.echo(f"{r['index']}\t{r['leaf_hash']}\tverified")
+        click.echo(json.dumps({"query": query, "tree_size": size, "matches": rows,
+                               "broken_index_candidates": broken}, indent=2))
+    else:
+        if not rows:
+            click.echo(f"no entries for {query} in the log at size {size}")
+        for r in rows:
+            click.echo(f"{r['index']}\t{r['leaf_hash']}\tverified")
+    if broken:  # a lookup key is a hash of the query: a candidate without it is no accident
+        raise VerificationError(
+            f"the log's index names entries {broken[:8]} for {query}, and they do not carry "
+            "it: the index is broken, so this answer may be incomplete")
