@@ -14,7 +14,9 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped]
@@ -23,6 +25,7 @@ from servers import S3_CREDENTIALS, StaticServer
 from submissions import ed25519_key
 
 from sequencer.config import load_config
+from tlog.note import generate_key
 from tlog.storage import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -194,7 +197,85 @@ def test_submit_action_yields_a_bundle_that_verifies(tmp_path: Path,
         waiter = Runner(release, run_id=2)
         waiter.run_action(ACTION, {**inputs, "wait": "true", "log": server.url, "vkey": vkey})
     assert waiter.outputs["wait"]["bundle"] == "bundle.json"
-    assert leaf
+    index = waiter.outputs["wait"]["index"]
+    summary = (tmp_path / "release-home" / "summary.md").read_text()
+    assert f"| Leaf hash | `{leaf}` |" in summary and f"| Entry index | {index} |" in summary
+    assert f"({server.url}/entry.html?index={index})" in summary
     check = subprocess.run([str(BIN / "tlog"), "verify", "--vkey", vkey, "--bundle",
                             str(release / "bundle.json")], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
+
+
+def _release(tmp: Path, name: str) -> tuple[Path, Any]:
+    folder = tmp / name
+    folder.mkdir()
+    key, pem = ed25519_key(12)
+    (folder / "signer.pub").write_text(pem)
+    return folder, key
+
+
+def test_submit_action_fails_fast_with_tlogs_message(tmp_path: Path,
+                                                     request: pytest.FixtureRequest) -> None:
+    """A wrong vkey is final: the wait step stops at once with tlog's own one-line error and
+    exit code, not a time-out after a stream of hidden tracebacks."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    url, _, _, _ = _operator_log(repo, "folder", request)
+    queue = load_config(repo / "tlog.toml").queue
+    release, key = _release(tmp_path, "release")
+    art = release / "a.tgz"
+    art.write_bytes(b"a")
+    (release / "a.tgz.sig").write_bytes(key.sign(hashlib.sha256(b"a").digest()))
+    _, other = generate_key("other.example/log")
+    with StaticServer(Path(url)) as server:
+        runner = Runner(release)
+        started = time.monotonic()
+        with pytest.raises(StepFailed) as failed:
+            runner.run_action(ACTION, {"queue": queue, "artifact": "a.tgz",
+                                       "signature": "a.tgz.sig", "public-key": "signer.pub",
+                                       "install": "", "wait": "true", "log": server.url,
+                                       "vkey": other, "timeout": "600"})
+    assert time.monotonic() - started < 60  # not the 600 s time-out
+    assert failed.value.step == "Wait for inclusion" and failed.value.result.returncode == 3
+    out = failed.value.result.stdout
+    assert out.startswith("::error::tlog get exited 3: error: ") and "Traceback" not in out
+
+
+def test_submit_action_takes_links_and_certificates(tmp_path: Path,
+                                                    request: pytest.FixtureRequest) -> None:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import NameOID
+
+    from tlog.entries.intoto_link import sslib_canonical
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _operator_log(repo, "folder", request)
+    queue = load_config(repo / "tlog.toml").queue
+    release, key = _release(tmp_path, "release")
+    signed = {"_type": "link", "name": "package", "command": ["tar", "czf", "out.tgz"],
+              "materials": {}, "products": {"out.tgz": {"sha256": "ab" * 32}},
+              "byproducts": {}, "environment": {}}
+    (release / "package.link").write_text(json.dumps(
+        {"signed": signed, "signatures": [{"keyid": "",
+                                           "sig": key.sign(sslib_canonical(signed)).hex()}]}))
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "release signer")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+            .not_valid_after(now + dt.timedelta(days=1)).sign(key, None))
+    (release / "signer.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    art = release / "b.tgz"
+    art.write_bytes(b"b")
+    (release / "b.tgz.sig").write_bytes(key.sign(hashlib.sha256(b"b").digest()))
+    runner = Runner(release)
+    runner.run_action(ACTION, {"queue": queue, "link": "package.link",
+                               "public-key": "signer.pub", "install": ""})
+    link_leaf = runner.outputs["submit"]["leaf-hash"]
+    runner.run_action(ACTION, {"queue": queue, "artifact": "b.tgz", "signature": "b.tgz.sig",
+                               "certificate": "signer.crt", "install": ""})
+    assert runner.outputs["submit"]["leaf-hash"] != link_leaf
+    assert len(list(open_store(queue).list("queue/"))) == 2
