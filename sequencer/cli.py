@@ -39,6 +39,8 @@ def open_stores(cfg: LogConfig) -> tuple[Any, Any]:
 @click.option("--public-queue", is_flag=True,
               help="Allow the queue inside the published store (rejected submissions and all "
                    "become public).")
+@click.option("--public-url", help="Where people read the log (https://…): the commands "
+              "the site shows use it.")
 @click.option("--config", "config_path", default="tlog.toml", show_default=True)
 @click.option("--endpoint", help="S3/GCS endpoint URL (MinIO, R2, emulators).")
 @click.option("--batch-size", default=10_000, show_default=True, type=click.IntRange(1))
@@ -53,6 +55,7 @@ def init(
     key_env: str | None,
     queue: str | None,
     public_queue: bool,
+    public_url: str | None,
     config_path: str,
     endpoint: str | None,
     batch_size: int,
@@ -102,7 +105,11 @@ def init(
         endpoint=endpoint,
         batch_size=batch_size,
         public_queue=public_queue,
+        public_url=public_url.rstrip("/") if public_url else None,
     )
+    if public_url and not public_url.startswith(("https://", "http://")):
+        raise ConfigError(f"--public-url: {public_url!r} is not an http(s) URL (the address "
+                          "people read the log from, not the store's s3:// or gs:// URL)")
     skey = cfg.signer_key()
     signer = new_signer(skey)
     cfg = dataclasses.replace(cfg, vkey=signer.verifier().vkey)

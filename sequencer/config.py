@@ -5,6 +5,7 @@ Example::
     origin = "example.com/log"
     store = "./public"            # where the log is published (folder, s3://, gs://)
     queue = "./queue"             # private queue of submissions (any backend)
+    public_url = "https://log.example.com"  # where people read the log (commands on pages)
     vkey = "example.com/log+…"    # the log's public key: all that pages and witnesses need
 
     [key]
@@ -50,8 +51,8 @@ STATE_ENV = "TLOG_STATE_DIR"  # where the sequencer keeps its state when the con
 
 # Every table and key a config may hold ("witnesses" is an array of tables).
 _SCHEMA: dict[str, set[str]] = {
-    "": {"origin", "store", "queue", "public_queue", "endpoint", "vkey", "key", "sequencer",
-         "policy", "witnesses", "site"},
+    "": {"origin", "store", "queue", "public_queue", "public_url", "endpoint", "vkey", "key",
+         "sequencer", "policy", "witnesses", "site"},
     "key": {"file", "env"},
     "sequencer": {"batch_size", "index_keep", "workers", "state_dir"},
     "policy": {"witness_threshold", "require_witnesses", "witness_timeout"},
@@ -80,6 +81,7 @@ class LogConfig:
     key_env: str | None = None
     vkey: str | None = None
     public_queue: bool = False  # the queue may sit inside the published store
+    public_url: str | None = None  # where the public reads the log (https://…), for pages
     batch_size: int = DEFAULT_BATCH
     index_keep: int = DEFAULT_INDEX_KEEP  # 0: keep every index manifest and level object
     workers: int = 0
@@ -202,6 +204,7 @@ def load_config(path: str | os.PathLike[str]) -> LogConfig:
         store=store,
         queue=queue,
         public_queue=public_queue,
+        public_url=_public_url(_get(data, "public_url", str, ""), p),
         key_file=_resolve(base, key_file) if key_file else None,
         key_env=_get(key, "env", str, "key."),
         vkey=_vkey(_get(data, "vkey", str, ""), p),
@@ -243,6 +246,16 @@ def _check_keys(data: dict[str, Any], p: Path) -> None:
         unknown(f"witnesses[{i}]", w, _SCHEMA["witnesses"])
 
 
+def _public_url(value: str | None, p: Path) -> str | None:
+    if value is None:
+        return None
+    if not value.startswith(("https://", "http://")):
+        raise ConfigError(f"{p}: public_url: {value!r} is not an http(s) URL; it is the address "
+                          "people read the log from (a CDN or the bucket's website), not the "
+                          "store's own s3:// or gs:// URL")
+    return value.rstrip("/")
+
+
 def _vkey(value: str | None, p: Path) -> str | None:
     if value is None:
         return None
@@ -272,6 +285,8 @@ def format_config(cfg: LogConfig, relative_to: str | os.PathLike[str] | None = N
                            "queue": path(cfg.queue)}
     if cfg.public_queue:
         doc["public_queue"] = True
+    if cfg.public_url:
+        doc["public_url"] = cfg.public_url
     if cfg.vkey:
         doc["vkey"] = cfg.vkey
     if cfg.endpoint:

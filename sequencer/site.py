@@ -90,7 +90,10 @@ def render_site(cfg: LogConfig, store: Any, note: bytes) -> dict[str, bytes]:
         "entries": _recent(store, cp.size),
         "published": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
         "published_iso": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "log_url": store.url if "://" in store.url else "https://LOG-URL",
+        # Commands shown to the public name the URL the public reads, never the store's
+        # own (s3://… or a folder path): public_url, or a placeholder the page explains.
+        "log_url": cfg.public_url or "LOG-URL",
+        "public_url_set": bool(cfg.public_url),
     }
     env = _env()
     return {page: env.get_template(page).render(**ctx).encode() for page in PAGES}

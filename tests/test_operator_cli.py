@@ -136,3 +136,24 @@ def test_sequencing_with_the_wrong_key_names_both_keys(tmp_path: Path) -> None:
     config.write_text(text)
     line = _one_line(tlog(tmp_path, "sequence"), 2)
     assert "is not the public key of the signer key" in line
+
+
+def test_public_commands_use_the_public_url(tmp_path: Path) -> None:
+    """Issue 16 item 8: the site's commands name the URL the public reads, never the store's
+    own; without one the page says so plainly."""
+    _keygen(tmp_path)
+    assert _init(tmp_path).returncode == 0
+    assert tlog(tmp_path, "site", "build").returncode == 0
+    page = (tmp_path / "public" / "verify.html").read_text()
+    assert "has not set its public URL" in page and "tlog verify --log LOG-URL" in page
+    assert str(tmp_path) not in page and "https://LOG-URL" not in page
+    line = _one_line(_init(tmp_path, "--force", "--adopt", "--public-url", "s3://b/log"), 2)
+    assert "--public-url: 's3://b/log' is not an http(s) URL" in line
+    res = _init(tmp_path, "--force", "--adopt", "--public-url", "https://log.example.com/")
+    assert res.returncode == 0, res.stderr
+    assert load_config(tmp_path / "tlog.toml").public_url == "https://log.example.com"
+    assert tlog(tmp_path, "site", "build").returncode == 0
+    page = (tmp_path / "public" / "verify.html").read_text()
+    assert "has not set its public URL" not in page
+    assert "tlog verify --log https://log.example.com --vkey" in page
+    assert "curl -s https://log.example.com/checkpoint" in page
