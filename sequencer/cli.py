@@ -14,9 +14,9 @@ import click
 
 from tlog.errors import ConfigError, NotPublishedError
 
-from .config import LogConfig, format_config, load_config
+from .config import LogConfig, WitnessConfig, format_config, load_config
 
-__all__ = ["init", "sequence"]
+__all__ = ["config", "init", "sequence"]
 
 
 def open_stores(cfg: LogConfig) -> tuple[Any, Any]:
@@ -301,3 +301,54 @@ def _site_builder(cfg: LogConfig, store: Any) -> Any:
             click.echo(f"warning: the site was not rebuilt: {e}", err=True)
 
     return build
+
+
+@click.group()
+def config() -> None:
+    """Change a log's tlog.toml without editing it by hand."""
+
+
+@config.command("add-witness")
+@click.option("--name", help="The witness's name (default: its key's name).")
+@click.option("--url", required=True, help="The witness's submission URL prefix.")
+@click.option("--vkey", required=True, help="The witness's cosignature key (or a file of it).")
+@click.option("--threshold", type=click.IntRange(0),
+              help="Set policy.witness_threshold (cosignatures a checkpoint needs).")
+@click.option("--require/--no-require", default=None,
+              help="Publish only once the threshold is met (policy.require_witnesses).")
+@click.option("--config", "config_path", default="tlog.toml", show_default=True)
+def add_witness(name: str | None, url: str, vkey: str, threshold: int | None,
+                require: bool | None, config_path: str) -> None:
+    """Add (or update, by name) a witness the sequencer asks for cosignatures.
+
+    \b
+    Example:
+      tlog config add-witness --url https://w1.example --vkey w1.pub --threshold 1 --require
+    """
+    from tlog.cosignature import CosignatureVerifier, parse_any_verifier
+    from tlog.errors import MalformedError
+    from tlog.keys_cli import key_arg
+
+    cfg = load_config(config_path)
+    text = key_arg(vkey)
+    try:
+        verifier = parse_any_verifier(text)
+    except MalformedError as e:
+        raise ConfigError(f"--vkey: not a witness key ({e})") from e
+    if not isinstance(verifier, CosignatureVerifier):
+        raise ConfigError("--vkey: a log key, not a witness's cosignature key (type 0x04); "
+                          "witnesses make theirs with `tlog witness keygen`")
+    witness = WitnessConfig(name or verifier.name, url, text)
+    witnesses = [w for w in cfg.witnesses if w.name != witness.name] + [witness]
+    cfg = dataclasses.replace(
+        cfg, witnesses=tuple(witnesses),
+        witness_threshold=cfg.witness_threshold if threshold is None else threshold,
+        require_witnesses=cfg.require_witnesses if require is None else require)
+    if cfg.witness_threshold > len(cfg.witnesses):
+        raise ConfigError(f"--threshold: {cfg.witness_threshold} is more than the "
+                          f"{len(cfg.witnesses)} configured witnesses")
+    path = Path(config_path)
+    path.write_text(format_config(cfg, relative_to=path.resolve().parent))
+    load_config(path)  # what was written reads back
+    click.echo(f"{config_path}: {len(cfg.witnesses)} witnesses, threshold "
+               f"{cfg.witness_threshold}, {'required' if cfg.require_witnesses else 'optional'}")

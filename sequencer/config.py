@@ -47,6 +47,7 @@ __all__ = ["LogConfig", "WitnessConfig", "format_config", "load_config"]
 
 DEFAULT_BATCH = 10_000
 DEFAULT_INDEX_KEEP = 64  # batches: hours of a cron schedule, minutes of a busy daemon
+DEFAULT_WITNESS_TIMEOUT = 10.0  # seconds per witness
 STATE_ENV = "TLOG_STATE_DIR"  # where the sequencer keeps its state when the config does not say
 
 # Every table and key a config may hold ("witnesses" is an array of tables).
@@ -90,7 +91,7 @@ class LogConfig:
     witnesses: tuple[WitnessConfig, ...] = ()
     witness_threshold: int = 0
     require_witnesses: bool = False
-    witness_timeout: float = 10.0
+    witness_timeout: float = DEFAULT_WITNESS_TIMEOUT
     site: bool = True
     path: str | None = field(default=None, compare=False)
 
@@ -216,7 +217,8 @@ def load_config(path: str | os.PathLike[str]) -> LogConfig:
         witnesses=tuple(witnesses),
         witness_threshold=threshold,
         require_witnesses=bool(_get(policy, "require_witnesses", bool, "policy.", False)),
-        witness_timeout=float(_get(policy, "witness_timeout", int | float, "policy.", 10.0)),
+        witness_timeout=float(_get(policy, "witness_timeout", int | float, "policy.",
+                                       DEFAULT_WITNESS_TIMEOUT)),
         site=bool(_get(data.get("site", {}), "enabled", bool, "site.", True)),
         path=str(p),
     )
@@ -298,9 +300,15 @@ def format_config(cfg: LogConfig, relative_to: str | os.PathLike[str] | None = N
         seq["index_keep"] = cfg.index_keep
     if cfg.state_dir:
         seq["state_dir"] = path(cfg.state_dir)
+    if cfg.workers:
+        seq["workers"] = cfg.workers
     doc["sequencer"] = seq
     doc["policy"] = {"witness_threshold": cfg.witness_threshold,
                      "require_witnesses": cfg.require_witnesses}
+    if cfg.witness_timeout != DEFAULT_WITNESS_TIMEOUT:
+        doc["policy"]["witness_timeout"] = cfg.witness_timeout
+    if not cfg.site:
+        doc["site"] = {"enabled": False}
     if cfg.witnesses:
         doc["witnesses"] = [{"name": w.name, "url": w.url, "vkey": w.vkey}
                             for w in cfg.witnesses]

@@ -96,7 +96,7 @@ def test_a_private_key_given_as_vkey_is_not_echoed(tmp_path: Path) -> None:
     config.write_text("\n".join(lines) + "\n")
     line = _one_line(tlog(tmp_path, "sequence"), 2)
     assert "vkey: holds a private key" in line
-    assert skey.split("+")[-1] not in line
+    assert skey.split("+", 4)[4] not in line
 
 
 def test_init_over_an_existing_log(tmp_path: Path) -> None:
@@ -157,3 +157,36 @@ def test_public_commands_use_the_public_url(tmp_path: Path) -> None:
     assert "has not set its public URL" not in page
     assert "tlog verify --log https://log.example.com --vkey" in page
     assert "curl -s https://log.example.com/checkpoint" in page
+
+
+def test_config_add_witness_keeps_the_rest_of_the_file(tmp_path: Path) -> None:
+    """Issue 16 item 5: a command adds a witness to the file init wrote (no second [policy]
+    pasted in), and everything else in it survives."""
+    from tlog.cosignature import generate_cosignature_key
+
+    _keygen(tmp_path)
+    assert _init(tmp_path, "--public-url", "https://log.example").returncode == 0
+    config = tmp_path / "tlog.toml"
+    text = config.read_text().replace("[sequencer]\n", "[sequencer]\nworkers = 3\n")
+    config.write_text(text + "\n[site]\nenabled = false\n")
+    before = load_config(config)
+    _, w1 = generate_cosignature_key("witness.example/w1")
+    (tmp_path / "w1.pub").write_text(w1 + "\n")
+    res = tlog(tmp_path, "config", "add-witness", "--url", "https://w1.example", "--vkey",
+               "w1.pub", "--threshold", "1", "--require")
+    assert res.returncode == 0, res.stderr
+    after = load_config(config)
+    assert [(w.name, w.url, w.vkey) for w in after.witnesses] == [
+        ("witness.example/w1", "https://w1.example", w1)]
+    assert (after.witness_threshold, after.require_witnesses) == (1, True)
+    assert (after.workers, after.site, after.public_url, after.vkey, after.queue) == (
+        before.workers, before.site, before.public_url, before.vkey, before.queue) == (
+        3, False, "https://log.example", before.vkey, str(tmp_path / "public-queue"))
+    assert config.read_text().count("[policy]") == 1
+    # A log key is not a witness key; a threshold beyond the witnesses is refused.
+    line = _one_line(tlog(tmp_path, "config", "add-witness", "--url", "https://x", "--vkey",
+                          "log.pub"), 2)
+    assert "a log key, not a witness's cosignature key" in line
+    line = _one_line(tlog(tmp_path, "config", "add-witness", "--url", "https://w1.example",
+                          "--vkey", "w1.pub", "--threshold", "2"), 2)
+    assert "--threshold: 2 is more than the 1 configured witnesses" in line

@@ -33,7 +33,7 @@ def test_a_private_key_given_as_vkey_is_not_echoed(tmp_path: Path, how: str) -> 
                    skey if how == "string" else "copy.pub")
     assert res.returncode == 2, res.stderr
     assert "private (signer) key, not a verifier key" in res.stderr
-    secret = skey.rsplit("+", 1)[1]
+    secret = skey.split("+", 4)[4]  # base64 may hold "+" itself
     for part in (secret, secret[:12], secret[-12:]):
         assert part not in res.stderr + res.stdout
     assert "Traceback" not in res.stderr

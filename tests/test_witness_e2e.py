@@ -113,12 +113,9 @@ def test_a_witness_outage_fails_only_runs_that_have_something_to_publish(tmp_pat
              "e2e.example/log", "--key", "log.key"))
     cfg, wkey = _make_witness(tmp_path, "witness.example/w1", tmp_path / "log.pub")
     port = free_port()
-    config = (tmp_path / "tlog.toml").read_text()
-    config = config.replace("witness_threshold = 0", "witness_threshold = 1")
-    config = config.replace("require_witnesses = false", "require_witnesses = true")
-    config += (f'\n[[witnesses]]\nname = "witness.example/w1"\nurl = "http://127.0.0.1:{port}"'
-               f'\nvkey = "{wkey}"\n')
-    (tmp_path / "tlog.toml").write_text(config)
+    (tmp_path / "w1.pub").write_text(wkey + "\n")
+    _ok(tlog(tmp_path, "config", "add-witness", "--url", f"http://127.0.0.1:{port}", "--vkey",
+             "w1.pub", "--threshold", "1", "--require"))
     with witness_server(cfg, port=port):
         _queue(tmp_path, 1)
         run = json.loads(_ok(tlog(tmp_path, "sequence", "--json")).splitlines()[-1])

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "keygen": ("tlog.keys_cli:keygen", "Generate a log signing key pair.", "Operators"),
     "init": ("sequencer.cli:init", "Create a log's config and publish the empty log.", "Operators"),
     "sequence": ("sequencer.cli:sequence", "Admit queued submissions into the log.", "Operators"),
+    "config": ("sequencer.cli:config", "Change a log's tlog.toml (add a witness).", "Operators"),
     "site": ("sequencer.site_cli:site", "Build the static web pages of a log.", "Operators"),
     "submit": ("tlog.entries.cli:submit", "Check a signed statement and queue it.", "Submitters"),
     "get": ("tlog.client_cli:get", "Fetch an entry and its inclusion proof.", "Verifiers"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,20 +27,11 @@ from tlog.client import (
 )
 from tlog.entries.cli import statement_options
 from tlog.errors import ConfigError, MalformedError, NotFoundError, TlogError, VerificationError
+from tlog.keys_cli import key_arg
 from tlog.merkle import leaf_hash
 from tlog.trust import TrustStore, default_state_dir
 
 __all__ = ["bundle", "consistency", "get", "verify"]
-
-
-def _key_arg(value: str) -> str:
-    """A verifier key given inline or as the path of a file holding it."""
-    if value and os.path.isfile(value):
-        try:
-            return Path(value).read_text().strip()
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"cannot read key file {value}: {e}") from e
-    return value.strip()
 
 
 def _read(path: str, what: str) -> bytes:
@@ -52,7 +42,7 @@ def _read(path: str, what: str) -> bytes:
 
 
 def _policy(witnesses: tuple[str, ...], threshold: int | None) -> WitnessPolicy:
-    return witness_policy([_key_arg(w) for w in witnesses], threshold)
+    return witness_policy([key_arg(w) for w in witnesses], threshold)
 
 
 def _trust(state: str | None) -> TrustStore:
@@ -68,7 +58,7 @@ def _client(opts: dict[str, Any]) -> LogClient:
     store = open_store(opts["log"], cache_dir=cache)
     return LogClient(
         store,
-        _key_arg(opts["vkey"]),
+        key_arg(opts["vkey"]),
         origin=opts.get("origin"),
         policy=_policy(opts["witness"], opts["witness_threshold"]),
         trust=_trust(opts.get("state")),
@@ -283,7 +273,7 @@ def verify(index: int | None, bundle_file: str | None, **opts: Any) -> None:
             raise click.UsageError("--index and --bundle do not go together")
         proof = parse_any_bundle(_read(bundle_file, "bundle"))
         v = verify_bundle(
-            proof, _key_arg(opts["vkey"]), origin=opts.get("origin"),
+            proof, key_arg(opts["vkey"]), origin=opts.get("origin"),
             policy=_policy(opts["witness"], opts["witness_threshold"]), entry=held,
             trust=_trust(opts.get("state")),
         )

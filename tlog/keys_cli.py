@@ -10,7 +10,17 @@ import click
 
 from tlog.errors import ConfigError
 
-__all__ = ["keygen", "write_key_pair"]
+__all__ = ["key_arg", "keygen", "write_key_pair"]
+
+
+def key_arg(value: str) -> str:
+    """A verifier key given inline or as the path of a file holding it (every ``--vkey``)."""
+    if value and os.path.isfile(value):
+        try:
+            return Path(value).read_text().strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot read key file {value}: {e}") from e
+    return value.strip()
 
 
 def write_key_pair(prefix: str, skey: str, vkey: str, *, force: bool = False) -> tuple[Path, Path]:

@@ -118,13 +118,14 @@ def add_log(origin: str, vkeys: tuple[str, ...], config: str) -> None:
       tlog witness add-log --origin example.com/log --vkey log.pub
     """
     from tlog.cosignature import parse_any_verifier
+    from tlog.keys_cli import key_arg
 
     from .state import WitnessState
 
     cfg = load_config(config)
     keys = []
     for v in vkeys:
-        text = Path(v).read_text().strip() if Path(v).is_file() else v.strip()
+        text = key_arg(v)
         try:
             verifier = parse_any_verifier(text)
         except MalformedError as e:
