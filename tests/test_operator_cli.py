@@ -190,3 +190,33 @@ def test_config_add_witness_keeps_the_rest_of_the_file(tmp_path: Path) -> None:
     line = _one_line(tlog(tmp_path, "config", "add-witness", "--url", "https://w1.example",
                           "--vkey", "w1.pub", "--threshold", "2"), 2)
     assert "--threshold: 2 is more than the 1 configured witnesses" in line
+
+
+def test_init_on_s3_without_credentials_or_bucket(tmp_path: Path, s3_env: dict[str, str],
+                                                  s3_bucket: str) -> None:
+    """Issue 16 item 6: no credentials and a missing bucket are each one line saying what to
+    do, at once (not six retries), and leave no tlog.toml behind."""
+    import os
+
+    _keygen(tmp_path)
+    endpoint = s3_env["TLOG_S3_ENDPOINT"]
+    bare = {"PATH": os.environ["PATH"], "HOME": str(tmp_path),
+            "AWS_EC2_METADATA_DISABLED": "true",  # no look-up of an instance role off-box
+            "AWS_CONFIG_FILE": str(tmp_path / "none"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
+
+    def init(env: dict[str, str], bucket: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "tlog"), "init", "--store", f"s3://{bucket}/log", "--queue",
+             f"s3://{bucket}/queue", "--origin", "op.example/log", "--key", "log.key",
+             "--endpoint", endpoint], cwd=tmp_path, env=env, capture_output=True, text=True,
+            timeout=60)
+
+    line = _one_line(init({**bare, "AWS_DEFAULT_REGION": "us-east-1"}, s3_bucket), 2)
+    assert "no usable AWS credentials (NoCredentialsError)" in line and "gave up" not in line
+    assert not (tmp_path / "tlog.toml").exists()
+    line = _one_line(init({**bare, **s3_env}, "no-such-bucket-here"), 2)
+    assert "bucket 'no-such-bucket-here' does not exist" in line
+    assert not (tmp_path / "tlog.toml").exists()
+    res = init({**bare, **s3_env}, s3_bucket)
+    assert res.returncode == 0, res.stderr

@@ -35,6 +35,10 @@ _PASSING = {
 }
 
 
+_DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
+           "InvalidToken", "AllAccessDisabled"}
+
+
 class S3Store:
     """Objects under ``s3://bucket/prefix``."""
 
@@ -70,7 +74,13 @@ class S3Store:
         return self.prefix + key
 
     def _call(self, key: str, fn: Callable[[], T]) -> T:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            NoCredentialsError,
+            ParamValidationError,
+            PartialCredentialsError,
+        )
 
         last: Exception | None = None
         for attempt in range(self.tries):
@@ -81,6 +91,15 @@ class S3Store:
             except ClientError as e:
                 code = str(e.response.get("Error", {}).get("Code", ""))
                 status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                if code == "NoSuchBucket":
+                    raise ConfigError(f"{self.url}: bucket {self.bucket!r} does not exist (or "
+                                      "is not visible to these credentials): create it, or "
+                                      "fix the store URL") from None
+                if code in _DENIED or status == 403:
+                    raise ConfigError(f"{self.url}: S3 refused these credentials "
+                                      f"({code or status}) for {key}: check the role or keys "
+                                      "and their permissions on this bucket and prefix"
+                                      ) from None
                 if code in ("NoSuchKey", "404", "NotFound") or status == 404:
                     raise NotFoundError("not found", key=key) from None
                 if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (
@@ -94,6 +113,16 @@ class S3Store:
                     last = StoreError(f"S3 {code or status}", key=key)
                     continue
                 raise StoreError(f"S3 error {code or status}", key=key) from None
+            except (NoCredentialsError, PartialCredentialsError) as e:
+                raise ConfigError(f"{self.url}: no usable AWS credentials ({type(e).__name__}): "
+                                  "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or "
+                                  "a role (in GitHub Actions: the OIDC credentials step)"
+                                  ) from None
+            except ParamValidationError as e:  # our request is wrong: retrying cannot help
+                raise ConfigError(f"{self.url}: S3 rejected the request for {key} before "
+                                  f"sending it: {str(e).splitlines()[-1][:200]} (is boto3 "
+                                  "recent enough? conditional writes need boto3 >= 1.35.76)"
+                                  ) from None
             except BotoCoreError as e:
                 last = StoreError(f"S3 transport error: {type(e).__name__}", key=key)
                 continue
