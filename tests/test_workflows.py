@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -279,3 +280,24 @@ def test_submit_action_takes_links_and_certificates(tmp_path: Path,
                                "certificate": "signer.crt", "install": ""})
     assert runner.outputs["submit"]["leaf-hash"] != link_leaf
     assert len(list(open_store(queue).list("queue/"))) == 2
+
+
+def test_workflows_pin_what_they_run() -> None:
+    """Issue 16 item 10: jobs that hold signing keys and cloud credentials run third-party
+    actions by commit SHA (the tag in a comment) and install an exact tiledlog release, the
+    one this repository builds."""
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    for path in [*WORKFLOWS, ACTION]:
+        text = path.read_text()
+        for line in text.splitlines():
+            if "uses:" in line:
+                m = re.search(r"uses:\s*([\w.-]+/[\w./-]+)@(\S+)(\s+#\s*v\d+\.\d+\.\d+)?", line)
+                assert m and re.fullmatch(r"[0-9a-f]{40}", m[2]) and m[3], (path.name, line)
+            if "pip install" in line and "TLOG_INSTALL" not in line:
+                assert "==$TLOG_VERSION" in line, (path.name, line)
+        for pinned in re.findall(r'TLOG_VERSION: "([^"]+)"', text):
+            assert pinned == version, path.name
+    action = yaml.safe_load(ACTION.read_text())
+    assert action["inputs"]["install"]["default"].endswith(f"=={version}")
