@@ -220,9 +220,18 @@ def sequence(
         after_publish=_site_builder(cfg, store),
         progress=(lambda n: bar.update(n)) if bar else None,
     )
+    last: tuple[Any, ...] | None = None  # what the last run reported
     while True:
         summary = seq.run(max_entries=max_entries, should_stop=lambda: stop["now"])
-        _report(summary, as_json, summary_file)
+        if bar is not None:
+            bar.render_finish()  # the bar's line ends before the summary's begins
+            bar = None
+        # With --watch an idle run repeats the last state: said once, not every interval.
+        state = (summary.size, summary.root, summary.published, sorted(summary.witnesses.items()))
+        busy = summary.stats.admitted or summary.stats.rejected or summary.stats.duplicates
+        if not watch or busy or state != last:
+            _report(summary, as_json, summary_file)
+        last = state
         if not watch or stop["now"]:
             break
         deadline = time.monotonic() + interval
@@ -230,8 +239,6 @@ def sequence(
             time.sleep(min(0.1, interval))
         if stop["now"]:
             break
-    if bar is not None:
-        bar.render_finish()
     if summary.witnesses and not summary.published:
         got = sum(v == "cosigned" for v in summary.witnesses.values())
         why = "; ".join(f"{name}: {status}" for name, status in sorted(summary.witnesses.items())

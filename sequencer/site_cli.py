@@ -20,7 +20,8 @@ def site() -> None:
 @click.option("--config", "config_path", default="tlog.toml", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 def build(config_path: str, as_json: bool) -> None:
-    """Render index.html and verify.html for the published checkpoint and upload them.
+    """Render index.html, entry.html (the in-browser verifier) and verify.html for the
+    published checkpoint and upload them beside the log. Needs no private key.
 
     \b
     Example:

@@ -35,15 +35,19 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
 
 
 @contextlib.contextmanager
-def _server_process(argv: list[str], port: int) -> Iterator[str]:
-    """Run a server on a loopback port until the block ends; yields its URL."""
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _server_process(argv: list[str], port: int, log: Path | None = None) -> Iterator[str]:
+    """Run a server on a loopback port until the block ends; yields its URL (its output goes
+    to ``log`` when given)."""
+    out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT if log else out)
     try:
         wait_for_port(port)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        if log:
+            out.close()  # type: ignore[union-attr]
 
 
 def moto_server() -> contextlib.AbstractContextManager[str]:
@@ -53,7 +57,7 @@ def moto_server() -> contextlib.AbstractContextManager[str]:
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port)
 
 
-def witness_server(config: Path, port: int | None = None,
+def witness_server(config: Path, port: int | None = None, log: Path | None = None,
                    ) -> contextlib.AbstractContextManager[str]:
     """``tlog witness serve`` (uvicorn) on a loopback port (default: a free one); yields
     its URL."""
@@ -61,7 +65,7 @@ def witness_server(config: Path, port: int | None = None,
     exe = Path(sys.executable).parent / "tlog"
     return _server_process(
         [str(exe), "witness", "serve", "--config", str(config), "--listen",
-         f"127.0.0.1:{port}"], port)
+         f"127.0.0.1:{port}"], port, log)
 
 
 def gcs_emulator() -> contextlib.AbstractContextManager[str]:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from tlog.cli import cli
@@ -32,13 +33,18 @@ def test_keygen_writes_a_matching_pair(tmp_path: Path) -> None:
     assert (tmp_path / "k.key").read_text().strip() == skey  # not overwritten
 
 
-def test_witness_keygen(tmp_path: Path) -> None:
-    res = CliRunner().invoke(cli, ["keygen", "w.example/w1", "--witness", "--out",
+def test_witness_keys_have_one_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # it writes witness.toml here
+    res = CliRunner().invoke(cli, ["witness", "keygen", "w.example/w1", "--out",
                                    str(tmp_path / "w")])
     assert res.exit_code == 0, res.output
     v = parse_any_verifier((tmp_path / "w.pub").read_text())
     assert v.key_id and (tmp_path / "w.pub").read_text().startswith("w.example/w1+")
     assert type(v).__name__ == "CosignatureVerifier"
+    old = CliRunner().invoke(cli, ["keygen", "w.example/w2", "--witness", "--out",
+                                   str(tmp_path / "w2")])
+    assert isinstance(old.exception, ConfigError) and "tlog witness keygen" in str(old.exception)
+    assert not (tmp_path / "w2.key").exists()
 
 
 def test_bad_name_is_one_line_without_traceback(tmp_path: Path) -> None:

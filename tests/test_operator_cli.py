@@ -220,3 +220,53 @@ def test_init_on_s3_without_credentials_or_bucket(tmp_path: Path, s3_env: dict[s
     assert not (tmp_path / "tlog.toml").exists()
     res = init({**bare, **s3_env}, s3_bucket)
     assert res.returncode == 0, res.stderr
+
+
+def test_small_things_an_operator_sees(tmp_path: Path) -> None:
+    """Issue 16 item 11: --watch says an idle state once; the progress bar and the summary
+    do not share a line; `site build --help` names every page; one witness keygen."""
+    import os
+    import pty
+    import re
+    import signal
+    import time
+
+    from submissions import hashedrekord_docs
+
+    _keygen(tmp_path)
+    assert _init(tmp_path, "--batch-size", "10").returncode == 0
+    assert "entry.html" in tlog(tmp_path, "site", "build", "--help").stdout
+    # A terminal: the bar (stderr) ends its line before the summary (stdout) begins.
+    (tmp_path / "docs.jsonl").write_bytes(b"\n".join(d for _, d in hashedrekord_docs(30)))
+    assert tlog(tmp_path, "submit", "--queue", "public-queue", "--jsonl", "docs.jsonl"
+                ).returncode == 0
+    queue = tmp_path / "public-queue"
+    for key, doc in hashedrekord_docs(12, seed=4):  # single objects too, as tlog submit makes
+        (queue / key).write_bytes(doc)
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([str(BIN / "tlog"), "sequence"], cwd=tmp_path, stdin=follower,
+                            stdout=follower, stderr=follower, close_fds=True)
+    os.close(follower)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert proc.wait(timeout=60) == 0
+    os.close(leader)
+    text = out.decode()
+    assert "sequencing" in text and "size 42 (+42 admitted" in text
+    assert not [ln for ln in re.split(r"[\r\n]", text) if "sequencing" in ln and "size 42" in ln]
+    # --watch on an idle log: one line, not one per interval.
+    watch = subprocess.Popen([str(BIN / "tlog"), "sequence", "--watch", "--interval", "0.1",
+                              "--json"], cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    watch.send_signal(signal.SIGTERM)
+    stdout, stderr = watch.communicate(timeout=30)
+    assert watch.returncode == 0, stderr
+    assert len(stdout.splitlines()) == 1, stdout

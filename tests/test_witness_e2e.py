@@ -141,3 +141,21 @@ def test_a_witness_outage_fails_only_runs_that_have_something_to_publish(tmp_pat
         run = json.loads(_ok(tlog(tmp_path, "sequence", "--json")).splitlines()[-1])
     assert run["published"] and run["size"] == 10
     assert (tmp_path / "public" / "checkpoint").read_bytes().split(b"\n")[1] == b"10"
+
+
+def test_witness_serve_logs_one_line_per_request(tmp_path: Path) -> None:
+    """Issue 16 item 11: each request is one line (client, method, path, status), no body."""
+    import requests
+
+    _ok(tlog(tmp_path, "keygen", "e2e.example/log", "--out", "log"))
+    cfg, _ = _make_witness(tmp_path, "witness.example/w1", tmp_path / "log.pub")
+    log = tmp_path / "witness.log"
+    secret_body = b"old 0\n\nnot-a-checkpoint-but-a-secret-looking-body\n"
+    with witness_server(cfg, log=log) as url:
+        refused = requests.post(f"{url}/add-checkpoint", data=secret_body, timeout=10)
+        assert refused.status_code in (400, 404)
+        assert requests.get(f"{url}/", timeout=10).status_code == 200
+    text = log.read_text()
+    assert f'"POST /add-checkpoint HTTP/1.1" {refused.status_code}' in text
+    assert '"GET / HTTP/1.1" 200' in text
+    assert "secret-looking" not in text

@@ -46,7 +46,7 @@ def write_key_pair(prefix: str, skey: str, vkey: str, *, force: bool = False) ->
 @click.command()
 @click.argument("name")
 @click.option("--out", "prefix", required=True, help="Write PREFIX.key and PREFIX.pub.")
-@click.option("--witness", is_flag=True, help="A witness cosignature key (type 0x04).")
+@click.option("--witness", is_flag=True, hidden=True)  # moved: `tlog witness keygen`
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def keygen(name: str, prefix: str, witness: bool, force: bool, as_json: bool) -> None:
@@ -55,12 +55,15 @@ def keygen(name: str, prefix: str, witness: bool, force: bool, as_json: bool) ->
     \b
     Examples:
       tlog keygen example.com/log --out log          # log.key (secret), log.pub
-      tlog keygen witness.example/w1 --out w1 --witness
+
+    A witness's cosignature key is made by `tlog witness keygen`.
     """
-    from tlog.cosignature import generate_cosignature_key
     from tlog.note import generate_key
 
-    skey, vkey = (generate_cosignature_key if witness else generate_key)(name)
+    if witness:
+        raise ConfigError("--witness: witness keys are made by `tlog witness keygen NAME "
+                          "--out PREFIX` (one command for them)")
+    skey, vkey = generate_key(name)
     key_file, pub_file = write_key_pair(prefix, skey, vkey, force=force)
     if as_json:
         out = {"name": name, "vkey": vkey, "key_file": str(key_file), "pub_file": str(pub_file)}

@@ -163,5 +163,6 @@ def serve(config: str, listen: str | None, as_json: bool) -> None:
     click.echo(json.dumps(info) if as_json else
                f"witness {signer.name} ({vkey}) on {info['url']}, following "
                f"{len(info['logs'])} log(s)")
-    uvicorn.run(make_app(state, signer), host=host, port=port, log_level="warning",
-                timeout_keep_alive=30, limit_concurrency=256, access_log=False)
+    # One access-log line per request (client, method, path, status; never a body).
+    uvicorn.run(make_app(state, signer), host=host, port=port, log_level="info",
+                timeout_keep_alive=30, limit_concurrency=256, access_log=True)
