@@ -164,11 +164,11 @@ TYPE = Stamp()
 '''
 
 
-def _install_plugin(site: Path) -> dict[str, str]:
+def _install_plugin(site: Path, source: str = PLUGIN) -> dict[str, str]:
     """Install the plugin as a distribution on a path entry: a module and its .dist-info
     with an entry point in ``tiledlog.types`` (what ``pip install`` leaves on disk)."""
     site.mkdir()
-    (site / "tl_stamp.py").write_text(textwrap.dedent(PLUGIN))
+    (site / "tl_stamp.py").write_text(textwrap.dedent(source))
     info = site / "tl_stamp-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tl-stamp\nVersion: 0.1\n")
@@ -206,6 +206,33 @@ def test_plugin_type_end_to_end(tmp_path: Path) -> None:
         tmp_path, "search", "--log", "public", "--vkey", vkey, "--cache-dir", "cache", "--json",
         "--digest", "sha256:" + hashlib.sha256(text.encode()).hexdigest(), env=env)))
     assert [e["index"] for e in found["matches"]] == [0]
+
+
+@pytest.mark.parametrize(("claim", "what"), [
+    ('name = kind = "stamp"\n    api_version = "0.0.1"',
+     None),
+    ('name = "stamp"\n    kind = "hashedrekord"\n    api_version = "0.0.2"',
+     "claims type 'stamp' (kind 'hashedrekord', apiVersion '0.0.2'), which built-in "
+     "tlog.entries.hashedrekord:TYPE already has"),
+    ('name = "hashedrekord"\n    kind = "stamp"\n    api_version = "0.0.1"',
+     "claims type 'hashedrekord' (kind 'stamp', apiVersion '0.0.1'), which built-in "
+     "tlog.entries.hashedrekord:TYPE already has"),
+])
+def test_a_plugin_cannot_take_over_a_built_in_type(tmp_path: Path, claim: str,
+                                                   what: str | None) -> None:
+    """Issue 18 item 4: a plugin claiming a built-in's name or entry kind would decide how
+    every logged hashedrekord entry is read, searched and re-verified: refused, naming both."""
+    source = PLUGIN.replace('name = kind = "stamp"\n    api_version = "0.0.1"', claim)
+    env = _install_plugin(tmp_path / "site", source)
+    _write_inputs(tmp_path)
+    res = tlog(tmp_path, "submit", "--queue", "queue", "--artifact", "app.tgz",
+               "--signature", "app.sig", "--public-key", "ec.pub", env=env)
+    if what is None:  # the honest plugin beside the built-ins: hashedrekord still works
+        assert res.returncode == 0, res.stderr
+        return
+    assert res.returncode == 2, res.stderr
+    assert what in res.stderr and "plugin stamp (tl_stamp:TYPE)" in res.stderr
+    assert "Traceback" not in res.stderr
 
 
 @pytest.mark.parametrize("field", ["signed", "signatures"])

@@ -22,7 +22,7 @@ from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
-from tlog.errors import MalformedError, TlogError
+from tlog.errors import ConfigError, MalformedError, TlogError
 
 from .canonical import canonical_json
 
@@ -90,11 +90,17 @@ def _check(t: Any, where: str) -> bool:
 
 @lru_cache(maxsize=1)
 def types() -> dict[str, Any]:
-    """The entry types by submission ``type`` name: built-ins, then plugins (a plugin cannot
-    replace a built-in; a broken plugin is logged and skipped, the others still load)."""
+    """The entry types by submission ``type`` name: built-ins, then plugins. A plugin that
+    fails to import or lacks a method is logged and skipped (the others still load); one that
+    claims a name or an entry (kind, apiVersion) already taken is an error naming both, since
+    it would decide how the other's logged entries are read, searched and re-verified."""
     found: dict[str, Any] = {}
+    owners: dict[str, str] = {}  # name -> where it comes from
+    kinds: dict[tuple[str, str], str] = {}
     for name, target in BUILTIN.items():
         found[name] = _load(target)
+        owners[name] = f"built-in {target}"
+        kinds[_kind_of(found[name])] = owners[name]
     for ep in entry_points(group=GROUP):
         if ep.value in BUILTIN.values():
             continue
@@ -105,11 +111,19 @@ def types() -> dict[str, Any]:
             continue
         if not _check(t, ep.name):
             continue
-        if t.name in found:
-            log.warning("entry type %s ignored: the name %r is taken", ep.name, t.name)
-            continue
-        found[t.name] = t
+        where = f"plugin {ep.name} ({ep.value})"
+        taken = owners.get(t.name) or kinds.get(_kind_of(t))
+        if taken:
+            kind, version = _kind_of(t)
+            raise ConfigError(
+                f"entry types: {where} claims type {t.name!r} (kind {kind!r}, apiVersion "
+                f"{version!r}), which {taken} already has; uninstall one of them")
+        found[t.name], owners[t.name], kinds[_kind_of(t)] = t, where, where
     return found
+
+
+def _kind_of(t: Any) -> tuple[str, str]:
+    return getattr(t, "kind", t.name), getattr(t, "api_version", "")
 
 
 def reload_types() -> dict[str, Any]:
@@ -133,9 +147,7 @@ def entry_type(name: Any) -> Any:
 
 @lru_cache(maxsize=1)
 def _by_kind() -> dict[tuple[str, str], Any]:
-    return {
-        (getattr(t, "kind", t.name), getattr(t, "api_version", "")): t for t in types().values()
-    }
+    return {_kind_of(t): t for t in types().values()}  # distinct: types() refuses a clash
 
 
 def _parse_entry(entry: bytes) -> dict[str, Any]:
