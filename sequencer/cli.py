@@ -208,7 +208,9 @@ def sequence(
         signal.signal(signal.SIGINT, _stop)
     bar = None
     if not as_json and not watch and sys.stderr.isatty():
-        queued = sum(1 for _ in queue.list("queue/"))
+        from tlog.queue import LEGACY_QUEUE_PREFIX, QUEUE_PREFIX
+
+        queued = sum(1 for p in (QUEUE_PREFIX, LEGACY_QUEUE_PREFIX) for _ in queue.list(p))
         total = min(queued, max_entries) if max_entries else queued
         if total:
             bar = click.progressbar(length=total, label="sequencing", file=sys.stderr)

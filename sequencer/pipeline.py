@@ -36,7 +36,14 @@ from tlog.errors import (
 from tlog.integrate import edge_root, edge_tiles, integrate, integrate_bundles
 from tlog.merkle import EMPTY_ROOT
 from tlog.note import new_signer, new_verifier, open_note, sign_note
-from tlog.queue import BULK_SUFFIX, QUEUE_PREFIX, queued_count
+from tlog.queue import (
+    BULK_SUFFIX,
+    LEGACY_QUEUE_PREFIX,
+    QUEUE_PREFIX,
+    REJECTED_PREFIX,
+    item_name,
+    queued_count,
+)
 from tlog.tiles import ENTRIES, Tile
 
 from .config import LogConfig
@@ -64,7 +71,6 @@ log = logging.getLogger("tiledlog.sequencer")
 
 LOCK_KEY = "sequencer/lock"
 CHECKPOINT_KEY = "checkpoint"
-REJECTED_PREFIX = "rejected/"
 ADMIT_CHUNK = 10_000  # submissions read from the queue at a time (bounds memory)
 ADMIT_BYTES = 64 << 20  # and about this many bytes of them
 _READ_GROUP = 64  # queue objects read in one go (get_many)
@@ -538,7 +544,8 @@ class Sequencer:
         than those of batches in flight (``exclude``)."""
         keys: list[str] = []
         total = 0
-        for key in self.queue.list(QUEUE_PREFIX):
+        for key in itertools.chain(self.queue.list(QUEUE_PREFIX),
+                                   self.queue.list(LEGACY_QUEUE_PREFIX)):
             n = queued_count(key)
             if not n:
                 self._reject_stray(key)
@@ -562,8 +569,8 @@ class Sequencer:
             return  # consumed meanwhile
         self._strays += 1
         self._reject(key, doc, f"{key}: not a queue object name (one submission is "
-                     f"queue/<id>.json, many are queue/<sha256>-<count>{BULK_SUFFIX}); "
-                     "submit with `tlog submit`")
+                     f"{QUEUE_PREFIX}<id>.json, many are {QUEUE_PREFIX}<sha256>-<count>"
+                     f"{BULK_SUFFIX}); submit with `tlog submit`")
 
     def _read_items(self, keys: list[str]) -> list[tuple[str, bytes]]:
         """(item id, document) for queue objects: a ``.json`` object is one item named by
@@ -893,10 +900,7 @@ class Sequencer:
         (a bulk object is dropped when its batch is done). Whatever the document holds,
         this files a bounded record (``format_rejection``): a document that could fail
         here would stay queued and stop every later run."""
-        if _is_line(item):
-            sid = _submission_id(doc)
-        else:
-            sid = item.removeprefix(QUEUE_PREFIX).removesuffix(".json")
+        sid = _submission_id(doc) if _is_line(item) else item_name(item).removesuffix(".json")
         self.queue.overwrite(f"{REJECTED_PREFIX}{sid}.json", format_rejection(sid, reason, doc))
         if not _is_line(item):
             self.queue.delete(item)

@@ -37,7 +37,7 @@ def simple_admit(docs: list[bytes]) -> list[Any]:
 
 def submission(value: str) -> tuple[str, bytes]:
     doc = json.dumps({"type": "test", "value": value}, sort_keys=True).encode()
-    return f"queue/{hashlib.sha256(doc).hexdigest()}.json", doc
+    return f"pending/{hashlib.sha256(doc).hexdigest()}.json", doc
 
 
 def make_log(tmp: Path, batch_size: int = 100, **kw: Any) -> tuple[LogConfig, str, str]:

@@ -40,4 +40,4 @@ def hashedrekord_docs(n: int, seed: int = 0, keys: int = 4) -> Iterator[tuple[st
         key, pem = signers[i % keys]
         doc = hashedrekord_doc(key, pem, b"artifact %d of run %d" % (i, seed))
         sid = hashlib.sha256(canonical_json(json.loads(doc))).hexdigest()
-        yield f"queue/{sid}.json", doc
+        yield f"pending/{sid}.json", doc

@@ -50,16 +50,16 @@ def _valid(i: int) -> bytes:
 def test_hostile_documents_are_rejected_and_the_log_goes_on(tmp_path: Path) -> None:
     _log(tmp_path)
     queue = open_store(str(tmp_path / "queue"))
-    queue.put("queue/deep.json", DEEP)
-    queue.put("queue/nearly-deep.json", NEARLY_DEEP)
-    queue.put("queue/binary.json", b"\xff\xfe" * 10 + b"\x00")
+    queue.put("pending/deep.json", DEEP)
+    queue.put("pending/nearly-deep.json", NEARLY_DEEP)
+    queue.put("pending/binary.json", b"\xff\xfe" * 10 + b"\x00")
     bulk = b"\n".join([_valid(0), DEEP, NEARLY_DEEP, _valid(1)])
-    queue.put(f"queue/{hashlib.sha256(bulk).hexdigest()}-4.jsonl", bulk)
-    queue.put("queue/with#hash.json", _valid(2))  # a '#' is not a bulk line's mark
-    queue.put("queue/notes.txt", _valid(3))  # no queue object's name
+    queue.put(f"pending/{hashlib.sha256(bulk).hexdigest()}-4.jsonl", bulk)
+    queue.put("pending/with#hash.json", _valid(2))  # a '#' is not a bulk line's mark
+    queue.put("pending/notes.txt", _valid(3))  # no queue object's name
     summary = _sequence(tmp_path)
     assert (summary["admitted"], summary["rejected"], summary["size"]) == (3, 6, 3)
-    assert list(queue.list("queue/")) == []  # every item handled, none left to stall on
+    assert list(queue.list("pending/")) == []  # every item handled, none left to stall on
     records = {k: json.loads(queue.get(k)) for k in queue.list("rejected/")}
     assert len(records) == 6  # a single object's record is named by its key, a line's by its bytes
     by_id = {r["id"]: r for r in records.values()}
@@ -78,20 +78,20 @@ def test_a_line_of_a_bulk_object_nested_too_deep(tmp_path: Path) -> None:
     _log(tmp_path)
     queue = open_store(str(tmp_path / "queue"))
     bulk = b"\n".join([_valid(0), DEEP, _valid(1)])
-    queue.put(f"queue/{hashlib.sha256(bulk).hexdigest()}-3.jsonl", bulk)
+    queue.put(f"pending/{hashlib.sha256(bulk).hexdigest()}-3.jsonl", bulk)
     summary = _sequence(tmp_path)
     assert (summary["admitted"], summary["rejected"]) == (2, 1)
     (record,) = [json.loads(queue.get(k)) for k in queue.list("rejected/")]
     assert record["id"] == hashlib.sha256(DEEP).hexdigest()
-    assert list(queue.list("queue/")) == []
+    assert list(queue.list("pending/")) == []
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_a_fifo_in_a_folder_queue_is_no_item(tmp_path: Path) -> None:
     _log(tmp_path)
     queue = open_store(str(tmp_path / "queue"))
-    queue.put("queue/ok.json", _valid(0))
-    os.mkfifo(queue.local_path("queue/fifo.json"))
+    queue.put("pending/ok.json", _valid(0))
+    os.mkfifo(queue.local_path("pending/fifo.json"))
     summary = _sequence(tmp_path)  # would block forever reading the FIFO
     assert (summary["admitted"], summary["size"]) == (1, 1)
 
@@ -160,3 +160,24 @@ def test_a_lying_index_cannot_make_the_sequencer_drop_a_submission(tmp_path: Pat
     enqueue(queue, ["value 0"])
     again = sequencer(cfg, store, queue).run()
     assert (again.size, again.stats.duplicates) == (6, 1)
+
+
+def test_one_queue_path_means_one_place_and_old_queues_still_drain(tmp_path: Path) -> None:
+    """Issue 16 item 3: `--queue ./queue` puts submissions in ./queue/pending/ (not
+    ./queue/queue/); items an older version left in ./queue/queue/ are still logged."""
+    _log(tmp_path)
+    key, pem = ed25519_key(7)
+    (tmp_path / "a.tgz").write_bytes(b"a")
+    (tmp_path / "a.sig").write_bytes(key.sign(hashlib.sha256(b"a").digest()))
+    (tmp_path / "k.pub").write_text(pem)
+    res = tlog(tmp_path, "submit", "--queue", "queue", "--artifact", "a.tgz", "--signature",
+               "a.sig", "--public-key", "k.pub")
+    assert res.returncode == 0, res.stderr
+    assert [p.parent.name for p in (tmp_path / "queue").rglob("*.json")] == ["pending"]
+    legacy = tmp_path / "queue" / "queue"
+    legacy.mkdir()
+    doc = _valid(9)
+    (legacy / f"{hashlib.sha256(doc).hexdigest()}.json").write_bytes(doc)
+    summary = _sequence(tmp_path)
+    assert (summary["admitted"], summary["size"]) == (2, 2)
+    assert not list((tmp_path / "queue").rglob("*.json"))

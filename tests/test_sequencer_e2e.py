@@ -121,7 +121,7 @@ def test_thousand_mixed_submissions_end_to_end(tmp_path: Path) -> None:
     queue = open_store(str(tmp_path / "queue"))
     for d in invalid + dupes:
         sid = hashlib.sha256(canonical_json(json.loads(d))).hexdigest()
-        queue.put(f"queue/{sid}.json", d)
+        queue.put(f"pending/{sid}.json", d)
     res = tlog(tmp_path, "sequence", "--config", "tlog.toml", "--json")
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout.strip().splitlines()[-1])
@@ -146,10 +146,10 @@ def test_thousand_mixed_submissions_end_to_end(tmp_path: Path) -> None:
     assert sum(r.startswith("hashedrekord.signature: ") for r in reasons) == 40
     assert sum("does not verify with the given public key" in r for r in reasons) >= 20
     assert sum(r.startswith('type: unknown entry type "no-such-type"') for r in reasons) == 20
-    assert list(queue.list("queue/")) == []
+    assert list(queue.list("pending/")) == []
     # Resubmitting an included entry later is a duplicate, across runs.
     sid = hashlib.sha256(canonical_json(json.loads(valid[5]))).hexdigest()
-    queue.put(f"queue/{sid}.json", valid[5])
+    queue.put(f"pending/{sid}.json", valid[5])
     res = tlog(tmp_path, "sequence", "--config", "tlog.toml", "--json")
     again = json.loads(res.stdout.strip().splitlines()[-1])
     assert (again["admitted"], again["duplicates"], again["size"]) == (0, 1, 900)
@@ -167,7 +167,7 @@ def test_watch_mode_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         key, pem = ed25519_key(1)
         for i in range(5):
             doc = hashedrekord_doc(key, pem, b"watched %d" % i)
-            queue.put(f"queue/{hashlib.sha256(doc).hexdigest()}.json", doc)
+            queue.put(f"pending/{hashlib.sha256(doc).hexdigest()}.json", doc)
         deadline = time.monotonic() + 60
         store = open_store(str(tmp_path / "public"))
         while time.monotonic() < deadline and b"\n5\n" not in store.get("checkpoint"):

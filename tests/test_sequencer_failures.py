@@ -131,7 +131,7 @@ NAMING = BUNDLE + "-" + "?" * 16
 STEPS = {
     "bundle": [
         ("queue", "overwrite", "rejected/*"),  # store a rejection reason
-        ("queue", "delete", "queue/*"),  # consume a rejected or duplicate item
+        ("queue", "delete", "pending/*"),  # consume a rejected or duplicate item
         ("store", "put", "sequencer/staging/*"),  # stage
         ("store", "replace", "sequencer/lock"),  # commit point
         ("store", "put", "tile/0/*"),  # apply hash tiles
@@ -142,7 +142,7 @@ STEPS = {
     ],
     "files": [
         ("queue", "overwrite", "rejected/*"),
-        ("queue", "delete", "queue/*"),
+        ("queue", "delete", "pending/*"),
         ("store", "put", "sequencer/staging/*+*~tile~*"),  # stage full tiles as they fill up
         ("store", "put", "sequencer/staging/*-*~tile~*"),  # stage the rest as files, at the end
         ("store", "put", "sequencer/staging/*~index~*"),  # and the index objects
@@ -206,7 +206,7 @@ def test_fault_then_rerun(
     values = [json.loads(e)["value"] for e in entries]
     assert sorted(values) == sorted(f"artifact-{i}" for i in range(N))  # once each
     assert snapshot(Path(cfg.store)) == references[fill]
-    assert list(queue.list("queue/")) == []
+    assert list(queue.list("pending/")) == []
     assert sorted(k.split("/")[0] for k in queue.list("rejected/")) == ["rejected"] * 2
     assert list(store.list("sequencer/staging/")) == []
     check_tree(store, size, root)

@@ -86,7 +86,7 @@ def test_sigkill_at_each_step_then_rerun(
     size, _, entries = check_published(store, vkey)
     assert size == N and len(set(entries)) == N
     assert snapshot(tmp_path / "public") == reference
-    assert list(open_store(str(tmp_path / "queue")).list("queue/")) == []
+    assert list(open_store(str(tmp_path / "queue")).list("pending/")) == []
 
 
 def _race(

@@ -24,7 +24,7 @@ def test_stop_request_ends_the_run_at_a_batch_boundary(tmp_path: Path) -> None:
     seq = sequencer(cfg, admit=None, progress=done.append)
     summary = seq.run(should_stop=lambda: bool(done))
     assert (summary.batches, summary.size) == (1, 100)
-    assert len(list(queue.list("queue/"))) == 400  # read ahead, not consumed
+    assert len(list(queue.list("pending/"))) == 400  # read ahead, not consumed
     assert seq.run().size == 500  # the next run takes the rest
 
 

@@ -64,7 +64,7 @@ def test_every_type_from_flags_to_verified_inclusion(tmp_path: Path) -> None:
     again = json.loads(_ok(tlog(tmp_path, "submit", "--queue", "queue", "--dsse", "att.json",
                                 "--public-key", "ed.pub", "--json")))
     assert again["submission_id"] == receipts[1]["submission_id"]
-    assert len(list((tmp_path / "queue" / "queue").iterdir())) == 3
+    assert len(list((tmp_path / "queue" / "pending").iterdir())) == 3
 
     summary = json.loads(_ok(tlog(tmp_path, "sequence", "--config", "tlog.toml",
                                   "--json")).splitlines()[-1])
@@ -109,8 +109,8 @@ def test_bad_submissions_fail_with_one_line_naming_the_field(tmp_path: Path) -> 
         assert message in res.stderr, (flags, res.stderr)
         assert "Traceback" not in res.stderr
         assert len(res.stderr.strip().splitlines()) <= 3  # click usage lines at most
-    assert not (tmp_path / "queue" / "queue").exists() or not list(
-        (tmp_path / "queue" / "queue").iterdir())
+    assert not (tmp_path / "queue" / "pending").exists() or not list(
+        (tmp_path / "queue" / "pending").iterdir())
 
 
 PLUGIN = '''
@@ -262,7 +262,7 @@ def test_bulk_objects_are_bounded_in_bytes(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(tqueue, "BULK_BYTES", 5 * one)
     store = open_store(str(tmp_path / "queue"))
     receipts = queue_documents(store, docs, workers=1)
-    keys = list(store.list("queue/"))
+    keys = list(store.list("pending/"))
     assert len(keys) >= 8  # 40 documents, at most 5 per object by size
     held: dict[str, list[bytes]] = {}
     for key in keys:

@@ -279,7 +279,7 @@ def test_submit_action_takes_links_and_certificates(tmp_path: Path,
     runner.run_action(ACTION, {"queue": queue, "artifact": "b.tgz", "signature": "b.tgz.sig",
                                "certificate": "signer.crt", "install": ""})
     assert runner.outputs["submit"]["leaf-hash"] != link_leaf
-    assert len(list(open_store(queue).list("queue/"))) == 2
+    assert len(list(open_store(queue).list("pending/"))) == 2
 
 
 def test_workflows_pin_what_they_run() -> None:

@@ -1,7 +1,7 @@
 """``tlog submit``: check signed statements locally, exactly as the log will, and queue them.
 
 The queue is any store (``tlog.storage.open_store``); each submission goes to
-``queue/<submission id>.json`` in its RFC 8785 form, so resubmitting is harmless.
+``pending/<submission id>.json`` in its queue, in its RFC 8785 form, so resubmitting is harmless.
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def upload_for(key: str) -> Upload:
         return PARTIAL_TILE if _PARTIAL.match(key) else FULL_TILE
     if key.startswith("index/"):
         return INDEX
-    if key.startswith(("queue/", "rejected/", "sequencer/")):
+    if key.startswith(("pending/", "queue/", "rejected/", "sequencer/")):
         return PRIVATE
     for suffix, up in ((".html", HTML), (".json", JSON), (".js", JS), (".css", CSS)):
         if key.endswith(suffix):
