@@ -124,7 +124,7 @@ def init(
     if found is not None and not adopt:
         raise ConfigError(
             f"{log_store.url}: a log already exists there at size {found.size}, signed by this "
-            "key; pass --adopt to write a config for it")
+            f"key ({'+'.join(cfg.vkey.split('+')[:2])}); pass --adopt to write a config for it")
     note = found_note = None
     if found is None:
         note = publish_empty_log(log_store, origin, skey)

@@ -106,7 +106,8 @@ def test_init_over_an_existing_log(tmp_path: Path) -> None:
     (tmp_path / "tlog.toml").unlink()
     # The same key: said, and adopted only when asked.
     line = _one_line(_init(tmp_path), 2)
-    assert "a log already exists there at size 0, signed by this key" in line
+    label = "+".join((tmp_path / "log.pub").read_text().split("+")[:2])
+    assert f"a log already exists there at size 0, signed by this key ({label})" in line
     assert "--adopt" in line and not (tmp_path / "tlog.toml").exists()
     res = _init(tmp_path, "--adopt", "--json")
     assert res.returncode == 0 and '"adopted": true' in res.stdout
