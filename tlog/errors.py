@@ -13,6 +13,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "ForkError",
+    "HostileResponseError",
     "MalformedError",
     "NotFoundError",
     "NotPublishedError",
@@ -47,6 +48,11 @@ class ForkError(VerificationError):
     def __init__(self, message: str, *, evidence: tuple[bytes, ...] = ()) -> None:
         super().__init__(message)
         self.evidence = evidence
+
+
+class HostileResponseError(VerificationError):
+    """A server sent what no honest log or witness sends: over the size limit for the
+    object, too slow to finish within the deadline, or a redirect to another origin."""
 
 
 class StoreError(TlogError):

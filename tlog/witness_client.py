@@ -17,9 +17,12 @@ import requests
 
 from tlog.errors import MalformedError, StoreError, TlogError, VerificationError
 from tlog.note import Verifier
+from tlog.storage.bounded import bounded_post
 from tlog.witness_protocol import format_add_checkpoint, parse_size
 
 __all__ = ["WitnessSpec", "cosign_with", "gather_cosignatures", "merge_cosignatures"]
+
+_ANSWER_LIMIT = 64 << 10  # a witness answers with cosignature lines (or a size, or an error)
 
 
 @dataclass(frozen=True)
@@ -67,19 +70,21 @@ def cosign_with(
     old = known if 0 <= known <= size else 0
     for attempt in range(2):
         body = format_add_checkpoint(old, prove(old) if 0 < old < size else [], note)
-        try:
-            resp = http.post(url, data=body, timeout=timeout)
+        try:  # a witness's answer is a few cosignature lines: bounded, same origin only
+            resp, content = bounded_post(http, url, f"witness {spec.name}", _ANSWER_LIMIT,
+                                         body, timeout)
         except requests.RequestException as e:
             raise StoreError(f"witness {spec.name} at {url}: {_why(e, timeout)}") from e
         if resp.status_code == 200:
-            return _verified_lines(spec, note, resp.content)
+            return _verified_lines(spec, note, content)
         if resp.status_code == 409 and attempt == 0:
-            old = parse_size(resp.content)
+            old = parse_size(content)
             if old > size:
                 raise VerificationError(f"witness {spec.name} has size {old}, beyond this "
                                         f"log's {size}: the log was rolled back or forked")
             continue
-        detail = resp.text.strip().splitlines()[0][:200] if resp.text.strip() else ""
+        text = content.decode("utf-8", "replace").strip()
+        detail = text.splitlines()[0][:200] if text else ""
         raise VerificationError(f"witness {spec.name}: HTTP {resp.status_code}"
                                 + (f": {detail}" if detail else ""))
     raise VerificationError(f"witness {spec.name}: HTTP 409 again: witness holds size {old}")

@@ -1,5 +1,6 @@
 """A log read over HTTP(S), for clients: keep-alive, bounded retries, a disk cache of immutable
-objects (full tiles and bundles, index objects), range reads. Writing raises ``StoreError``."""
+objects (full tiles and bundles, index objects), range reads, and every answer bounded in size
+and time and kept to the log's origin (``bounded``). Writing raises ``StoreError``."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from typing import Any
 
 import requests
 
-from tlog.errors import NotFoundError, StoreError
+from tlog.errors import HostileResponseError, NotFoundError, StoreError
 
 from .base import Stats, Upload, get_many_parallel
+from .bounded import bounded_get, limit_for
 
 __all__ = ["HTTPStore"]
 
@@ -53,15 +55,20 @@ class HTTPStore:
     def __repr__(self) -> str:
         return f"HTTPStore({self.url!r})"
 
-    def _request(self, key: str, headers: dict[str, str] | None = None) -> requests.Response:
+    def _request(self, key: str, headers: dict[str, str] | None = None,
+                 stop: int | None = None) -> tuple[requests.Response, bytes]:
+        """GET one object with bounded retries of passing failures; the body is bounded
+        (``bounded.limit_for``) and a hostile answer is not retried."""
         last: Exception | None = None
+        limit = limit_for(key) if stop is None else min(limit_for(key), stop)
         for attempt in range(self.tries):
             if attempt:
                 time.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
             self.stats.gets += 1
             try:
-                resp = self.session.get(f"{self.url}/{key}", headers=headers, timeout=self.timeout)
-            except requests.RequestException as e:
+                resp, body = bounded_get(self.session, f"{self.url}/{key}", key, limit,
+                                         headers, stop)
+            except (requests.RequestException, StoreError) as e:
                 last = e
                 continue
             if resp.status_code == 404:
@@ -71,7 +78,7 @@ class HTTPStore:
                 continue
             if resp.status_code not in (200, 206):
                 raise StoreError(f"HTTP {resp.status_code}", key=key)
-            return resp
+            return resp, body
         raise StoreError(
             f"failed after {self.tries} tries: {type(last).__name__}: {last}", key=key
         ) from last
@@ -85,7 +92,7 @@ class HTTPStore:
         local = self._cached(key)
         if local is not None and local.is_file():
             return local.read_bytes()
-        data = self._request(key).content
+        _, data = self._request(key)
         if local is not None:
             local.parent.mkdir(parents=True, exist_ok=True)
             tmp = local.with_name(f"{local.name}.tmp{os.getpid()}")
@@ -107,8 +114,14 @@ class HTTPStore:
             with open(local, "rb") as f:
                 f.seek(start)
                 return f.read(end - start)
-        resp = self._request(key, {"Range": f"bytes={start}-{end - 1}"})
-        return resp.content if resp.status_code == 206 else resp.content[start:end]
+        # A server that ignores Range sends the whole object: read it only up to ``end``.
+        resp, body = self._request(key, {"Range": f"bytes={start}-{end - 1}"}, stop=end)
+        if resp.status_code == 206:
+            if len(body) > end - start:
+                raise HostileResponseError(f"{key}: {len(body)} bytes for a range of "
+                                           f"{end - start}")
+            return body
+        return body[start:end]
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         return get_many_parallel(self.get, keys, 8)

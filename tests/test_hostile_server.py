@@ -1,0 +1,175 @@
+"""The client against a hostile log server on loopback (issue 18 item 1): a gzip bomb, an
+endless checkpoint, a slow drip, an oversized entry bundle and a redirect to another origin each end
+in a typed error naming the object (exit 3), within bounded time and memory, never in a
+MemoryError traceback or a hang. `tlog verify` runs as a user runs it, in its own process,
+whose peak RSS is read from the kernel (wait4)."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from loglib import TestLog, synthetic_entries
+
+BIN = Path(sys.executable).parent
+BOMB = gzip.compress(b"\0" * (256 << 20), compresslevel=9)  # 256 MiB inflated, ~250 KB sent
+
+
+class Hostile(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.root, self.mode, self.other = root, "", ""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Hostile
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _send(self, code: int, body: bytes, **headers: str) -> None:
+        self.send_response(code)
+        for k, v in headers.items():
+            self.send_header(k.replace("_", "-"), v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        key, mode = self.path.lstrip("/"), self.server.mode
+        try:
+            if key == "checkpoint" and mode == "bomb":
+                return self._send(200, BOMB, Content_Encoding="gzip",
+                                  Content_Length=str(len(BOMB)))
+            if key == "checkpoint" and mode == "endless":
+                self.send_response(200)
+                self.end_headers()
+                while True:
+                    self.wfile.write(b"a" * 65536)
+            if key == "checkpoint" and mode == "drip":
+                self.send_response(200)
+                self.end_headers()
+                for byte in (self.server.root / key).read_bytes():
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.5)
+                return None
+            if key == "checkpoint" and mode == "redirect":
+                return self._send(302, b"", Location=f"{self.server.other}/checkpoint")
+            if key == "tile/entries/000" and mode == "big-bundle":
+                self.send_response(200)
+                self.end_headers()
+                for _ in range(100 * 16):  # 100 MiB, no Content-Length
+                    self.wfile.write(b"\1" * 65536)
+                return None
+            data = (self.server.root / key).read_bytes()
+        except (BrokenPipeError, ConnectionResetError):
+            return None
+        except OSError:
+            return self._send(404, b"not found\n")
+        return self._send(200, data, Content_Length=str(len(data)))
+
+
+    def do_POST(self) -> None:  # a witness's add-checkpoint, hostile
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        try:
+            if self.server.mode == "witness-big":
+                self.send_response(200)
+                self.end_headers()
+                for _ in range(160):  # 10 MiB of "cosignatures"
+                    self.wfile.write(b"\xe2\x80\x94 w " + b"A" * 65530 + b"\n")
+            elif self.server.mode == "witness-redirect":
+                self._send(307, b"", Location=f"{self.server.other}/add-checkpoint")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hostile, str]]:
+    root = tmp_path_factory.mktemp("hostile") / "log"
+    log = TestLog(root, origin="hostile.example/log")
+    log.append(synthetic_entries(300))
+    log.publish()
+    server, other = Hostile(root), Hostile(root)
+    for s in (server, other):
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    server.other = f"http://127.0.0.1:{other.server_address[1]}"
+    yield server, log.vkey
+    for s in (server, other):
+        s.shutdown()
+
+
+_MEASURE = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[2:]).returncode
+with open(sys.argv[1], "w") as f:
+    f.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code)
+"""
+
+
+def _verify(server: Hostile, vkey: str, tmp: Path) -> tuple[int, str, float, int]:
+    """(exit code, stderr, seconds, peak RSS in MB) of `tlog verify --index 0`. The peak is
+    the kernel's, read by a small launcher: measured from this process (forked from a large
+    one), it would count the parent's pages."""
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    started = time.monotonic()
+    res = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(tmp / "rss"), str(BIN / "tlog"), "verify",
+         "--log", url, "--vkey", vkey, "--index", "0", "--state", str(tmp / "trust")],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "TLOG_HTTP_TIMEOUT": "3", "XDG_CACHE_HOME": str(tmp / "cache")})
+    rss = int((tmp / "rss").read_text()) // 1024
+    return res.returncode, res.stderr, time.monotonic() - started, rss
+
+
+@pytest.mark.parametrize(("mode", "what", "why"), [
+    ("", None, None),
+    ("bomb", "checkpoint", "more than 1048576 bytes"),
+    ("endless", "checkpoint", "more than 1048576 bytes"),
+    ("drip", "checkpoint", "too slow"),
+    ("redirect", "checkpoint", "redirected to another origin"),
+    ("big-bundle", "tile/entries/000", "more than 16777472 bytes"),
+])
+def test_hostile_answers_are_typed_errors(hostile: tuple[Hostile, str], tmp_path: Path,
+                                          mode: str, what: str | None,
+                                          why: str | None) -> None:
+    server, vkey = hostile
+    server.mode = mode
+    code, err, seconds, rss = _verify(server, vkey, tmp_path)
+    if what is None:  # the same server, honest: the entry verifies
+        assert code == 0, err
+        return
+    assert code == 3, err
+    assert "Traceback" not in err and err.startswith(f"error: {what}: ") and why in err, err
+    assert seconds < 30, seconds  # a deadline of 3 s per object, a few objects at most
+    assert rss < 200, rss  # MB: far below what the answer would inflate to
+
+
+@pytest.mark.parametrize(("mode", "why"), [
+    ("witness-big", "more than 65536 bytes"),
+    ("witness-redirect", "redirected to another origin"),
+])
+def test_a_hostile_witness_is_a_typed_error(hostile: tuple[Hostile, str], mode: str,
+                                            why: str) -> None:
+    from tlog.cosignature import generate_cosignature_key, parse_any_verifier
+    from tlog.errors import VerificationError
+    from tlog.witness_client import WitnessSpec, cosign_with
+
+    server, _ = hostile
+    server.mode = mode
+    _, vkey = generate_cosignature_key("w.example/w")
+    spec = WitnessSpec("w.example/w", f"http://127.0.0.1:{server.server_address[1]}",
+                       parse_any_verifier(vkey))
+    note = (server.root / "checkpoint").read_bytes()
+    with pytest.raises(VerificationError, match=why):
+        cosign_with(spec, note, 300, lambda old: [], timeout=5)

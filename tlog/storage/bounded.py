@@ -1,0 +1,135 @@
+"""Bounded HTTP reads: what a log's server (or a witness) sends is untrusted, so every answer is
+read with a size limit fitted to the object, enforced on the decompressed bytes, within a total
+deadline, and only from the origin that was asked.
+
+A hash tile is at most 256 hashes (8,192 bytes); an entry bundle at most 256 entries of a 16-bit
+length and up to 65,535 bytes; a checkpoint, a manifest and a page have generous limits of their
+own. Anything else an honest log does not send: a gzip bomb, an endless or oversized body, a
+drip of one byte every few seconds, a redirect to another origin. Each ends in
+``HostileResponseError`` naming the object, never in a ``MemoryError`` or a hang.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import urllib3
+
+from tlog.errors import HostileResponseError, StoreError
+
+__all__ = ["DEADLINE_ENV", "bounded_get", "bounded_post", "deadline_seconds", "limit_for",
+           "read_body"]
+
+DEADLINE_ENV = "TLOG_HTTP_TIMEOUT"  # total seconds for one object (default 60)
+_DEFAULT_DEADLINE = 60.0
+_CHUNK = 64 << 10
+_HASH_TILE = 256 * 32
+_ENTRY_BUNDLE = 256 * (2 + 0xFFFF)
+_LIMITS = (
+    (re.compile(r"tile/entries/.+"), _ENTRY_BUNDLE),
+    (re.compile(r"tile/\d+/.+"), _HASH_TILE),
+    (re.compile(r"checkpoint"), 1 << 20),  # a note with many cosignatures is still small
+    (re.compile(r"index/manifest/\d+"), 8 << 20),  # 16 shards x 3 levels x 512 fences, JSON
+    (re.compile(r"index/.+"), 512 << 20),  # level objects: clients read them by range
+)
+_OTHER = 16 << 20  # pages and anything else
+_REDIRECTS = 5
+
+
+def limit_for(key: str) -> int:
+    """The most bytes an honest log serves for ``key``."""
+    for pattern, limit in _LIMITS:
+        if pattern.fullmatch(key):
+            return limit
+    return _OTHER
+
+
+def deadline_seconds() -> float:
+    """The total time one object may take (``$TLOG_HTTP_TIMEOUT``, default 60 s)."""
+    value = os.environ.get(DEADLINE_ENV, "")
+    try:
+        return float(value) if value else _DEFAULT_DEADLINE
+    except ValueError:
+        return _DEFAULT_DEADLINE
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
+
+
+def _send(session: requests.Session, method: str, url: str, what: str, deadline: float,
+          **kw: Any) -> requests.Response:
+    """One request, following redirects only within the origin asked."""
+    for _ in range(_REDIRECTS + 1):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise HostileResponseError(f"{what}: no answer within the deadline")
+        resp = session.request(method, url, stream=True, allow_redirects=False,
+                               timeout=min(left, 30.0), **kw)
+        if resp.status_code not in (301, 302, 303, 307, 308):
+            return resp
+        target = urljoin(url, resp.headers.get("Location", ""))
+        resp.close()
+        if _origin(target) != _origin(url):
+            raise HostileResponseError(
+                f"{what}: redirected to another origin ({_origin(target)[1] or target!r}): "
+                "refused (the log's files must come from the URL you gave)")
+        url = target
+    raise HostileResponseError(f"{what}: more than {_REDIRECTS} redirects")
+
+
+def read_body(resp: requests.Response, limit: int, deadline: float, what: str,
+              stop: int | None = None) -> bytes:
+    """The (decompressed) body, at most ``limit`` bytes, read before ``deadline``; with
+    ``stop``, only its first ``stop`` bytes are wanted (the rest is not read)."""
+    declared = resp.headers.get("Content-Length", "")
+    if declared.isdigit() and resp.headers.get("Content-Encoding", "identity") == "identity" \
+            and int(declared) > limit:
+        resp.close()
+        raise HostileResponseError(f"{what}: {declared} bytes announced, over the "
+                                   f"{limit}-byte limit for it")
+    out = bytearray()
+    try:
+        # read1: what one socket read brings (read() would wait for a whole chunk, so a drip
+        # of one byte every few seconds would never reach the deadline check).
+        while chunk := resp.raw.read1(_CHUNK, decode_content=True):
+            out += chunk
+            if stop is not None and len(out) >= stop:
+                return bytes(out[:stop])
+            if len(out) > limit:
+                raise HostileResponseError(f"{what}: more than {limit} bytes (the limit for "
+                                           "it, counted after decompression)")
+            if time.monotonic() > deadline:
+                raise HostileResponseError(f"{what}: too slow: not complete within the "
+                                           "deadline")
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
+        raise StoreError(f"{what}: the transfer failed: {type(e).__name__}") from e
+    finally:
+        resp.close()
+    return bytes(out)
+
+
+def bounded_get(session: requests.Session, url: str, what: str, limit: int,
+                headers: dict[str, str] | None = None, stop: int | None = None,
+                ) -> tuple[requests.Response, bytes]:
+    """GET ``url``: the response (for its status and headers) and its bounded body (an
+    error status's body is cut short: only its first line is ever shown)."""
+    deadline = time.monotonic() + deadline_seconds()
+    resp = _send(session, "GET", url, what, deadline, headers=headers)
+    if resp.status_code not in (200, 206):
+        limit = min(limit, 4096)
+    return resp, read_body(resp, limit, deadline, what, stop)
+
+
+def bounded_post(session: requests.Session, url: str, what: str, limit: int, data: bytes,
+                 timeout: float) -> tuple[requests.Response, bytes]:
+    """POST ``data`` to ``url`` (a witness): the response and its bounded body."""
+    deadline = time.monotonic() + timeout
+    resp = _send(session, "POST", url, what, deadline, data=data)
+    return resp, read_body(resp, limit, deadline, what)
