@@ -25,7 +25,7 @@ from typing import Any
 
 from tlog import index as tindex
 from tlog.checkpoint import Checkpoint, format_checkpoint, parse_checkpoint
-from tlog.entries.submission import task_spans
+from tlog.entries.submission import MAX_DOCUMENT, task_spans
 from tlog.errors import (
     ConfigError,
     ConflictError,
@@ -37,6 +37,8 @@ from tlog.integrate import edge_root, edge_tiles, integrate, integrate_bundles
 from tlog.merkle import EMPTY_ROOT
 from tlog.note import new_signer, new_verifier, open_note, sign_note
 from tlog.queue import (
+    BULK_BYTES,
+    BULK_MAX,
     BULK_SUFFIX,
     LEGACY_QUEUE_PREFIX,
     QUEUE_PREFIX,
@@ -44,6 +46,7 @@ from tlog.queue import (
     item_name,
     queued_count,
 )
+from tlog.storage.base import get_many_parallel
 from tlog.tiles import ENTRIES, Tile
 
 from .config import LogConfig
@@ -75,6 +78,8 @@ ADMIT_CHUNK = 10_000  # submissions read from the queue at a time (bounds memory
 ADMIT_BYTES = 64 << 20  # and about this many bytes of them
 _READ_GROUP = 64  # queue objects read in one go (get_many)
 _INTEGRATE_EVERY = 4096  # admitted entries integrated per pass
+_BULK_LIMIT = BULK_BYTES + MAX_DOCUMENT  # bytes of one bulk object (its last line may straddle)
+_READ_THREADS = 16  # queue objects read at once
 
 
 @dataclass
@@ -346,7 +351,7 @@ class Sequencer:
         self._workers = cfg.workers or os.cpu_count() or 1
         self._stream = _streaming(admit) if admit else _default_stream(self._workers)
         self._taken: set[str] = set()  # queue objects of batches not yet finished
-        self._strays = 0  # queue objects of no queue object's name, rejected this run
+        self._strays = 0  # queue objects rejected unread or whole (a bad name, too large)
         self._cosign = cosign
         self._after_publish = after_publish
         self._progress = progress
@@ -567,25 +572,45 @@ class Sequencer:
             doc = self.queue.get(key)
         except NotFoundError:
             return  # consumed meanwhile
-        self._strays += 1
-        self._reject(key, doc, f"{key}: not a queue object name (one submission is "
+        self._reject_whole(key, doc, f"{key}: not a queue object name (one submission is "
                      f"{QUEUE_PREFIX}<id>.json, many are {QUEUE_PREFIX}<sha256>-<count>"
                      f"{BULK_SUFFIX}); submit with `tlog submit`")
 
     def _read_items(self, keys: list[str]) -> list[tuple[str, bytes]]:
         """(item id, document) for queue objects: a ``.json`` object is one item named by
         its key; every line of a bulk object is the item ``<key>#`` (its lines are consumed
-        with the object, so they need no names of their own)."""
+        with the object, so they need no names of their own). Objects are read only up to
+        their limit, and one over it (in bytes, or a bulk object in documents) is rejected
+        whole: a queue writer cannot make a batch of any size, or exhaust memory."""
+        limits = {k: _BULK_LIMIT if k.endswith(BULK_SUFFIX) else MAX_DOCUMENT for k in keys}
+
+        def head(key: str) -> bytes:
+            return self.queue.get_range(key, 0, limits[key] + 1)
+
         items: list[tuple[str, bytes]] = []
-        for key, data in zip(keys, self.queue.get_many(keys), strict=True):
+        for key, data in zip(keys, get_many_parallel(head, keys, _READ_THREADS), strict=True):
             if data is None:
                 continue  # consumed meanwhile by another sequencer
+            if len(data) > limits[key]:
+                self._reject_whole(key, data, f"{key}: over {limits[key]} bytes (a document is "
+                                   f"at most {MAX_DOCUMENT}; a bulk object at most {BULK_BYTES} "
+                                   "plus one document); split it, or submit with `tlog submit`")
+                continue
             if not key.endswith(BULK_SUFFIX):
                 items.append((key, data))
                 continue
             item = f"{key}#"
-            items += [(item, line) for line in data.split(b"\n") if line.strip()]
+            lines = [(item, line) for line in data.split(b"\n") if line.strip()]
+            if len(lines) > BULK_MAX:
+                self._reject_whole(key, data, f"{key}: {len(lines)} documents, over the "
+                                   f"{BULK_MAX} of a bulk object; split it")
+                continue
+            items += lines
         return items
+
+    def _reject_whole(self, key: str, data: bytes, reason: str) -> None:
+        self._strays += 1
+        self._reject(key, data, reason)
 
     def _recover(self, committed: _Committed, summary: RunSummary) -> bool:
         """Apply a committed batch whose staging bundle is still there; drop stale bundles."""

@@ -181,3 +181,27 @@ def test_one_queue_path_means_one_place_and_old_queues_still_drain(tmp_path: Pat
     summary = _sequence(tmp_path)
     assert (summary["admitted"], summary["size"]) == (2, 2)
     assert not list((tmp_path / "queue").rglob("*.json"))
+
+
+def test_queue_objects_are_not_trusted_for_their_size(tmp_path: Path) -> None:
+    """Issue 18 item 2: an object over its size limit, or a bulk object holding more
+    documents than a bulk object may (whatever its name says), is rejected whole, read only
+    up to its limit; the rest of the queue is logged."""
+    from tlog.queue import BULK_BYTES, BULK_MAX
+
+    _log(tmp_path)
+    queue = open_store(str(tmp_path / "queue"))
+    queue.put("pending/huge.json", b'{"type": "hashedrekord", "x": "' + b"a" * (2 << 20) + b'"}')
+    many = b"\n".join([_valid(0)] * (BULK_MAX + 1))
+    queue.put(f"pending/{hashlib.sha256(many).hexdigest()}-1.jsonl", many)  # "1", it says
+    big = b"\n".join([b"x" * (1 << 20)] * (BULK_BYTES // (1 << 20) + 2))  # 66 lines, 66 MiB
+    queue.put(f"pending/{hashlib.sha256(big).hexdigest()}-2.jsonl", big)
+    queue.put("pending/ok.json", _valid(2))
+    summary = _sequence(tmp_path)
+    assert (summary["admitted"], summary["rejected"], summary["size"]) == (1, 3, 1)
+    reasons = sorted(json.loads(queue.get(k))["reason"] for k in queue.list("rejected/"))
+    assert any(f"documents, over the {BULK_MAX} of a bulk object" in r for r in reasons)
+    assert sum(" bytes (a document is at most " in r for r in reasons) == 2
+    for k in queue.list("rejected/"):  # the records stay small however large the object
+        assert len(queue.get(k)) < 1 << 20
+    assert list(queue.list("pending/")) == []
