@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from tlog.errors import ConfigError, NotPublishedError
+from tlog.errors import ConfigError, NotPublishedError, StoreError
 
 from .config import LogConfig, WitnessConfig, format_config, load_config
 
@@ -223,8 +223,22 @@ def sequence(
         progress=(lambda n: bar.update(n)) if bar else None,
     )
     last: tuple[Any, ...] | None = None  # what the last run reported
+    summary = None
+    pause = interval  # between runs; grows while runs fail on a passing store error
     while True:
-        summary = seq.run(max_entries=max_entries, should_stop=lambda: stop["now"])
+        try:
+            summary = seq.run(max_entries=max_entries, should_stop=lambda: stop["now"])
+            pause = interval
+        except StoreError as e:
+            if not watch:
+                raise
+            # A daemon outlives a flaky network or a store's bad minute: nothing is lost (the
+            # next run recovers what this one committed), so wait longer and try again.
+            pause = min(_MAX_PAUSE, pause * 2)
+            click.echo(f"warning: this run failed: {e}; trying again in {pause:g} s", err=True)
+            if _sleep(pause, stop):
+                break
+            continue
         if bar is not None:
             bar.render_finish()  # the bar's line ends before the summary's begins
             bar = None
@@ -234,14 +248,9 @@ def sequence(
         if not watch or busy or state != last:
             _report(summary, as_json, summary_file)
         last = state
-        if not watch or stop["now"]:
+        if not watch or stop["now"] or _sleep(pause, stop):
             break
-        deadline = time.monotonic() + interval
-        while time.monotonic() < deadline and not stop["now"]:
-            time.sleep(min(0.1, interval))
-        if stop["now"]:
-            break
-    if summary.witnesses and not summary.published:
+    if summary is not None and summary.witnesses and not summary.published:
         got = sum(v == "cosigned" for v in summary.witnesses.values())
         why = "; ".join(f"{name}: {status}" for name, status in sorted(summary.witnesses.items())
                         if status != "cosigned")
@@ -249,6 +258,17 @@ def sequence(
             f"witness policy not met: tree {summary.size} is committed but its checkpoint is "
             f"not published (needs {cfg.witness_threshold} cosignatures, got {got}: {why}); "
             "nothing is lost, the next run retries publishing")
+
+
+_MAX_PAUSE = 60.0  # seconds, at most, between a daemon's failed runs
+
+
+def _sleep(seconds: float, stop: dict[str, bool]) -> bool:
+    """Wait, waking for a stop request; whether one came."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not stop["now"]:
+        time.sleep(min(0.1, seconds))
+    return stop["now"]
 
 
 def _report(summary: Any, as_json: bool, summary_file: str | None) -> None:

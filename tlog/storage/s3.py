@@ -35,6 +35,10 @@ _PASSING = {
 }
 
 
+class _Incomplete(Exception):
+    """A GET's body did not arrive whole (retried with a new GET)."""
+
+
 _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
            "InvalidToken", "AllAccessDisabled"}
 
@@ -126,6 +130,9 @@ class S3Store:
             except BotoCoreError as e:
                 last = StoreError(f"S3 transport error: {type(e).__name__}", key=key)
                 continue
+            except _Incomplete as e:
+                last = StoreError(f"S3 response cut short: {e}", key=key)
+                continue
         raise StoreError(f"gave up after {self.tries} tries: {last}", key=key)
 
     def _put(self, key: str, data: bytes, upload: Upload | None, **cond: str) -> str:
@@ -155,10 +162,19 @@ class S3Store:
 
     def _get(self, key: str, **kw: str) -> dict[str, Any]:
         self.stats.gets += 1
-        resp = self._call(
-            key, lambda: self.client.get_object(Bucket=self.bucket, Key=self._key(key), **kw)
-        )
-        return {"data": self._call(key, resp["Body"].read), "etag": resp.get("ETag", "")}
+
+        def fetch() -> dict[str, Any]:
+            # The request and the read of its body are one attempt: a body cut off mid-way
+            # is retried with a new GET (re-reading the dead stream could only fail again).
+            resp = self.client.get_object(Bucket=self.bucket, Key=self._key(key), **kw)
+            data = resp["Body"].read()
+            # A connection dropped inside the headers reads as a complete, empty 200 (the
+            # HTTP parser takes EOF for the blank line): S3 always says how long the body is.
+            if resp.get("ContentLength") != len(data):
+                raise _Incomplete(f"{len(data)} of {resp.get('ContentLength')} bytes")
+            return {"data": data, "etag": resp.get("ETag", "")}
+
+        return self._call(key, fetch)
 
     def get(self, key: str) -> bytes:
         return self._get(key)["data"]
@@ -166,7 +182,12 @@ class S3Store:
     def get_range(self, key: str, start: int, end: int) -> bytes:
         if end <= start:
             return b""
-        return self._get(key, Range=f"bytes={start}-{end - 1}")["data"]
+        try:
+            return self._get(key, Range=f"bytes={start}-{end - 1}")["data"]
+        except StoreError as e:
+            if "InvalidRange" in str(e):  # S3's answer for a range of an empty object
+                return b""
+            raise
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         return get_many_parallel(self.get, keys, 16)
