@@ -458,6 +458,10 @@ class Sequencer:
     ) -> RunSummary:
         """Finish any committed-but-unapplied batch, then drain the queue batch by batch."""
         started = time.monotonic()
+        for store in {id(s): s for s in (self.store, self.queue)}.values():
+            sweep = getattr(store, "sweep_temporary", None)  # a folder: writes that died
+            if sweep is not None:
+                sweep()
         committed = self._load_committed()
         summary = RunSummary(
             self.cfg.origin, committed.checkpoint.size, committed.checkpoint.root_hash.hex()

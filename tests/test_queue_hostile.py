@@ -205,3 +205,32 @@ def test_queue_objects_are_not_trusted_for_their_size(tmp_path: Path) -> None:
     for k in queue.list("rejected/"):  # the records stay small however large the object
         assert len(queue.get(k)) < 1 << 20
     assert list(queue.list("pending/")) == []
+
+
+def test_killed_writes_leave_nothing_in_the_published_folder(tmp_path: Path) -> None:
+    """Issue 18 item 9: a write killed half-way leaves its temporary file outside the
+    published folder (a folder sync would publish it: once it held a signed checkpoint), and
+    the next run cleans it up."""
+    import signal
+    import textwrap
+
+    from tlog.storage.local import LocalStore
+
+    root = tmp_path / "public"
+    # A process killed in the middle of an overwrite (between writing and renaming).
+    killer = textwrap.dedent(f"""
+        import os, signal
+        from tlog.storage.local import LocalStore
+        store = LocalStore({str(root)!r})
+        os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)
+        store.overwrite("checkpoint", b"a signed checkpoint\\n")
+    """)
+    res = subprocess.run([sys.executable, "-c", killer], capture_output=True)
+    assert res.returncode == -signal.SIGKILL
+    published = [p for p in root.rglob("*") if p.is_file()]
+    assert published == []  # nothing a sync of the folder would publish
+    left = [p for p in tmp_path.rglob(".tmp-*") if p.is_file()]
+    assert len(left) == 1 and left[0].read_bytes() == b"a signed checkpoint\n"
+    os.utime(left[0], (0, 0))  # old enough: its process is gone
+    assert LocalStore(root).sweep_temporary() == 1
+    assert not left[0].exists()

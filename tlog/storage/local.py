@@ -10,6 +10,7 @@ import itertools
 import os
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
@@ -43,6 +44,16 @@ def _syncfs(root: Path) -> None:
         os.close(fd)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -61,6 +72,7 @@ class LocalStore:
         self._fsync = fsync
         self._dirs: set[Path] = set()  # folders known to exist (saves a mkdir per write)
         self._serial = itertools.count()
+        self._tmp: Path | None = None  # see _tmp_dir
 
     def __repr__(self) -> str:
         return f"LocalStore({self.url!r})"
@@ -82,9 +94,47 @@ class LocalStore:
             self._dirs.add(parent)
         return parent
 
+    def _tmp_dir(self) -> Path:
+        """Where writes are prepared: beside the root, not in it (a write killed half-way
+        must not leave a file that a folder sync would publish, such as a half-written
+        checkpoint), on the same file system so that a link or rename completes it. A
+        root with no such sibling (a mount point) keeps them in ``.tlog-tmp/`` inside it."""
+        if self._tmp is None:
+            sibling = self.root.parent / f".{self.root.name}.tlog-tmp"
+            inside = self.root / ".tlog-tmp"
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                same = os.stat(self.root.parent).st_dev == os.stat(self.root).st_dev
+                tmp = sibling if same and os.access(self.root.parent, os.W_OK) else inside
+                tmp.mkdir(exist_ok=True)
+            except OSError:
+                tmp = inside
+                tmp.mkdir(parents=True, exist_ok=True)
+            self._tmp = tmp
+        return self._tmp
+
+    def sweep_temporary(self, older_than: float = 60.0) -> int:
+        """Delete temporary files of writes that died (their process is gone, and they are
+        older than ``older_than`` seconds); how many. The sequencer calls this each run."""
+        gone = 0
+        now = time.time()
+        for d in (self.root.parent / f".{self.root.name}.tlog-tmp", self.root / ".tlog-tmp"):
+            for entry in list(os.scandir(d)) if d.is_dir() else []:
+                pid = entry.name.removeprefix(".tmp-").split("-", 1)[0]
+                try:
+                    if pid.isdigit() and _alive(int(pid)):
+                        continue
+                    if now - entry.stat().st_mtime > older_than:
+                        os.unlink(entry.path)
+                        gone += 1
+                except OSError:
+                    continue
+        return gone
+
     def _write_tmp(self, path: Path, data: bytes, sync: bool = True) -> Path:
-        """A new, uniquely named temporary file beside ``path`` holding ``data``."""
-        parent = self._parent_dir(path)
+        """A new, uniquely named temporary file holding ``data``, for ``path``."""
+        self._parent_dir(path)
+        parent = self._tmp_dir()
         while True:
             tmp = parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{next(self._serial)}"
             try:
