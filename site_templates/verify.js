@@ -8,7 +8,18 @@
   const enc = new TextEncoder();
   const TILE = 256;
 
-  class VerifyError extends Error {}
+  // Three kinds of "no": a check that failed (the log or the server is wrong), a question
+  // the log cannot answer (bad input, not in the log), and a browser that cannot check.
+  class VerifyError extends Error { get kind() { return "failed"; } }
+  class InputError extends VerifyError { get kind() { return "input"; } }
+  class UnsupportedError extends VerifyError { get kind() { return "unsupported"; } }
+
+  function requireCrypto() {
+    if (!(globalThis.crypto && crypto.subtle)) {
+      throw new UnsupportedError("this page needs a secure context for WebCrypto: open it over " +
+                                 "HTTPS (or from localhost), or verify with `tlog verify`");
+    }
+  }
 
   function b64dec(s) {
     let bin;
@@ -29,7 +40,10 @@
     return out;
   }
   const equal = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
-  async function sha256(u8) { return new Uint8Array(await crypto.subtle.digest("SHA-256", u8)); }
+  async function sha256(u8) {
+    requireCrypto();
+    return new Uint8Array(await crypto.subtle.digest("SHA-256", u8));
+  }
   const leafHash = (entry) => sha256(concat(new Uint8Array([0]), entry));
   const nodeHash = (l, r) => sha256(concat(new Uint8Array([1]), l, r));
 
@@ -49,7 +63,18 @@
     return { name, id, pub: raw.slice(1) };
   }
 
-  const ed25519 = (pub) => crypto.subtle.importKey("raw", pub, { name: "Ed25519" }, false, ["verify"]);
+  async function ed25519(pub) {
+    requireCrypto();
+    try {
+      return await crypto.subtle.importKey("raw", pub, { name: "Ed25519" }, false, ["verify"]);
+    } catch (e) {
+      if (e && e.name === "NotSupportedError") {
+        throw new UnsupportedError("this browser has no Ed25519 in WebCrypto: use a current " +
+                                   "Chromium, Firefox or Safari, or verify with `tlog verify`");
+      }
+      throw e;
+    }
+  }
 
   // One witness's cosignature line (cosignature/v1): key id, 8-byte timestamp, Ed25519 over
   // "cosignature/v1\ntime <t>\n" + the checkpoint text. The time, or null if it fails.
@@ -110,17 +135,39 @@
     return `tile/${level}/${path}` + (width < TILE ? `.p/${width}` : "");
   }
 
+  // A log MAY delete a partial tile once its full tile exists: then the full one is read and
+  // cut to the partial's width (as the CLI does).
   function makeFetcher(base) {
     const cache = new Map();
+    const load = async (path) => {
+      const r = await fetch(base + path);
+      const partial = path.match(/^(.*)\.p\/([0-9]+)$/);
+      if (r.status === 404 && partial) return cutToWidth(path, await load(partial[1]), Number(partial[2]));
+      if (!r.ok) throw new VerifyError(`${path}: HTTP ${r.status}`);
+      return new Uint8Array(await r.arrayBuffer());
+    };
     return function get(path) {
-      if (!cache.has(path)) {
-        cache.set(path, fetch(base + path).then(async (r) => {
-          if (!r.ok) throw new VerifyError(`${path}: HTTP ${r.status}`);
-          return new Uint8Array(await r.arrayBuffer());
-        }));
-      }
+      if (!cache.has(path)) cache.set(path, load(path));
       return cache.get(path);
     };
+  }
+
+  function cutToWidth(path, full, width) {
+    if (!path.startsWith("tile/entries/")) return full.slice(0, 32 * width);
+    let pos = 0;
+    for (let i = 0; i < width && pos + 2 <= full.length; i++) pos += 2 + ((full[pos] << 8) | full[pos + 1]);
+    return full.slice(0, pos);
+  }
+
+  // What a manifest may point at: the index's own relative paths, nothing else (a hostile
+  // manifest must not send the page to another origin or another part of the site).
+  const INDEX_PATH = /^index\/[1-3]\/[0-9a-f]\/[0-9]{1,16}$/;
+  function indexPath(ref) {
+    if (!ref || typeof ref.path !== "string" || !INDEX_PATH.test(ref.path)) {
+      throw new VerifyError(`index manifest: ${JSON.stringify(String(ref && ref.path)).slice(0, 80)} ` +
+                            "is not a path of the index layout");
+    }
+    return ref.path;
   }
 
   // The hash of perfect node (height h, index k) of a tree of `size` leaves, from its tile.
@@ -246,8 +293,8 @@
     const key = await parseVkey(o.vkey);
     const note = new TextDecoder().decode(await get("checkpoint"));
     const cp = await openCheckpoint(note, key, o.origin, await witnessKeys(o.witnesses), o.threshold);
-    if (!(Number.isInteger(index) && index >= 0)) throw new VerifyError("index must be a whole number");
-    if (index >= cp.size) throw new VerifyError(`index ${index} is beyond the tree size ${cp.size}`);
+    if (!(Number.isInteger(index) && index >= 0)) throw new InputError("index must be a whole number");
+    if (index >= cp.size) throw new InputError(`index ${index} is beyond the tree size ${cp.size}`);
     const n = Math.floor(index / TILE), width = Math.min(TILE, cp.size - n * TILE);
     const path = tilePath("entries", n, width);
     const entry = bundleEntry(await get(path), width, index - n * TILE, path);
@@ -268,10 +315,18 @@
     const cp = await openCheckpoint(new TextDecoder().decode(await get("checkpoint")), await parseVkey(o.vkey), o.origin,
                                     await witnessKeys(o.witnesses), o.threshold);
     const want = unhex(leafHex.toLowerCase());
-    if (want.length !== 32) throw new VerifyError("a leaf hash is 64 hex digits");
-    const manifest = JSON.parse(new TextDecoder().decode(await get(`index/manifest/${cp.size}`)));
+    if (want.length !== 32) throw new InputError("a leaf hash is 64 hex digits");
+    const mpath = `index/manifest/${cp.size}`;
+    let shard;
+    try {
+      shard = JSON.parse(new TextDecoder().decode(await get(mpath))).shards[want[0] >> 4];
+      if (!Array.isArray(shard)) throw new Error("no such shard");
+    } catch (e) {
+      if (e instanceof VerifyError) throw e;
+      throw new VerifyError(`${mpath}: the log's index manifest is malformed (${e.message || e})`);
+    }
     const found = [];
-    for (const ref of manifest.shards[want[0] >> 4]) {
+    for (const ref of shard) {
       if (!ref || !ref.records) continue;
       const data = await levelRecords(o.base, get, ref, want);
       let lo = 0, hi = data.length / 40;
@@ -284,10 +339,15 @@
       }
     }
     for (const index of found) {
+      if (index >= cp.size) continue;  // the index is untrusted: checked below, not followed
       const v = await verifyIndex(index, o);
       if (v.leafHash === hex(want)) return v;
     }
-    throw new VerifyError("no entry with this leaf hash in the log");
+    if (found.length) {
+      throw new VerifyError(`index/manifest/${cp.size}: the index names entries ${found.slice(0, 8).join(", ")} ` +
+                            "for this leaf hash, and none of them has it: the index is broken");
+    }
+    throw new InputError("no entry with this leaf hash in the log");
   }
 
   // The records of one index level that can hold `key`: one range read of the block its fence
@@ -295,7 +355,8 @@
   // reads it; a level without fences (a manifest from before they were published) whole. A
   // server that ignores Range sends the whole object, which is cut here.
   async function levelRecords(base, get, ref, key) {
-    if (!ref.fences || !ref.stride) return get(ref.path);
+    const path = indexPath(ref);
+    if (!ref.fences || !ref.stride) return get(path);
     const raw = atob(ref.fences), fences = [];
     for (let i = 0; i < raw.length; i += 8) {
       const f = new Uint8Array(8);
@@ -309,8 +370,8 @@
     while (top < end) { const m = (top + end) >> 1; if (compare(fences[m], prefix) <= 0) top = m + 1; else end = m; }
     const first = lo ? (lo - 1) * ref.stride : 0, last = Math.min(top * ref.stride, ref.records);
     if (last <= first) return new Uint8Array(0);
-    const r = await fetch(base + ref.path, { headers: { Range: `bytes=${first * 40}-${last * 40 - 1}` } });
-    if (!r.ok) throw new VerifyError(`${ref.path}: HTTP ${r.status}`);
+    const r = await fetch(base + path, { headers: { Range: `bytes=${first * 40}-${last * 40 - 1}` } });
+    if (!r.ok) throw new VerifyError(`${path}: HTTP ${r.status}`);
     const data = new Uint8Array(await r.arrayBuffer());
     return r.status === 206 ? data : data.subarray(first * 40, last * 40);
   }
@@ -323,9 +384,10 @@
   }
 
   window.tiledlog = { verifyIndex, findLeafHash, describe, tilePath, openCheckpoint, parseVkey, VerifyError,
+    InputError, UnsupportedError,
     // For tests: a plain object either way, never a rejected promise.
     async check(index) {
       try { const v = await verifyIndex(index); return { ok: true, leafHash: v.leafHash, root: v.root, size: v.size }; }
-      catch (e) { return { ok: false, reason: String(e.message || e) }; }
+      catch (e) { return { ok: false, kind: e.kind || "failed", reason: String(e.message || e) }; }
     } };
 })();

@@ -125,7 +125,8 @@ def test_watch_survives_a_store_outage(tmp_path: Path, s3_env: dict[str, str],
             time.sleep(2)
             proxy.down = True  # every connection cut or refused: the store is down
             deadline = time.monotonic() + 90  # until a run has failed, and said so
-            while time.monotonic() < deadline and "warning:" not in errors.read_text():
+            while (time.monotonic() < deadline
+                   and "warning: this run failed: " not in errors.read_text()):
                 time.sleep(0.2)
             docs = [d for _, d in hashedrekord_docs(5, seed=77)]
             (tmp_path / "docs.jsonl").write_bytes(b"\n".join(docs))
@@ -133,7 +134,7 @@ def test_watch_survives_a_store_outage(tmp_path: Path, s3_env: dict[str, str],
                          "docs.jsonl").returncode == 0
             proxy.down = False  # back
             store = open_store(store_url)
-            deadline = time.monotonic() + 90
+            deadline = time.monotonic() + 150  # the daemon's pause grows to 60 s at most
             while time.monotonic() < deadline and b"\n5\n" not in store.get("checkpoint"):
                 time.sleep(0.5)
             assert b"\n5\n" in store.get("checkpoint")

@@ -118,7 +118,8 @@ def test_javascript_and_python_client_agree(site: Any, browser: Any) -> None:
                       "root": py.checkpoint.root_hash.hex(), "size": SIZE}, i
     # Beyond the tree: both refuse.
     beyond = page.evaluate(f"window.tiledlog.check({SIZE})")
-    assert beyond == {"ok": False, "reason": f"index {SIZE} is beyond the tree size {SIZE}"}
+    assert beyond == {"ok": False, "kind": "input",
+                      "reason": f"index {SIZE} is beyond the tree size {SIZE}"}
     page.close()
 
 
@@ -153,7 +154,7 @@ def test_lookup_by_leaf_hash(site: Any, browser: Any) -> None:
         assert _badge(page) == "verified"
         assert page.inner_text("#f-index") == str(index)
     page.goto(f"{server.url}/entry.html?q={'ab' * 32}")
-    assert _badge(page) == "verification failed: no entry with this leaf hash in the log"
+    assert _badge(page) == "not found: no entry with this leaf hash in the log"
     page.close()
 
 
