@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from tlog.checkpoint import Checkpoint, format_checkpoint
 from tlog.index import empty_manifest, format_manifest, leaf_key, manifest_path, update_index
@@ -135,3 +136,17 @@ class TestLog:
         log.append(list(entries))
         log.publish()
         return log
+
+
+def plant_index_lie(store: Any, size: int, key: bytes, index: int) -> None:
+    """Rewrite the index of tree ``size`` so that it also names entry ``index`` for ``key``
+    (a lying or broken index, as real bytes in the store, built with the index's own code)."""
+    from tlog import index as ix
+
+    manifest = ix.parse_manifest(store.get(ix.manifest_path(size)))
+    shards: list[list[bytes]] = [[] for _ in range(ix.SHARDS)]
+    shards[key[0] >> 4] = [key + index.to_bytes(8, "big")]
+    lie = ix.merge_shards(manifest, shards, size, store.get)
+    for path, data in lie.objects.items():
+        store.overwrite(path, data)
+    store.overwrite(ix.manifest_path(size), ix.format_manifest(lie.manifest))

@@ -135,9 +135,9 @@ def test_a_lying_index_cannot_make_the_sequencer_drop_a_submission(tmp_path: Pat
     """Issue 18 item 5: the dedup lookup's hits are checked against the log's tiles; an index
     that names a new submission's leaf hash (at an index holding another entry) is broken,
     and the submission is logged, not dropped as a duplicate."""
+    from loglib import plant_index_lie
     from seqhelpers import check_published, enqueue, make_log, sequencer, simple_admit
 
-    from tlog import index as tindex
     from tlog.storage import open_store as store_at
 
     cfg, _, vkey = make_log(tmp_path)
@@ -145,13 +145,7 @@ def test_a_lying_index_cannot_make_the_sequencer_drop_a_submission(tmp_path: Pat
     enqueue(queue, [f"value {i}" for i in range(5)])
     assert sequencer(cfg, store, queue).run().size == 5
     fresh = simple_admit([b'{"value": "fresh"}'])[0][1]
-    manifest = tindex.parse_manifest(store.get(tindex.manifest_path(5)))
-    shards: list[list[bytes]] = [[] for _ in range(tindex.SHARDS)]
-    shards[fresh[0] >> 4] = [fresh + (0).to_bytes(8, "big")]  # "fresh is entry 0": a lie
-    lie = tindex.merge_shards(manifest, shards, 5, store.get)
-    for path, data in lie.objects.items():
-        store.overwrite(path, data)
-    store.overwrite(tindex.manifest_path(5), tindex.format_manifest(lie.manifest))
+    plant_index_lie(store, 5, fresh, 0)  # "fresh is entry 0"
     enqueue(queue, ["fresh"])
     summary = sequencer(cfg, store, queue).run()
     assert (summary.size, summary.stats.admitted, summary.stats.duplicates) == (6, 1, 0)

@@ -165,7 +165,7 @@ def test_monitor_events_fork_and_bad_entry(tmp_path: Path) -> None:
 def test_search_reports_a_lying_index(tmp_path: Path) -> None:
     """Issue 18 item 5, client side: an index that names entries not carrying the digest is
     broken; `tlog search` says so and exits 3, not "no entries" with 0."""
-    from loglib import TestLog
+    from loglib import TestLog, plant_index_lie
 
     entries = _entries(300)
     log = TestLog(tmp_path / "log", origin="search.example/log")
@@ -173,14 +173,7 @@ def test_search_reports_a_lying_index(tmp_path: Path) -> None:
     log.publish()
     store = open_store(str(tmp_path / "log"))
     query = "sha256:" + "ab" * 32
-    key = ix.search_key(query)
-    manifest = ix.parse_manifest(store.get(ix.manifest_path(300)))
-    shards: list[list[bytes]] = [[] for _ in range(ix.SHARDS)]
-    shards[key[0] >> 4] = [key + (3).to_bytes(8, "big")]  # "entry 3 carries it": a lie
-    lie = ix.merge_shards(manifest, shards, 300, store.get)
-    for path, data in lie.objects.items():
-        store.overwrite(path, data)
-    store.overwrite(ix.manifest_path(300), ix.format_manifest(lie.manifest))
+    plant_index_lie(store, 300, ix.search_key(query), 3)  # "entry 3 carries it"
     res = subprocess.run([str(BIN / "tlog"), "search", "--log", str(tmp_path / "log"), "--vkey",
                           log.vkey, "--digest", query], capture_output=True, text=True)
     assert res.returncode == 3, res.stdout + res.stderr
