@@ -11,12 +11,15 @@ from typing import Any
 
 import click
 
+from tlog.keys_cli import key_arg
+
 __all__ = ["monitor"]
 
 
 @click.command()
 @click.option("--log", "log_url", required=True, help="The log's URL (https://…) or folder.")
-@click.option("--vkey", required=True, help="The log's verifier key (note key string).")
+@click.option("--vkey", required=True,
+              help="The log's verifier key (note key string), or a file holding it.")
 @click.option(
     "--state",
     "state_dir",
@@ -72,7 +75,7 @@ def monitor(
 
     keys = [key_search_key(Path(k).read_bytes()) for k in watch_keys]
     mon = Monitor(
-        open_store(log_url), vkey, state_dir, watch_keys=keys, watch_digests=watch_digests
+        open_store(log_url), key_arg(vkey), state_dir, watch_keys=keys, watch_digests=watch_digests
     )
 
     def emit(event: dict[str, Any]) -> None:

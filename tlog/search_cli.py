@@ -8,13 +8,15 @@ from pathlib import Path
 import click
 
 from tlog.errors import ConfigError, VerificationError
+from tlog.keys_cli import key_arg
 
 __all__ = ["search"]
 
 
 @click.command()
 @click.option("--log", "log_url", required=True, help="The log's URL (https://…) or folder.")
-@click.option("--vkey", required=True, help="The log's verifier key (note key string).")
+@click.option("--vkey", required=True,
+              help="The log's verifier key (note key string), or a file holding it.")
 @click.option("--digest", help="An artifact digest, e.g. sha256:<hex>.")
 @click.option(
     "--public-key",
@@ -52,7 +54,7 @@ def search(
         raise ConfigError(
             "give exactly one of --digest, --public-key, --key-fingerprint, --entry-hash"
         )
-    client = LogClient(open_store(log_url, cache_dir=cache_dir), vkey)
+    client = LogClient(open_store(log_url, cache_dir=cache_dir), key_arg(vkey))
     if entry_hash:
         try:
             leaf = bytes.fromhex(entry_hash)
