@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -171,6 +172,42 @@ def test_consistency_command(cli: CLI) -> None:
     (cli.server.root / "checkpoint").write_bytes(fork.sign())
     code, _, err = cli.run("consistency", *cli.base())
     assert code == 3 and err.startswith("error: fork: ") and "evidence: " in err
+    # Where the state is, and the way out (issue 17 item 7).
+    assert f"trusted state: {cli.tmp / 'state'}/" in err
+    assert "report it to the log's operator" in err
+    assert "`tlog trust forget example.com/testlog`" in err
+
+
+def test_trust_state_is_not_a_cache_and_can_be_shown_and_forgotten(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: CLI) -> None:
+    """Issue 17 item 6: the default trusted state lives in the user's state folder (clearing
+    a cache must not reset rollback protection); an older cache-folder state moves there;
+    `tlog trust show` lists it and `tlog trust forget` asks first."""
+    from tlog.trust import default_state_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache-home"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state-home"))
+    legacy = tmp_path / "cache-home" / "tiledlog" / "trust" / "old-log-0123456789ab"
+    legacy.mkdir(parents=True)
+    (legacy / "log.json").write_text('{"origin": "old.example/log", "vkey": "old+00000000+AA"}')
+    (legacy / "checkpoint").write_bytes(b"old.example/log\n7\nAAAA\n\n")
+    assert default_state_dir() == tmp_path / "state-home" / "tiledlog" / "trust"
+    assert (default_state_dir() / legacy.name / "checkpoint").exists()  # moved over, once
+    code, out, _ = cli.run("consistency", "--log", cli.server.url, "--vkey",
+                           str(cli.tmp / "log.pub"))  # the default state folder
+    assert code == 0 and "first use" in out
+    code, out, _ = cli.run("trust", "show", "--json")
+    shown = {log["origin"]: log for log in json.loads(out)["logs"]}
+    assert shown["example.com/testlog"]["size"] == "300"
+    assert shown["old.example/log"]["size"] == "7"
+    res = subprocess.run([sys.executable, "-m", "tlog.cli", "trust", "forget",
+                          "example.com/testlog"], input="n\n", capture_output=True, text=True,
+                         env=dict(os.environ))
+    assert res.returncode != 0 and "Aborted" in res.stderr  # asked, and refused
+    code, out, _ = cli.run("trust", "forget", "example.com/testlog", "--yes")
+    assert code == 0 and out.startswith("forgot ")
+    code, out, _ = cli.run("trust", "show", "--json")
+    assert [log["origin"] for log in json.loads(out)["logs"]] == ["old.example/log"]
 
 
 def test_witness_options(cli: CLI) -> None:

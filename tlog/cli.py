@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "get": ("tlog.client_cli:get", "Fetch an entry and its inclusion proof.", "Verifiers"),
     "verify": ("tlog.client_cli:verify", "Verify that an entry is in the log.", "Verifiers"),
     "bundle": ("tlog.client_cli:bundle", "Write a stapled, offline proof bundle.", "Verifiers"),
+    "trust": ("tlog.trust_cli:trust", "Show or forget the checkpoints you trust.", "Verifiers"),
     "consistency": (
         "tlog.client_cli:consistency",
         "Check the log only grew since you last looked.",

@@ -404,7 +404,10 @@ class LogClient:
         raise ForkError(
             f"{kind}: the log signed checkpoint size {served.size}, which is not consistent "
             f"with the trusted checkpoint size {trusted.size} ({why}); evidence: "
-            f"{paths[0]} {paths[1]}",
+            f"{paths[0]} {paths[1]}; trusted state: {self.trust.log_dir(self.origin, self.vkey)}."
+            " Keep the evidence and report it to the log's operator and its witnesses; only if "
+            f"the operator announced that this log was reset, run `tlog trust forget "
+            f"{self.origin}`",
             evidence=(trusted.note, served.note),
         )
 

@@ -81,7 +81,8 @@ def _common(log_required: bool = True) -> Callable[[Callable[..., Any]], Callabl
             click.option("--witness-threshold", type=click.IntRange(min=0), metavar="K",
                          help="Valid cosignatures required (default: all --witness keys)."),
             click.option("--state", type=click.Path(file_okay=False), metavar="DIR",
-                         help="Trusted-state folder (default: <user cache dir>/tiledlog/trust)."),
+                         help="Trusted-state folder (default: <user state dir>/tiledlog/trust; "
+                              "see `tlog trust show`)."),
             click.option("--cache", type=click.Path(file_okay=False), metavar="DIR",
                          help="Tile cache folder (default: the user cache dir)."),
         ]

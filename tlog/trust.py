@@ -1,8 +1,8 @@
 """The trusted state of a verifier: the last checkpoint it verified, one folder per log.
 
 A log is identified by its origin and its verifier key together, so two logs that share a key
-(or an origin) never share state. Layout under the state folder (default: the user cache dir
-``tiledlog/trust``)::
+(or an origin) never share state. Layout under the state folder (default: the user state dir
+``tiledlog/trust``, see ``default_state_dir``)::
 
     <origin, made safe>-<first 12 hex of SHA-256(origin ‖ "\\n" ‖ vkey)>/
         log.json                        origin and vkey, for people reading the folder
@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,8 +37,16 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def default_state_dir() -> Path:
-    """``<user cache dir>/tiledlog/trust``."""
-    return Path(platformdirs.user_cache_dir()) / "tiledlog" / "trust"
+    """``<user state dir>/tiledlog/trust`` (``~/.local/state/tiledlog/trust`` on Linux). Not
+    the cache folder: clearing a cache must not silently reset rollback protection to
+    trust-on-first-use. State an older version kept in the cache folder is moved here once."""
+    new = Path(platformdirs.user_state_dir("tiledlog")) / "trust"
+    old = Path(platformdirs.user_cache_dir()) / "tiledlog" / "trust"
+    if not new.exists() and old.is_dir():
+        with contextlib.suppress(OSError):
+            new.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(old, new)
+    return new
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -86,6 +95,29 @@ class TrustStore:
                 yield
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
+
+    def logs(self) -> list[dict[str, str]]:
+        """Every log with a state here: its origin, key, folder and trusted tree size."""
+        out = []
+        for d in sorted(p for p in self.root.glob("*") if p.is_dir()) if self.root.is_dir() else []:
+            try:
+                info = json.loads((d / "log.json").read_text())
+                note = (d / "checkpoint").read_bytes() if (d / "checkpoint").exists() else b""
+            except (OSError, ValueError):
+                continue
+            size = note.split(b"\n")[1].decode() if note.count(b"\n") > 1 else ""
+            out.append({"origin": info.get("origin", ""), "vkey": info.get("vkey", ""),
+                        "folder": str(d), "size": size})
+        return out
+
+    def forget(self, origin: str) -> list[str]:
+        """Delete the state of every log of this origin (any key); the folders deleted."""
+        gone = []
+        for entry in self.logs():
+            if entry["origin"] == origin:
+                shutil.rmtree(entry["folder"], ignore_errors=True)
+                gone.append(entry["folder"])
+        return gone
 
     def load(self, origin: str, vkey: str) -> bytes | None:
         """The trusted signed checkpoint of a log, or None before first use."""
