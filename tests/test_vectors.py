@@ -253,6 +253,20 @@ def test_consistency_must_fail_cases() -> None:
         check_inclusion([], 0, 1, b"", r1)
 
 
+def test_consistency_from_the_empty_tree() -> None:
+    """0 -> n is decided on purpose (merkle.md, edge cases): the empty tree is a prefix of
+    every tree, so the proof is empty and it is accepted, which tlog-witness needs (a witness
+    at size 0 cosigns the log's first tree). vectors.md 1.3 lists 0 -> 0 as must-fail, after
+    transparency-dev/merkle; we accept 0 -> 0 only between two empty trees, because a size-0
+    root other than H(b"") is not the empty tree (before, any roots passed)."""
+    r1, r2 = bytes.fromhex(ROOTS[1]), bytes.fromhex(ROOTS[2])
+    check_consistency([], 0, 2, EMPTY_ROOT, r2)
+    check_consistency([], 0, 0, EMPTY_ROOT, EMPTY_ROOT)
+    for old_root, new, new_root in ((r1, 2, r2), (EMPTY_ROOT, 0, r1), (r1, 0, r1)):
+        with pytest.raises(VerificationError, match="a tree of size 0 has the empty tree"):
+            check_consistency([], 0, new, old_root, new_root)
+
+
 # §2 the "leaf %d" tree and its tiles
 LEAF_ROOTS = {
     1: "1bb97dcc21635d47e2663efdfd0a174686d98dd701352dd2cd06e8b43fd3d305",

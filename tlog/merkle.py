@@ -214,8 +214,13 @@ def check_consistency(
     if old < 0 or old > new:
         raise VerificationError(f"tree size {new} cannot extend tree size {old}")
     if old == 0:
+        # Not a proof question: the empty tree is a prefix of every tree, so the proof is
+        # empty; but only the empty tree's root, H(b""), is a size-0 root (merkle.md, edge
+        # cases; tlog-witness needs 0 -> n). transparency-dev/merkle rejects 0 -> 0 outright.
         if proof:
             raise VerificationError("a consistency proof from the empty tree must be empty")
+        if old_root != EMPTY_ROOT or (new == 0 and new_root != EMPTY_ROOT):
+            raise VerificationError("a tree of size 0 has the empty tree's root, H(b\"\")")
         return
     if old == new:
         if proof:
