@@ -179,3 +179,51 @@ def test_search_reports_a_lying_index(tmp_path: Path) -> None:
     assert res.returncode == 3, res.stdout + res.stderr
     assert "the log's index names entries [3]" in res.stderr and "the index is broken" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_monitor_reports_bad_tiles_and_rollbacks_as_misbehaviour(tmp_path: Path) -> None:
+    """Issue 17 item 5: a tile that fails authentication against the signed root, and a
+    smaller tree that is not a prefix of the trusted one, are the log misbehaving (exit 5,
+    an event with evidence), not a verification error (3) or "a stale copy" (0)."""
+    import shutil
+
+    skey, vkey = generate_key("mon.example/log")
+    entries = _entries(600, keys=3)
+    root = tmp_path / "public"
+    _publish(root, entries[:300], "mon.example/log", skey)
+    old_note = (root / "checkpoint").read_bytes()
+    state = tmp_path / "state"
+    assert _monitor(str(root), vkey, state).returncode == 0
+    (root / "checkpoint").unlink()
+    _publish(root, entries, "mon.example/log", skey)
+    # A tampered level-0 tile of the grown tree.
+    tampered = tmp_path / "tampered"
+    shutil.copytree(root, tampered)
+    tile = tampered / "tile" / "0" / "001"
+    data = bytearray(tile.read_bytes())
+    data[0] ^= 1
+    tile.write_bytes(bytes(data))
+    # Seen by a monitor that follows the log from the start (no trusted state to prove
+    # growth from: the scan reads the tile), and by one that does (the growth proof reads it).
+    bad = _monitor(str(tampered), vkey, tmp_path / "fresh-state")
+    assert bad.returncode == 5, bad.stdout + bad.stderr
+    event = json.loads(bad.stdout.splitlines()[-1])
+    assert "do not authenticate against its signed checkpoint 600" in event["reason"]
+    assert all(Path(p).exists() for p in event["evidence"])
+    assert _monitor(str(tampered), vkey, state).returncode == 5
+    # The honest log: the state moves to 600.
+    assert _monitor(str(root), vkey, state).returncode == 0
+    # A stale copy of the real tree of size 300 (a CDN): fine.
+    stale = tmp_path / "stale"
+    shutil.copytree(root, stale)
+    (stale / "checkpoint").write_bytes(old_note)
+    assert _monitor(str(stale), vkey, state).returncode == 0
+    # Another tree of size 300 signed by the same key, beside the real tiles: a rollback.
+    other = tmp_path / "other"
+    _publish(other, entries[:300][::-1], "mon.example/log", skey)
+    (stale / "checkpoint").write_bytes((other / "checkpoint").read_bytes())
+    rolled = _monitor(str(stale), vkey, state)
+    assert rolled.returncode == 5, rolled.stdout + rolled.stderr
+    event = json.loads(rolled.stdout.splitlines()[-1])
+    assert event["reason"].startswith("rollback: checkpoint 300 is not a prefix of the trusted "
+                                      "checkpoint 600")

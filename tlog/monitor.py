@@ -118,14 +118,33 @@ class Monitor:
         if cp.size <= start:
             result.new_size = start
             return result
-        self._scan(start, cp.size, reader, result, emit)
+        try:
+            self._scan(start, cp.size, reader, result, emit)
+        except VerificationError as e:  # a tile the signed root does not vouch for
+            event = {"event": "misbehaviour",
+                     "reason": f"the log serves tiles that do not authenticate against its "
+                               f"signed checkpoint {cp.size}: {e}",
+                     "evidence": self._evidence(old_note or note, note)}
+            result.misbehaviour.append(event)
+            emit(event)
         if not result.misbehaviour:
             self._save(note)
         return result
 
     def _check_growth(self, old: Checkpoint, new: Checkpoint, reader: TileHashReader) -> str | None:
         if new.size < old.size:
-            return None  # a stale copy (CDN); consistency is checked once it catches up
+            # A stale copy (a CDN) is a prefix of the trusted tree: proven from the trusted
+            # tree's tiles, which the log still serves; anything else is a rollback.
+            older = TileHashReader(old.size, old.root_hash, self._fetch)
+            try:
+                proof = prove_consistency(new.size, old.size, older) if new.size else []
+                check_consistency(proof, new.size, old.size, new.root_hash, old.root_hash)
+            except VerificationError as e:
+                return (f"rollback: checkpoint {new.size} is not a prefix of the trusted "
+                        f"checkpoint {old.size}: {e}")
+            except NotFoundError:
+                return None  # the trusted tree's tiles are not served here: cannot tell yet
+            return None
         if new.size == old.size:
             return None if new.root_hash == old.root_hash else (
                 f"fork: two different trees of size {new.size}")
