@@ -19,6 +19,7 @@ __all__ = [
     "NotPublishedError",
     "StoreError",
     "TlogError",
+    "UnknownEntryTypeError",
     "VerificationError",
 ]
 
@@ -33,6 +34,11 @@ class MalformedError(TlogError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
+
+
+class UnknownEntryTypeError(MalformedError):
+    """An entry's kind and apiVersion name no type installed here (a plugin this reader lacks):
+    well-formed as far as can be told, but not checkable by this installation."""
 
 
 class VerificationError(TlogError):

@@ -2,10 +2,22 @@
 
 A run starts from the last checkpoint it verified (its state folder), proves the new checkpoint
 consistent with it from the log's tiles, reads every new entry bundle (authenticated against the
-new tree), re-verifies each entry's signature (an invalid entry in the log is misbehaviour), and
-emits one event per entry that mentions a watched key fingerprint or digest. The state only moves
-forward once every event of the range was handed out, so a killed monitor repeats events rather
-than missing them (at-least-once).
+new tree), re-verifies each entry's signature, and emits one event per entry that mentions a
+watched key fingerprint or digest. The state only moves forward once every event of the range
+was handed out, so a killed monitor repeats events rather than missing them (at-least-once).
+
+Everything the log can do wrong that a monitor can see is a ``misbehaviour`` event (exit 5) with
+a ``kind`` and evidence files a third party can check with the log's key alone:
+
+- ``fork``: a checkpoint not consistent with the trusted one (same size, or larger);
+- ``rollback``: a smaller checkpoint that is not a prefix of the trusted tree;
+- ``bad-tile``: a hash tile that does not authenticate against the signed root;
+- ``bad-bundle``: an entry bundle whose entry does not hash to the tree's leaf;
+- ``malformed-entry`` / ``bad-entry``: a committed entry that does not parse, or whose
+  signature does not verify (evidence: a proof bundle, ``tlog verify --bundle`` accepts it).
+
+An entry of a type this installation does not know is an ``unverified`` event (exit 4): it is
+neither passed as verified nor called misbehaviour.
 """
 
 from __future__ import annotations
@@ -18,17 +30,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tlog.bundle import ProofBundle, format_bundle
 from tlog.checkpoint import Checkpoint, parse_checkpoint
-from tlog.errors import NotFoundError, StoreError, TlogError, VerificationError
-from tlog.merkle import check_consistency, leaf_hash, prove_consistency
+from tlog.errors import (
+    MalformedError,
+    NotFoundError,
+    TlogError,
+    UnknownEntryTypeError,
+    VerificationError,
+)
+from tlog.merkle import check_consistency, leaf_hash, prove_consistency, prove_inclusion
 from tlog.note import new_verifier, open_note
 from tlog.tiles import ENTRIES, Tile, TileHashReader, decode_entry_bundle
+from tlog.trust import write_atomic
 
 __all__ = ["EXIT_EVENTS", "EXIT_MISBEHAVIOUR", "EXIT_NOTHING", "Monitor", "MonitorResult"]
 
 EXIT_NOTHING = 0
 EXIT_EVENTS = 4
 EXIT_MISBEHAVIOUR = 5
+
+Emit = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -46,6 +68,16 @@ class MonitorResult:
         if self.misbehaviour:
             return EXIT_MISBEHAVIOUR
         return EXIT_EVENTS if self.events else EXIT_NOTHING
+
+
+@dataclass
+class _Pass:
+    """One pass's served checkpoint (note and parsed), its result and where events go."""
+
+    note: bytes
+    checkpoint: Checkpoint
+    result: MonitorResult
+    emit: Emit
 
 
 class Monitor:
@@ -74,64 +106,71 @@ class Monitor:
     def _load(self) -> tuple[Checkpoint | None, bytes | None]:
         try:
             data = json.loads(self._state_file().read_text())
+            note = data["checkpoint"].encode()
         except FileNotFoundError:
             return None, None
-        except ValueError as e:
-            raise TlogError(f"{self._state_file()}: corrupt monitor state: {e}") from e
-        note = data["checkpoint"].encode()
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise TlogError(f"{self._state_file()}: corrupt monitor state: {e!r}") from e
         return parse_checkpoint(open_note(note, [self.verifier]).text), note
 
     def _save(self, note: bytes) -> None:
         self.state.mkdir(parents=True, exist_ok=True)
-        path = self._state_file()
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps({"checkpoint": note.decode()}))
-        os.replace(tmp, path)
+        write_atomic(self._state_file(), json.dumps({"checkpoint": note.decode()}).encode())
 
-    def _evidence(self, old: bytes, new: bytes) -> list[str]:
+    def _misbehaved(self, p: _Pass, kind: str, reason: str, evidence: dict[str, bytes],
+                    index: int | None = None) -> None:
+        """Record one misbehaviour: the evidence files (named after what they hold), then the
+        event that names them."""
         self.state.mkdir(parents=True, exist_ok=True)
+        tag = hashlib.sha256(p.note + kind.encode() + str(index).encode()).hexdigest()[:12]
         paths = []
-        for name, note in (("trusted", old), ("conflicting", new)):
-            p = self.state / f"evidence-{hashlib.sha256(new).hexdigest()[:12]}-{name}.checkpoint"
-            p.write_bytes(note)
-            paths.append(str(p))
-        return paths
+        for name, data in evidence.items():
+            path = self.state / f"evidence-{tag}-{name}"
+            write_atomic(path, data)
+            paths.append(str(path))
+        event: dict[str, Any] = {"event": "misbehaviour", "kind": kind, "reason": reason,
+                                 "checkpoint_size": p.checkpoint.size, "evidence": paths}
+        if index is not None:
+            event["index"] = index
+        p.result.misbehaviour.append(event)
+        p.emit(event)
 
     # ----- one pass ------------------------------------------------------------------------
 
-    def run_once(self, emit: Callable[[dict[str, Any]], None]) -> MonitorResult:
+    def run_once(self, emit: Emit) -> MonitorResult:
         """Check the latest checkpoint against the state, scan new entries, advance the state."""
         note = self.store.get("checkpoint")
         cp = parse_checkpoint(open_note(note, [self.verifier]).text)
         old, old_note = self._load()
         start = old.size if old else 0
-        result = MonitorResult(start, cp.size)
+        p = _Pass(note, cp, MonitorResult(start, cp.size), emit)
         reader = TileHashReader(cp.size, cp.root_hash, self._fetch)
         if old is not None and old_note is not None:
             problem = self._check_growth(old, cp, reader)
             if problem:
-                event = {"event": "misbehaviour", "reason": problem,
-                         "evidence": self._evidence(old_note, note)}
-                result.misbehaviour.append(event)
-                emit(event)
-                return result
+                kind, reason = problem
+                self._misbehaved(p, kind, reason, {"trusted.checkpoint": old_note,
+                                                   "served.checkpoint": note})
+                return p.result
         if cp.size <= start:
-            result.new_size = start
-            return result
+            p.result.new_size = start
+            return p.result
         try:
-            self._scan(start, cp.size, reader, result, emit)
+            self._scan(start, reader, p)
         except VerificationError as e:  # a tile the signed root does not vouch for
-            event = {"event": "misbehaviour",
-                     "reason": f"the log serves tiles that do not authenticate against its "
-                               f"signed checkpoint {cp.size}: {e}",
-                     "evidence": self._evidence(old_note or note, note)}
-            result.misbehaviour.append(event)
-            emit(event)
-        if not result.misbehaviour:
+            self._misbehaved(
+                p, "bad-tile",
+                f"the log serves tiles that do not authenticate against its signed checkpoint "
+                f"{cp.size}: {e}",
+                {"served.checkpoint": note,
+                 **({"trusted.checkpoint": old_note} if old_note else {})})
+        if not p.result.misbehaviour:
             self._save(note)
-        return result
+        return p.result
 
-    def _check_growth(self, old: Checkpoint, new: Checkpoint, reader: TileHashReader) -> str | None:
+    def _check_growth(self, old: Checkpoint, new: Checkpoint,
+                      reader: TileHashReader) -> tuple[str, str] | None:
+        """(kind, reason) if ``new`` cannot follow the trusted ``old``, else None."""
         if new.size < old.size:
             # A stale copy (a CDN) is a prefix of the trusted tree: proven from the trusted
             # tree's tiles, which the log still serves; anything else is a rollback.
@@ -140,20 +179,21 @@ class Monitor:
                 proof = prove_consistency(new.size, old.size, older) if new.size else []
                 check_consistency(proof, new.size, old.size, new.root_hash, old.root_hash)
             except VerificationError as e:
-                return (f"rollback: checkpoint {new.size} is not a prefix of the trusted "
-                        f"checkpoint {old.size}: {e}")
+                return "rollback", (f"rollback: checkpoint {new.size} is not a prefix of the "
+                                    f"trusted checkpoint {old.size}: {e}")
             except NotFoundError:
                 return None  # the trusted tree's tiles are not served here: cannot tell yet
             return None
         if new.size == old.size:
             return None if new.root_hash == old.root_hash else (
-                f"fork: two different trees of size {new.size}")
+                "fork", f"fork: two different trees of size {new.size}")
         try:
             proof = prove_consistency(old.size, new.size, reader) if old.size else []
             if old.size:
                 check_consistency(proof, old.size, new.size, old.root_hash, new.root_hash)
         except VerificationError as e:
-            return f"fork: checkpoint {new.size} is not consistent with trusted {old.size}: {e}"
+            return "fork", (f"fork: checkpoint {new.size} is not consistent with trusted "
+                            f"{old.size}: {e}")
         return None
 
     def _fetch(self, tiles: list[Tile]) -> list[bytes]:
@@ -163,62 +203,66 @@ class Monitor:
                 raise NotFoundError("tile missing from the log", key=t.path)
         return data
 
-    def _scan(
-        self,
-        start: int,
-        end: int,
-        reader: TileHashReader,
-        result: MonitorResult,
-        emit: Callable[[dict[str, Any]], None],
-    ) -> None:
-        from tlog.entries import decode_entry, entry_search_keys, verify_entry
+    def _bundle(self, n: int, width: int) -> tuple[str, bytes, int]:
+        """Entry bundle ``n`` of a tree (path, bytes, width read): the partial one, or the full
+        one once the log deleted the partial."""
+        tile = Tile(ENTRIES, n, width)
+        try:
+            return tile.path, self.store.get(tile.path), width
+        except NotFoundError:
+            if width == 256:
+                raise
+            full = Tile(ENTRIES, n, 256)
+            return full.path, self.store.get(full.path), 256
 
+    def _scan(self, start: int, reader: TileHashReader, p: _Pass) -> None:
+        end = p.checkpoint.size
         for n in range(start // 256, (end + 255) // 256):
-            width = min(256, end - n * 256)
-            tile = Tile(ENTRIES, n, width)
-            try:
-                raw = self.store.get(tile.path)
-            except NotFoundError:
-                if width == 256:
-                    raise
-                raw = self.store.get(Tile(ENTRIES, n, 256).path)
-                width = 256
-            entries = decode_entry_bundle(raw, width)[: min(256, end - n * 256)]
+            path, raw, width = self._bundle(n, min(256, end - n * 256))
             first = n * 256
-            lo = max(start, first)
-            hashes = reader.read_hashes([(0, i) for i in range(lo, first + len(entries))])
-            for i, want in zip(range(lo, first + len(entries)), hashes, strict=True):
+            lo, hi = max(start, first), min(end, first + 256)
+            hashes = reader.read_hashes([(0, i) for i in range(lo, hi)])
+            try:
+                entries = decode_entry_bundle(raw, width)
+            except MalformedError as e:
+                self._misbehaved(p, "bad-bundle", f"{path} does not decode: {e}",
+                                 {"served.checkpoint": p.note, "bundle": raw}, lo)
+                continue
+            for i, want in zip(range(lo, hi), hashes, strict=True):
                 entry = entries[i - first]
                 if leaf_hash(entry) != want:
-                    event = {"event": "misbehaviour", "index": i,
-                             "reason": "entry bundle does not match the tree's leaf hash"}
-                    result.misbehaviour.append(event)
-                    emit(event)
+                    self._misbehaved(
+                        p, "bad-bundle",
+                        f"{path}: entry {i} does not hash to the tree's leaf {want.hex()}",
+                        {"served.checkpoint": p.note, "bundle": raw}, i)
                     continue
-                result.entries_checked += 1
-                try:
-                    verify_entry(entry)
-                except TlogError as e:
-                    event = {"event": "misbehaviour", "index": i,
-                             "reason": f"logged entry does not verify: {e}"}
-                    result.misbehaviour.append(event)
-                    emit(event)
-                    continue
-                keys = {k.lower() for k in entry_search_keys(entry)}
-                hits = sorted(self.watch & keys)
-                if hits:
-                    kind, body = decode_entry(entry)
-                    event = {"event": "match", "index": i, "matched": hits, "type": kind,
-                             "leaf_hash": want.hex(), "entry": body}
-                    result.events.append(event)
-                    emit(event)
+                p.result.entries_checked += 1
+                self._check_entry(p, i, entry, want, reader)
 
+    def _check_entry(self, p: _Pass, i: int, entry: bytes, leaf: bytes,
+                     reader: TileHashReader) -> None:
+        """Re-verify one authenticated entry; report it if bad, emit it if watched."""
+        from tlog.entries import decode_entry, entry_search_keys, verify_entry
 
-def key_fingerprint_of(pem_or_der: bytes) -> str:
-    """The search key (``key:<hex>``) of a public key file, as entries record it."""
-    from tlog.entries import key_search_key
-
-    try:
-        return key_search_key(pem_or_der)
-    except (ValueError, TlogError) as e:
-        raise StoreError(f"not a public key: {e}") from e
+        try:
+            verify_entry(entry)
+        except UnknownEntryTypeError as e:
+            event = {"event": "unverified", "index": i, "leaf_hash": leaf.hex(),
+                     "reason": f"not re-verified: {e}; install the log's entry-type plugin"}
+            p.result.events.append(event)
+            p.emit(event)
+            return
+        except TlogError as e:
+            kind, what = (("malformed-entry", "is malformed")
+                          if isinstance(e, MalformedError) else ("bad-entry", "does not verify"))
+            proof = prove_inclusion(i, p.checkpoint.size, reader)
+            self._misbehaved(p, kind, f"logged entry {what}: {e}", {
+                f"entry-{i}.bundle.json": format_bundle(ProofBundle(i, entry, proof, p.note))}, i)
+            return
+        hits = sorted(self.watch & {k.lower() for k in entry_search_keys(entry)})
+        if hits:
+            kind, body = decode_entry(entry)
+            event = {"event": "match", "index": i, "matched": hits, "type": kind,
+                     "leaf_hash": leaf.hex(), "entry": body}
+            p.result.events.append(event)
+            p.emit(event)

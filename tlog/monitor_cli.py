@@ -61,8 +61,12 @@ def monitor(
     new entry, and emits an event per entry that mentions a watched key or digest.
 
     \b
-    Exit codes: 0 nothing new for you, 4 events were emitted, 5 the log misbehaved
-    (inconsistent checkpoint, or an entry whose signature does not verify).
+    Exit codes: 0 nothing new for you, 4 events were emitted (a watched key or digest, or an
+    entry of a type this installation cannot re-verify), 5 the log misbehaved: a fork, a
+    rollback, a tile or entry bundle the signed checkpoint does not vouch for, or a committed
+    entry that is malformed or whose signature does not verify. Each misbehaviour event has a
+    "kind" and names its evidence files (checkpoints, or a proof bundle of the bad entry that
+    `tlog verify --bundle` checks) in the --state folder.
     \b
     Examples:
       tlog monitor --log https://log.example/ --vkey "$(cat log.pub)" --state .mon \\

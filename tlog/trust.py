@@ -31,7 +31,7 @@ import platformdirs
 
 from tlog.errors import ConfigError, ConflictError
 
-__all__ = ["TrustStore", "default_state_dir"]
+__all__ = ["TrustStore", "default_state_dir", "write_atomic"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -49,7 +49,8 @@ def default_state_dir() -> Path:
     return new
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` durably: a synced temporary beside it, then a rename."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -82,7 +83,7 @@ class TrustStore:
             info = d / "log.json"
             if not info.exists():
                 doc = {"origin": origin, "vkey": vkey}
-                _write_atomic(info, (json.dumps(doc, indent=2) + "\n").encode())
+                write_atomic(info, (json.dumps(doc, indent=2) + "\n").encode())
         except OSError as e:
             raise ConfigError(f"cannot use the state folder {d}: {e}") from e
         return d
@@ -141,7 +142,7 @@ class TrustStore:
             if current != old:
                 raise ConflictError("trusted state changed meanwhile", key=str(path))
             if current != new:
-                _write_atomic(path, new)
+                write_atomic(path, new)
 
     def write_evidence(
         self, origin: str, vkey: str, trusted: bytes, served: bytes
@@ -152,5 +153,5 @@ class TrustStore:
         tag = hashlib.sha256(trusted + b"\0" + served).hexdigest()[:16]
         paths = (d / f"{tag}-trusted.checkpoint", d / f"{tag}-served.checkpoint")
         for p, data in zip(paths, (trusted, served), strict=True):
-            _write_atomic(p, data)
+            write_atomic(p, data)
         return paths

@@ -22,7 +22,7 @@ from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
-from tlog.errors import ConfigError, MalformedError, TlogError
+from tlog.errors import ConfigError, MalformedError, TlogError, UnknownEntryTypeError
 
 from .canonical import canonical_json
 
@@ -170,7 +170,8 @@ def type_for_entry(entry: bytes) -> tuple[Any, dict[str, Any]]:
         raise MalformedError("has no string kind and apiVersion", field="entry")
     t = _by_kind().get((kind, version))
     if t is None:
-        raise MalformedError(f"unknown kind {kind!r} version {version!r}", field="entry")
+        raise UnknownEntryTypeError(f"unknown kind {kind!r} version {version!r} (no installed "
+                                    "entry type reads it)", field="entry")
     return t, body
 
 

@@ -1,0 +1,176 @@
+"""`tlog monitor` over HTTP, one test per way a log can misbehave that a monitor can see
+(issue 17 item 5): each exits 5 with a ``misbehaviour`` event of its kind and evidence files a
+third party can check with the log's key alone; an entry of a type the monitor does not know is
+reported as unverified (exit 4), neither passed nor called misbehaviour."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from servers import StaticServer
+from test_search_monitor import _entries, _publish
+
+from tlog.checkpoint import parse_checkpoint
+from tlog.entries.canonical import canonical_json
+from tlog.note import generate_key, new_verifier, open_note
+from tlog.tiles import decode_entry_bundle, encode_entry_bundle
+
+BIN = Path(sys.executable).parent
+ORIGIN = "mon.example/log"
+
+
+@pytest.fixture(scope="module")
+def signed() -> tuple[str, str, list[bytes]]:
+    skey, vkey = generate_key(ORIGIN)
+    return skey, vkey, _entries(600, keys=3)
+
+
+@pytest.fixture()
+def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    root = tmp_path / "public"
+    root.mkdir()
+    with StaticServer(root) as server:
+        yield root, server.url
+
+
+def _monitor(url: str, vkey: str, state: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "tlog"), "monitor", "--log", url, "--vkey", vkey, "--state",
+                           str(state), "--json"], capture_output=True, text=True, timeout=120)
+
+
+def _misbehaviour(res: subprocess.CompletedProcess[str], kind: str) -> dict[str, Any]:
+    assert res.returncode == 5, res.stdout + res.stderr
+    assert "Traceback" not in res.stderr
+    events = [json.loads(line) for line in res.stdout.splitlines()]
+    bad = [e for e in events if e["event"] == "misbehaviour"]
+    assert bad and all(e["kind"] == kind for e in bad), events
+    for path in bad[0]["evidence"]:
+        assert Path(path).is_file() and Path(path).stat().st_size > 0
+    return bad[0]
+
+
+def _republish(root: Path, entries: list[bytes], skey: str) -> None:
+    shutil.rmtree(root)
+    root.mkdir()
+    _publish(root, entries, ORIGIN, skey)
+
+
+def _evidence(event: dict[str, Any], name: str) -> bytes:
+    (path,) = [p for p in event["evidence"] if p.endswith(name)]
+    return Path(path).read_bytes()
+
+
+def _size(note: bytes, vkey: str) -> int:
+    return parse_checkpoint(open_note(note, [new_verifier(vkey)]).text).size
+
+
+def test_fork_same_size(signed: Any, served: Any, tmp_path: Path) -> None:
+    skey, vkey, entries = signed
+    root, url = served
+    _publish(root, entries[:300], ORIGIN, skey)
+    assert _monitor(url, vkey, tmp_path / "st").returncode == 0
+    _republish(root, entries[:300][::-1], skey)
+    event = _misbehaviour(_monitor(url, vkey, tmp_path / "st"), "fork")
+    trusted = _evidence(event, "trusted.checkpoint")
+    served_cp = _evidence(event, "served.checkpoint")
+    assert trusted != served_cp and _size(trusted, vkey) == _size(served_cp, vkey) == 300
+
+
+def test_fork_larger_inconsistent_tree(signed: Any, served: Any, tmp_path: Path) -> None:
+    skey, vkey, entries = signed
+    root, url = served
+    _publish(root, entries[:300], ORIGIN, skey)
+    assert _monitor(url, vkey, tmp_path / "st").returncode == 0
+    _republish(root, entries[300:] + entries[:300], skey)  # 600 entries, not an extension
+    event = _misbehaviour(_monitor(url, vkey, tmp_path / "st"), "fork")
+    assert "checkpoint 600 is not consistent with trusted 300" in event["reason"]
+    assert _size(_evidence(event, "served.checkpoint"), vkey) == 600
+
+
+def test_rollback(signed: Any, served: Any, tmp_path: Path) -> None:
+    skey, vkey, entries = signed
+    root, url = served
+    _publish(root, entries, ORIGIN, skey)
+    assert _monitor(url, vkey, tmp_path / "st").returncode == 0
+    other = tmp_path / "other"
+    _publish(other, entries[:300][::-1], ORIGIN, skey)  # a smaller tree, not a prefix
+    (root / "checkpoint").write_bytes((other / "checkpoint").read_bytes())
+    event = _misbehaviour(_monitor(url, vkey, tmp_path / "st"), "rollback")
+    assert event["reason"].startswith("rollback: checkpoint 300 is not a prefix")
+
+
+def test_bad_tile_under_a_valid_checkpoint(signed: Any, served: Any, tmp_path: Path) -> None:
+    skey, vkey, entries = signed
+    root, url = served
+    _publish(root, entries, ORIGIN, skey)
+    tile = root / "tile" / "0" / "001"
+    data = bytearray(tile.read_bytes())
+    data[0] ^= 1
+    tile.write_bytes(bytes(data))
+    event = _misbehaviour(_monitor(url, vkey, tmp_path / "st"), "bad-tile")
+    assert "do not authenticate against its signed checkpoint 600" in event["reason"]
+
+
+def test_bad_entry_bundle(signed: Any, served: Any, tmp_path: Path) -> None:
+    """An entry bundle whose entry 7 is another (valid) entry: the tiles are right, the bundle
+    is not what the tree commits to."""
+    skey, vkey, entries = signed
+    root, url = served
+    _publish(root, entries[:300], ORIGIN, skey)
+    path = root / "tile" / "entries" / "000"
+    bundle = decode_entry_bundle(path.read_bytes(), 256)
+    bundle[7] = entries[8]
+    path.write_bytes(encode_entry_bundle(bundle))
+    event = _misbehaviour(_monitor(url, vkey, tmp_path / "st"), "bad-bundle")
+    assert event["index"] == 7 and "tile/entries/000: entry 7 does not hash" in event["reason"]
+    assert _evidence(event, "bundle") == path.read_bytes()
+
+
+def test_admitted_entry_whose_signature_does_not_verify(signed: Any, served: Any,
+                                                        tmp_path: Path) -> None:
+    skey, vkey, _ = signed
+    root, url = served
+    _publish(root, _entries(50, keys=3, bad_at=42), ORIGIN, skey)
+    event = _misbehaviour(_monitor(url, vkey, tmp_path / "st"), "bad-entry")
+    assert event["index"] == 42 and "does not verify" in event["reason"]
+    _offline_evidence_holds(event, vkey, 42, tmp_path)
+
+
+def test_committed_entry_that_does_not_parse(signed: Any, served: Any, tmp_path: Path) -> None:
+    skey, vkey, entries = signed
+    root, url = served
+    _publish(root, [*entries[:20], b'{"kind": "hashedrekord", "apiVersion": ', *entries[21:40]],
+             ORIGIN, skey)
+    event = _misbehaviour(_monitor(url, vkey, tmp_path / "st"), "malformed-entry")
+    assert event["index"] == 20 and "not a JSON entry" in event["reason"]
+    _offline_evidence_holds(event, vkey, 20, tmp_path)
+
+
+def _offline_evidence_holds(event: dict[str, Any], vkey: str, index: int, tmp: Path) -> None:
+    """The evidence is a proof bundle: the log's own signature commits to the bad entry."""
+    (path,) = [p for p in event["evidence"] if p.endswith(f"entry-{index}.bundle.json")]
+    res = subprocess.run([str(BIN / "tlog"), "verify", "--vkey", vkey, "--bundle", path,
+                          "--state", str(tmp / "verifier-state")],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert f"verified: entry {index}" in res.stdout
+
+
+def test_unknown_entry_type_is_unverified_not_passed(signed: Any, served: Any,
+                                                     tmp_path: Path) -> None:
+    skey, vkey, entries = signed
+    root, url = served
+    plugin = canonical_json({"apiVersion": "9.9.9", "kind": "someone-elses-type", "spec": {}})
+    _publish(root, [*entries[:10], plugin, *entries[11:20]], ORIGIN, skey)
+    res = _monitor(url, vkey, tmp_path / "st")
+    assert res.returncode == 4, res.stdout + res.stderr
+    events = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [(e["event"], e["index"]) for e in events] == [("unverified", 10)]
+    assert "install the log's entry-type plugin" in events[0]["reason"]
