@@ -13,6 +13,12 @@
   class VerifyError extends Error { get kind() { return "failed"; } }
   class InputError extends VerifyError { get kind() { return "input"; } }
   class UnsupportedError extends VerifyError { get kind() { return "unsupported"; } }
+  // An object the server does not have (HTTP 404): a failure, unless the caller can do without.
+  class MissingError extends VerifyError {}
+  // Two signed views of the log that cannot both be honest: both checkpoints are kept to show.
+  class ForkError extends VerifyError {
+    constructor(message, trusted, served) { super(message); this.trusted = trusted; this.served = served; }
+  }
 
   function requireCrypto() {
     if (!(globalThis.crypto && crypto.subtle)) {
@@ -143,6 +149,7 @@
       const r = await fetch(base + path);
       const partial = path.match(/^(.*)\.p\/([0-9]+)$/);
       if (r.status === 404 && partial) return cutToWidth(path, await load(partial[1]), Number(partial[2]));
+      if (r.status === 404) throw new MissingError(`${path}: HTTP 404`);
       if (!r.ok) throw new VerifyError(`${path}: HTTP ${r.status}`);
       return new Uint8Array(await r.arrayBuffer());
     };
@@ -234,6 +241,135 @@
     return r;
   }
 
+  // RFC 6962 SUBPROOF(m, D[0:n]) as the ranges whose hashes make it, from the bottom up.
+  function consistencyRanges(m, n) {
+    const out = [];
+    let lo = 0, hi = n, whole = true;
+    while (m !== hi) {
+      let k = 1;
+      while (k * 2 < hi - lo) k *= 2;
+      if (m <= lo + k) { out.push([lo + k, hi]); hi = lo + k; } else { out.push([lo, lo + k]); lo += k; whole = false; }
+    }
+    if (!whole) out.push([lo, hi]);
+    return out.reverse();
+  }
+
+  // RFC 9162 §2.1.4.2: the proof must lead to both roots. Sizes stay below 2^53, so no bit
+  // operators (they cut to 32 bits).
+  async function checkConsistency(proof, m, n, oldRoot, newRoot) {
+    const path = 2 ** Math.round(Math.log2(m)) === m ? [oldRoot, ...proof] : proof.slice();
+    if (!path.length) throw new VerifyError("consistency proof is empty");
+    let fn = m - 1, sn = n - 1;
+    while (fn % 2 === 1) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+    let fr = path[0], sr = path[0];
+    for (const c of path.slice(1)) {
+      if (sn === 0) throw new VerifyError("consistency proof is too long");
+      if (fn % 2 === 1 || fn === sn) {
+        fr = await nodeHash(c, fr); sr = await nodeHash(c, sr);
+        if (fn % 2 === 0) while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+      } else {
+        sr = await nodeHash(sr, c);
+      }
+      fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
+    }
+    if (sn !== 0) throw new VerifyError("consistency proof is too short");
+    if (!equal(fr, oldRoot) || !equal(sr, newRoot)) {
+      throw new VerifyError(`tree ${n} is not consistent with tree ${m}`);
+    }
+  }
+
+  // Proves checkpoint `older` a prefix of `newer` from the tiles of `newer`'s tree.
+  async function proveConsistent(get, older, newer) {
+    if (older.size === 0) {
+      if (!equal(older.root, await sha256(new Uint8Array(0)))) throw new VerifyError("a tree of size 0 has the empty tree's root");
+      return;
+    }
+    if (older.size === newer.size) {
+      if (!equal(older.root, newer.root)) throw new VerifyError(`two different roots for tree size ${older.size}`);
+      return;
+    }
+    const ranges = consistencyRanges(older.size, newer.size);
+    const proof = await Promise.all(ranges.map(([a, b]) => rangeHash(get, a, b, newer.size)));
+    await checkConsistency(proof, older.size, newer.size, older.root, newer.root);
+  }
+
+  // ----- the browser's trusted state and pinned key (as `tlog trust` keeps them for the CLI) -----
+
+  const PREFIX = "tiledlog:";
+  function storage() {
+    try { const s = window.localStorage; s.getItem(PREFIX); return s; } catch (e) { return null; }
+  }
+  const pinSlot = (origin) => `${PREFIX}pin:${origin}`;
+  const trustSlot = (origin, key) => `${PREFIX}trust:${origin}|${key.name}+${hex(key.id)}`;
+  function pinnedKey(origin) { const s = storage(); return s ? s.getItem(pinSlot(origin)) : null; }
+  function pinKey(origin, vkey) { const s = storage(); if (!s) return false; s.setItem(pinSlot(origin), vkey); return true; }
+  function unpinKey(origin) { const s = storage(); if (s) s.removeItem(pinSlot(origin)); }
+  // "name+id" of a verifier key string (its base64 may hold "+" too; a name may not).
+  const keyName = (vkey) => vkey.split("+", 2).join("+");
+  function forgetTrust(origin, vkey) {
+    const s = storage();
+    if (s) s.removeItem(`${PREFIX}trust:${origin}|${keyName(vkey)}`);
+  }
+
+  // Checks the served checkpoint against the last one this browser verified for this log and
+  // key, and remembers the newer: same size needs the same root; a larger tree must be proven
+  // consistent from its tiles; a smaller one is a stale copy only if proven a prefix of the
+  // trusted tree (from that tree's tiles), else a rollback. Forks and rollbacks keep both notes.
+  async function checkTrust(get, o, key, cp, note) {
+    const s = storage();
+    if (!s) return { status: "no-storage" };
+    const slot = trustSlot(o.origin, key), saved = s.getItem(slot);
+    let old = null;
+    if (saved) { try { old = await openCheckpoint(saved, key, o.origin); } catch (e) { old = null; } }
+    if (!old) { s.setItem(slot, note); return { status: saved ? "reset" : "first-use", size: cp.size }; }
+    if (old.size === cp.size) {
+      if (!equal(old.root, cp.root)) throw new ForkError(`fork: this site serves another tree of size ${cp.size} than the one this browser verified before`, saved, note);
+      return { status: "unchanged", size: cp.size };
+    }
+    if (old.size < cp.size) {
+      try { await proveConsistent(get, old, cp); } catch (e) {
+        if (!(e instanceof VerifyError) || e instanceof MissingError) throw e;
+        throw new ForkError(`fork: checkpoint ${cp.size} is not consistent with checkpoint ${old.size} that this browser verified before (${e.message})`, saved, note);
+      }
+      s.setItem(slot, note);
+      return { status: "grown", previous: old.size, size: cp.size };
+    }
+    try { await proveConsistent(get, cp, old); } catch (e) {
+      if (e instanceof MissingError) return { status: "stale-unproven", previous: old.size, size: cp.size };
+      if (!(e instanceof VerifyError)) throw e;
+      throw new ForkError(`rollback: checkpoint ${cp.size} is not a prefix of checkpoint ${old.size} that this browser verified before (${e.message})`, saved, note);
+    }
+    return { status: "stale", previous: old.size, size: cp.size };
+  }
+
+  // The key to check with: one given (a URL parameter), else the one pinned in this browser,
+  // else the one this site serves. A pinned or given key that differs from the served one is
+  // refused outright: the site's pages, checkpoint and key are no longer the log you chose.
+  function options(opts) {
+    const o = Object.assign({ base: "", origin: window.TLOG_ORIGIN, served: window.TLOG_VKEY,
+                              witnesses: window.TLOG_WITNESSES || [], threshold: window.TLOG_WITNESS_THRESHOLD || 0 }, opts || {});
+    if (o.vkey) o.keySource = o.keySource || "given";
+    else if (pinnedKey(o.origin)) { o.vkey = pinnedKey(o.origin); o.keySource = "pinned"; }
+    else { o.vkey = o.served; o.keySource = "served"; }
+    return o;
+  }
+
+  async function openLog(o) {
+    const key = await parseVkey(o.vkey);
+    if (o.keySource !== "served" && o.served && o.served.trim() !== o.vkey.trim()) {
+      throw new VerifyError(`log key: this site serves ${keyName(o.served)}, ` +
+                            `not the key ${o.keySource === "pinned" ? "you pinned" : "given in the link"}, ` +
+                            `${keyName(o.vkey)}: refused`);
+    }
+    const get = makeFetcher(o.base);
+    const note = new TextDecoder().decode(await get("checkpoint"));
+    const cp = await openCheckpoint(note, key, o.origin, await witnessKeys(o.witnesses), o.threshold);
+    const trust = await checkTrust(get, o, key, cp, note);
+    // The whole hash the 4-byte key id is cut from: SHA-256(name ‖ "\n" ‖ 0x01 ‖ key).
+    const fingerprint = hex(await sha256(concat(enc.encode(key.name + "\n"), new Uint8Array([1]), key.pub)));
+    return { get, cp, note, trust, key: { name: key.name, id: hex(key.id), fingerprint, source: o.keySource, vkey: o.vkey } };
+  }
+
   function bundleEntry(bundle, width, offset, path) {
     let pos = 0, entry = null;
     for (let i = 0; i < width; i++) {
@@ -286,13 +422,9 @@
 
   // ----- the whole check -----
 
-  async function verifyIndex(index, opts) {
-    const o = Object.assign({ base: "", vkey: window.TLOG_VKEY, origin: window.TLOG_ORIGIN,
-                              witnesses: window.TLOG_WITNESSES || [], threshold: window.TLOG_WITNESS_THRESHOLD || 0 }, opts || {});
-    const get = makeFetcher(o.base);
-    const key = await parseVkey(o.vkey);
-    const note = new TextDecoder().decode(await get("checkpoint"));
-    const cp = await openCheckpoint(note, key, o.origin, await witnessKeys(o.witnesses), o.threshold);
+  async function verifyIndex(index, opts, opened) {
+    const o = options(opts);
+    const { get, cp, trust, key } = opened || await openLog(o);
     if (!(Number.isInteger(index) && index >= 0)) throw new InputError("index must be a whole number");
     if (index >= cp.size) throw new InputError(`index ${index} is beyond the tree size ${cp.size}`);
     const n = Math.floor(index / TILE), width = Math.min(TILE, cp.size - n * TILE);
@@ -303,17 +435,15 @@
     const root = await rootFromProof(index, cp.size, leaf, proof);
     if (!equal(root, cp.root)) throw new VerifyError("the inclusion proof does not lead to the checkpoint's root hash");
     return { ok: true, index, size: cp.size, leafHash: hex(leaf), root: hex(cp.root), entry,
-             cosigners: cp.cosigners, unverified: cp.unverified };
+             cosigners: cp.cosigners, unverified: cp.unverified, trust, key };
   }
 
   // Find an entry by its leaf hash through the static index (index/manifest/<size>), then
   // verify it; the index itself is not trusted: the found entry must hash to the leaf hash.
   async function findLeafHash(leafHex, opts) {
-    const o = Object.assign({ base: "", vkey: window.TLOG_VKEY, origin: window.TLOG_ORIGIN,
-                              witnesses: window.TLOG_WITNESSES || [], threshold: window.TLOG_WITNESS_THRESHOLD || 0 }, opts || {});
-    const get = makeFetcher(o.base);
-    const cp = await openCheckpoint(new TextDecoder().decode(await get("checkpoint")), await parseVkey(o.vkey), o.origin,
-                                    await witnessKeys(o.witnesses), o.threshold);
+    const o = options(opts);
+    const opened = await openLog(o);
+    const { get, cp } = opened;
     const want = unhex(leafHex.toLowerCase());
     if (want.length !== 32) throw new InputError("a leaf hash is 64 hex digits");
     const mpath = `index/manifest/${cp.size}`;
@@ -340,7 +470,7 @@
     }
     for (const index of found) {
       if (index >= cp.size) continue;  // the index is untrusted: checked below, not followed
-      const v = await verifyIndex(index, o);
+      const v = await verifyIndex(index, o, opened);
       if (v.leafHash === hex(want)) return v;
     }
     if (found.length) {
@@ -384,7 +514,13 @@
   }
 
   window.tiledlog = { verifyIndex, findLeafHash, describe, tilePath, openCheckpoint, parseVkey, VerifyError,
-    InputError, UnsupportedError,
+    InputError, UnsupportedError, ForkError, pinnedKey, pinKey, unpinKey, forgetTrust, consistencyRanges,
+    checkConsistency,
+    // For tests: is (m, oldRoot) a prefix of (n, newRoot), proven from this site's tiles?
+    async consistent(m, oldHex, n, newHex) {
+      try { await proveConsistent(makeFetcher(""), { size: m, root: unhex(oldHex) }, { size: n, root: unhex(newHex) }); return "ok"; }
+      catch (e) { return String(e.message || e); }
+    },
     // For tests: a plain object either way, never a rejected promise.
     async check(index) {
       try { const v = await verifyIndex(index); return { ok: true, leafHash: v.leafHash, root: v.root, size: v.size }; }
