@@ -102,3 +102,17 @@ def test_partial_tiles_in_the_doc(served: tuple, tmp_path: Path) -> None:
     assert "hash tile: tile/0/003.p/232" in r.stdout
     assert f"leaf hash: {leaf_hash(b'entry 999').hex()}" in r.stdout
     assert "OK: entry 999 " in r.stdout
+
+
+@pytest.mark.parametrize("index", [1000, 1023, 1024, 5000])
+def test_an_index_beyond_the_tree_size_stops_with_a_message(served: tuple, tmp_path: Path,
+                                                             index: int) -> None:
+    """Issue 17: the recipe says the entry is beyond the tree, instead of printing the hash of
+    an empty entry read from the end of a bundle."""
+    server, log = served
+    text = script(server.url, log.vkey).replace("\nI=42\n", f"\nI={index}\n")
+    r = run(tmp_path, text)
+    assert r.returncode != 0
+    assert f"entry {index} is beyond the tree size 1000" in r.stderr
+    assert "leaf hash:" not in r.stdout
+    assert hashlib.sha256(b"\0").hexdigest() not in r.stdout
