@@ -346,8 +346,9 @@ def config() -> None:
 @click.option("--require/--no-require", default=None,
               help="Publish only once the threshold is met (policy.require_witnesses).")
 @click.option("--config", "config_path", default="tlog.toml", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the resulting policy as JSON.")
 def add_witness(name: str | None, url: str, vkey: str, threshold: int | None,
-                require: bool | None, config_path: str) -> None:
+                require: bool | None, config_path: str, as_json: bool) -> None:
     """Add (or update, by name) a witness the sequencer asks for cosignatures.
 
     \b
@@ -379,5 +380,11 @@ def add_witness(name: str | None, url: str, vkey: str, threshold: int | None,
     path = Path(config_path)
     path.write_text(format_config(cfg, relative_to=path.resolve().parent))
     load_config(path)  # what was written reads back
+    if as_json:
+        click.echo(json.dumps({
+            "config": config_path, "witnesses": [w.name for w in cfg.witnesses],
+            "witness_threshold": cfg.witness_threshold,
+            "require_witnesses": cfg.require_witnesses}, indent=2, sort_keys=True))
+        return
     click.echo(f"{config_path}: {len(cfg.witnesses)} witnesses, threshold "
                f"{cfg.witness_threshold}, {'required' if cfg.require_witnesses else 'optional'}")

@@ -115,7 +115,7 @@ def test_get_json_and_by_entry_hash(cli: CLI) -> None:
     code, _, err = cli.run("get", *cli.base(), "--entry-hash", "abc")
     assert code == 2 and "64 hex digits" in err
     code, _, err = cli.run("get", *cli.base())
-    assert code == 2 and "exactly one of --index and --entry-hash" in err
+    assert code == 2 and "exactly one of --index and --leaf-hash" in err
 
 
 @pytest.mark.parametrize("fmt", ["json", "tlog-proof"])
@@ -198,8 +198,8 @@ def test_trust_state_is_not_a_cache_and_can_be_shown_and_forgotten(
     assert code == 0 and "first use" in out
     code, out, _ = cli.run("trust", "show", "--json")
     shown = {log["origin"]: log for log in json.loads(out)["logs"]}
-    assert shown["example.com/testlog"]["size"] == "300"
-    assert shown["old.example/log"]["size"] == "7"
+    assert shown["example.com/testlog"]["size"] == 300
+    assert shown["old.example/log"]["size"] == 7
     res = subprocess.run([sys.executable, "-m", "tlog.cli", "trust", "forget",
                           "example.com/testlog"], input="n\n", capture_output=True, text=True,
                          env=dict(os.environ))

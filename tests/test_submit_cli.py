@@ -52,7 +52,7 @@ def test_every_type_from_flags_to_verified_inclusion(tmp_path: Path) -> None:
     vkey = _new_log(tmp_path)
     _write_inputs(tmp_path)
     receipts = [
-        json.loads(_ok(tlog(tmp_path, "submit", "--queue", "queue", *flags, "--json")))
+        json.loads(_ok(tlog(tmp_path, "submit", "--queue", "queue", *flags, "--json")))[0]
         for flags in (
             ("--artifact", "app.tgz", "--signature", "app.sig", "--public-key", "ec.pub"),
             ("--dsse", "att.json", "--public-key", "ed.pub"),
@@ -61,8 +61,8 @@ def test_every_type_from_flags_to_verified_inclusion(tmp_path: Path) -> None:
     ]
     assert [r["type"] for r in receipts] == ["hashedrekord", "dsse", "intoto-link"]
     # Resubmitting is idempotent: the same id, and one queue object.
-    again = json.loads(_ok(tlog(tmp_path, "submit", "--queue", "queue", "--dsse", "att.json",
-                                "--public-key", "ed.pub", "--json")))
+    (again,) = json.loads(_ok(tlog(tmp_path, "submit", "--queue", "queue", "--dsse",
+                                   "att.json", "--public-key", "ed.pub", "--json")))
     assert again["submission_id"] == receipts[1]["submission_id"]
     assert len(list((tmp_path / "queue" / "pending").iterdir())) == 3
 
@@ -184,8 +184,8 @@ def test_plugin_type_end_to_end(tmp_path: Path) -> None:
     doc = {"type": "stamp", "text": text, "public_key": ed.pem(),
            "signature": base64.b64encode(ed.key.sign(text.encode())).decode()}  # type: ignore[attr-defined]
     (tmp_path / "stamp.json").write_text(json.dumps(doc))
-    receipt = json.loads(_ok(tlog(tmp_path, "submit", "--queue", "queue", "stamp.json",
-                                  "--json", env=env)))
+    (receipt,) = json.loads(_ok(tlog(tmp_path, "submit", "--queue", "queue", "stamp.json",
+                                     "--json", env=env)))
     assert receipt["type"] == "stamp"
     bad = {**doc, "text": "tiledlog 6.6.6"}
     (tmp_path / "bad.json").write_text(json.dumps(bad))

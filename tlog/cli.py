@@ -77,9 +77,14 @@ class LazyGroup(click.Group):
                     formatter.write_dl(rows)
 
 
+# Commands whose options may default from the client config file (tlog.client_options).
+CLIENT_COMMANDS = {"submit", "get", "verify", "bundle", "consistency", "search", "monitor"}
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tiledlog")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """tiledlog: a static, tiled transparency log for the software supply chain.
 
     \b
@@ -90,7 +95,18 @@ def cli() -> None:
       tlog sequence --config tlog.toml
       tlog verify --log ./public --vkey "$(cat log.pub)" --artifact a.tgz \\
           --signature a.sig --public-key a.pub
+
+    \b
+    Client defaults: --log, --vkey and --queue from $TLOG_LOG, $TLOG_VKEY and $TLOG_QUEUE,
+    else from ~/.config/tiledlog/client.toml ($TLOG_CLIENT_CONFIG): log, vkey, origin,
+    witnesses, witness_threshold, state, cache, queue.
     """
+    if ctx.invoked_subcommand in CLIENT_COMMANDS:
+        from tlog.client_options import client_defaults
+
+        defaults = client_defaults()
+        if defaults:
+            ctx.default_map = {ctx.invoked_subcommand: defaults}
 
 
 def _exit_code(err: TlogError) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from tlog.bundle import ProofBundle
 from tlog.checkpoint import Checkpoint, parse_checkpoint
@@ -59,6 +60,7 @@ __all__ = [
     "VerifiedCheckpoint",
     "VerifiedEntry",
     "WitnessPolicy",
+    "fetch_checkpoint",
     "open_log_checkpoint",
     "verify_bundle",
     "witness_policy",
@@ -292,6 +294,18 @@ class VerifiedEntry:
 # ----- the client ---------------------------------------------------------------------------
 
 
+def fetch_checkpoint(store: Any) -> bytes:
+    """The signed checkpoint a log serves; where there is none, the error names the place
+    asked and what to check."""
+    try:
+        return store.get("checkpoint")
+    except NotFoundError as e:
+        where = getattr(store, "url", None) or repr(store)
+        raise NotFoundError(f"no checkpoint at {where}: is that the log's URL or folder, and "
+                            "has the log been created (`tlog init`)?") from e
+
+
+
 class LogClient:
     """Verifies entries of one log (a store, usually HTTP) against its key and witness policy."""
 
@@ -317,7 +331,7 @@ class LogClient:
 
     def latest(self) -> VerifiedCheckpoint:
         """The checkpoint the log serves now, signature and witness policy verified."""
-        note = self.store.get("checkpoint")  # type: ignore[attr-defined]
+        note = fetch_checkpoint(self.store)
         return open_log_checkpoint(note, self.verifier, self.origin, self.policy)
 
     def update_trust(self) -> TrustUpdate:

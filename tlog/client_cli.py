@@ -16,6 +16,7 @@ from typing import Any
 import click
 import platformdirs
 
+from tlog import merkle
 from tlog.bundle import format_bundle, format_tlog_proof, parse_any_bundle
 from tlog.client import (
     LogClient,
@@ -25,10 +26,10 @@ from tlog.client import (
     verify_bundle,
     witness_policy,
 )
+from tlog.client_options import cache_option, leaf_hash_option, log_option, vkey_option
 from tlog.entries.cli import statement_options
 from tlog.errors import ConfigError, MalformedError, NotFoundError, TlogError, VerificationError
 from tlog.keys_cli import key_arg
-from tlog.merkle import leaf_hash
 from tlog.trust import TrustStore, default_state_dir
 
 __all__ = ["bundle", "consistency", "get", "verify"]
@@ -70,10 +71,8 @@ def _common(log_required: bool = True) -> Callable[[Callable[..., Any]], Callabl
 
     def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
         options = [
-            click.option("--log", "log", required=log_required, metavar="URL",
-                         help="The log's URL prefix (https://…) or folder."),
-            click.option("--vkey", required=True, metavar="KEY",
-                         help="The log's verifier key (name+id+base64), or a file holding it."),
+            log_option(log_required),
+            vkey_option(),
             click.option("--origin", metavar="ORIGIN",
                          help="Expected checkpoint origin (default: the key's name)."),
             click.option("--witness", multiple=True, metavar="VKEY",
@@ -83,8 +82,7 @@ def _common(log_required: bool = True) -> Callable[[Callable[..., Any]], Callabl
             click.option("--state", type=click.Path(file_okay=False), metavar="DIR",
                          help="Trusted-state folder (default: <user state dir>/tiledlog/trust; "
                               "see `tlog trust show`)."),
-            click.option("--cache", type=click.Path(file_okay=False), metavar="DIR",
-                         help="Tile cache folder (default: the user cache dir)."),
+            cache_option(),
         ]
         for opt in reversed(options):
             f = opt(f)
@@ -110,22 +108,23 @@ def _decode(entry: bytes) -> tuple[str | None, Any]:
 
 def _entry_json(v: VerifiedEntry) -> dict[str, Any]:
     kind, body = _decode(v.entry)
-    cp = v.checkpoint.checkpoint
     return {
         "index": v.index,
         "leaf_hash": v.leaf_hash.hex(),
         "type": kind,
         "entry": body,
         "entry_b64": base64.b64encode(v.entry).decode(),
-        "inclusion_proof": [base64.b64encode(h).decode() for h in v.proof],
-        "checkpoint": {
-            "origin": cp.origin,
-            "size": cp.size,
-            "root_hash": base64.b64encode(cp.root_hash).decode(),
-            "cosigners": list(v.checkpoint.cosigners),
-        },
+        "inclusion_proof": [h.hex() for h in v.proof],
+        "checkpoint": _checkpoint_json(v.checkpoint),
         "verified": True,
     }
+
+
+def _checkpoint_json(c: Any) -> dict[str, Any]:
+    """A verified checkpoint as every command's --json shows it (hashes in hex)."""
+    cp = c.checkpoint
+    return {"origin": cp.origin, "size": cp.size, "root_hash": cp.root_hash.hex(),
+            "cosigners": list(c.cosigners)}
 
 
 def _summary(v: VerifiedEntry) -> str:
@@ -142,7 +141,7 @@ def _parse_leaf_hash(value: str) -> bytes:
     except ValueError:
         raw = b""
     if len(raw) != 32:
-        raise click.BadParameter("expected 64 hex digits (a leaf hash)", param_hint="--entry-hash")
+        raise click.BadParameter("expected 64 hex digits (a leaf hash)", param_hint="--leaf-hash")
     return raw
 
 
@@ -152,20 +151,21 @@ def _parse_leaf_hash(value: str) -> bytes:
 @click.command()
 @_common()
 @click.option("--index", type=click.IntRange(min=0), help="The entry's index.")
-@click.option("--entry-hash", metavar="HEX", help="The entry's leaf hash (found via the index).")
+@leaf_hash_option("The entry's leaf hash, in hex (found through the log's index).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def get(as_json: bool, index: int | None, entry_hash: str | None, **opts: Any) -> None:
+def get(as_json: bool, index: int | None, leaf_hash: str | None, **opts: Any) -> None:
     """Fetch an entry and prove it is in the log.
 
     \b
     Examples:
       tlog get --log https://log.example.com --vkey "$(cat log.pub)" --index 42
-      tlog get --log https://log.example.com --vkey log.pub --entry-hash 3f2a… --json
+      tlog get --log https://log.example.com --vkey log.pub --leaf-hash 3f2a… --json
+      export TLOG_LOG=https://log.example.com TLOG_VKEY=log.pub; tlog get --index 42
     """
-    if (index is None) == (entry_hash is None):
-        raise click.UsageError("give exactly one of --index and --entry-hash")
+    if (index is None) == (leaf_hash is None):
+        raise click.UsageError("give exactly one of --index and --leaf-hash")
     client = _client(opts)
-    v = client.entry(index) if index is not None else client.find(_parse_leaf_hash(entry_hash))
+    v = client.entry(index) if index is not None else client.find(_parse_leaf_hash(leaf_hash))
     _echo_warnings(v.warnings)
     if as_json:
         click.echo(json.dumps(_entry_json(v), indent=2, sort_keys=True))
@@ -180,9 +180,9 @@ def get(as_json: bool, index: int | None, entry_hash: str | None, **opts: Any) -
         click.echo("entry (base64): " + base64.b64encode(v.entry).decode())
     cp = v.checkpoint.checkpoint
     click.echo(f"inclusion proof ({len(v.proof)} hashes, tree size {cp.size}, root "
-               f"{base64.b64encode(cp.root_hash).decode()}):")
+               f"{cp.root_hash.hex()}):")
     for h in v.proof:
-        click.echo(f"  {base64.b64encode(h).decode()}")
+        click.echo(f"  {h.hex()}")
     click.echo(_summary(v))
 
 
@@ -251,7 +251,9 @@ def _held_entry(opts: dict[str, Any]) -> bytes | None:
 @click.option("--index", type=click.IntRange(min=0), help="Verify the entry at this index.")
 @click.option("--bundle", "bundle_file", type=click.Path(dir_okay=False),
               help="Verify a proof bundle offline (JSON or C2SP tlog-proof).")
-def verify(index: int | None, bundle_file: str | None, **opts: Any) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the verified entry as one JSON object (as `tlog get --json`).")
+def verify(index: int | None, bundle_file: str | None, as_json: bool, **opts: Any) -> None:
     """Verify that an entry is in the log (exit 0 only if every check holds).
 
     Checks the checkpoint signature, the witness policy, consistency with the last checkpoint
@@ -278,20 +280,28 @@ def verify(index: int | None, bundle_file: str | None, **opts: Any) -> None:
             policy=_policy(opts["witness"], opts["witness_threshold"]), entry=held,
             trust=_trust(opts.get("state")),
         )
-        click.echo(_summary(v) + " (offline bundle)")
+        _echo_verified(v, as_json, "bundle")
         return
     if index is None and held is None:
         raise click.UsageError("give --artifact/--signature/--public-key, --dsse, --link, "
                                "--submission, --entry, --index or --bundle")
     client = _client(opts)
     try:
-        v = client.entry(index) if index is not None else client.find(leaf_hash(held or b""))
+        v = client.entry(index) if index is not None else client.find(merkle.leaf_hash(held or b""))
     except NotFoundError as e:  # for a verifier, "not in the log" is the check failing
         raise VerificationError(str(e)) from e
     if held is not None and v.entry != held:
         raise VerificationError(f"entry {v.index} in the log is not the entry you hold")
     _echo_warnings(v.warnings)
-    click.echo(_summary(v))
+    _echo_verified(v, as_json, "log")
+
+
+def _echo_verified(v: VerifiedEntry, as_json: bool, source: str) -> None:
+    if as_json:
+        doc = {**_entry_json(v), "source": source}
+        click.echo(json.dumps(doc, indent=2, sort_keys=True))
+    else:
+        click.echo(_summary(v) + (" (offline bundle)" if source == "bundle" else ""))
 
 
 # ----- tlog bundle -----------------------------------------------------------------------------
@@ -304,7 +314,9 @@ def verify(index: int | None, bundle_file: str | None, **opts: Any) -> None:
               help="Where to write the bundle ('-' for stdout).")
 @click.option("--format", "fmt", type=click.Choice(["json", "tlog-proof"]), default="json",
               show_default=True, help="JSON bundle, or C2SP tlog-proof text.")
-def bundle(index: int, output: str, fmt: str, **opts: Any) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Say what was written as one JSON object (not with -o -).")
+def bundle(index: int, output: str, fmt: str, as_json: bool, **opts: Any) -> None:
     """Write a stapled proof: entry, index, inclusion proof, signed checkpoint.
 
     The bundle verifies offline: ``tlog verify --vkey KEY --bundle FILE``.
@@ -313,6 +325,8 @@ def bundle(index: int, output: str, fmt: str, **opts: Any) -> None:
     Example:
       tlog bundle --log https://log.example.com --vkey log.pub --index 42 -o app.bundle.json
     """
+    if as_json and output == "-":
+        raise click.UsageError("--json goes with -o FILE: with -o - the bundle is the output")
     v = _client(opts).entry(index)
     _echo_warnings(v.warnings)
     data = (format_bundle if fmt == "json" else format_tlog_proof)(v.to_bundle())
@@ -323,6 +337,12 @@ def bundle(index: int, output: str, fmt: str, **opts: Any) -> None:
         Path(output).write_bytes(data)
     except OSError as e:
         raise ConfigError(f"cannot write {output}: {e.strerror}") from e
+    if as_json:
+        click.echo(json.dumps({"output": output, "format": fmt, "index": v.index,
+                               "leaf_hash": v.leaf_hash.hex(),
+                               "checkpoint": _checkpoint_json(v.checkpoint)},
+                              indent=2, sort_keys=True))
+        return
     click.echo(f"wrote {output}: entry {v.index} at tree size {v.checkpoint.size}", err=True)
 
 
@@ -355,8 +375,7 @@ def consistency(as_json: bool, **opts: Any) -> None:
         cp = u.checkpoint.checkpoint
         click.echo(json.dumps({
             "status": u.status, "previous_size": u.previous_size, "size": cp.size,
-            "served_size": u.served.size, "origin": cp.origin,
-            "root_hash": base64.b64encode(cp.root_hash).decode(),
+            "served_size": u.served.size, "origin": cp.origin, "root_hash": cp.root_hash.hex(),
         }, indent=2, sort_keys=True))
         return
     click.echo(f"{u.checkpoint.checkpoint.origin}: {_describe(u)}")

@@ -32,6 +32,7 @@ from typing import Any
 
 from tlog.bundle import ProofBundle, format_bundle
 from tlog.checkpoint import Checkpoint, parse_checkpoint
+from tlog.client import fetch_checkpoint
 from tlog.errors import (
     MalformedError,
     NotFoundError,
@@ -139,7 +140,7 @@ class Monitor:
 
     def run_once(self, emit: Emit) -> MonitorResult:
         """Check the latest checkpoint against the state, scan new entries, advance the state."""
-        note = self.store.get("checkpoint")
+        note = fetch_checkpoint(self.store)
         cp = parse_checkpoint(open_note(note, [self.verifier]).text)
         old, old_note = self._load()
         start = old.size if old else 0

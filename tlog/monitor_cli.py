@@ -11,15 +11,15 @@ from typing import Any
 
 import click
 
+from tlog.client_options import log_option, vkey_option
 from tlog.keys_cli import key_arg
 
 __all__ = ["monitor"]
 
 
 @click.command()
-@click.option("--log", "log_url", required=True, help="The log's URL (https://…) or folder.")
-@click.option("--vkey", required=True,
-              help="The log's verifier key (note key string), or a file holding it.")
+@log_option()
+@vkey_option()
 @click.option(
     "--state",
     "state_dir",
@@ -45,7 +45,7 @@ __all__ = ["monitor"]
 @click.option("--interval", type=click.FloatRange(1), help="Keep following, every N seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print events as JSON lines.")
 def monitor(
-    log_url: str,
+    log: str,
     vkey: str,
     state_dir: str,
     watch_keys: tuple[str, ...],
@@ -79,7 +79,7 @@ def monitor(
 
     keys = [key_search_key(Path(k).read_bytes()) for k in watch_keys]
     mon = Monitor(
-        open_store(log_url), key_arg(vkey), state_dir, watch_keys=keys, watch_digests=watch_digests
+        open_store(log), key_arg(vkey), state_dir, watch_keys=keys, watch_digests=watch_digests
     )
 
     def emit(event: dict[str, Any]) -> None:

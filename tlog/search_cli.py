@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
-from tlog.errors import ConfigError, VerificationError
+from tlog.client_options import cache_option, leaf_hash_option, log_option, vkey_option
+from tlog.errors import ConfigError, TlogError, VerificationError
 from tlog.keys_cli import key_arg
 
 __all__ = ["search"]
 
 
 @click.command()
-@click.option("--log", "log_url", required=True, help="The log's URL (https://…) or folder.")
-@click.option("--vkey", required=True,
-              help="The log's verifier key (note key string), or a file holding it.")
+@log_option()
+@vkey_option()
 @click.option("--digest", help="An artifact digest, e.g. sha256:<hex>.")
 @click.option(
     "--public-key",
@@ -25,17 +26,17 @@ __all__ = ["search"]
     help="A public key or certificate file: find what it signed.",
 )
 @click.option("--key-fingerprint", help="SHA-256 of the key's DER SubjectPublicKeyInfo, in hex.")
-@click.option("--entry-hash", help="An entry's leaf hash, in hex.")
-@click.option("--cache-dir", help="Where immutable tiles are cached (default: user cache).")
+@leaf_hash_option("An entry's leaf hash, in hex.")
+@cache_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def search(
-    log_url: str,
+    log: str,
     vkey: str,
     digest: str | None,
     public_key: str | None,
     key_fingerprint: str | None,
-    entry_hash: str | None,
-    cache_dir: str | None,
+    leaf_hash: str | None,
+    cache: str | None,
     as_json: bool,
 ) -> None:
     """Find entries by artifact digest, signing key or leaf hash, each verified by inclusion.
@@ -44,24 +45,24 @@ def search(
     Examples:
       tlog search --log https://log.example/ --vkey "$(cat log.pub)" --digest sha256:9f86d0…
       tlog search --log https://log.example/ --vkey "$(cat log.pub)" --public-key maint.pub
-      tlog search --log ./public --vkey "$(cat log.pub)" --entry-hash 6e340b9c…
+      tlog search --log ./public --vkey log.pub --leaf-hash 6e340b9c…
     """
     from tlog.client import LogClient
     from tlog.storage import open_store
 
-    given = [x for x in (digest, public_key, key_fingerprint, entry_hash) if x]
+    given = [x for x in (digest, public_key, key_fingerprint, leaf_hash) if x]
     if len(given) != 1:
         raise ConfigError(
-            "give exactly one of --digest, --public-key, --key-fingerprint, --entry-hash"
+            "give exactly one of --digest, --public-key, --key-fingerprint, --leaf-hash"
         )
-    client = LogClient(open_store(log_url, cache_dir=cache_dir), key_arg(vkey))
-    if entry_hash:
+    client = LogClient(open_store(log, cache_dir=cache), key_arg(vkey))
+    if leaf_hash:
         try:
-            leaf = bytes.fromhex(entry_hash)
+            leaf = bytes.fromhex(leaf_hash)
         except ValueError as e:
-            raise ConfigError("--entry-hash: expected 64 hex digits") from e
+            raise ConfigError("--leaf-hash: expected 64 hex digits") from e
         found, broken = [client.find(leaf)], []
-        query, size = f"leaf:{entry_hash.lower()}", found[0].checkpoint.size
+        query, size = f"leaf:{leaf_hash.lower()}", found[0].checkpoint.size
     else:
         from tlog.search import search as run_search
 
@@ -76,7 +77,7 @@ def search(
         result = run_search(client, query)
         found, size = list(result.entries), result.size
         broken = list(result.rejected_candidates)
-    rows = [{"index": e.index, "leaf_hash": e.leaf_hash.hex()} for e in found]
+    rows = [_row(e.index, e.leaf_hash, e.entry) for e in found]
     if as_json:
         click.echo(json.dumps({"query": query, "tree_size": size, "matches": rows,
                                "broken_index_candidates": broken}, indent=2))
@@ -84,8 +85,25 @@ def search(
         if not rows:
             click.echo(f"no entries for {query} in the log at size {size}")
         for r in rows:
-            click.echo(f"{r['index']}\t{r['leaf_hash']}\tverified")
+            digest = query if query in r["digests"] else (r["digests"] or ["-"])[0]
+            click.echo(f"{r['index']}\t{r['type']}\t{digest}\t{r['name'] or '-'}\t"
+                       f"leaf {r['leaf_hash']}\tinclusion proven at size {size}")
     if broken:  # a lookup key is a hash of the query: a candidate without it is no accident
         raise VerificationError(
             f"the log's index names entries {broken[:8]} for {query}, and they do not carry "
             "it: the index is broken, so this answer may be incomplete")
+
+
+def _row(index: int, leaf: bytes, entry: bytes) -> dict[str, Any]:
+    """One hit: what it is, and that its inclusion in the signed tree was proven (search
+    returns nothing else; it does not re-check the entry's signature: `tlog monitor` does)."""
+    from tlog.entries import describe_entry
+
+    try:
+        d = describe_entry(entry)
+    except TlogError:  # a type this installation cannot read: still proven included
+        d = {"type": None}
+    return {"index": index, "leaf_hash": leaf.hex(), "type": d.get("type"),
+            "digests": list(d.get("digests", [])),
+            "key_fingerprints": list(d.get("key_fingerprints", [])),
+            "name": d.get("name"), "inclusion_proven": True}

@@ -97,8 +97,9 @@ class TrustStore:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
-    def logs(self) -> list[dict[str, str]]:
-        """Every log with a state here: its origin, key, folder and trusted tree size."""
+    def logs(self) -> list[dict[str, str | int | None]]:
+        """Every log with a state here: its origin, key, folder and trusted tree size (None
+        before a checkpoint is kept)."""
         out = []
         for d in sorted(p for p in self.root.glob("*") if p.is_dir()) if self.root.is_dir() else []:
             try:
@@ -106,7 +107,8 @@ class TrustStore:
                 note = (d / "checkpoint").read_bytes() if (d / "checkpoint").exists() else b""
             except (OSError, ValueError):
                 continue
-            size = note.split(b"\n")[1].decode() if note.count(b"\n") > 1 else ""
+            line = note.split(b"\n")[1] if note.count(b"\n") > 1 else b""
+            size = int(line) if line.isdigit() else None
             out.append({"origin": info.get("origin", ""), "vkey": info.get("vkey", ""),
                         "folder": str(d), "size": size})
         return out

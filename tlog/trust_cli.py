@@ -42,7 +42,7 @@ def show(state: str | None, as_json: bool) -> None:
         return
     click.echo(f"trusted state in {store.root}")
     for log in logs:
-        click.echo(f"{log['origin']}\tsize {log['size'] or '-'}\t{log['vkey'].split('+')[1]}\t"
+        click.echo(f"{log['origin']}\tsize {_size(log['size'])}\t{str(log['vkey']).split('+')[1]}\t"
                    f"{log['folder']}")
 
 
@@ -50,7 +50,8 @@ def show(state: str | None, as_json: bool) -> None:
 @click.argument("origin")
 @_STATE
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def forget(origin: str, state: str | None, yes: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the folders forgotten as JSON.")
+def forget(origin: str, state: str | None, yes: bool, as_json: bool) -> None:
     """Forget the trusted checkpoint of ORIGIN: the next check trusts what it is served.
 
     Do this only when the log's operator announced a reset; after a fork or rollback, keep
@@ -66,7 +67,15 @@ def forget(origin: str, state: str | None, yes: bool) -> None:
         raise ConfigError(f"no trusted state for {origin} in {store.root}")
     if not yes:
         click.confirm(f"forget the trusted checkpoint of {origin} (size "
-                      f"{known[0]['size'] or '-'}), so that the next check trusts on first use?",
+                      f"{_size(known[0]['size'])}), so that the next check trusts on first use?",
                       abort=True)
-    for folder in store.forget(origin):
+    folders = [str(f) for f in store.forget(origin)]
+    if as_json:
+        click.echo(json.dumps({"origin": origin, "forgotten": folders}, indent=2))
+        return
+    for folder in folders:
         click.echo(f"forgot {folder}")
+
+
+def _size(size: object) -> str:
+    return "-" if size is None else str(size)

@@ -17,7 +17,7 @@ import requests
 
 from tlog.errors import MalformedError, StoreError, TlogError, VerificationError
 from tlog.note import Verifier
-from tlog.storage.bounded import bounded_post
+from tlog.storage.bounded import bounded_post, transport_reason
 from tlog.witness_protocol import format_add_checkpoint, parse_size
 
 __all__ = ["WitnessSpec", "cosign_with", "gather_cosignatures", "merge_cosignatures"]
@@ -74,7 +74,7 @@ def cosign_with(
             resp, content = bounded_post(http, url, f"witness {spec.name}", _ANSWER_LIMIT,
                                          body, timeout)
         except requests.RequestException as e:
-            raise StoreError(f"witness {spec.name} at {url}: {_why(e, timeout)}") from e
+            raise StoreError(f"witness {spec.name} at {url}: {transport_reason(e, timeout)}") from e
         if resp.status_code == 200:
             return _verified_lines(spec, note, content)
         if resp.status_code == 409 and attempt == 0:
@@ -88,25 +88,6 @@ def cosign_with(
         raise VerificationError(f"witness {spec.name}: HTTP {resp.status_code}"
                                 + (f": {detail}" if detail else ""))
     raise VerificationError(f"witness {spec.name}: HTTP 409 again: witness holds size {old}")
-
-
-def _why(e: requests.RequestException, timeout: float) -> str:
-    """A transport failure in plain words ("connection refused", "no answer within 10 s")."""
-    if isinstance(e, requests.Timeout):
-        return f"no answer within {timeout:g} s"
-    cause: BaseException | None = e
-    while cause is not None:
-        if isinstance(cause, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(cause, OSError) and "Name or service not known" in str(cause):
-            return "host name not found"
-        cause = cause.__cause__ or cause.__context__
-    text = str(e)
-    for words in ("Connection refused", "Name or service not known", "certificate verify failed",
-                  "Connection reset"):
-        if words in text:
-            return words[0].lower() + words[1:]
-    return f"unreachable ({type(e).__name__})"
 
 
 def merge_cosignatures(note: bytes, lines: Sequence[bytes]) -> bytes:

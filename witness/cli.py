@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+import tomli_w
 
 from tlog.errors import ConfigError, MalformedError
 
@@ -83,7 +84,8 @@ def witness() -> None:
 @click.option("--out", "prefix", required=True, help="Write PREFIX.key and PREFIX.pub.")
 @click.option("--config", default="witness.toml", show_default=True, help=_CONFIG_HELP)
 @click.option("--force", is_flag=True, help="Overwrite existing key files.")
-def keygen(name: str, prefix: str, config: str, force: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+def keygen(name: str, prefix: str, config: str, force: bool, as_json: bool) -> None:
     """Make the witness key NAME and, if missing, the config file that uses it.
 
     \b
@@ -96,11 +98,18 @@ def keygen(name: str, prefix: str, config: str, force: bool) -> None:
     skey, vkey = generate_cosignature_key(name)
     key_file, pub_file = write_key_pair(prefix, skey, vkey, force=force)
     cfg = Path(config)
-    if not cfg.exists():
+    wrote_config = not cfg.exists()
+    if wrote_config:
         rel = Path(prefix).name if Path(prefix).parent.resolve() == cfg.parent.resolve() \
             else str(Path(prefix).resolve())
-        cfg.write_text(f'key_file = "{rel}.key"\nstate = "{rel}.db"\n'
-                       f'listen = "127.0.0.1:7380"\n')
+        cfg.write_text(tomli_w.dumps({"key_file": f"{rel}.key", "state": f"{rel}.db",
+                                      "listen": "127.0.0.1:7380"}))
+    if as_json:
+        click.echo(json.dumps({"key_file": str(key_file), "pub_file": str(pub_file),
+                               "vkey": vkey, "config": str(cfg) if wrote_config else None},
+                              indent=2, sort_keys=True))
+        return
+    if wrote_config:
         click.echo(f"wrote {cfg}")
     click.echo(f"wrote {key_file} (secret, mode 0600) and {pub_file}\nverifier key: {vkey}")
 
@@ -110,7 +119,8 @@ def keygen(name: str, prefix: str, config: str, force: bool) -> None:
 @click.option("--vkey", "vkeys", required=True, multiple=True,
               help="The log's verifier key (or a file holding it); repeatable.")
 @click.option("--config", default="witness.toml", show_default=True, help=_CONFIG_HELP)
-def add_log(origin: str, vkeys: tuple[str, ...], config: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def add_log(origin: str, vkeys: tuple[str, ...], config: str, as_json: bool) -> None:
     """Follow a log: cosign checkpoints of ORIGIN signed by one of its keys.
 
     \b
@@ -134,6 +144,10 @@ def add_log(origin: str, vkeys: tuple[str, ...], config: str) -> None:
             click.echo(f"note: key name {verifier.name!r} differs from the origin", err=True)
         keys.append(text)
     new = WitnessState(cfg.state).add_log(origin, keys)
+    if as_json:
+        click.echo(json.dumps({"origin": origin, "vkeys": keys, "new": new}, indent=2,
+                              sort_keys=True))
+        return
     click.echo(f"{'following' if new else 'updated keys of'} {origin}")
 
 

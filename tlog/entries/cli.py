@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from tlog.client_options import queue_option
 from tlog.errors import ConfigError, ConflictError, MalformedError, TlogError, VerificationError
 
 __all__ = [
@@ -291,7 +292,7 @@ def statement_options(f: Any) -> Any:
 
 @click.command()
 @click.argument("documents", nargs=-1, type=click.Path(dir_okay=False))
-@click.option("--queue", required=True, help="The log's queue: a folder, s3://…, gs://….")
+@queue_option()
 @click.option("--endpoint", help="S3/GCS endpoint URL (MinIO, R2, emulators).")
 @statement_options
 @click.option("--digest", help="The artifact's digest instead of the artifact (sha256:<hex>).")
@@ -345,7 +346,7 @@ def submit(documents: tuple[str, ...], queue: str, endpoint: str | None, jsonl: 
         receipts = queue_documents(store, docs, workers=workers or os.cpu_count(),
                                    progress=progress)
     if as_json:
-        click.echo(json.dumps(receipts[0] if len(receipts) == 1 else receipts, indent=2))
+        click.echo(json.dumps(receipts, indent=2))  # always a list, one receipt per document
         return
     for r in receipts:
         where = f" from {r['source']}" if r["source"] else ""

@@ -23,7 +23,7 @@ import urllib3
 from tlog.errors import HostileResponseError, StoreError
 
 __all__ = ["DEADLINE_ENV", "bounded_get", "bounded_post", "deadline_seconds", "limit_for",
-           "read_body"]
+           "read_body", "transport_reason"]
 
 DEADLINE_ENV = "TLOG_HTTP_TIMEOUT"  # total seconds for one object (default 60)
 _DEFAULT_DEADLINE = 60.0
@@ -133,3 +133,25 @@ def bounded_post(session: requests.Session, url: str, what: str, limit: int, dat
     deadline = time.monotonic() + timeout
     resp = _send(session, "POST", url, what, deadline, data=data)
     return resp, read_body(resp, limit, deadline, what)
+
+
+def transport_reason(e: BaseException, timeout: float | None = None) -> str:
+    """A transport failure in plain words ("connection refused", "host name not found"), not
+    a library's repr of its retry pool."""
+    if isinstance(e, requests.Timeout):
+        return f"no answer within {timeout:g} s" if timeout else "no answer in time"
+    if isinstance(e, StoreError) and not isinstance(e, HostileResponseError):
+        return str(e).removeprefix(f"{e.key}: ") if e.key else str(e)
+    cause: BaseException | None = e
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, OSError) and "Name or service not known" in str(cause):
+            return "host name not found"
+        cause = cause.__cause__ or cause.__context__
+    text = str(e)
+    for words in ("Connection refused", "Name or service not known", "certificate verify failed",
+                  "Connection reset", "Connection aborted", "Read timed out"):
+        if words in text:
+            return words[0].lower() + words[1:]
+    return f"unreachable ({type(e).__name__})"

@@ -12,13 +12,14 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
 from tlog.errors import HostileResponseError, NotFoundError, StoreError
 
 from .base import Stats, Upload, get_many_parallel
-from .bounded import bounded_get, limit_for
+from .bounded import bounded_get, limit_for, transport_reason
 
 __all__ = ["HTTPStore"]
 
@@ -79,9 +80,9 @@ class HTTPStore:
             if resp.status_code not in (200, 206):
                 raise StoreError(f"HTTP {resp.status_code}", key=key)
             return resp, body
-        raise StoreError(
-            f"failed after {self.tries} tries: {type(last).__name__}: {last}", key=key
-        ) from last
+        where = urlsplit(self.url).netloc or self.url
+        raise StoreError(f"cannot reach {where}: {transport_reason(last or StoreError('?'))} "
+                         f"(after {self.tries} tries)", key=key) from last
 
     def _cached(self, key: str) -> Path | None:
         if self.cache is None or not _IMMUTABLE.fullmatch(key):

@@ -1,0 +1,135 @@
+"""The options every client command spells the same way, and where their defaults come from.
+
+One name per thing: ``--log``, ``--vkey`` (a key string or a file holding it), ``--cache``,
+``--leaf-hash`` (hex), ``--queue``, ``--json``. A value comes from the command line, else the
+environment (``TLOG_LOG``, ``TLOG_VKEY``, ``TLOG_QUEUE``, as ``REKOR_SERVER`` for rekor-cli),
+else the client config file, so the long key need not be typed each time::
+
+    # ~/.config/tiledlog/client.toml (or the file $TLOG_CLIENT_CONFIG names)
+    log = "https://log.example.com"
+    vkey = "example.com/log+3ab2f1c0+AU0Ld…"   # or the path of a .pub file
+    witnesses = ["witness.example/w1+9c1d…+BP2…"]
+    witness_threshold = 1
+    queue = "s3://example-log-queue"
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import platformdirs
+
+from tlog.errors import ConfigError
+
+__all__ = [
+    "CLIENT_KEYS",
+    "cache_option",
+    "client_config_path",
+    "client_defaults",
+    "leaf_hash_option",
+    "log_option",
+    "queue_option",
+    "vkey_option",
+]
+
+# client.toml key -> (type, the option's parameter name)
+CLIENT_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "log": (str, "log"),
+    "vkey": (str, "vkey"),
+    "origin": (str, "origin"),
+    "witnesses": (list, "witness"),
+    "witness_threshold": (int, "witness_threshold"),
+    "state": (str, "state"),
+    "cache": (str, "cache"),
+    "queue": (str, "queue"),
+}
+
+
+def client_config_path() -> Path:
+    """``$TLOG_CLIENT_CONFIG``, else ``client.toml`` in the user's config folder."""
+    env = os.environ.get("TLOG_CLIENT_CONFIG")
+    return Path(env) if env else Path(platformdirs.user_config_dir("tiledlog")) / "client.toml"
+
+
+def client_defaults() -> dict[str, Any]:
+    """Option defaults (by parameter name) from the client config file; {} without one.
+    Unknown keys and wrong types are errors naming the file and the key."""
+    path = client_config_path()
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        if "TLOG_CLIENT_CONFIG" in os.environ:
+            raise ConfigError(f"{path}: no such file ($TLOG_CLIENT_CONFIG names it)") from None
+        return {}
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read the client config {path}: {e}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in CLIENT_KEYS:
+            close = difflib.get_close_matches(key, list(CLIENT_KEYS), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(CLIENT_KEYS)}"
+            raise ConfigError(f"{path}: unknown key {key!r} ({hint})")
+        kind, param = CLIENT_KEYS[key]
+        if not isinstance(value, kind) or isinstance(value, bool) or (
+                kind is list and not all(isinstance(v, str) for v in value)):
+            want = "a list of key strings" if kind is list else kind.__name__  # type: ignore[union-attr]
+            raise ConfigError(f"{path}: {key} must be {want}")
+        out[param] = value
+    return out
+
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def log_option(required: bool = True) -> Decorator:
+    return click.option("--log", "log", required=required, metavar="URL", envvar="TLOG_LOG",
+                        show_envvar=True, help="The log's URL prefix (https://…) or folder.")
+
+
+def vkey_option() -> Decorator:
+    return click.option("--vkey", required=True, metavar="KEY", envvar="TLOG_VKEY",
+                        show_envvar=True,
+                        help="The log's verifier key (name+id+base64), or a file holding it.")
+
+
+def queue_option() -> Decorator:
+    return click.option("--queue", required=True, envvar="TLOG_QUEUE", show_envvar=True,
+                        help="The log's queue: a folder, s3://…, gs://….")
+
+
+class _RenamedOption(click.Option):
+    """An option whose old name still parses but is not listed in ``--help``."""
+
+    def __init__(self, *args: Any, old_name: str, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.old_name = old_name
+        self.opts.append(old_name)
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        opts = self.opts
+        self.opts = [o for o in opts if o != self.old_name]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = opts
+
+
+def cache_option() -> Decorator:
+    """``--cache`` (``--cache-dir``, its old name in ``tlog search``, still parses)."""
+    return click.option("--cache", "cache", cls=_RenamedOption, old_name="--cache-dir",
+                        type=click.Path(file_okay=False), metavar="DIR",
+                        help="Tile cache folder (default: the user cache dir).")
+
+
+def leaf_hash_option(help_text: str = "The entry's leaf hash, in hex.") -> Decorator:
+    """``--leaf-hash`` (``--entry-hash``, its old name, still parses)."""
+    return click.option("--leaf-hash", "leaf_hash", cls=_RenamedOption, old_name="--entry-hash",
+                        metavar="HEX", help=help_text)
