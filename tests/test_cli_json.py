@@ -226,3 +226,12 @@ def test_network_failures_read_as_sentences(sh: Shell) -> None:
     assert res.returncode == 1
     assert res.stderr.strip() == (f"error: checkpoint: cannot reach 127.0.0.1:{port}: "
                                   "connection refused (after 5 tries)")
+    # The same through S3 (an endpoint nobody listens on): the same sentence, not botocore's.
+    res = sh.run("get", "--log", "s3://bucket/log", "--vkey", "log.pub", "--index", "0",
+                 "--state", "n", ok=False,
+                 env={"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y",
+                      "AWS_DEFAULT_REGION": "us-east-1",
+                      "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"})
+    assert res.returncode == 1
+    assert res.stderr.strip() == (f"error: checkpoint: cannot reach 127.0.0.1:{port}: "
+                                  "connection refused (after 6 tries)")

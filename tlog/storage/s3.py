@@ -13,10 +13,12 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from tlog.errors import ConfigError, ConflictError, NotFoundError, StoreError
 
 from .base import Stats, Upload, create_only, get_many_parallel, put_many_parallel, upload_for
+from .bounded import transport_reason
 
 __all__ = ["S3Store"]
 
@@ -128,12 +130,13 @@ class S3Store:
                                   "recent enough? conditional writes need boto3 >= 1.35.76)"
                                   ) from None
             except BotoCoreError as e:
-                last = StoreError(f"S3 transport error: {type(e).__name__}", key=key)
+                where = urlsplit(self.client.meta.endpoint_url).netloc or "S3"
+                last = StoreError(f"cannot reach {where}: {transport_reason(e)}")
                 continue
             except _Incomplete as e:
-                last = StoreError(f"S3 response cut short: {e}", key=key)
+                last = StoreError(f"S3 response cut short: {e}")
                 continue
-        raise StoreError(f"gave up after {self.tries} tries: {last}", key=key)
+        raise StoreError(f"{last} (after {self.tries} tries)", key=key)
 
     def _put(self, key: str, data: bytes, upload: Upload | None, **cond: str) -> str:
         up = upload or upload_for(key)
