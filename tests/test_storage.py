@@ -19,12 +19,6 @@ from tlog.errors import ConflictError, NotFoundError, StoreError
 from tlog.storage import open_store, upload_for
 from tlog.storage.base import CHECKPOINT, FULL_TILE, HTML, PARTIAL_TILE
 
-GCS_NO_PRECONDITIONS = (
-    "gcp-storage-emulator does not enforce if_generation_match (checked: a second create "
-    "and a stale replace both succeed), so create-only and compare-and-swap cannot be shown "
-    "on it; the same code paths are exercised on S3 (moto enforces If-None-Match/If-Match)"
-)
-
 
 @pytest.fixture(params=["folder", "s3", "gcs"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
@@ -36,15 +30,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     return open_store(f"s3://{bucket}/some/prefix")
 
 
-def _needs_preconditions(store: Any) -> None:
-    if store.url.startswith("gs://"):
-        pytest.skip(GCS_NO_PRECONDITIONS)
-
-
 def test_put_is_create_only_and_idempotent(store: Any) -> None:
     store.put("tile/0/001", b"c" * 32)
     store.put("tile/0/001", b"c" * 32)  # same bytes again: fine on every backend
-    _needs_preconditions(store)
     store.put("tile/0/000", b"a" * 32)
     store.put("tile/0/000", b"a" * 32)  # same bytes again: fine
     with pytest.raises(ConflictError) as e:
@@ -94,7 +82,6 @@ def test_put_many_is_create_only_and_leaves_no_temporaries(store: Any, tmp_path:
     if store.url.startswith("/"):  # no .tmp- files left beside the objects
         assert sorted(p.name for p in (tmp_path / "store" / "tile" / "0").iterdir()) == [
             f"{i:03d}" for i in range(40)]
-    _needs_preconditions(store)
     with pytest.raises(ConflictError) as e:
         store.put_many([("tile/0/100", b"new"), ("tile/0/005", b"other bytes")])
     assert "tile/0/005" in str(e.value)
@@ -126,7 +113,6 @@ def test_folder_link_many_is_a_create_only_copy(tmp_path: Path) -> None:
 
 
 def test_compare_and_swap(store: Any) -> None:
-    _needs_preconditions(store)
     with pytest.raises(NotFoundError):
         store.fetch("sequencer/lock")
     v1 = store.create("sequencer/lock", b"v1")
@@ -214,12 +200,15 @@ def _racer(url: str, env: dict[str, str], barrier: Any, results: Any, who: int) 
         barrier.wait()
 
 
-@pytest.mark.parametrize("backend", ["folder", "s3"])
+@pytest.mark.parametrize("backend", ["folder", "s3", "gcs"])
 def test_cas_race_between_processes(backend: str, tmp_path: Path,
                                     request: pytest.FixtureRequest) -> None:
     env: dict[str, str] = {}
     if backend == "folder":
         url = str(tmp_path / "race")
+    elif backend == "gcs":
+        env = {"STORAGE_EMULATOR_HOST": request.getfixturevalue("gcs_endpoint")}
+        url = f"gs://{request.getfixturevalue('gcs_bucket')}/race"
     else:
         env = request.getfixturevalue("s3_env")
         url = f"s3://{request.getfixturevalue('s3_bucket')}/race"
