@@ -34,13 +34,13 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
+from tlog.config_file import read_toml
 from tlog.errors import ConfigError
 
 __all__ = ["LogConfig", "WitnessConfig", "format_config", "load_config"]
@@ -158,12 +158,8 @@ def _get(table: dict[str, Any], key: str, kind: type, where: str, default: Any =
 def load_config(path: str | os.PathLike[str]) -> LogConfig:
     """Read and check a log config file; errors name the offending key."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text())
-    except FileNotFoundError as e:
-        raise ConfigError(f"config file {p} not found (create one with `tlog init`)") from e
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: not valid TOML: {e}") from e
+    data = read_toml(p, missing="create one with `tlog init`")
+    assert data is not None
     _check_keys(data, p)
     base = p.resolve().parent
     for key in ("origin", "store"):

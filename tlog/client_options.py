@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import click
 import platformdirs
 
+from tlog.config_file import read_toml
 from tlog.errors import ConfigError
 
 __all__ = [
@@ -61,16 +61,10 @@ def client_defaults() -> dict[str, Any]:
     """Option defaults (by parameter name) from the client config file; {} without one.
     Unknown keys and wrong types are errors naming the file and the key."""
     path = client_config_path()
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        if "TLOG_CLIENT_CONFIG" in os.environ:
-            raise ConfigError(f"{path}: no such file ($TLOG_CLIENT_CONFIG names it)") from None
+    named = "TLOG_CLIENT_CONFIG" in os.environ
+    data = read_toml(path, missing="$TLOG_CLIENT_CONFIG names it" if named else None)
+    if data is None:
         return {}
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read the client config {path}: {e}") from e
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from e
     out: dict[str, Any] = {}
     for key, value in data.items():
         if key not in CLIENT_KEYS:

@@ -110,7 +110,7 @@ class Monitor:
             note = data["checkpoint"].encode()
         except FileNotFoundError:
             return None, None
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
             raise TlogError(f"{self._state_file()}: corrupt monitor state: {e!r}") from e
         return parse_checkpoint(open_note(note, [self.verifier]).text), note
 

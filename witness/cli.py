@@ -10,13 +10,13 @@ The witness's configuration is one TOML file (paths relative to it)::
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 import tomli_w
 
+from tlog.config_file import read_toml
 from tlog.errors import ConfigError, MalformedError
 
 __all__ = ["WitnessConfig", "load_config", "witness"]
@@ -35,12 +35,8 @@ class WitnessConfig:
 def load_config(path: str) -> WitnessConfig:
     """Read witness.toml; ConfigError names the file and the key that is wrong."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text())
-    except FileNotFoundError as e:
-        raise ConfigError(f"{p}: not found (create it with `tlog witness keygen`)") from e
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{p}: cannot read: {e}") from e
+    data = read_toml(p, missing="create it with `tlog witness keygen`")
+    assert data is not None
     for key in ("key_file", "state"):
         if not isinstance(data.get(key), str):
             raise ConfigError(f"{p}: {key}: required string is missing")
