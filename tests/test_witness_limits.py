@@ -1,0 +1,157 @@
+"""`tlog witness serve` under connections that hold it (issue 18 item 7): a silent or dripping
+request head is closed at its deadline, a kept-alive connection at its idle deadline, and one
+address cannot take more than its share, so legitimate requests keep being answered. Real
+server (uvicorn on loopback), real sockets; the attacker speaks from 127.0.0.2."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from servers import witness_server
+
+BIN = Path(sys.executable).parent
+
+
+def _witness(tmp: Path, limits: str) -> Path:
+    subprocess.run([str(BIN / "tlog"), "witness", "keygen", "limits.example/w", "--out", "key"],
+                   cwd=tmp, check=True, capture_output=True)
+    cfg = tmp / "witness.toml"
+    cfg.write_text(cfg.read_text() + "\n[limits]\n" + limits)
+    return cfg
+
+
+def _connect(url: str, source: str = "127.0.0.1") -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    s = socket.socket()
+    s.bind((source, 0))
+    s.connect((host, int(port)))
+    return s
+
+
+def _get(s: socket.socket) -> bytes:
+    """GET / on a kept-alive socket: the whole answer (head and body), leaving it open."""
+    s.sendall(b"GET / HTTP/1.1\r\nHost: w\r\n\r\n")
+    got = b""
+    while b"\r\n\r\n" not in got:
+        got += s.recv(4096)
+    head, _, body = got.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    while len(body) < length:
+        body += s.recv(4096)
+    return head + b"\r\n\r\n" + body
+
+
+def _closed_within(s: socket.socket, seconds: float) -> tuple[float, bytes]:
+    """Seconds until the server closed ``s`` (reading what it said), or pytest.fail."""
+    start = time.monotonic()
+    s.settimeout(seconds)
+    got = b""
+    try:
+        while chunk := s.recv(4096):
+            got += chunk
+    except TimeoutError:
+        pytest.fail(f"the witness held the connection for more than {seconds} s (said {got!r})")
+    except ConnectionResetError:
+        pass
+    return time.monotonic() - start, got
+
+
+@contextlib.contextmanager
+def _held(url: str, n: int, source: str, head: bytes) -> Iterator[list[socket.socket]]:
+    socks = []
+    try:
+        for _ in range(n):
+            s = _connect(url, source)
+            s.sendall(head)
+            socks.append(s)
+        yield socks
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_silent_and_dripping_heads_are_closed_at_the_deadline(tmp_path: Path) -> None:
+    with witness_server(_witness(tmp_path, "head_timeout = 1.5\n")) as url:
+        silent = _connect(url)
+        took, said = _closed_within(silent, 10)
+        assert said.startswith(b"HTTP/1.1 408") and 1.0 < took < 5
+
+        # One byte of a request head every 0.2 s: each arrival used to reset nothing and the
+        # head never completed; the deadline counts from the connection, not the last byte.
+        drip = _connect(url)
+        start = time.monotonic()
+        with pytest.raises((BrokenPipeError, ConnectionResetError)):
+            for byte in b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nX-Slow: " + b"a" * 200:
+                drip.send(bytes([byte]))
+                time.sleep(0.2)
+                if time.monotonic() - start > 10:
+                    pytest.fail("a dripping request head held the witness for 10 s")
+        assert time.monotonic() - start < 5
+
+
+def test_kept_alive_connections_are_closed_when_idle_or_slow(tmp_path: Path) -> None:
+    with witness_server(_witness(tmp_path, "head_timeout = 1.5\nidle_timeout = 1.0\n")) as url:
+        idle = _connect(url)
+        assert _get(idle).startswith(b"HTTP/1.1 200")
+        took, _ = _closed_within(idle, 10)
+        assert took < 4
+
+        # A second request head begun after the first answer and never finished.
+        slow = _connect(url)
+        assert _get(slow).startswith(b"HTTP/1.1 200")
+        slow.sendall(b"GET / HTTP/1.1\r\nHost: w\r\n")
+        took, said = _closed_within(slow, 10)
+        assert took < 4 and said.startswith(b"HTTP/1.1 408"), said
+
+
+def test_one_address_cannot_hold_the_witness(tmp_path: Path) -> None:
+    # 300 held connections from one address (silent ones and half-sent heads), a deadline long
+    # enough that only the cap can help: the witness keeps answering everybody else.
+    half_head = b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\n"
+    with witness_server(_witness(tmp_path, "head_timeout = 60.0\n")) as url, \
+            _held(url, 150, "127.0.0.2", b"") as silent, \
+            _held(url, 150, "127.0.0.2", half_head) as half:
+        refused = 0
+        for s in silent + half:
+            s.settimeout(0.05)
+            with contextlib.suppress(TimeoutError):
+                if s.recv(4096).startswith(b"HTTP/1.1 429"):
+                    refused += 1
+        assert refused == 300 - 16  # the default cap per address
+        for _ in range(5):
+            r = requests.get(url + "/", timeout=5)
+            assert r.status_code == 200, r.text
+        r = requests.post(url + "/add-checkpoint", data=b"old 1\n\nnot a checkpoint\n",
+                          timeout=5)
+        assert r.status_code == 404  # on its merits (a log it does not follow), not 503
+
+
+def test_a_total_cap_answers_503_beyond_it(tmp_path: Path) -> None:
+    with witness_server(_witness(tmp_path, "head_timeout = 60.0\nmax_connections = 20\n")) as url:
+        with _held(url, 10, "127.0.0.2", b""), _held(url, 10, "127.0.0.3", b""):
+            s = _connect(url, "127.0.0.4")
+            _, said = _closed_within(s, 5)
+            assert said.startswith(b"HTTP/1.1 503")
+        deadline = time.monotonic() + 5  # the held ones are gone: room again
+        while requests.get(url + "/", timeout=5).status_code != 200:
+            assert time.monotonic() < deadline
+
+
+@pytest.mark.parametrize(("limits", "message"), [
+    ("head_timeuot = 3\n", "unknown key 'limits.head_timeuot'"),
+    ("max_connections = 0\n", "limits.max_connections: expected a positive integer"),
+    ("idle_timeout = \"5s\"\n", "limits.idle_timeout: expected a positive number"),
+])
+def test_limits_are_checked_in_the_config(tmp_path: Path, limits: str, message: str) -> None:
+    cfg = _witness(tmp_path, limits)
+    res = subprocess.run([str(BIN / "tlog"), "witness", "serve", "--config", str(cfg)],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr

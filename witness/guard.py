@@ -1,0 +1,109 @@
+"""Connection limits for ``tlog witness serve``: a deadline for each request head, and caps on
+connections per client address and in all.
+
+uvicorn bounds the size of a request head but not the time it may take, and it counts idle
+connections against ``limit_concurrency``, so a few hundred silent sockets made every request
+a 503. This protocol (uvicorn's own h11 protocol, given to it as ``http=``) closes a
+connection that has not sent a whole request head within ``head_timeout`` of opening or of its
+last response (408), and refuses a connection beyond the caps at once (429 for one address, 503
+in all), so one client cannot hold the witness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+__all__ = ["Limits", "guarded_protocol", "uvicorn_settings"]
+
+log = logging.getLogger("tiledlog.witness")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one witness allows; witness.toml's ``[limits]`` table sets them."""
+
+    head_timeout: float = 10.0  # seconds from connect (or last response) to a full request head
+    idle_timeout: float = 5.0  # seconds a kept-alive connection may wait for its next request
+    per_client: int = 16  # open connections from one address
+    total: int = 1024  # open connections in all
+
+
+def _reply(transport: asyncio.BaseTransport, status: bytes) -> None:
+    body = status.split(b" ", 1)[1] + b"\n"
+    transport.write(b"HTTP/1.1 " + status + b"\r\ncontent-type: text/plain\r\ncontent-length: "  # type: ignore[attr-defined]
+                    + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body)
+    transport.close()
+
+
+def guarded_protocol(limits: Limits) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with ``limits`` applied (one class per server)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    open_from: Counter[str] = Counter()
+
+    class Guarded(H11Protocol):
+        _counted: str | None = None
+        _head_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            addr = self.client[0] if self.client else "?"
+            if sum(open_from.values()) >= limits.total:
+                log.warning("refused a connection from %s: %d open in all", addr, limits.total)
+                _reply(transport, b"503 Service Unavailable")
+            elif open_from[addr] >= limits.per_client:
+                log.warning("refused a connection from %s: %d open from it", addr,
+                            limits.per_client)
+                _reply(transport, b"429 Too Many Requests")
+            else:
+                self._counted = addr
+                open_from[addr] += 1
+                self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            if self._counted is not None:
+                open_from[self._counted] -= 1
+                if not open_from[self._counted]:
+                    del open_from[self._counted]
+                self._counted = None
+            super().connection_lost(exc)
+
+        def handle_events(self) -> None:
+            before = self.cycle
+            super().handle_events()
+            if self.cycle is not before:  # a whole request head arrived
+                self._disarm()
+
+        def on_response_complete(self) -> None:
+            self._arm()
+            super().on_response_complete()
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._head_timer = self.loop.call_later(limits.head_timeout, self._head_late)
+
+        def _disarm(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_late(self) -> None:
+            self._head_timer = None
+            if not self.transport.is_closing():
+                _reply(self.transport, b"408 Request Timeout")
+
+    return Guarded
+
+
+def uvicorn_settings(limits: Limits) -> dict[str, Any]:
+    """Keyword arguments for ``uvicorn.run`` that apply ``limits``."""
+    return {"http": guarded_protocol(limits), "timeout_keep_alive": limits.idle_timeout,
+            "limit_concurrency": None}
