@@ -33,6 +33,24 @@ def hashedrekord_doc(key: ed25519.Ed25519PrivateKey, pem: str, artifact: bytes) 
     return json.dumps(doc).encode()
 
 
+def signed_hashedrekord_docs(algo: str, n: int, seed: int = 0, keys: int = 4) -> list[bytes]:
+    """n hashedrekord submissions for distinct artifacts, signed with ``algo`` (see
+    ``signers.ALGOS``) by a few fixed keys."""
+    from signers import signer
+
+    signers = [signer(algo, seed * 1000 + k) for k in range(keys)]
+    pems = [s.pem() for s in signers]
+    out = []
+    for i in range(n):
+        s = signers[i % keys]
+        artifact = b"artifact %d of run %d" % (i, seed)
+        out.append(json.dumps({
+            "type": "hashedrekord", "digest": s.artifact_digest(artifact),
+            "signature": base64.b64encode(s.sign_artifact(artifact)).decode(),
+            "public_key": pems[i % keys]}).encode())
+    return out
+
+
 def hashedrekord_docs(n: int, seed: int = 0, keys: int = 4) -> Iterator[tuple[str, bytes]]:
     """(queue key, document) for n distinct artifacts signed by a few fixed keys."""
     signers = [ed25519_key(seed * 1000 + k) for k in range(keys)]
