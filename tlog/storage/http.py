@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 import re
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from tlog.errors import HostileResponseError, NotFoundError, StoreError
 
 from .base import Stats, Upload, get_many_parallel
 from .bounded import bounded_get, limit_for, transport_reason
+from .retry import Passing, with_retries
 
 __all__ = ["HTTPStore"]
 
@@ -60,29 +59,27 @@ class HTTPStore:
                  stop: int | None = None) -> tuple[requests.Response, bytes]:
         """GET one object with bounded retries of passing failures; the body is bounded
         (``bounded.limit_for``) and a hostile answer is not retried."""
-        last: Exception | None = None
         limit = limit_for(key) if stop is None else min(limit_for(key), stop)
-        for attempt in range(self.tries):
-            if attempt:
-                time.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
+
+        def attempt() -> tuple[requests.Response, bytes]:
             self.stats.gets += 1
             try:
                 resp, body = bounded_get(self.session, f"{self.url}/{key}", key, limit,
                                          headers, stop)
             except (requests.RequestException, StoreError) as e:
-                last = e
-                continue
+                raise Passing(e) from e
             if resp.status_code == 404:
                 raise NotFoundError("not found (HTTP 404)", key=key)
             if resp.status_code in _RETRY_STATUS:
-                last = StoreError(f"HTTP {resp.status_code}", key=key)
-                continue
+                raise Passing(StoreError(f"HTTP {resp.status_code}", key=key))
             if resp.status_code not in (200, 206):
                 raise StoreError(f"HTTP {resp.status_code}", key=key)
             return resp, body
+
         where = urlsplit(self.url).netloc or self.url
-        raise StoreError(f"cannot reach {where}: {transport_reason(last or StoreError('?'))} "
-                         f"(after {self.tries} tries)", key=key) from last
+        return with_retries(attempt, tries=self.tries, backoff=self.backoff, give_up=lambda e:
+                            StoreError(f"cannot reach {where}: {transport_reason(e)} "
+                                       f"(after {self.tries} tries)", key=key))
 
     def _cached(self, key: str) -> Path | None:
         if self.cache is None or not _IMMUTABLE.fullmatch(key):

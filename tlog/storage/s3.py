@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
-import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -19,6 +17,7 @@ from tlog.errors import ConfigError, ConflictError, NotFoundError, StoreError
 
 from .base import Stats, Upload, create_only, get_many_parallel, put_many_parallel, upload_for
 from .bounded import transport_reason
+from .retry import Passing, with_retries
 
 __all__ = ["S3Store"]
 
@@ -64,7 +63,7 @@ class S3Store:
             endpoint or os.environ.get("TLOG_S3_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL")
         )
         cfg = Config(
-            retries={"max_attempts": 2, "mode": "standard"},
+            retries={"total_max_attempts": 1},  # one policy: tlog.storage.retry
             max_pool_connections=32,
             connect_timeout=10,
             read_timeout=60,
@@ -88,10 +87,7 @@ class S3Store:
             PartialCredentialsError,
         )
 
-        last: Exception | None = None
-        for attempt in range(self.tries):
-            if attempt:
-                time.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
+        def attempt() -> T:
             try:
                 return fn()
             except ClientError as e:
@@ -116,8 +112,7 @@ class S3Store:
                         f"precondition failed ({code or status})", key=key
                     ) from None
                 if code in _PASSING or status >= 500 or status == 429:
-                    last = StoreError(f"S3 {code or status}", key=key)
-                    continue
+                    raise Passing(StoreError(f"S3 {code or status}", key=key)) from None
                 raise StoreError(f"S3 error {code or status}", key=key) from None
             except (NoCredentialsError, PartialCredentialsError) as e:
                 raise ConfigError(f"{self.url}: no usable AWS credentials ({type(e).__name__}): "
@@ -131,12 +126,12 @@ class S3Store:
                                   ) from None
             except BotoCoreError as e:
                 where = urlsplit(self.client.meta.endpoint_url).netloc or "S3"
-                last = StoreError(f"cannot reach {where}: {transport_reason(e)}")
-                continue
+                raise Passing(StoreError(f"cannot reach {where}: {transport_reason(e)}")) from None
             except _Incomplete as e:
-                last = StoreError(f"S3 response cut short: {e}")
-                continue
-        raise StoreError(f"{last} (after {self.tries} tries)", key=key)
+                raise Passing(StoreError(f"S3 response cut short: {e}")) from None
+
+        return with_retries(attempt, tries=self.tries, backoff=self.backoff, give_up=lambda e:
+                            StoreError(f"{e} (after {self.tries} tries)", key=key))
 
     def _put(self, key: str, data: bytes, upload: Upload | None, **cond: str) -> str:
         up = upload or upload_for(key)
