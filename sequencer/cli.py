@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from tlog.errors import ConfigError, NotPublishedError, StoreError
+from tlog.errors import ConfigError, ConflictError, NotPublishedError, StoreError
 
 from .config import LogConfig, WitnessConfig, format_config, load_config
 
@@ -245,9 +245,13 @@ def sequence(
         # With --watch an idle run repeats the last state: said once, not every interval.
         state = (summary.size, summary.root, summary.published, sorted(summary.witnesses.items()))
         busy = summary.stats.admitted or summary.stats.rejected or summary.stats.duplicates
-        if not watch or busy or state != last:
+        if not watch or busy or state != last or summary.lost_race:
             _report(summary, as_json, summary_file)
         last = state
+        if summary.lost_race:
+            if not watch:  # what this run did is reported above; then the race, as an error
+                raise ConflictError(summary.lost_race)
+            click.echo(f"warning: {summary.lost_race}", err=True)
         if not watch or stop["now"] or _sleep(pause, stop):
             break
     if summary is not None and summary.witnesses and not summary.published:

@@ -120,6 +120,7 @@ class RunSummary:
     published: bool = True
     witnesses: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    lost_race: str | None = None  # why this run stopped early: another sequencer committed
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -136,6 +137,7 @@ class RunSummary:
             "published": self.published,
             "witnesses": self.witnesses,
             "seconds": round(self.seconds, 3),
+            "lost_race": self.lost_race,
         }
 
 
@@ -144,6 +146,30 @@ class _Committed:
     note: bytes
     checkpoint: Checkpoint
     version: str
+
+
+_COMMIT_MARK = b"\n\ncommit "
+
+
+def _lock_bytes(note: bytes, nonce: str) -> bytes:
+    """The lock's content: the committed checkpoint's signed note, then the committing run's
+    nonce, so that a sequencer can tell its own landed commit from another's commit of the
+    very same batch (Ed25519 is deterministic: two sequencers that build the same batch sign
+    the same note)."""
+    return note + b"\ncommit " + nonce.encode() + b"\n"
+
+
+def _parse_lock(data: bytes) -> tuple[bytes, str]:
+    """(signed note, nonce) of a lock; a lock written before nonces (and the empty log's)
+    is the bare note, with nonce "". A note's signature block never holds a blank line."""
+    at = data.find(_COMMIT_MARK)
+    if at < 0:
+        return data, ""
+    return data[: at + 1], data[at + len(_COMMIT_MARK):].strip().decode("ascii", "replace")
+
+
+class _LostRace(ConflictError):
+    """Another sequencer committed first: this run's batch in progress is not logged by it."""
 
 
 def _bundle_tile(size: int) -> Tile | None:
@@ -366,11 +392,12 @@ class Sequencer:
 
     def _load_committed(self) -> _Committed:
         try:
-            note, version = self.store.fetch(LOCK_KEY)
+            lock, version = self.store.fetch(LOCK_KEY)
         except NotFoundError as e:
             raise TlogError(
                 f"{self.store.url}: no log here yet (no {LOCK_KEY}); run `tlog init` first"
             ) from e
+        note, _ = _parse_lock(lock)
         try:
             cp = parse_checkpoint(open_note(note, [self.verifier]).text)
         except VerificationError as e:
@@ -473,33 +500,64 @@ class Sequencer:
         # queue; rejections are filed as results are consumed, and are final whatever happens
         # to either batch). Each batch is built as its results arrive, from the committed
         # state of the one before.
-        draft: _Draft | None = None
         self._taken = set()
         self._strays = 0
         stream = self._stream(self._feed(max_entries, should_stop))
         try:
-            for chunk, results in stream:
-                if draft is None:
-                    nonce = os.urandom(8).hex()
-                    draft = _Draft(committed, self._manifest(committed.checkpoint.size),
-                                   self._edge or {}, self._bundle, chunk.keys or [],
-                                   self._stager(committed.checkpoint.size, nonce), nonce)
-                    draft.counts = _counts(self.store, self.queue)
-                self._add(draft, chunk.items, results)
-                if chunk.last:
-                    committed, stats = self._batch(draft, summary)
-                    summary.stats.add(stats)
-                    summary.batches += 1
-                    draft = None
-                    if should_stop and should_stop():
-                        break  # at a batch boundary; what was read ahead stays queued
+            self._drain(stream, committed, summary, should_stop)
+        except _LostRace as e:
+            summary.lost_race = self._lost_message(summary, str(e))
+        except NotFoundError as e:
+            # An index object of the tree this run started from is gone: housekeeping by a
+            # sequencer that committed since (index_keep) removed it. That is a lost race too.
+            if self._lock_version() == self._committed_version:
+                raise
+            summary.lost_race = self._lost_message(summary, f"its batch in progress ({e})")
         finally:
             stream.close()  # unconsumed results are dropped: their items stay queued
+        committed = self._last_committed
         summary.stats.rejected += self._strays
         summary.size = committed.checkpoint.size
         summary.root = committed.checkpoint.root_hash.hex()
         summary.seconds = time.monotonic() - started
         return summary
+
+    def _drain(self, stream: Iterator[tuple[_Chunk, Sequence[Any]]], committed: _Committed,
+               summary: RunSummary, should_stop: Callable[[], bool] | None) -> None:
+        """Build and commit batches from the admission stream until it ends."""
+        draft: _Draft | None = None
+        self._last_committed = committed
+        self._committed_version = committed.version
+        for chunk, results in stream:
+            if draft is None:
+                nonce = os.urandom(8).hex()
+                draft = _Draft(committed, self._manifest(committed.checkpoint.size),
+                               self._edge or {}, self._bundle, chunk.keys or [],
+                               self._stager(committed.checkpoint.size, nonce), nonce)
+                draft.counts = _counts(self.store, self.queue)
+            self._add(draft, chunk.items, results)
+            if chunk.last:
+                committed, stats = self._batch(draft, summary)
+                self._last_committed, self._committed_version = committed, committed.version
+                summary.stats.add(stats)
+                summary.batches += 1
+                draft = None
+                if should_stop and should_stop():
+                    break  # at a batch boundary; what was read ahead stays queued
+
+    def _lock_version(self) -> str | None:
+        try:
+            return self.store.fetch(LOCK_KEY)[1]
+        except TlogError:
+            return None
+
+    @staticmethod
+    def _lost_message(summary: RunSummary, pending: str) -> str:
+        done = (f"this run committed {summary.stats.admitted} entries in {summary.batches} "
+                "batches before that" if summary.batches else "this run committed nothing")
+        return (f"another sequencer committed to this log while this run prepared a batch: "
+                f"{done}; {pending} stay queued for the next run, unless the other sequencer "
+                "logged them")
 
     def _feed(
         self, max_entries: int | None, should_stop: Callable[[], bool] | None
@@ -782,19 +840,18 @@ class Sequencer:
 
         # 5. Commit: compare-and-swap the lock. Losing means another sequencer advanced the log.
         try:
-            version = self.store.replace(LOCK_KEY, committed.version, note)
+            lock = _lock_bytes(note, draft.nonce)
+            version = self.store.replace(LOCK_KEY, committed.version, lock)
         except ConflictError as e:
             # A retried request whose first attempt landed also reports a conflict: look.
             current, version = self.store.fetch(LOCK_KEY)
-            if current != note:
+            if _parse_lock(current) != (note, draft.nonce):
+                # Lost. Our own staged files go; a bucket's bundle is named by size and root
+                # alone, so when the winner committed this very batch it is the winner's too.
                 self._delete_all(self.store, [f for f, _ in linked])
-                self.store.delete(spath)
-                raise ConflictError(
-                    "another sequencer committed to this log while this batch was prepared; "
-                    f"nothing was published by this run and its {draft.submissions} queued "
-                    "submissions stay queued for the next run",
-                    key=LOCK_KEY,
-                ) from e
+                if draft.stage or _parse_lock(current)[0] != note:
+                    self.store.delete(spath)
+                raise _LostRace(f"{draft.submissions} queued submissions", key=LOCK_KEY) from e
         crashpoint("committed")
         new_committed = _Committed(note, new_cp, version)
 

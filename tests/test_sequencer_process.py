@@ -6,6 +6,7 @@ admission in a process pool, the folder and S3 backends, and recovery after a ha
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -112,15 +113,22 @@ def _check_race(
     config: Path,
     env: dict[str, str] | None = None,
 ) -> None:
+    reported = 0
     for r in results:
         # Either it finished, or it lost a commit race and said so in one line.
         assert r.returncode == 0 or "another sequencer committed" in r.stderr, r.stderr
         assert "Traceback" not in r.stderr
+        reported += sum(json.loads(line)["admitted"] for line in r.stdout.splitlines())
     # Drain whatever the loser left queued, then the log must hold every entry exactly once.
-    assert _sequence(config, env).returncode == 0
+    drain = _sequence(config, env)
+    assert drain.returncode == 0
+    reported += json.loads(drain.stdout.splitlines()[-1])["admitted"]
     store = open_store(store_url, endpoint=(env or {}).get("TLOG_S3_ENDPOINT"))
     size, _, entries = check_published(store, vkey)
     assert size == N and len(set(entries)) == N
+    # Issue 18 item 10: every entry is reported admitted by exactly one run, the one that
+    # committed it (a loser reports what it committed before it lost, and nothing more).
+    assert reported == N, [r.stdout for r in results]
 
 
 def test_two_sequencers_on_a_folder(tmp_path: Path) -> None:
