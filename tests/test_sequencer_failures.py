@@ -281,3 +281,165 @@ def _fault_then_rerun(cfg: Any, vkey: str, reference: dict[str, bytes], staging:
     assert sorted(k.split("/")[0] for k in queue.list("rejected/")) == ["rejected"] * 2
     assert list(store.list("sequencer/staging/")) == []
     check_tree(store, size, root)
+
+
+class AnswerDropper:
+    """A TCP proxy on loopback in front of a real witness: the ``drop``-th request it relays
+    reaches the witness, which acts on it, and its answer is never passed back (the
+    connection is reset instead): an answer lost on the way, which no healthy server can be
+    made to produce on demand. ``down`` refuses every connection instead (a witness that is
+    unreachable)."""
+
+    def __init__(self, upstream: str, drop: int = 0, down: bool = False) -> None:
+        import socket
+        import threading
+
+        host, port = upstream.removeprefix("http://").split(":")
+        self.upstream, self.drop, self.down, self.requests = (host, int(port)), drop, down, 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: Any) -> None:
+        import socket
+        import struct
+
+        if self.down:
+            client.close()
+            return
+        with client, socket.create_connection(self.upstream) as up:
+            while True:  # one request, one answer, as long as the client keeps the connection
+                request = _read_http(client)
+                if request is None:
+                    return
+                self.requests += 1
+                up.sendall(request)
+                answer = _read_http(up)
+                if answer is None:
+                    return
+                if self.requests == self.drop:  # the witness acted; its answer is lost
+                    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return
+                client.sendall(answer)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def _read_http(sock: Any) -> bytes | None:
+    """One HTTP/1.1 message (head and Content-Length body) from ``sock``; None at its end."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+@pytest.mark.parametrize("fault", ["down", "answer lost"])
+def test_witness_fault_then_rerun(tmp_path: Path, references: dict[str, dict[str, bytes]],
+                                  fault: str) -> None:
+    """The witness step (issue 18 item 11), against a real `tlog witness serve`: unreachable
+    while the batches commit, or its cosignature of the first checkpoint lost on the way back.
+    Nothing unwitnessed is published under require_witnesses; the next run (or batch)
+    publishes the tree with the witness's cosignature, which the witness gave once per tree."""
+    import dataclasses
+    import subprocess
+    import sys
+
+    from servers import witness_server
+
+    from sequencer.config import WitnessConfig
+    from sequencer.witnessing import make_cosigner
+    from tlog.cosignature import parse_any_verifier
+    from tlog.note import open_note
+
+    cfg, _, vkey = make_log(tmp_path, batch_size=100, index_keep=INDEX_KEEP)
+    wdir = tmp_path / "witness"
+    wdir.mkdir()
+    tlog = str(Path(sys.executable).parent / "tlog")
+    subprocess.run([tlog, "witness", "keygen", "failures.example/w", "--out", "key"], cwd=wdir,
+                   check=True, capture_output=True)
+    subprocess.run([tlog, "witness", "add-log", "--origin", cfg.origin, "--vkey", vkey],
+                   cwd=wdir, check=True, capture_output=True)
+    wkey = (wdir / "key.pub").read_text().strip()
+    with witness_server(wdir / "witness.toml") as url:
+        proxy = AnswerDropper(url, drop=1 if fault == "answer lost" else 0, down=fault == "down")
+        cfg = dataclasses.replace(
+            cfg, witnesses=(WitnessConfig("failures.example/w", proxy.url, wkey),),
+            witness_threshold=1, require_witnesses=True, witness_timeout=5.0)
+        store, queue = open_store(cfg.store), open_store(cfg.queue)
+        FILL["bulk"](queue, VALUES)
+        first = sequencer(cfg, store=Bundled(store), cosign=make_cosigner(cfg, store)).run()
+        size, _, _ = check_published(store, vkey)  # what is public is whole...
+        if fault == "down":
+            assert not first.published and size == 0  # ...and nothing unwitnessed went public
+            assert "failures.example/w" in first.witnesses
+            proxy.down = False
+        else:
+            assert proxy.requests >= 2  # the next batch's request found the witness ahead
+        again = sequencer(cfg, store=Bundled(store), cosign=make_cosigner(cfg, store)).run()
+        proxy.close()
+    assert again.published
+    size, root, entries = check_published(store, vkey)
+    assert size == N == len({json.loads(e)["value"] for e in entries})
+    assert snapshot(cfg.store) == references["bulk"]
+    note = open_note(store.get("checkpoint"), [parse_any_verifier(vkey), parse_any_verifier(wkey)])
+    assert sorted(s.name for s in note.sigs) == sorted([cfg.origin, "failures.example/w"])
+    check_tree(store, size, root)
+
+
+@pytest.mark.parametrize("mode", ["before", "after"])
+def test_site_fault_then_rerun(tmp_path: Path, references: dict[str, dict[str, bytes]],
+                               mode: str) -> None:
+    """The site step (issue 18 item 11): a page write fails. The log is not held back (the
+    pages are a view of it, a warning says they are stale) and the next run, even one with
+    nothing queued, rebuilds them for the published tree."""
+    import dataclasses
+
+    from sequencer.cli import _site_builder
+
+    def site_log(where: Path) -> tuple[Any, str, Any]:
+        where.mkdir()
+        cfg, _, vkey = make_log(where, batch_size=100, index_keep=INDEX_KEEP)
+        cfg = dataclasses.replace(cfg, site=True, vkey=cfg.verifier_key())
+        FILL["bulk"](open_store(cfg.queue), VALUES)
+        return cfg, vkey, open_store(cfg.store)
+
+    # How many times a healthy run writes the home page: the fault hits the last of them.
+    cfg, _, store = site_log(tmp_path / "count")
+    counter = FaultyStore(store, "overwrite", "index.html", mode, nth=10**9)
+    sequencer(cfg, store=Bundled(store), after_publish=_site_builder(cfg, counter)).run()
+    cfg, vkey, store = site_log(tmp_path / "log")
+    faulty = FaultyStore(store, "overwrite", "index.html", mode, nth=counter.seen)
+    sequencer(cfg, store=Bundled(store), after_publish=_site_builder(cfg, faulty)).run()
+    assert faulty.fired
+    size, _, _ = check_published(store, vkey)
+    assert size == N
+    shown = f"<th>Tree size</th><td>{N}</td>"
+    assert (shown in store.get("index.html").decode()) == (mode == "after")  # stale if lost
+    sequencer(cfg, store=Bundled(store), after_publish=_site_builder(cfg, store)).run()
+    assert shown in store.get("index.html").decode()
+    assert snapshot(cfg.store) == references["bulk"]

@@ -90,6 +90,29 @@ def test_sigkill_at_each_step_then_rerun(
     assert list(open_store(str(tmp_path / "queue")).list("pending/")) == []
 
 
+@pytest.mark.parametrize("step", STEPS)
+def test_sigkill_at_each_step_then_rerun_on_s3(
+    tmp_path: Path, reference: dict[str, bytes], step: str, s3_env: dict[str, str],
+    s3_bucket: str,
+) -> None:
+    """The SIGKILL table on S3 (moto as a real server), issue 18 item 11: the bundle staging,
+    the conditional writes and recovery as a bucket runs them."""
+    url = f"s3://{s3_bucket}/kill-{step}"
+    config = _setup(tmp_path, url, env=s3_env)
+    vkey = (tmp_path / "log.pub").read_text().strip()
+    store = open_store(url, endpoint=s3_env["TLOG_S3_ENDPOINT"])
+    killed = _sequence(config, s3_env, TLOG_CRASH_AT=step)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    check_published(store, vkey)
+    again = _sequence(config, s3_env)
+    assert again.returncode == 0, again.stderr
+    size, _, entries = check_published(store, vkey)
+    assert size == N and len(set(entries)) == N
+    assert snapshot(url) == reference
+    assert list(open_store(str(tmp_path / "queue")).list("pending/")) == []
+    assert list(store.list("sequencer/staging/")) == []
+
+
 def _race(
     config: Path, env: dict[str, str] | None = None
 ) -> list[subprocess.CompletedProcess[str]]:
