@@ -30,8 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import bracketed, bracketed_by, ed25519ph_verify_rate, parallel_verify_rate, summary
 from submissions import hashedrekord_docs, signed_hashedrekord_docs
 
-from tlog.entries import admit_stream
-from tlog.entries.submission import chunk_documents, shutdown_admission_pool
+from tlog.client.admission import admit_stream, chunk_documents, shutdown_admission_pool
 
 
 def _admit(docs: list[bytes], workers: int) -> float:

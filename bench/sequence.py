@@ -34,7 +34,7 @@ from submissions import hashedrekord_docs
 
 from sequencer.config import LogConfig
 from sequencer.pipeline import Sequencer, publish_empty_log
-from tlog.entries.submission import shutdown_admission_pool
+from tlog.client.admission import shutdown_admission_pool
 from tlog.note import generate_key
 from tlog.queue import BULK_MAX, bulk_key
 from tlog.storage import open_store

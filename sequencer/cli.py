@@ -359,9 +359,9 @@ def add_witness(name: str | None, url: str, vkey: str, threshold: int | None,
     Example:
       tlog config add-witness --url https://w1.example --vkey w1.pub --threshold 1 --require
     """
+    from tlog.cli.keys import key_arg
     from tlog.cosignature import CosignatureVerifier, parse_any_verifier
     from tlog.errors import MalformedError
-    from tlog.keys_cli import key_arg
 
     cfg = load_config(config_path)
     text = key_arg(vkey)

@@ -40,8 +40,8 @@ from typing import Any
 
 import tomli_w
 
-from tlog.config_file import read_toml
 from tlog.errors import ConfigError
+from tlog.storage.files import read_toml
 
 __all__ = ["LogConfig", "WitnessConfig", "format_config", "load_config"]
 

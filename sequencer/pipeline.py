@@ -25,7 +25,8 @@ from typing import Any
 
 from tlog import index as tindex
 from tlog.checkpoint import Checkpoint, format_checkpoint, parse_checkpoint
-from tlog.entries.submission import MAX_DOCUMENT, task_spans
+from tlog.client.admission import task_spans
+from tlog.entries.submission import MAX_DOCUMENT
 from tlog.errors import (
     ConfigError,
     ConflictError,
@@ -1044,7 +1045,7 @@ def _since(before: tuple[int, int], *stores: Any) -> tuple[int, int]:
 
 
 def _default_stream(workers: int) -> Callable[[Iterable[Any]], Iterator[Any]]:
-    from tlog.entries import admit_stream
+    from tlog.client.admission import admit_stream
 
     return lambda chunks: admit_stream(chunks, workers)
 

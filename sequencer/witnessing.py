@@ -12,12 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tlog.client.witness import WitnessSpec, gather_cosignatures
 from tlog.cosignature import parse_any_verifier
 from tlog.errors import NotFoundError, StoreError
 from tlog.merkle import prove_consistency
 from tlog.note import new_verifier
 from tlog.tiles import TileHashReader
-from tlog.witness_client import WitnessSpec, gather_cosignatures
 
 from .config import LogConfig
 

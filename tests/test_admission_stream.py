@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 from signers import signer
 
-from tlog.entries import admit, admit_stream
-from tlog.entries.submission import _POOLS, _pool, chunk_documents, task_spans
+from tlog.client.admission import _POOLS, _pool, admit_stream, chunk_documents, task_spans
+from tlog.entries import admit
 from tlog.errors import MalformedError, VerificationError
 from tlog.index import search_key
 

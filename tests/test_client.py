@@ -16,12 +16,12 @@ from servers import StaticServer
 
 from tlog.bundle import ProofBundle, format_tlog_proof, parse_any_bundle, parse_tlog_proof
 from tlog.client import LogClient, verify_bundle, witness_policy
+from tlog.client.trust import TrustStore
 from tlog.cosignature import generate_cosignature_key, new_cosignature_signer
 from tlog.errors import ConfigError, ForkError, NotFoundError, VerificationError
 from tlog.merkle import check_inclusion, leaf_hash
 from tlog.note import generate_key
 from tlog.storage import open_store
-from tlog.trust import TrustStore
 
 _n = itertools.count()
 

@@ -183,7 +183,7 @@ def test_trust_state_is_not_a_cache_and_can_be_shown_and_forgotten(
     """Issue 17 item 6: the default trusted state lives in the user's state folder (clearing
     a cache must not reset rollback protection); an older cache-folder state moves there;
     `tlog trust show` lists it and `tlog trust forget` asks first."""
-    from tlog.trust import default_state_dir
+    from tlog.client.trust import default_state_dir
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache-home"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state-home"))

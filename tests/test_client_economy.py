@@ -19,8 +19,8 @@ from loglib import TestLog, synthetic_entries
 from servers import StaticServer
 
 from tlog.client import LogClient
+from tlog.client.trust import TrustStore
 from tlog.storage import open_store
-from tlog.trust import TrustStore
 
 SIZES = (70_000, 1_000_000)
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from signers import ALGOS, MESSAGE_ALGOS, Signer, signer
 
+from tlog.client.admission import admit_many
 from tlog.entries import (
     MAX_DOCUMENT,
     admit,
-    admit_many,
     canonical_json,
     describe_entry,
     entry_search_keys,

@@ -161,9 +161,9 @@ def test_hostile_answers_are_typed_errors(hostile: tuple[Hostile, str], tmp_path
 ])
 def test_a_hostile_witness_is_a_typed_error(hostile: tuple[Hostile, str], mode: str,
                                             why: str) -> None:
+    from tlog.client.witness import WitnessSpec, cosign_with
     from tlog.cosignature import generate_cosignature_key, parse_any_verifier
     from tlog.errors import VerificationError
-    from tlog.witness_client import WitnessSpec, cosign_with
 
     server, _ = hostile
     server.mode = mode

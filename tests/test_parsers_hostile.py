@@ -58,7 +58,7 @@ def test_only_typed_errors(parser: str, data: str) -> None:
 def _client_config(path: str) -> object:
     import os
 
-    from tlog.client_options import client_defaults
+    from tlog.cli.options import client_defaults
 
     os.environ["TLOG_CLIENT_CONFIG"] = path
     try:

@@ -15,7 +15,7 @@ import pytest
 from submissions import ed25519_key, hashedrekord_doc
 
 from sequencer.rejection import KEEP_BYTES, REASON_CHARS, format_rejection
-from tlog.entries import admit_many
+from tlog.client.admission import admit_many
 from tlog.storage import open_store
 
 BIN = Path(sys.executable).parent

@@ -254,7 +254,7 @@ def test_bulk_objects_are_bounded_in_bytes(tmp_path: Path, monkeypatch: pytest.M
     from submissions import hashedrekord_docs
 
     from tlog import queue as tqueue
-    from tlog.entries.cli import queue_documents
+    from tlog.client.submit import queue_documents
     from tlog.storage import open_store
 
     docs = [(f"doc{i}", d) for i, (_, d) in enumerate(hashedrekord_docs(40, seed=4))]

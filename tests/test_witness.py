@@ -15,11 +15,11 @@ from servers import witness_server
 from test_vectors import LEAVES, ListReader
 
 from tlog.checkpoint import Checkpoint, format_checkpoint
+from tlog.client.witness import WitnessSpec, cosign_with
 from tlog.cosignature import CosignatureSigner, parse_any_verifier
 from tlog.errors import VerificationError
 from tlog.merkle import EMPTY_ROOT, leaf_hash, prove_consistency, tree_root
 from tlog.note import generate_key, new_signer, open_note, sign_note
-from tlog.witness_client import WitnessSpec, cosign_with
 from tlog.witness_protocol import format_add_checkpoint, parse_add_checkpoint
 from witness.handler import ForkDetected, SizeMismatch, add_checkpoint
 from witness.state import LogState, WitnessState

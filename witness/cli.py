@@ -25,8 +25,8 @@ from pathlib import Path
 import click
 import tomli_w
 
-from tlog.config_file import read_toml
 from tlog.errors import ConfigError, MalformedError
+from tlog.storage.files import read_toml
 
 from .guard import Limits, uvicorn_settings
 
@@ -130,8 +130,8 @@ def keygen(name: str, prefix: str, config: str, force: bool, as_json: bool) -> N
     Example:
       tlog witness keygen witness.example/w1 --out w1
     """
+    from tlog.cli.keys import write_key_pair
     from tlog.cosignature import generate_cosignature_key
-    from tlog.keys_cli import write_key_pair
 
     skey, vkey = generate_cosignature_key(name)
     key_file, pub_file = write_key_pair(prefix, skey, vkey, force=force)
@@ -165,8 +165,8 @@ def add_log(origin: str, vkeys: tuple[str, ...], config: str, as_json: bool) -> 
     Example:
       tlog witness add-log --origin example.com/log --vkey log.pub
     """
+    from tlog.cli.keys import key_arg
     from tlog.cosignature import parse_any_verifier
-    from tlog.keys_cli import key_arg
 
     from .state import WitnessState
 

@@ -27,8 +27,6 @@ from .submission import (
     Admitted,
     LogEntry,
     admit,
-    admit_many,
-    admit_stream,
     load_document,
     submission_id,
 )
@@ -40,8 +38,6 @@ __all__ = [
     "EntryType",
     "LogEntry",
     "admit",
-    "admit_many",
-    "admit_stream",
     "canonical_json",
     "decode_entry",
     "describe_entry",
@@ -61,7 +57,7 @@ def hashedrekord_submission(
 ) -> bytes:
     """The submission document (JSON bytes) for an artifact, its signature (raw or base64)
     and the signer's key or certificate (PEM or DER)."""
-    from .cli import build_hashedrekord
+    from .build import build_hashedrekord
 
     doc = build_hashedrekord(artifact, None, signature, public_key, certificate=certificate)
     return canonical_json(doc)

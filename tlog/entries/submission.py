@@ -7,16 +7,9 @@ statement always has the same id, and the same entry bytes and leaf hash.
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
-import os
-import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, NamedTuple, TypeVar
 
@@ -33,20 +26,15 @@ __all__ = [
     "Admitted",
     "LogEntry",
     "admit",
-    "admit_many",
-    "admit_stream",
-    "chunk_documents",
+    "admit_batch",
     "load_document",
-    "shutdown_admission_pool",
+    "log_batch",
     "submission_id",
-    "task_spans",
 ]
 
 MAX_DOCUMENT = 1 << 20  # bytes of one submission document (so of a DSSE envelope too)
 MAX_ENTRY = 0xFFFF  # bytes of one entry: C2SP tlog-tiles entry bundles use a 16-bit length
 _MAX_INT = 2**53 - 1
-_CHUNK = 512  # documents per worker task: IPC stays a small part, tails stay short
-T = TypeVar("T")
 R = TypeVar("R")
 
 
@@ -138,13 +126,13 @@ def admit(doc: bytes) -> Admitted:
     one line naming the field, e.g. ``hashedrekord.signature: does not verify with the
     given public key``.
     """
-    (result,) = _admit_batch([doc], portable=False)
+    (result,) = admit_batch([doc], portable=False)
     if isinstance(result, TlogError):
         raise result
     return result
 
 
-def _admit_batch(docs: Sequence[bytes], portable: bool = True,
+def admit_batch(docs: Sequence[bytes], portable: bool = True,
                  ids: bool = True) -> list[Admitted | TlogError]:
     """Admit a batch; each result is the Admitted or that document's typed error."""
     return _phases(docs, portable, partial(_encode, ids=ids))
@@ -244,7 +232,7 @@ hashed in the worker: it crosses a process boundary for every document, and plai
 pickle several times faster than named ones."""
 
 
-def _log_batch(docs: Sequence[bytes]) -> list[LogEntry | TlogError]:
+def log_batch(docs: Sequence[bytes]) -> list[LogEntry | TlogError]:
     """Admission as the sequencer needs it: no submission ids, index keys hashed."""
     return _phases(docs, True, _log_entry)
 
@@ -270,126 +258,3 @@ def _index_key(search: str) -> bytes:
 _KEY_INDEX: dict[str, bytes] = {}
 
 
-def admit_many(docs: Sequence[bytes], workers: int | None = None, *,
-               ids: bool = True) -> list[Admitted | TlogError]:
-    """Admit many documents on ``workers`` processes (default: all cores), in order; each
-    result is the Admitted or the typed error. ``ids=False`` leaves ``submission_id`` empty
-    (saves a canonical encoding per document when the caller already knows the ids)."""
-    workers = workers or os.cpu_count() or 1
-    if workers == 1 or len(docs) <= _CHUNK:  # not worth starting the pool
-        return _admit_batch(docs, True, ids)
-    run = partial(_admit_batch, portable=True, ids=ids)
-    chunks = [(None, part) for part in chunk_documents(docs, workers)]
-    return [r for _, part in _stream(run, chunks, workers, len(docs) or 1) for r in part]
-
-
-def admit_stream(chunks: Iterable[tuple[T, Sequence[bytes]]], workers: int | None = None, *,
-                 window: int = 16_384, window_bytes: int = 256 << 20,
-                 ) -> Iterator[tuple[T, list[LogEntry | TlogError]]]:
-    """Admit chunk after chunk for the log, yielding ``(tag, results)`` in order while the
-    workers go on with the chunks behind it, up to ``window`` documents (and
-    ``window_bytes`` of them) ahead of the consumer: bounded memory, and a consumer busy
-    committing a batch leaves the workers that much work. Chunks are pulled from
-    ``chunks`` only as the window frees up."""
-    return _stream(_log_batch, chunks, workers or os.cpu_count() or 1, window, window_bytes)
-
-
-def chunk_documents(docs: Sequence[bytes], workers: int) -> list[Sequence[bytes]]:
-    """``docs`` cut into worker tasks: at most ``_CHUNK`` documents (inter-process traffic
-    stays small next to the signature checks), tapering at the end so that the workers
-    finish close together."""
-    return [docs[a:b] for a, b in task_spans(len(docs), workers)]
-
-
-def task_spans(n: int, workers: int) -> list[tuple[int, int]]:
-    """[start, end) of each worker task for ``n`` documents (see ``chunk_documents``)."""
-    size = max(16, min(_CHUNK, n // (workers * 8) or 16))
-    tail = min(n, size * workers * 2)  # the last stretch goes in quarter-size tasks
-    spans = [(a, min(a + size, n - tail)) for a in range(0, n - tail, size)]
-    small = max(8, size // 4)
-    spans += [(a, min(a + small, n)) for a in range(n - tail, n, small)]
-    return spans
-
-
-def _stream(fn: Callable[[Sequence[bytes]], list[R]], chunks: Iterable[tuple[T, Sequence[bytes]]],
-            workers: int, window: int, window_bytes: int = 1 << 62,
-            ) -> Iterator[tuple[T, list[R]]]:
-    """Run ``fn`` over tagged chunks on the pool, in order, with up to ``window`` documents
-    (``window_bytes`` of them) in flight. A worker that dies (killed, out of memory) costs
-    one restart of the pool and a resubmission of what was in flight; a second death is an
-    error."""
-    if workers == 1:
-        for tag, docs in chunks:
-            yield tag, fn(docs)
-        return
-    pending: deque[tuple[T, Sequence[bytes], Future[list[R]]]] = deque()
-    in_flight = in_bytes = 0
-    restarted = False
-
-    def oldest() -> tuple[T, list[R]]:
-        nonlocal in_flight, in_bytes, restarted
-        tag, docs, future = pending[0]
-        try:
-            result = future.result()
-        except BrokenProcessPool:
-            if restarted:
-                raise
-            restarted = True
-            _POOLS.pop(workers, None)
-            again = [(t, d, _pool(workers).submit(fn, d)) for t, d, _ in pending]
-            pending.clear()
-            pending.extend(again)
-            return oldest()
-        pending.popleft()
-        in_flight -= len(docs)
-        in_bytes -= sum(map(len, docs))
-        return tag, result
-
-    try:
-        for tag, docs in chunks:
-            pending.append((tag, docs, _pool(workers).submit(fn, docs)))
-            in_flight += len(docs)
-            in_bytes += sum(map(len, docs))
-            while pending and (in_flight >= window or in_bytes >= window_bytes):
-                yield oldest()
-        while pending:
-            yield oldest()
-    finally:  # the consumer stopped early: tasks not started yet are not run
-        for _, _, future in pending:
-            future.cancel()
-
-
-_POOLS: dict[int, ProcessPoolExecutor] = {}
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    """One process pool per size, kept for the life of the process: a sequencer admits in
-    chunks, batch after batch (and forever with ``--watch``), and starting workers each
-    time costs more than a chunk's IPC. Shut down at exit."""
-    pool = _POOLS.get(workers)
-    if pool is None:
-        if not _POOLS:
-            atexit.register(shutdown_admission_pool)
-        pool = _POOLS[workers] = ProcessPoolExecutor(
-            workers, initializer=_watch_parent, initargs=(os.getpid(),)
-        )
-    return pool
-
-
-def _watch_parent(parent: int) -> None:
-    """In each worker: exit as soon as the parent is gone. A killed sequencer (SIGKILL, an
-    OOM kill, a CI time-out) must not leave workers behind, blocked on a full result pipe."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
-
-
-def shutdown_admission_pool() -> None:
-    """Stop the admission workers (they start again on the next ``admit_many``)."""
-    for pool in _POOLS.values():
-        pool.shutdown(cancel_futures=True)
-    _POOLS.clear()

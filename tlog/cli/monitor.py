@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from tlog.client_options import log_option, vkey_option
-from tlog.keys_cli import key_arg
+from tlog.cli.keys import key_arg
+from tlog.cli.options import log_option, vkey_option
 
 __all__ = ["monitor"]
 
@@ -73,8 +73,8 @@ def monitor(
           --watch-key release-signing.pub --json
       tlog monitor … --exec 'mail -s "tiledlog alert" me@example.org' --interval 300
     """
+    from tlog.client.monitor import EXIT_EVENTS, EXIT_MISBEHAVIOUR, Monitor
     from tlog.entries import key_search_key
-    from tlog.monitor import EXIT_EVENTS, EXIT_MISBEHAVIOUR, Monitor
     from tlog.storage import open_store
 
     keys = [key_search_key(Path(k).read_bytes()) for k in watch_keys]

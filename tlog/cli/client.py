@@ -18,6 +18,9 @@ import platformdirs
 
 from tlog import merkle
 from tlog.bundle import format_bundle, format_tlog_proof, parse_any_bundle
+from tlog.cli.keys import key_arg
+from tlog.cli.options import cache_option, leaf_hash_option, log_option, vkey_option
+from tlog.cli.submit import statement_options
 from tlog.client import (
     LogClient,
     TrustUpdate,
@@ -26,11 +29,8 @@ from tlog.client import (
     verify_bundle,
     witness_policy,
 )
-from tlog.client_options import cache_option, leaf_hash_option, log_option, vkey_option
-from tlog.entries.cli import statement_options
+from tlog.client.trust import TrustStore, default_state_dir
 from tlog.errors import ConfigError, MalformedError, NotFoundError, TlogError, VerificationError
-from tlog.keys_cli import key_arg
-from tlog.trust import TrustStore, default_state_dir
 
 __all__ = ["bundle", "consistency", "get", "verify"]
 
@@ -191,7 +191,7 @@ def get(as_json: bool, index: int | None, leaf_hash: str | None, **opts: Any) ->
 
 def _held_document(opts: dict[str, Any]) -> tuple[dict[str, Any] | bytes, str] | None:
     """The submission the user holds, from the verify flags (None: none given)."""
-    from tlog.entries.cli import build_dsse, build_hashedrekord, build_intoto_link
+    from tlog.entries.build import build_dsse, build_hashedrekord, build_intoto_link
 
     artifact, signature = opts.pop("artifact"), opts.pop("signature")
     keys, certs, pss = opts.pop("public_key"), opts.pop("certificate"), opts.pop("rsa_pss")

@@ -26,23 +26,23 @@ __all__ = ["COMMANDS", "main"]
 
 # name -> ("module:attribute", one-line help, section)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "keygen": ("tlog.keys_cli:keygen", "Generate a log signing key pair.", "Operators"),
+    "keygen": ("tlog.cli.keys:keygen", "Generate a log signing key pair.", "Operators"),
     "init": ("sequencer.cli:init", "Create a log's config and publish the empty log.", "Operators"),
     "sequence": ("sequencer.cli:sequence", "Admit queued submissions into the log.", "Operators"),
     "config": ("sequencer.cli:config", "Change a log's tlog.toml (add a witness).", "Operators"),
     "site": ("sequencer.site_cli:site", "Build the static web pages of a log.", "Operators"),
-    "submit": ("tlog.entries.cli:submit", "Check a signed statement and queue it.", "Submitters"),
-    "get": ("tlog.client_cli:get", "Fetch an entry and its inclusion proof.", "Verifiers"),
-    "verify": ("tlog.client_cli:verify", "Verify that an entry is in the log.", "Verifiers"),
-    "bundle": ("tlog.client_cli:bundle", "Write a stapled, offline proof bundle.", "Verifiers"),
-    "trust": ("tlog.trust_cli:trust", "Show or forget the checkpoints you trust.", "Verifiers"),
+    "submit": ("tlog.cli.submit:submit", "Check a signed statement and queue it.", "Submitters"),
+    "get": ("tlog.cli.client:get", "Fetch an entry and its inclusion proof.", "Verifiers"),
+    "verify": ("tlog.cli.client:verify", "Verify that an entry is in the log.", "Verifiers"),
+    "bundle": ("tlog.cli.client:bundle", "Write a stapled, offline proof bundle.", "Verifiers"),
+    "trust": ("tlog.cli.trust:trust", "Show or forget the checkpoints you trust.", "Verifiers"),
     "consistency": (
-        "tlog.client_cli:consistency",
+        "tlog.cli.client:consistency",
         "Check the log only grew since you last looked.",
         "Verifiers",
     ),
-    "search": ("tlog.search_cli:search", "Find entries by digest, key or hash.", "Monitors"),
-    "monitor": ("tlog.monitor_cli:monitor", "Follow the log, alert on watched keys.", "Monitors"),
+    "search": ("tlog.cli.search:search", "Find entries by digest, key or hash.", "Monitors"),
+    "monitor": ("tlog.cli.monitor:monitor", "Follow the log, alert on watched keys.", "Monitors"),
     "witness": ("witness.cli:witness", "Run a C2SP tlog-witness.", "Witnesses"),
 }
 
@@ -77,7 +77,7 @@ class LazyGroup(click.Group):
                     formatter.write_dl(rows)
 
 
-# Commands whose options may default from the client config file (tlog.client_options).
+# Commands whose options may default from the client config file (tlog.cli.options).
 CLIENT_COMMANDS = {"submit", "get", "verify", "bundle", "consistency", "search", "monitor"}
 
 
@@ -102,7 +102,7 @@ def cli(ctx: click.Context) -> None:
     witnesses, witness_threshold, state, cache, queue.
     """
     if ctx.invoked_subcommand in CLIENT_COMMANDS:
-        from tlog.client_options import client_defaults
+        from tlog.cli.options import client_defaults
 
         defaults = client_defaults()
         if defaults:

@@ -2,11 +2,11 @@
 
 Every answer is checked against a signed checkpoint: the log's Ed25519 signature, the witness
 policy (at least k valid cosignatures from the configured witnesses), and consistency with the
-last checkpoint this verifier trusted (``tlog.trust``). Proofs are computed from untrusted tiles
-and then checked against the signed root (tlog-tiles §9, first method), so a client fetches
-only the tiles a proof reads. When a check fails, the same tiles are authenticated one by one
-(``TileHashReader``) to say *which* object was wrong, and to tell a fork (two signed trees that
-cannot both be honest) from a tampered tile.
+last checkpoint this verifier trusted (``tlog.client.trust``). Proofs are computed from
+untrusted tiles and then checked against the signed root (tlog-tiles §9, first method), so a
+client fetches only the tiles a proof reads. When a check fails, the same tiles are
+authenticated one by one (``TileHashReader``) to say *which* object was wrong, and to tell a
+fork (two signed trees that cannot both be honest) from a tampered tile.
 
 Requests for one inclusion proof in a tree of N entries: the checkpoint, one entry bundle, and
 the hash tiles the audit path reads: the leaf's tile at each of the ceil(log256 N) levels it
@@ -22,6 +22,7 @@ from typing import Any
 
 from tlog.bundle import ProofBundle
 from tlog.checkpoint import Checkpoint, parse_checkpoint
+from tlog.client.trust import TrustStore
 from tlog.cosignature import parse_any_verifier, witness_policy_check
 from tlog.errors import (
     ConfigError,
@@ -51,7 +52,6 @@ from tlog.tiles import (
     decode_entry_bundle,
     tile_for_node,
 )
-from tlog.trust import TrustStore
 
 __all__ = [
     "LogClient",

@@ -6,8 +6,8 @@ import json
 
 import click
 
+from tlog.client.trust import TrustStore, default_state_dir
 from tlog.errors import ConfigError
-from tlog.trust import TrustStore, default_state_dir
 
 __all__ = ["trust"]
 

@@ -24,8 +24,8 @@ from typing import Any
 import click
 import platformdirs
 
-from tlog.config_file import read_toml
 from tlog.errors import ConfigError
+from tlog.storage.files import read_toml
 
 __all__ = [
     "CLIENT_KEYS",

@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from tlog.client_options import cache_option, leaf_hash_option, log_option, vkey_option
+from tlog.cli.keys import key_arg
+from tlog.cli.options import cache_option, leaf_hash_option, log_option, vkey_option
 from tlog.errors import ConfigError, TlogError, VerificationError
-from tlog.keys_cli import key_arg
 
 __all__ = ["search"]
 
@@ -64,7 +64,7 @@ def search(
         found, broken = [client.find(leaf)], []
         query, size = f"leaf:{leaf_hash.lower()}", found[0].checkpoint.size
     else:
-        from tlog.search import search as run_search
+        from tlog.client.search import search as run_search
 
         if public_key:
             from tlog.entries import key_search_key

@@ -1,0 +1,5 @@
+"""``python -m tlog.cli``: the ``tlog`` command."""
+
+from tlog.cli import main
+
+main()

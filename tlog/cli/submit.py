@@ -1,0 +1,165 @@
+"""``tlog submit``: check signed statements locally, exactly as the log will, and queue them.
+
+The queue is any store (``tlog.storage.open_store``); each submission goes to
+``pending/<submission id>.json`` in its queue, in its RFC 8785 form, so resubmitting is harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tlog.cli.options import queue_option
+from tlog.client.submit import queue_documents
+from tlog.entries.build import build_dsse, build_hashedrekord, build_intoto_link
+from tlog.errors import ConfigError
+
+__all__ = ["statement_options", "submit"]
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{what}: cannot read {path}: {e.strerror}") from e
+
+
+def _flag_document(o: dict[str, Any]) -> dict[str, Any] | None:
+    """The submission the flags describe, if any (one kind at a time)."""
+    hashed = bool(o["artifact"] or o["digest"] or o["signature"])
+    modes = [m for m, on in (("--artifact/--digest/--signature", hashed),
+                             ("--dsse", bool(o["dsse"])), ("--link", bool(o["link"]))) if on]
+    if len(modes) > 1:
+        raise ConfigError(f"give one of {', '.join(modes)}, not several")
+    keys = [_read(p, "--public-key") for p in o["public_key"]]
+    certs = [_read(p, "--certificate") for p in o["certificate"]]
+    if o["dsse"]:
+        if not keys and not certs:
+            raise ConfigError("--dsse needs --public-key or --certificate (repeatable)")
+        return build_dsse(_read(o["dsse"], "--dsse"), keys, certs)
+    if o["link"]:
+        if certs or not keys:
+            raise ConfigError("--link needs --public-key (repeatable), not --certificate")
+        return build_intoto_link(_read(o["link"], "--link"), keys)
+    if not hashed:
+        if keys or certs:
+            raise ConfigError("--public-key/--certificate need --artifact, --digest, --dsse "
+                              "or --link")
+        return None
+    if not o["signature"] or len(keys) + len(certs) != 1:
+        raise ConfigError("--signature and one --public-key (or --certificate) are required")
+    if o["artifact"] and o["digest"]:
+        raise ConfigError("give --artifact or --digest, not both")
+    return build_hashedrekord(
+        _read(o["artifact"], "--artifact") if o["artifact"] else None, o["digest"],
+        _read(o["signature"], "--signature"), (keys or certs)[0], certificate=bool(certs),
+        rsa_pss=o["rsa_pss"], key_details=o["key_details"],
+    )
+
+
+def _jsonl(path: str) -> list[tuple[str, bytes]]:
+    return [(f"{path}:{n}", line) for n, line in enumerate(_read(path, "--jsonl").splitlines(), 1)
+            if line.strip()]
+
+
+_FILE = click.Path(dir_okay=False)
+_STATEMENT_OPTIONS = [
+    click.option("--artifact", type=_FILE, help="The artifact that was signed."),
+    click.option("--signature", type=_FILE,
+                 help="The artifact's signature file (raw bytes or base64 text)."),
+    click.option("--public-key", multiple=True, type=_FILE,
+                 help="Signer's public key (PEM/DER); repeat for --dsse and --link."),
+    click.option("--certificate", multiple=True, type=_FILE,
+                 help="Signer's X.509 certificate: only its key is used; the chain is NOT "
+                      "validated (no roots, expiry or identity checks)."),
+    click.option("--rsa-pss", is_flag=True, help="Only accept RSA-PSS (default: detect)."),
+    click.option("--dsse", type=_FILE,
+                 help="A DSSE envelope (JSON); keys by --public-key/--certificate."),
+    click.option("--link", type=_FILE,
+                 help="An in-toto link metadata file; keys by --public-key."),
+]
+
+
+def statement_options(f: Any) -> Any:
+    """The flags that describe a signed statement, shared by ``tlog submit`` and
+    ``tlog verify`` so both read the same inputs the same way."""
+    for option in reversed(_STATEMENT_OPTIONS):
+        f = option(f)
+    return f
+
+
+@click.command()
+@click.argument("documents", nargs=-1, type=click.Path(dir_okay=False))
+@queue_option()
+@click.option("--endpoint", help="S3/GCS endpoint URL (MinIO, R2, emulators).")
+@statement_options
+@click.option("--digest", help="The artifact's digest instead of the artifact (sha256:<hex>).")
+@click.option("--key-details", help="Pin the algorithm by its sigstore name "
+                                    "(e.g. PKIX_ED25519_PH).")
+@click.option("--jsonl", type=click.Path(dir_okay=False),
+              help="Bulk import: a file of submission documents, one per line.")
+@click.option("--workers", type=int, help="Processes verifying bulk input (default: all cores).")
+@click.option("--json", "as_json", is_flag=True, help="Print receipts as JSON.")
+def submit(documents: tuple[str, ...], queue: str, endpoint: str | None, jsonl: str | None,
+           workers: int | None, as_json: bool, **flags: Any) -> None:
+    """Check signed statements exactly as the log will, and queue them.
+
+    Build one from flags (an artifact or its digest with a signature and key: hashedrekord;
+    --dsse ENVELOPE; --link FILE), or give submission documents (JSON files, or --jsonl with
+    one per line; format: docs/submissions.md). Everything is verified here first, and
+    nothing is queued if anything fails: the error names the file and the field. The queue
+    key is the submission's hash, so resubmitting is harmless.
+
+    Certificates: only their key is used. Chain validation is out of scope: the log does not
+    check roots, expiry or identities.
+
+    \b
+    Examples:
+      tlog submit --queue s3://bucket/queue --artifact tool.tgz --signature tool.tgz.sig \\
+          --public-key release.pub
+      tlog submit --queue ./queue --digest sha256:9f86d0… --signature s.sig --certificate c.pem
+      tlog submit --queue ./queue --dsse att.intoto.json --public-key builder.pub
+      tlog submit --queue ./queue --link package.2f89b927.link --public-key carl.pub
+      tlog submit --queue ./queue --jsonl submissions.jsonl --json
+    """
+    from tlog.storage import open_store
+
+    from tlog.entries.canonical import canonical_json
+
+    docs: list[tuple[str, bytes]] = []
+    flag_doc = _flag_document(flags)
+    if flag_doc is not None:
+        docs.append(("", canonical_json(flag_doc)))
+    docs += [(d, _read(d, "document")) for d in documents]
+    if jsonl:
+        docs += _jsonl(jsonl)
+    if not docs:
+        raise ConfigError("nothing to submit: give --artifact/--digest with --signature and "
+                          "--public-key, --dsse, --link, document files, or --jsonl")
+    store = open_store(queue, endpoint=endpoint)
+    show = len(docs) > 1 and not as_json and sys.stderr.isatty()
+    bar = click.progressbar(length=2 * len(docs), label="checking and queueing",
+                            file=sys.stderr) if show else None
+    with bar if bar is not None else _Null() as progress:
+        receipts = queue_documents(store, docs, workers=workers or os.cpu_count(),
+                                   progress=progress)
+    if as_json:
+        click.echo(json.dumps(receipts, indent=2))  # always a list, one receipt per document
+        return
+    for r in receipts:
+        where = f" from {r['source']}" if r["source"] else ""
+        click.echo(f"queued {r['type']} {r['submission_id']} "
+                   f"(leaf hash {r['leaf_hash']}){where}")
+
+
+class _Null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -1,0 +1,82 @@
+"""Queueing submissions: check each document exactly as admission will, then write them to
+the queue (one object for one document, bulk objects for many), all or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from tlog.errors import ConflictError, MalformedError, TlogError, VerificationError
+
+__all__ = ["queue_documents"]
+
+_CHECK_CHUNK = 4096  # documents verified between progress updates
+
+
+def _put(store: Any, key: str, data: bytes, sid: str) -> None:
+    from tlog.entries.submission import submission_id
+
+    try:
+        store.put(key, data)
+    except ConflictError:
+        # Same statement queued earlier in another byte form: still the same submission.
+        if submission_id(store.get(key)) != sid:
+            raise
+
+
+def queue_documents(
+    store: Any, docs: Sequence[tuple[str, bytes]], *, workers: int | None = None,
+    progress: Any = None,
+) -> list[dict[str, Any]]:
+    """Check every (source, document) as admission will, then queue them all; nothing is
+    queued if any fails (the error names the source and the field). Returns receipts.
+    ``progress.update(n)`` (a click progress bar) counts checks, then writes."""
+    from tlog.entries.canonical import canonical_json
+    from tlog.entries.submission import Admitted, load_document
+    from tlog.queue import BULK_BYTES, BULK_MAX, bulk_key, single_key
+
+    from .admission import admit_many
+
+    results: list[Any] = []
+    for i in range(0, len(docs), _CHECK_CHUNK):
+        part = docs[i : i + _CHECK_CHUNK]
+        results += admit_many([d for _, d in part], workers=workers)
+        if progress is not None:
+            progress.update(len(part))
+    bad = [(src, r) for (src, _), r in zip(docs, results, strict=True)
+           if not isinstance(r, Admitted)]
+    if bad:
+        src, err = bad[0]
+        more = f" (and {len(bad) - 1} more invalid)" if len(bad) > 1 else ""
+        family = type(err) if isinstance(err, MalformedError | VerificationError) else TlogError
+        raise family(f"{src + ': ' if src else ''}{err}{more}")
+    admitted: list[Admitted] = [r for r in results if isinstance(r, Admitted)]
+    receipts = [{"submission_id": adm.submission_id, "type": adm.type,
+                 "leaf_hash": adm.leaf_hash.hex(), "search_keys": list(adm.search_keys),
+                 "source": src} for (src, _), adm in zip(docs, admitted, strict=True)]
+    bodies = [canonical_json(load_document(data)) for _, data in docs]
+    if len(bodies) == 1:  # one submission: its own object, named by its id
+        _put(store, single_key(admitted[0].submission_id), bodies[0], admitted[0].submission_id)
+        objects = [single_key(admitted[0].submission_id)]
+        where = [0]
+    else:  # many: bulk objects of up to BULK_MAX lines and BULK_BYTES, written in parallel
+        where, groups, size = [], [[]], 0
+        for body in bodies:
+            if groups[-1] and (len(groups[-1]) == BULK_MAX or size + len(body) > BULK_BYTES):
+                groups.append([])
+                size = 0
+            groups[-1].append(body)
+            size += len(body) + 1
+            where.append(len(groups) - 1)
+        parts = [b"\n".join(g) + b"\n" for g in groups]
+        objects = [bulk_key(p, len(g)) for p, g in zip(parts, groups, strict=True)]
+        with ThreadPoolExecutor(min(8, len(parts))) as pool:
+            list(pool.map(lambda kp: store.put(*kp), zip(objects, parts, strict=True)))
+    for i, r in enumerate(receipts):
+        r["queue_object"] = objects[where[i]]
+    if progress is not None:
+        progress.update(len(docs))
+    return receipts
+
+

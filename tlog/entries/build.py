@@ -1,0 +1,136 @@
+"""Submission documents built from the files signers already have: an artifact (or its
+digest), a signature (raw or base64) and a key or certificate (PEM, DER or base64 DER); a DSSE
+envelope; an in-toto link. Pure: bytes in, a document (a dict) out."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from tlog.errors import ConfigError, MalformedError, VerificationError
+
+__all__ = ["build_dsse", "build_hashedrekord", "build_intoto_link", "signature_bytes"]
+
+
+def signature_bytes(data: bytes) -> bytes:
+    """A signature file holds raw bytes, or base64 text (as cosign and ``openssl base64``
+    write it; whitespace and line breaks ignored). Text that decodes is taken as base64:
+    raw signature bytes are practically never all base64 characters."""
+    text = b"".join(data.split())
+    if text and len(text) % 4 == 0:
+        try:
+            decoded = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            return data
+        if decoded and base64.b64encode(decoded) == text:
+            return decoded
+    return data
+
+
+def _pem(data: bytes, field: str, certificate: bool | None) -> tuple[str, Any]:
+    """A key or certificate file (PEM, DER or base64 DER) as PEM text, and the parsed key."""
+    from tlog.entries.keys import load_public_key
+
+    key = load_public_key(data, field, certificate)
+    label = "CERTIFICATE" if key.is_certificate else "PUBLIC KEY"
+    b64 = base64.encodebytes(key.der).decode().replace("\n", "")
+    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
+    return f"-----BEGIN {label}-----\n" + "\n".join(lines) + f"\n-----END {label}-----\n", key
+
+
+def _artifact_digest(artifact: bytes, key: Any, sig: bytes, requested: str | None) -> str:
+    """The digest to log for an artifact: the one the key's algorithm signs with. For
+    Ed25519 the signature decides: Ed25519ph (SHA-512, Rekor's form) or pure Ed25519 over
+    the SHA-256 digest (tiledlog's); pure Ed25519 over the artifact cannot be logged."""
+    from tlog.entries.keys import DETAILS, candidate_details, verify_message
+
+    if requested:
+        name = DETAILS[requested][1] if requested in DETAILS else None
+        return _spec(name or "sha256", artifact)
+    if key.algorithm.startswith("ecdsa-"):  # each curve signs with its own hash
+        (details,) = candidate_details(key, None, "--public-key")
+        return _spec(DETAILS[details][1] or "sha256", artifact)
+    if key.algorithm == "ed25519":
+        sha512 = hashlib.sha512(artifact).digest()
+        if verify_message(key, ["PKIX_ED25519_PH"], sig, artifact, "signature"):
+            return "sha512:" + sha512.hex()
+        if not verify_message(key, ["PKIX_ED25519"], sig, hashlib.sha256(artifact).digest(),
+                              "signature") and verify_message(key, ["PKIX_ED25519"], sig,
+                                                              artifact, "signature"):
+            raise VerificationError(
+                "--signature: a pure Ed25519 signature over the artifact itself cannot be "
+                "logged (the log only sees a digest): sign its SHA-256 digest, or use "
+                "Ed25519ph (what Rekor v2 does)"
+            )
+    return _spec("sha256", artifact)
+
+
+def _spec(name: str, data: bytes) -> str:
+    return f"{name}:{hashlib.new(name, data).hexdigest()}"
+
+
+def build_hashedrekord(
+    artifact: bytes | None,
+    digest: str | None,
+    signature: bytes,
+    key_pem: bytes,
+    *,
+    certificate: bool = False,
+    rsa_pss: bool = False,
+    key_details: str | None = None,
+) -> dict[str, Any]:
+    """A hashedrekord submission document from an artifact (or its digest ``alg:hex``), a
+    signature (raw or base64) and the signer's key or certificate (PEM or DER)."""
+    field = "--certificate" if certificate else "--public-key"
+    pem, key = _pem(key_pem, field, True if certificate else None)
+    sig = signature_bytes(signature)
+    if digest is None:
+        if artifact is None:
+            raise ConfigError("--artifact or --digest is required")
+        digest = _artifact_digest(artifact, key, sig, key_details)
+    doc: dict[str, Any] = {
+        "type": "hashedrekord",
+        "digest": digest.strip().lower(),
+        "signature": base64.b64encode(sig).decode(),
+        ("certificate" if key.is_certificate else "public_key"): pem,
+    }
+    if rsa_pss:
+        doc["rsa_pss"] = True
+    if key_details:
+        doc["key_details"] = key_details
+    return doc
+
+
+def _keys(public_keys: Sequence[bytes], certificates: Sequence[bytes]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, files, cert in (("public_keys", public_keys, None),
+                              ("certificates", certificates, True)):
+        for i, data in enumerate(files):
+            pem, key = _pem(data, f"--{name[:-1].replace('_', '-')}[{i}]", cert)
+            out.setdefault("certificates" if key.is_certificate else "public_keys", []).append(pem)
+    return out
+
+
+def _json_file(data: bytes, field: str) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as e:
+        raise MalformedError("not a JSON file", field=field) from e
+
+
+def build_dsse(envelope: bytes, public_keys: Sequence[bytes],
+               certificates: Sequence[bytes] = ()) -> dict[str, Any]:
+    """A dsse submission document from a DSSE envelope file and the signers' keys."""
+    return {"type": "dsse", "envelope": _json_file(envelope, "--dsse"),
+            **_keys(public_keys, certificates)}
+
+
+def build_intoto_link(link: bytes, public_keys: Sequence[bytes]) -> dict[str, Any]:
+    """An intoto-link submission document from a link file and the functionaries' keys."""
+    return {"type": "intoto-link", "link": _json_file(link, "--link"), **_keys(public_keys, ())}
+
+
