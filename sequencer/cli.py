@@ -16,7 +16,7 @@ from tlog.errors import ConfigError, ConflictError, NotPublishedError, StoreErro
 
 from .config import LogConfig, WitnessConfig, format_config, load_config
 
-__all__ = ["config", "init", "sequence"]
+__all__ = ["config", "init", "sequence", "site"]
 
 
 def open_stores(cfg: LogConfig) -> tuple[Any, Any]:
@@ -392,3 +392,30 @@ def add_witness(name: str | None, url: str, vkey: str, threshold: int | None,
         return
     click.echo(f"{config_path}: {len(cfg.witnesses)} witnesses, threshold "
                f"{cfg.witness_threshold}, {'required' if cfg.require_witnesses else 'optional'}")
+
+
+@click.group()
+def site() -> None:
+    """The log's static web pages."""
+
+
+@site.command()
+@click.option("--config", "config_path", default="tlog.toml", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+def build(config_path: str, as_json: bool) -> None:
+    """Render index.html, entry.html (the in-browser verifier) and verify.html for the
+    published checkpoint and upload them beside the log. Needs no private key.
+
+    \b
+    Example:
+      tlog site build --config tlog.toml
+    """
+    from .site import build_site
+
+    cfg = load_config(config_path)
+    store, _ = open_stores(cfg)
+    pages = build_site(cfg, store, store.get("checkpoint"))
+    if as_json:
+        click.echo(json.dumps({"store": store.url, "pages": pages}))
+    else:
+        click.echo(f"wrote {', '.join(pages)} to {store.url}")

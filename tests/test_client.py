@@ -8,6 +8,7 @@ about the cache, since the HTTP store keeps full tiles on disk.
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import pytest
@@ -208,7 +209,7 @@ def _witnesses(n: int) -> list[tuple[object, str]]:
     out = []
     for i in range(n):
         skey, vkey = generate_cosignature_key(f"witness{i}.example")
-        out.append((new_cosignature_signer(skey), vkey))
+        out.append((new_cosignature_signer(skey, time.time), vkey))
     return out
 
 

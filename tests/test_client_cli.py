@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -213,7 +214,7 @@ def test_trust_state_is_not_a_cache_and_can_be_shown_and_forgotten(
 def test_witness_options(cli: CLI) -> None:
     skey, vkey = generate_cosignature_key("witness.example")
     (cli.tmp / "w.pub").write_text(vkey)
-    cli.log.publish(new_cosignature_signer(skey))
+    cli.log.publish(new_cosignature_signer(skey, time.time))
     code, out, _ = cli.run("verify", *cli.base(), "--index", "3",
                            "--witness", str(cli.tmp / "w.pub"))
     assert code == 0 and "cosigned by witness.example" in out

@@ -9,7 +9,6 @@ carries key id (4, key type 0x04) ‖ timestamp (8, big-endian) ‖ Ed25519 sign
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Sequence
 
 from cryptography.exceptions import InvalidSignature
@@ -77,7 +76,7 @@ def subtree_message(
 class CosignatureSigner:
     """A witness key: signs a checkpoint text with a timestamp (plugs into ``sign_note``)."""
 
-    def __init__(self, name: str, seed: bytes, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, name: str, seed: bytes, clock: Callable[[], float]) -> None:
         if not valid_name(name) or len(seed) != 32:
             raise MalformedError("cosigner needs a valid name and a 32-byte seed", field="skey")
         self.name, self._seed, self._clock = name, seed, clock
@@ -147,12 +146,13 @@ def generate_cosignature_key(name: str) -> tuple[str, str]:
         raise MalformedError(
             f"key name {name!r} must be non-empty, without '+' or spaces", field="name"
         )
-    s = CosignatureSigner(name, os.urandom(32))
+    s = CosignatureSigner(name, os.urandom(32), clock=lambda: 0)  # for its keys only
     return s.skey, s.verifier().vkey
 
 
-def new_cosignature_signer(skey: str, clock: Callable[[], float] = time.time) -> CosignatureSigner:
-    """A witness signer from ``PRIVATE+KEY+name+id+base64(0x04 ‖ seed)``."""
+def new_cosignature_signer(skey: str, clock: Callable[[], float]) -> CosignatureSigner:
+    """A witness signer from ``PRIVATE+KEY+name+id+base64(0x04 ‖ seed)``; ``clock`` gives the
+    time each cosignature states (``time.time`` in a witness: the core reads no clock)."""
     f = _split_key(skey.strip() if isinstance(skey, str) else skey, 5, "skey")
     if f[0] != "PRIVATE" or f[1] != "KEY" or not valid_name(f[2]):
         raise MalformedError("malformed witness signer key", field="skey")

@@ -18,6 +18,7 @@ Unknown keys are errors.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,7 +93,7 @@ def _signer(cfg: WitnessConfig):  # type: ignore[no-untyped-def]
     from tlog.cosignature import new_cosignature_signer
 
     try:
-        return new_cosignature_signer(cfg.key_file.read_text().strip())
+        return new_cosignature_signer(cfg.key_file.read_text().strip(), time.time)
     except OSError as e:
         raise ConfigError(f"{cfg.path}: key_file: cannot read {cfg.key_file}: "
                           f"{e.strerror}") from e

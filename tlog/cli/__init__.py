@@ -1,15 +1,17 @@
 """The ``tlog`` command: one click group, sub-commands grouped by user and loaded lazily.
 
-Each sub-command lives in the package that owns it (``tlog``, ``sequencer``, ``witness``);
-this module only knows their import paths, so ``tlog --help`` imports nothing heavy.
-Errors from the library (``TlogError``) become one line on stderr and a non-zero exit here,
-and nowhere else.
+Each sub-command lives in the package that owns it (``tlog.cli``, ``sequencer.cli``,
+``witness.cli``) and is declared in the entry-point group ``tiledlog.commands``
+(pyproject.toml), so this module imports none of them until one is invoked, and ``tlog``
+never depends on the sequencer or the witness. Errors from the library (``TlogError``)
+become one line on stderr and a non-zero exit here, and nowhere else.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import click
@@ -22,56 +24,55 @@ from tlog.errors import (
     VerificationError,
 )
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["HELP", "main"]
 
-# name -> ("module:attribute", one-line help, section)
-COMMANDS: dict[str, tuple[str, str, str]] = {
-    "keygen": ("tlog.cli.keys:keygen", "Generate a log signing key pair.", "Operators"),
-    "init": ("sequencer.cli:init", "Create a log's config and publish the empty log.", "Operators"),
-    "sequence": ("sequencer.cli:sequence", "Admit queued submissions into the log.", "Operators"),
-    "config": ("sequencer.cli:config", "Change a log's tlog.toml (add a witness).", "Operators"),
-    "site": ("sequencer.site_cli:site", "Build the static web pages of a log.", "Operators"),
-    "submit": ("tlog.cli.submit:submit", "Check a signed statement and queue it.", "Submitters"),
-    "get": ("tlog.cli.client:get", "Fetch an entry and its inclusion proof.", "Verifiers"),
-    "verify": ("tlog.cli.client:verify", "Verify that an entry is in the log.", "Verifiers"),
-    "bundle": ("tlog.cli.client:bundle", "Write a stapled, offline proof bundle.", "Verifiers"),
-    "trust": ("tlog.cli.trust:trust", "Show or forget the checkpoints you trust.", "Verifiers"),
-    "consistency": (
-        "tlog.cli.client:consistency",
-        "Check the log only grew since you last looked.",
-        "Verifiers",
-    ),
-    "search": ("tlog.cli.search:search", "Find entries by digest, key or hash.", "Monitors"),
-    "monitor": ("tlog.cli.monitor:monitor", "Follow the log, alert on watched keys.", "Monitors"),
-    "witness": ("witness.cli:witness", "Run a C2SP tlog-witness.", "Witnesses"),
+# How `tlog --help` presents each command: name -> (one-line help, section). Presentation
+# only: where a command lives is its entry point's business.
+HELP: dict[str, tuple[str, str]] = {
+    "keygen": ("Generate a log signing key pair.", "Operators"),
+    "init": ("Create a log's config and publish the empty log.", "Operators"),
+    "sequence": ("Admit queued submissions into the log.", "Operators"),
+    "config": ("Change a log's tlog.toml (add a witness).", "Operators"),
+    "site": ("Build the static web pages of a log.", "Operators"),
+    "submit": ("Check a signed statement and queue it.", "Submitters"),
+    "get": ("Fetch an entry and its inclusion proof.", "Verifiers"),
+    "verify": ("Verify that an entry is in the log.", "Verifiers"),
+    "bundle": ("Write a stapled, offline proof bundle.", "Verifiers"),
+    "trust": ("Show or forget the checkpoints you trust.", "Verifiers"),
+    "consistency": ("Check the log only grew since you last looked.", "Verifiers"),
+    "search": ("Find entries by digest, key or hash.", "Monitors"),
+    "monitor": ("Follow the log, alert on watched keys.", "Monitors"),
+    "witness": ("Run a C2SP tlog-witness.", "Witnesses"),
 }
 
-SECTIONS = ["Operators", "Submitters", "Verifiers", "Monitors", "Witnesses"]
+SECTIONS = ["Operators", "Submitters", "Verifiers", "Monitors", "Witnesses", "Other"]
+
+
+@cache
+def _commands() -> dict[str, EntryPoint]:
+    """The installed commands (a package that is not installed contributes none)."""
+    return {ep.name: ep for ep in entry_points(group="tiledlog.commands")}
 
 
 class LazyGroup(click.Group):
     """A group whose sub-commands are imported only when invoked."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name in COMMANDS if self._available(name)]
-
-    def _available(self, name: str) -> bool:
-        module = COMMANDS[name][0].split(":")[0]
-        return importlib.util.find_spec(module) is not None
+        known = [name for name in HELP if name in _commands()]
+        return known + sorted(set(_commands()) - set(known))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in COMMANDS or not self._available(cmd_name):
-            return None
-        module, attr = COMMANDS[cmd_name][0].split(":")
-        return getattr(importlib.import_module(module), attr)
+        ep = _commands().get(cmd_name)
+        return ep.load() if ep is not None else None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         for section in SECTIONS:
-            rows = [
-                (name, COMMANDS[name][1])
-                for name in self.list_commands(ctx)
-                if COMMANDS[name][2] == section
-            ]
+            rows = []
+            for name in self.list_commands(ctx):
+                line, where = HELP.get(name, ("", "Other"))
+                if where == section:
+                    command = None if line else self.get_command(ctx, name)
+                    rows.append((name, line or (command.get_short_help_str() if command else "")))
             if rows:
                 with formatter.section(f"Commands for {section.lower()}"):
                     formatter.write_dl(rows)

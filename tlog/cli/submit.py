@@ -127,9 +127,8 @@ def submit(documents: tuple[str, ...], queue: str, endpoint: str | None, jsonl: 
       tlog submit --queue ./queue --link package.2f89b927.link --public-key carl.pub
       tlog submit --queue ./queue --jsonl submissions.jsonl --json
     """
-    from tlog.storage import open_store
-
     from tlog.entries.canonical import canonical_json
+    from tlog.storage import open_store
 
     docs: list[tuple[str, bytes]] = []
     flag_doc = _flag_document(flags)
