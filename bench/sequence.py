@@ -33,7 +33,8 @@ from common import bracketed, summary
 from submissions import hashedrekord_docs
 
 from sequencer.config import LogConfig
-from sequencer.pipeline import Sequencer, publish_empty_log
+from sequencer.lock import publish_empty_log
+from sequencer.pipeline import Sequencer
 from tlog.client.admission import shutdown_admission_pool
 from tlog.note import generate_key
 from tlog.queue import BULK_MAX, bulk_key

@@ -78,7 +78,7 @@ def init(
     """
     from tlog.note import new_signer
 
-    from .pipeline import existing_log, publish_empty_log
+    from .lock import existing_log, publish_empty_log
 
     if bool(key_file) == bool(key_env):
         raise ConfigError("--key or --key-env: give exactly one")

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from sequencer.config import LogConfig
-from sequencer.pipeline import Sequencer, publish_empty_log
+from sequencer.lock import publish_empty_log
+from sequencer.pipeline import Sequencer
 from tlog.checkpoint import parse_checkpoint
 from tlog.errors import MalformedError, NotFoundError, StoreError
 from tlog.index import search_key

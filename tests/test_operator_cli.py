@@ -271,3 +271,21 @@ def test_small_things_an_operator_sees(tmp_path: Path) -> None:
     stdout, stderr = watch.communicate(timeout=30)
     assert watch.returncode == 0, stderr
     assert len(stdout.splitlines()) == 1, stdout
+
+
+def test_init_adopts_a_log_that_has_entries(tmp_path: Path) -> None:
+    """A log that has sequenced batches is recognised by `tlog init` as the same key's log
+    (its lock carries the committing run's nonce after the signed checkpoint)."""
+    from submissions import hashedrekord_docs
+
+    _keygen(tmp_path)
+    assert _init(tmp_path).returncode == 0
+    (tmp_path / "docs.jsonl").write_bytes(b"\n".join(d for _, d in hashedrekord_docs(3)))
+    assert tlog(tmp_path, "submit", "--queue", "public-queue", "--jsonl", "docs.jsonl"
+                ).returncode == 0
+    assert tlog(tmp_path, "sequence").returncode == 0
+    (tmp_path / "tlog.toml").unlink()
+    line = _one_line(_init(tmp_path), 2)
+    assert "a log already exists there at size 3, signed by this key" in line
+    res = _init(tmp_path, "--adopt", "--json")
+    assert res.returncode == 0 and '"adopted": true' in res.stdout, res.stderr

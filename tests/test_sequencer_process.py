@@ -19,7 +19,7 @@ from submissions import hashedrekord_docs
 
 from sequencer.config import LogConfig, format_config
 from sequencer.crash import STEPS
-from sequencer.pipeline import publish_empty_log
+from sequencer.lock import publish_empty_log
 from tlog.note import generate_key
 from tlog.storage import open_store
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from seqhelpers import enqueue, make_log, sequencer
 
-from sequencer.pipeline import CHECKPOINT_KEY, LOCK_KEY
+from sequencer.lock import CHECKPOINT_KEY, LOCK_KEY
 from tlog import index as tindex
 from tlog.checkpoint import Checkpoint, format_checkpoint
 from tlog.integrate import edge_root, edge_tiles

@@ -59,10 +59,10 @@ def test_queue_is_read_in_bounded_pieces(tmp_path: Path, monkeypatch: pytest.Mon
     """A batch's queue objects are read a few at a time, and no more than about
     ``ADMIT_BYTES`` of documents are held before admission has taken them (large DSSE
     envelopes must not all sit in memory at once); the log is the same as ever."""
-    from sequencer import pipeline
+    from sequencer import intake
 
-    monkeypatch.setattr(pipeline, "ADMIT_BYTES", 2_000)
-    monkeypatch.setattr(pipeline, "_READ_GROUP", 4)
+    monkeypatch.setattr(intake, "ADMIT_BYTES", 2_000)
+    monkeypatch.setattr(intake, "READ_GROUP", 4)
     cfg, _, _ = make_log(tmp_path, batch_size=100)
     queue = open_store(cfg.queue)
     enqueue(queue, [f"v{i:03d}" + "x" * 200 for i in range(300)])

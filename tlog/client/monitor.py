@@ -33,7 +33,6 @@ from typing import Any
 from tlog.bundle import ProofBundle, format_bundle
 from tlog.checkpoint import Checkpoint, parse_checkpoint
 from tlog.client import fetch_checkpoint
-from tlog.client.trust import write_atomic
 from tlog.errors import (
     MalformedError,
     NotFoundError,
@@ -43,6 +42,7 @@ from tlog.errors import (
 )
 from tlog.merkle import check_consistency, leaf_hash, prove_consistency, prove_inclusion
 from tlog.note import new_verifier, open_note
+from tlog.storage.files import write_atomic
 from tlog.tiles import ENTRIES, Tile, TileHashReader, decode_entry_bundle
 
 __all__ = ["EXIT_EVENTS", "EXIT_MISBEHAVIOUR", "EXIT_NOTHING", "Monitor", "MonitorResult"]

@@ -23,15 +23,15 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import platformdirs
 
 from tlog.errors import ConfigError, ConflictError
+from tlog.storage.files import write_atomic
 
-__all__ = ["TrustStore", "default_state_dir", "write_atomic"]
+__all__ = ["TrustStore", "default_state_dir"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -47,21 +47,6 @@ def default_state_dir() -> Path:
             new.parent.mkdir(parents=True, exist_ok=True)
             shutil.copytree(old, new)
     return new
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` durably: a synced temporary beside it, then a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 class TrustStore:

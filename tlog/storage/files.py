@@ -1,16 +1,74 @@
-"""Reading a TOML config file: every way it can be wrong is a ``ConfigError`` naming the file.
+"""Local files: the one way to write a file atomically, and the one reader of TOML configs.
 
-One reader for the log's, the witness's and the client's configs, so that none of them can
-let a ``RecursionError`` (deep nesting), a ``UnicodeDecodeError`` or a huge file through.
+``write_atomic`` replaces a file with a temporary renamed over it (fsynced, with its folder,
+when it must survive a crash): the trusted state, the monitor's state, caches and the folder
+store all write through it. ``read_toml`` reads the log's, the witness's and the client's
+configs: every way one can be wrong is a ``ConfigError`` naming the file, never a
+``RecursionError`` (deep nesting), a ``UnicodeDecodeError`` or a huge file read whole.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from tlog.errors import ConfigError
+
+__all__ = ["fsync_dir", "read_toml", "write_atomic", "write_temporary"]
+
+TMP_PREFIX = ".tmp-"  # temporaries are named .tmp-<pid>-…: a sweep can tell the dead ones
+
+
+def write_temporary(folder: Path, data: bytes, *, durable: bool = True) -> Path:
+    """A new, uniquely named file in ``folder`` holding ``data`` (synced when ``durable``);
+    the caller renames or links it into place, or removes it."""
+    try:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=f"{TMP_PREFIX}{os.getpid()}-")
+    except FileNotFoundError:  # the folder was removed meanwhile: make it again
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=folder, prefix=f"{TMP_PREFIX}{os.getpid()}-")
+    os.fchmod(fd, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
+    return Path(name)
+
+
+def write_atomic(path: Path, data: bytes, *, durable: bool = True,
+                 tmp_dir: Path | None = None) -> None:
+    """Replace ``path`` with ``data`` atomically: readers see the old file or the new one,
+    never a part. ``durable``: synced, with the folder's entry, before this returns.
+    ``tmp_dir``: where the temporary goes (default: beside ``path``; same file system)."""
+    tmp = write_temporary(tmp_dir or path.parent, data, durable=durable)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if durable:
+        fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a folder's entries (a rename, a link) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
 
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; a MiB is no config
 

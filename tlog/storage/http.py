@@ -18,6 +18,7 @@ from tlog.errors import HostileResponseError, NotFoundError, StoreError
 
 from .base import Stats, Upload, get_many_parallel
 from .bounded import bounded_get, limit_for, transport_reason
+from .files import write_atomic
 from .retry import Passing, with_retries
 
 __all__ = ["HTTPStore"]
@@ -91,11 +92,9 @@ class HTTPStore:
         if local is not None and local.is_file():
             return local.read_bytes()
         _, data = self._request(key)
-        if local is not None:
+        if local is not None:  # a cache: losing it in a crash costs a fetch, so not synced
             local.parent.mkdir(parents=True, exist_ok=True)
-            tmp = local.with_name(f"{local.name}.tmp{os.getpid()}")
-            tmp.write_bytes(data)
-            os.replace(tmp, local)
+            write_atomic(local, data, durable=False)
         return data
 
     def evict(self, key: str) -> None:

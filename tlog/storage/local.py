@@ -6,10 +6,8 @@ import contextlib
 import ctypes
 import fcntl
 import hashlib
-import itertools
 import os
 import stat
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
@@ -18,6 +16,7 @@ from pathlib import Path
 from tlog.errors import ConflictError, NotFoundError, StoreError
 
 from .base import Stats, Upload, create_only
+from .files import TMP_PREFIX, fsync_dir, write_atomic, write_temporary
 
 __all__ = ["LocalStore"]
 
@@ -54,14 +53,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class LocalStore:
     """Objects are files under ``root``; keys are relative paths with '/'."""
 
@@ -71,7 +62,6 @@ class LocalStore:
         self.stats = Stats()
         self._fsync = fsync
         self._dirs: set[Path] = set()  # folders known to exist (saves a mkdir per write)
-        self._serial = itertools.count()
         self._tmp: Path | None = None  # see _tmp_dir
 
     def __repr__(self) -> str:
@@ -120,7 +110,7 @@ class LocalStore:
         now = time.time()
         for d in (self.root.parent / f".{self.root.name}.tlog-tmp", self.root / ".tlog-tmp"):
             for entry in list(os.scandir(d)) if d.is_dir() else []:
-                pid = entry.name.removeprefix(".tmp-").split("-", 1)[0]
+                pid = entry.name.removeprefix(TMP_PREFIX).split("-", 1)[0]
                 try:
                     if pid.isdigit() and _alive(int(pid)):
                         continue
@@ -134,27 +124,7 @@ class LocalStore:
     def _write_tmp(self, path: Path, data: bytes, sync: bool = True) -> Path:
         """A new, uniquely named temporary file holding ``data``, for ``path``."""
         self._parent_dir(path)
-        parent = self._tmp_dir()
-        while True:
-            tmp = parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{next(self._serial)}"
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-                break
-            except FileExistsError:  # left by a crashed process that had our pid
-                continue
-            except FileNotFoundError:  # the folder was removed meanwhile: make it again
-                parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                if self._fsync and sync:
-                    f.flush()
-                    os.fsync(f.fileno())
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        return tmp
+        return write_temporary(self._tmp_dir(), data, durable=self._fsync and sync)
 
     def put(self, key: str, data: bytes, upload: Upload | None = None) -> None:
         path = self._path(key)
@@ -170,7 +140,7 @@ class LocalStore:
                 finally:
                     os.unlink(tmp)
                 if self._fsync:
-                    _fsync_dir(path.parent)
+                    fsync_dir(path.parent)
             except OSError as e:
                 raise StoreError(f"write failed: {e.strerror}", key=key) from e
 
@@ -224,7 +194,7 @@ class LocalStore:
         if self._fsync and pairs:
             if _SYNCFS is None:
                 for d in {self._path(k).parent for _, k in pairs}:
-                    _fsync_dir(d)
+                    fsync_dir(d)
             else:
                 self._sync(pairs[0][1])
 
@@ -246,9 +216,8 @@ class LocalStore:
         path = self._path(key)
         self.stats.puts += 1
         try:
-            os.replace(self._write_tmp(path, data), path)
-            if self._fsync:
-                _fsync_dir(path.parent)
+            self._parent_dir(path)
+            write_atomic(path, data, durable=self._fsync, tmp_dir=self._tmp_dir())
         except OSError as e:
             raise StoreError(f"write failed: {e.strerror}", key=key) from e
 
@@ -304,7 +273,7 @@ class LocalStore:
                 continue
             for name in filenames:
                 key = rel + name
-                if (key.startswith(prefix) and not name.startswith((".tmp-", ".lock"))
+                if (key.startswith(prefix) and not name.startswith((TMP_PREFIX, ".lock"))
                         and _regular(os.path.join(dirpath, name))):
                     out.append(key)
         return iter(sorted(out))
