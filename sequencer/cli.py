@@ -219,7 +219,7 @@ def sequence(
         store,
         queue,
         cosign=_cosigner(cfg, store),
-        after_publish=_site_builder(cfg, store),
+        after_publish=site_builder(cfg, store),
         progress=(lambda n: bar.update(n)) if bar else None,
     )
     last: tuple[Any, ...] | None = None  # what the last run reported
@@ -314,7 +314,7 @@ def _cosigner(cfg: LogConfig, store: Any) -> Any:
     return make_cosigner(cfg, store)
 
 
-def _site_builder(cfg: LogConfig, store: Any) -> Any:
+def site_builder(cfg: LogConfig, store: Any) -> Any:
     if not cfg.site:
         return None
     try:

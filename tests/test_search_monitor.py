@@ -236,3 +236,43 @@ def test_monitor_reports_bad_tiles_and_rollbacks_as_misbehaviour(tmp_path: Path)
     event = json.loads(rolled.stdout.splitlines()[-1])
     assert event["reason"].startswith("rollback: checkpoint 300 is not a prefix of the trusted "
                                       "checkpoint 600")
+
+
+def test_search_survives_its_manifest_being_collected(tmp_path: Path) -> None:
+    """One manifest lookup for `find` and `search` (issue 21): when the manifest of the
+    checkpoint a search verified is deleted before it is read (the log moved on, and
+    index_keep = 1 removed it), the search reads the latest one, as `find` always did."""
+    from seqhelpers import make_log, sequencer
+    from submissions import hashedrekord_docs
+
+    from tlog.client import LogClient
+    from tlog.client.search import search
+
+    cfg, _, vkey = make_log(tmp_path, batch_size=5, index_keep=1)
+    queue, store = open_store(cfg.queue), open_store(cfg.store)
+    docs = list(hashedrekord_docs(10, seed=3))
+    for key, doc in docs[:5]:
+        queue.put(key, doc)
+    sequencer(cfg, admit=None).run()
+    digest = json.loads(docs[0][1])["digest"]
+
+    class MovesOn:
+        """The log, which commits another batch just as the searcher reads manifest 5."""
+
+        def __init__(self) -> None:
+            self.moved = False
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(store, name)
+
+        def get(self, key: str) -> bytes:
+            if key == ix.manifest_path(5) and not self.moved:
+                self.moved = True
+                for k, d in docs[5:]:
+                    queue.put(k, d)
+                assert sequencer(cfg, admit=None).run().size == 10
+            return store.get(key)
+
+    found = search(LogClient(MovesOn(), vkey), digest)
+    assert len(found.entries) == 1 and found.size == 5
+    assert digest in entry_search_keys(found.entries[0].entry)

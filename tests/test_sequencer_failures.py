@@ -419,7 +419,7 @@ def test_site_fault_then_rerun(tmp_path: Path, references: dict[str, dict[str, b
     nothing queued, rebuilds them for the published tree."""
     import dataclasses
 
-    from sequencer.cli import _site_builder
+    from sequencer.cli import site_builder
 
     def site_log(where: Path) -> tuple[Any, str, Any]:
         where.mkdir()
@@ -431,15 +431,15 @@ def test_site_fault_then_rerun(tmp_path: Path, references: dict[str, dict[str, b
     # How many times a healthy run writes the home page: the fault hits the last of them.
     cfg, _, store = site_log(tmp_path / "count")
     counter = FaultyStore(store, "overwrite", "index.html", mode, nth=10**9)
-    sequencer(cfg, store=Bundled(store), after_publish=_site_builder(cfg, counter)).run()
+    sequencer(cfg, store=Bundled(store), after_publish=site_builder(cfg, counter)).run()
     cfg, vkey, store = site_log(tmp_path / "log")
     faulty = FaultyStore(store, "overwrite", "index.html", mode, nth=counter.seen)
-    sequencer(cfg, store=Bundled(store), after_publish=_site_builder(cfg, faulty)).run()
+    sequencer(cfg, store=Bundled(store), after_publish=site_builder(cfg, faulty)).run()
     assert faulty.fired
     size, _, _ = check_published(store, vkey)
     assert size == N
     shown = f"<th>Tree size</th><td>{N}</td>"
     assert (shown in store.get("index.html").decode()) == (mode == "after")  # stale if lost
-    sequencer(cfg, store=Bundled(store), after_publish=_site_builder(cfg, store)).run()
+    sequencer(cfg, store=Bundled(store), after_publish=site_builder(cfg, store)).run()
     assert shown in store.get("index.html").decode()
     assert snapshot(cfg.store) == references["bulk"]

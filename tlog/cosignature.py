@@ -22,12 +22,12 @@ from tlog.note import (
     Note,
     Signature,
     Verifier,
-    _b64decode,
-    _split_key,
+    b64decode_field,
     format_skey,
     format_vkey,
     key_id,
     parse_vkey,
+    split_key,
     valid_name,
 )
 
@@ -131,7 +131,7 @@ class CosignatureVerifier:
 
 def cosignature_timestamp(sig: Signature | bytes) -> int:
     """The timestamp of a cosignature line (or of its decoded bytes, key id included)."""
-    raw = _b64decode(sig.b64, "signature") if isinstance(sig, Signature) else bytes(sig)
+    raw = b64decode_field(sig.b64, "signature") if isinstance(sig, Signature) else bytes(sig)
     if len(raw) != 76:
         raise MalformedError(f"not a cosignature: {len(raw)} bytes, expected 76")
     ts = int.from_bytes(raw[4:12], "big")
@@ -153,10 +153,10 @@ def generate_cosignature_key(name: str) -> tuple[str, str]:
 def new_cosignature_signer(skey: str, clock: Callable[[], float]) -> CosignatureSigner:
     """A witness signer from ``PRIVATE+KEY+name+id+base64(0x04 ‖ seed)``; ``clock`` gives the
     time each cosignature states (``time.time`` in a witness: the core reads no clock)."""
-    f = _split_key(skey.strip() if isinstance(skey, str) else skey, 5, "skey")
+    f = split_key(skey.strip() if isinstance(skey, str) else skey, 5, "skey")
     if f[0] != "PRIVATE" or f[1] != "KEY" or not valid_name(f[2]):
         raise MalformedError("malformed witness signer key", field="skey")
-    raw = _b64decode(f[4], "skey")
+    raw = b64decode_field(f[4], "skey")
     if len(raw) != 33 or raw[0] != ALG_COSIGNATURE:
         raise MalformedError("witness signer key is not a 0x04 Ed25519 seed", field="skey")
     signer = CosignatureSigner(f[2], raw[1:], clock)

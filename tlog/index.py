@@ -46,7 +46,6 @@ __all__ = [
     "Manifest",
     "decode_records",
     "empty_manifest",
-    "encode_records",
     "format_manifest",
     "index_paths",
     "leaf_key",
@@ -129,11 +128,6 @@ def manifest_path(size: int) -> str:
 
 def empty_manifest(size: int = 0) -> Manifest:
     return Manifest(size, tuple((None,) * LEVELS for _ in range(SHARDS)))
-
-
-def encode_records(records: Iterable[tuple[bytes, int]]) -> bytes:
-    """Sorted 40-byte records."""
-    return b"".join(sorted(k + i.to_bytes(8, "big") for k, i in records))
 
 
 def decode_records(data: bytes) -> list[tuple[bytes, int]]:

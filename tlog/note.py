@@ -35,6 +35,7 @@ __all__ = [
     "Signer",
     "UnverifiedNoteError",
     "Verifier",
+    "b64decode_field",
     "format_skey",
     "format_vkey",
     "generate_key",
@@ -43,6 +44,7 @@ __all__ = [
     "new_verifier",
     "open_note",
     "sign_note",
+    "split_key",
 ]
 
 ALG_ED25519 = 0x01
@@ -115,14 +117,14 @@ def key_id(name: str, alg: int, public_key: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + bytes([alg]) + public_key).digest()[:4]
 
 
-def _b64decode(s: str, what: str) -> bytes:
+def b64decode_field(s: str, what: str) -> bytes:
     try:
         return base64.b64decode(s, validate=True) if s else b""
     except (binascii.Error, ValueError) as e:
         raise MalformedError(f"invalid base64: {e}", field=what) from e
 
 
-def _split_key(s: str, parts: int, what: str) -> list[str]:
+def split_key(s: str, parts: int, what: str) -> list[str]:
     if not isinstance(s, str):
         raise MalformedError("key must be a string", field=what)
     fields = s.split("+", parts - 1)
@@ -144,11 +146,11 @@ def parse_vkey(vkey: str) -> tuple[str, bytes, int, bytes]:
         raise MalformedError("this is a private (signer) key, not a verifier key: give the "
                              "public .pub key instead, and keep the private one out of logs "
                              "and command lines", field="vkey")
-    name, hex_id, b64 = _split_key(vkey.strip() if isinstance(vkey, str) else vkey, 3, "vkey")
+    name, hex_id, b64 = split_key(vkey.strip() if isinstance(vkey, str) else vkey, 3, "vkey")
     if not valid_name(name) or not _HEX8.fullmatch(hex_id):
         raise MalformedError(f"malformed verifier key {_label(name, hex_id)} (expected "
                              "name+<8 hex digits>+<base64 key>)", field="vkey")
-    raw = _b64decode(b64, "vkey")
+    raw = b64decode_field(b64, "vkey")
     if len(raw) < 2:
         raise MalformedError(f"malformed verifier key {_label(name, hex_id)}: no key bytes",
                              field="vkey")
@@ -200,10 +202,6 @@ class Ed25519Signer:
         self.public_key = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         self.key_id = key_id(name, ALG_ED25519, self.public_key)
 
-    @classmethod
-    def from_seed(cls, name: str, seed: bytes) -> Ed25519Signer:
-        return cls(name, seed)
-
     def sign(self, msg: bytes) -> bytes:
         return self._key.sign(msg)
 
@@ -236,10 +234,10 @@ def new_signer(skey: str) -> Ed25519Signer:
     """An Ed25519 signer from its ``PRIVATE+KEY+name+id+base64`` string."""
     if not isinstance(skey, str):
         raise MalformedError("signer key must be a string", field="skey")
-    f = _split_key(skey.strip(), 5, "skey")
+    f = split_key(skey.strip(), 5, "skey")
     if f[0] != "PRIVATE" or f[1] != "KEY" or not valid_name(f[2]) or not _HEX8.fullmatch(f[3]):
         raise MalformedError("malformed signer key", field="skey")
-    raw = _b64decode(f[4], "skey")
+    raw = b64decode_field(f[4], "skey")
     if len(raw) != 33 or raw[0] != ALG_ED25519:
         raise MalformedError("signer key is not a 32-byte Ed25519 seed", field="skey")
     signer = Ed25519Signer(f[2], raw[1:])
@@ -316,7 +314,7 @@ def open_note(msg: bytes, verifiers: Iterable[Verifier]) -> Note:
         name, sep, b64 = line[2:].partition(" ")
         if not sep or not valid_name(name):
             raise MalformedError("note signature line has an invalid key name")
-        raw = _b64decode(b64, "signature")
+        raw = b64decode_field(b64, "signature")
         if len(raw) < 5:
             raise MalformedError("note signature is too short")
         sig = Signature(name, raw[:4], b64)

@@ -466,17 +466,17 @@ class LogClient:
                 f"signed tree (tampered entry bundle)") from failure
         raise VerificationError(f"entry {index}: {failure}") from failure
 
-    def find(self, leaf: bytes, cp: VerifiedCheckpoint | None = None) -> VerifiedEntry:
-        """The entry with this leaf hash, located by the log's static index, then proven."""
-        if len(leaf) != HASH_SIZE:
-            raise ConfigError("a leaf hash is 32 bytes (64 hex digits)")
-        cp = cp or self.checkpoint()
+    def index_candidates(self, key: bytes, cp: VerifiedCheckpoint) -> tuple[list[int], str]:
+        """What the log's static index proposes for a 32-byte index key (a leaf hash, or
+        ``tlog.index.search_key`` of a digest or key fingerprint), and the manifest read.
+        Untrusted: each candidate is for the caller to prove. The manifest of the tree
+        ``cp`` names, or of the latest one when that was deleted (``index_keep``)."""
         path, size = manifest_path(cp.size), cp.size
         try:
             try:
                 data = self.store.get(path)  # type: ignore[attr-defined]
             except NotFoundError:  # an old tree's manifest is deleted after a while (the
-                size = self.checkpoint().size  # sequencer's index_keep): the latest covers it
+                size = self.latest().size  # sequencer's index_keep): the latest covers it
                 if size == cp.size:
                     raise
                 path = manifest_path(size)
@@ -484,9 +484,17 @@ class LogClient:
             manifest = parse_manifest(data)
             if manifest.size != size:
                 raise MalformedError(f"manifest is for size {manifest.size}, not {size}")
-            candidates = lookup(manifest, leaf, self.store.get_range)  # type: ignore[attr-defined]
+            found = lookup(manifest, key, self.store.get_range)  # type: ignore[attr-defined]
         except MalformedError as e:
             raise VerificationError(f"{path}: the log's index is malformed: {e}") from e
+        return found, path
+
+    def find(self, leaf: bytes, cp: VerifiedCheckpoint | None = None) -> VerifiedEntry:
+        """The entry with this leaf hash, located by the log's static index, then proven."""
+        if len(leaf) != HASH_SIZE:
+            raise ConfigError("a leaf hash is 32 bytes (64 hex digits)")
+        cp = cp or self.checkpoint()
+        candidates, path = self.index_candidates(leaf, cp)
         for index in candidates:
             # The index is untrusted: skip a candidate whose entry has another leaf hash.
             if index < cp.size and leaf_hash(self.source.entry(index, cp.size)) == leaf:

@@ -12,11 +12,10 @@ range read per larger level (see ``tlog.index``), then for each match its inclus
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from tlog.client import LogClient, VerifiedEntry
-from tlog.errors import MalformedError, VerificationError
-from tlog.index import lookup, manifest_path, parse_manifest, search_key
+from tlog.errors import MalformedError
+from tlog.index import search_key
 
 __all__ = ["SearchResult", "search"]
 
@@ -41,13 +40,7 @@ def search(client: LogClient, query: str) -> SearchResult:
             "expected sha256:<hex>, sha384:…, sha512:… or key:<hex>", field="query"
         )
     cp = client.checkpoint()
-    path = manifest_path(cp.size)
-    store: Any = client.store
-    try:
-        manifest = parse_manifest(store.get(path))
-        candidates = lookup(manifest, search_key(query), store.get_range)
-    except MalformedError as e:
-        raise VerificationError(f"{path}: the log's index is malformed: {e}") from e
+    candidates, _ = client.index_candidates(search_key(query), cp)
     found, rejected = [], []
     for index in candidates:
         if index >= cp.size:

@@ -51,7 +51,7 @@ from .fields import (
     verifier_json,
 )
 from .keys import PublicKey, candidate_details, verify_message
-from .registry import _parse_entry
+from .registry import parse_entry
 
 __all__ = ["MAX_SIGNATURES", "MAX_VERIFIERS", "TYPE", "Dsse", "pae"]
 
@@ -207,7 +207,7 @@ def _fingerprints(keys: Any) -> list[str]:
 
 
 def _decode(entry: bytes) -> tuple[bytes, list[tuple[bytes, PublicKey, str]]]:
-    body = _parse_entry(entry)
+    body = parse_entry(entry)
     check_fields(body, ("apiVersion", "kind", "spec"), "entry")
     f = "entry.spec.dsseV002"
     spec = get(get(body, "spec", dict, "entry.spec"), "dsseV002", dict, f)

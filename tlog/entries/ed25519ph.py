@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["public_key_from_seed", "sign_ed25519ph", "verify_ed25519ph"]
+__all__ = ["sign_ed25519ph", "verify_ed25519ph"]
 
 _P = 2**255 - 19
 _L = 2**252 + 27742317777372353535851937790883648493
@@ -127,11 +127,6 @@ def _expand(seed: bytes) -> tuple[int, bytes]:
     a = int.from_bytes(h[:32], "little")
     a = (a & ((1 << 254) - 8)) | (1 << 254)
     return a, h[32:]
-
-
-def public_key_from_seed(seed: bytes) -> bytes:
-    """The raw public key of a 32-byte Ed25519 seed (the same as pure Ed25519's)."""
-    return _encode(_mul(_expand(seed)[0], _G))
 
 
 def sign_ed25519ph(seed: bytes, digest: bytes) -> bytes:

@@ -43,7 +43,7 @@ from .fields import (
     parse_verifier,
 )
 from .keys import HASHES, PublicKey, candidate_details, details_hash, load_public_key, verify_digest
-from .registry import _parse_entry
+from .registry import parse_entry
 
 __all__ = ["TYPE", "HashedRekord"]
 
@@ -152,7 +152,7 @@ def _encode(hash_name: str, digest: bytes, sig: bytes, key: PublicKey, details: 
 
 def _decode(entry: bytes) -> Parsed:
     """A logged hashedrekord entry back to its parts (MalformedError naming the field)."""
-    body = _parse_entry(entry)
+    body = parse_entry(entry)
     check_fields(body, ("apiVersion", "kind", "spec"), "entry")
     spec = get(get(body, "spec", dict, "entry.spec"), "hashedRekordV002", dict,
                "entry.spec.hashedRekordV002")

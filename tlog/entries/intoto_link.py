@@ -58,7 +58,7 @@ from .fields import (
     verifier_json,
 )
 from .keys import DETAILS, PublicKey, details_hash, verify_digest, verify_message
-from .registry import _parse_entry
+from .registry import parse_entry
 
 __all__ = ["TYPE", "IntotoLink", "sslib_canonical", "sslib_keyids"]
 
@@ -337,7 +337,7 @@ def _decode_artifacts(value: Any, fld: str) -> list[dict[str, Any]]:
 
 
 def _decode(entry: bytes) -> dict[str, Any]:
-    body = _parse_entry(entry)
+    body = parse_entry(entry)
     check_fields(body, ("apiVersion", "kind", "spec"), "entry")
     f = "entry.spec.intotoLinkV001"
     spec = get(get(body, "spec", dict, "entry.spec"), "intotoLinkV001", dict, f)

@@ -33,6 +33,7 @@ __all__ = [
     "describe_entry",
     "entry_search_keys",
     "entry_type",
+    "parse_entry",
     "reload_types",
     "type_for_entry",
     "types",
@@ -150,7 +151,7 @@ def _by_kind() -> dict[tuple[str, str], Any]:
     return {_kind_of(t): t for t in types().values()}  # distinct: types() refuses a clash
 
 
-def _parse_entry(entry: bytes) -> dict[str, Any]:
+def parse_entry(entry: bytes) -> dict[str, Any]:
     if not isinstance(entry, bytes | bytearray):
         raise MalformedError("expected entry bytes", field="entry")
     try:
@@ -164,7 +165,7 @@ def _parse_entry(entry: bytes) -> dict[str, Any]:
 
 def type_for_entry(entry: bytes) -> tuple[Any, dict[str, Any]]:
     """The type of a logged entry (by its ``kind`` and ``apiVersion``) and its JSON body."""
-    body = _parse_entry(entry)
+    body = parse_entry(entry)
     kind, version = body.get("kind"), body.get("apiVersion")
     if not isinstance(kind, str) or not isinstance(version, str):
         raise MalformedError("has no string kind and apiVersion", field="entry")
