@@ -22,6 +22,7 @@ from typing import Any
 
 from tlog.bundle import ProofBundle
 from tlog.checkpoint import Checkpoint, parse_checkpoint
+from tlog.client.tiles import Planner, ProofReader, TileSource, bundle_for
 from tlog.client.trust import TrustStore
 from tlog.cosignature import parse_any_verifier, witness_policy_check
 from tlog.errors import (
@@ -39,18 +40,12 @@ from tlog.merkle import (
     check_consistency,
     check_inclusion,
     leaf_hash,
-    perfect_root,
     prove_consistency,
     prove_inclusion,
 )
 from tlog.note import Verifier, new_verifier, open_note
 from tlog.tiles import (
-    ENTRIES,
-    TILE_WIDTH,
-    Tile,
     TileHashReader,
-    decode_entry_bundle,
-    tile_for_node,
 )
 
 __all__ = [
@@ -66,7 +61,6 @@ __all__ = [
     "witness_policy",
 ]
 
-_FULL_BYTES = HASH_SIZE * TILE_WIDTH
 
 
 # ----- checkpoints and witness policy (pure) -----------------------------------------------
@@ -129,131 +123,6 @@ def open_log_checkpoint(
     except VerificationError as e:
         raise VerificationError(f"{source}: {e}") from e
     return VerifiedCheckpoint(cp, bytes(note), tuple(s.name for s in got))
-
-
-# ----- tiles from an untrusted store --------------------------------------------------------
-
-
-class TileSource:
-    """Hash tiles and entry bundles from a store, remembered for the client's lifetime.
-
-    A full tile stands in for any partial tile of the same position (its first W hashes): a
-    partial tile may be gone once the full one exists, and a full one may already be at hand.
-    Nothing here is authenticated; callers check what they compute against a signed root.
-    """
-
-    def __init__(self, store: object) -> None:
-        self.store = store
-        self._tiles: dict[tuple[int, int], bytes] = {}
-        self._bundles: dict[int, list[bytes]] = {}
-
-    def _have(self, t: Tile) -> bool:
-        if t.is_entries:
-            return len(self._bundles.get(t.n, ())) >= t.width
-        return len(self._tiles.get((t.level, t.n), b"")) >= HASH_SIZE * t.width
-
-    def prefetch(self, tiles: Sequence[Tile]) -> None:
-        """Fetch every tile not yet at hand in one parallel batch, then full ones for gaps."""
-        want = sorted({t for t in tiles if not self._have(t)})
-        if not want:
-            return
-        got = self.store.get_many([t.path for t in want])  # type: ignore[attr-defined]
-        missing = []
-        for t, data in zip(want, got, strict=True):
-            if data is None:
-                missing.append(t)
-            else:
-                self._keep(t, data)
-        gaps = [Tile(t.level, t.n) for t in missing if not t.is_full]
-        if len(gaps) < len(missing):
-            lost = next(t for t in missing if t.is_full)
-            raise NotFoundError("the log does not serve this tile", key=lost.path)
-        if gaps:
-            fulls = self.store.get_many([t.path for t in gaps])  # type: ignore[attr-defined]
-            for t, data in zip(gaps, fulls, strict=True):
-                if data is None:
-                    raise NotFoundError("the log serves neither this partial tile nor the full "
-                                        "one", key=t.path)
-                self._keep(t, data)
-
-    def _keep(self, t: Tile, data: bytes) -> None:
-        if t.is_entries:
-            self._bundles[t.n] = self._decode_bundle(t, bytes(data))
-            return
-        if len(data) not in (HASH_SIZE * t.width, _FULL_BYTES):
-            raise VerificationError(f"{t.path}: {len(data)} bytes, expected {HASH_SIZE * t.width}")
-        self._tiles[(t.level, t.n)] = bytes(data)
-
-    @staticmethod
-    def _decode_bundle(t: Tile, data: bytes) -> list[bytes]:
-        try:
-            return decode_entry_bundle(data, t.width)
-        except MalformedError as first:
-            if t.is_full:
-                raise VerificationError(f"{t.path}: malformed entry bundle: {first}") from first
-            try:  # a full bundle served where a partial one was asked for
-                return decode_entry_bundle(data, TILE_WIDTH)
-            except MalformedError:
-                raise VerificationError(f"{t.path}: malformed entry bundle: {first}") from first
-
-    def forget(self) -> None:
-        """Drop everything fetched, from memory and from the store's disk cache if it has one.
-
-        Called when a check fails: a tampered tile must not stay cached and fail every later run.
-        """
-        evict = getattr(self.store, "evict", None)
-        if evict is not None:
-            for level, n in self._tiles:
-                evict(Tile(level, n).path)
-            for n in self._bundles:
-                evict(Tile(ENTRIES, n).path)
-        self._tiles.clear()
-        self._bundles.clear()
-
-    def tiles(self, tiles: Sequence[Tile]) -> list[bytes]:
-        """The bytes of each hash tile, exactly ``32·width`` long (``TileHashReader``'s fetch)."""
-        self.prefetch(tiles)
-        return [self._tiles[(t.level, t.n)][: HASH_SIZE * t.width] for t in tiles]
-
-    def entry(self, index: int, size: int) -> bytes:
-        """Entry ``index`` of a tree of ``size`` entries, from its entry bundle."""
-        t = _bundle_for(index, size)
-        self.prefetch([t])
-        return self._bundles[t.n][index % TILE_WIDTH]
-
-
-def _bundle_for(index: int, size: int) -> Tile:
-    n = index // TILE_WIDTH
-    return Tile(ENTRIES, n, min(TILE_WIDTH, size - n * TILE_WIDTH))
-
-
-class _ProofReader:
-    """Node hashes read straight from (unauthenticated) tiles: proofs are checked afterwards."""
-
-    def __init__(self, size: int, source: TileSource) -> None:
-        self.size, self.source = size, source
-
-    def read_hashes(self, nodes: Sequence[Node]) -> list[bytes]:
-        places = [tile_for_node(Node(*n), self.size) for n in nodes]
-        data = dict(zip([p[0] for p in places], self.source.tiles([p[0] for p in places]),
-                        strict=True))
-        out = []
-        for tile, offset, count in places:
-            hs = [data[tile][HASH_SIZE * i : HASH_SIZE * (i + 1)]
-                  for i in range(offset, offset + count)]
-            out.append(hs[0] if count == 1 else perfect_root(hs))
-        return out
-
-
-class _Planner:
-    """Records which tiles a proof would read, answering with zero hashes."""
-
-    def __init__(self, size: int) -> None:
-        self.size, self.tiles = size, set[Tile]()
-
-    def read_hashes(self, nodes: Sequence[Node]) -> list[bytes]:
-        self.tiles |= {tile_for_node(Node(*n), self.size)[0] for n in nodes}
-        return [bytes(HASH_SIZE)] * len(nodes)
 
 
 # ----- results ------------------------------------------------------------------------------
@@ -391,7 +260,7 @@ class LogClient:
         """Prove (old) is a prefix of (new) from the tiles of ``new``; ForkError if not."""
         o, n = old.checkpoint, new.checkpoint
         try:
-            proof = prove_consistency(o.size, n.size, _ProofReader(n.size, self.source))
+            proof = prove_consistency(o.size, n.size, ProofReader(n.size, self.source))
             check_consistency(proof, o.size, n.size, o.root_hash, n.root_hash)
             return
         except VerificationError as e:
@@ -434,12 +303,12 @@ class LogClient:
             raise ConfigError(f"index must be a non-negative integer, got {index!r}")
         if index >= cp.size:
             raise VerificationError(f"entry {index} is not in the log: its tree size is {cp.size}")
-        planner = _Planner(cp.size)
+        planner = Planner(cp.size)
         prove_inclusion(index, cp.size, planner)
-        self.source.prefetch([*sorted(planner.tiles), _bundle_for(index, cp.size)])
+        self.source.prefetch([*sorted(planner.tiles), bundle_for(index, cp.size)])
         entry = self.source.entry(index, cp.size)
         leaf = leaf_hash(entry)
-        proof = prove_inclusion(index, cp.size, _ProofReader(cp.size, self.source))
+        proof = prove_inclusion(index, cp.size, ProofReader(cp.size, self.source))
         try:
             check_inclusion(proof, index, cp.size, leaf, cp.root_hash)
         except VerificationError as e:
@@ -460,7 +329,7 @@ class LogClient:
         except VerificationError as e:
             raise VerificationError(f"entry {index}: {e}") from failure
         if want != leaf:
-            bundle = _bundle_for(index, cp.size)
+            bundle = bundle_for(index, cp.size)
             raise VerificationError(
                 f"entry {index}: {bundle.path}: the entry does not match its leaf hash in the "
                 f"signed tree (tampered entry bundle)") from failure
