@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
 test: $(STAMP)
-	bash scripts/ensure-chromium.sh
+	bash scripts/ensure-tools.sh
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 -q -p no:cacheprovider

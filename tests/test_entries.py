@@ -134,9 +134,9 @@ def test_hashedrekord_shape_errors() -> None:
 
 def test_document_level_rejections() -> None:
     _fails(_doc({"type": "rekord"}), MalformedError,
-           'type: unknown entry type "rekord" (known: dsse, hashedrekord, intoto-link)')
+           'type: unknown entry type "rekord" (known: dsse, hashedrekord, intoto-link, signature)')
     _fails(_doc({"digest": "sha256:00"}), MalformedError,
-           "type: missing (known: dsse, hashedrekord, intoto-link)")
+           "type: missing (known: dsse, hashedrekord, intoto-link, signature)")
     _fails(b"[1, 2]", MalformedError, "document: expected a JSON object")
     _fails(b'{"type": "hashedrekord",', MalformedError,
            "document: not JSON: Expecting property name enclosed in double quotes: line 1 "

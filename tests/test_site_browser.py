@@ -62,7 +62,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[StaticServe
 
 def require_chromium() -> None:
     if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (`bash scripts/ensure-chromium.sh`)")
+        pytest.skip("Debian chromium is not installed (`bash scripts/ensure-tools.sh`)")
 
 
 def chromium() -> Iterator[Any]:

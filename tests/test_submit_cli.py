@@ -194,7 +194,8 @@ def test_plugin_type_end_to_end(tmp_path: Path) -> None:
     # Without the plugin the type is unknown, and the error lists what is known.
     res = tlog(tmp_path, "submit", "--queue", "queue", "stamp.json")
     assert res.returncode != 0
-    assert 'type: unknown entry type "stamp" (known: dsse, hashedrekord, intoto-link)' in res.stderr
+    assert ('type: unknown entry type "stamp" (known: dsse, hashedrekord, intoto-link, '
+            'signature)') in res.stderr
 
     summary = json.loads(_ok(tlog(tmp_path, "sequence", "--config", "tlog.toml", "--json",
                                   env=env)).splitlines()[-1])

@@ -191,10 +191,11 @@ def get(as_json: bool, index: int | None, leaf_hash: str | None, **opts: Any) ->
 
 def _held_document(opts: dict[str, Any]) -> tuple[dict[str, Any] | bytes, str] | None:
     """The submission the user holds, from the verify flags (None: none given)."""
-    from tlog.entries.build import build_dsse, build_hashedrekord, build_intoto_link
+    from tlog.entries.build import build_dsse, build_intoto_link, build_statement
 
     artifact, signature = opts.pop("artifact"), opts.pop("signature")
     keys, certs, pss = opts.pop("public_key"), opts.pop("certificate"), opts.pop("rsa_pss")
+    fmt, namespace = opts.pop("format"), opts.pop("namespace")
     dsse, link, submission = opts.pop("dsse"), opts.pop("link"), opts.pop("submission")
     entry_file = opts.pop("entry_file")
     given = [name for name, on in (
@@ -217,9 +218,9 @@ def _held_document(opts: dict[str, Any]) -> tuple[dict[str, Any] | bytes, str] |
     if not (artifact and signature) or len(keys) + len(certs) != 1:
         raise click.UsageError("--artifact, --signature and one --public-key (or "
                                "--certificate) go together")
-    doc = build_hashedrekord(_read(artifact, "artifact"), None, _read(signature, "signature"),
-                             (key_files or cert_files)[0], certificate=bool(cert_files),
-                             rsa_pss=pss)
+    doc = build_statement(_read(artifact, "artifact"), None, _read(signature, "signature"),
+                          (key_files or cert_files)[0], certificate=bool(cert_files),
+                          rsa_pss=pss, fmt=None if fmt == "auto" else fmt, namespace=namespace)
     return doc, "artifact and signature"
 
 

@@ -97,10 +97,11 @@ def monitor(
     while True:
         result = mon.run_once(emit)
         if not as_json:
-            click.echo(
-                f"checked {result.entries_checked} new entries up to size {result.new_size}",
-                err=True,
-            )
+            unchecked = (f" ({result.signatures_not_rechecked} signed over the whole artifact: "
+                         "their key checked, their signature not, as that needs the artifact)"
+                         if result.signatures_not_rechecked else "")
+            click.echo(f"checked {result.entries_checked} new entries up to size "
+                       f"{result.new_size}{unchecked}", err=True)
         code = max(code, result.exit_code)
         if code == EXIT_MISBEHAVIOUR or once or interval is None:
             break

@@ -26,6 +26,9 @@ __all__ = ["search"]
     help="A public key or certificate file: find what it signed.",
 )
 @click.option("--key-fingerprint", help="SHA-256 of the key's DER SubjectPublicKeyInfo, in hex.")
+@click.option("--key-id", help="An OpenPGP fingerprint, an SSH key's SHA256:… (ssh-keygen -l), "
+                               "a minisign or signify key ID.")
+@click.option("--identity", help="An OpenPGP user ID's email, or an SSH principal.")
 @leaf_hash_option("An entry's leaf hash, in hex.")
 @cache_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -35,6 +38,8 @@ def search(
     digest: str | None,
     public_key: str | None,
     key_fingerprint: str | None,
+    key_id: str | None,
+    identity: str | None,
     leaf_hash: str | None,
     cache: str | None,
     as_json: bool,
@@ -46,15 +51,16 @@ def search(
       tlog search --log https://log.example/ --vkey "$(cat log.pub)" --digest sha256:9f86d0…
       tlog search --log https://log.example/ --vkey "$(cat log.pub)" --public-key maint.pub
       tlog search --log ./public --vkey log.pub --leaf-hash 6e340b9c…
+      tlog search --log ./public --vkey log.pub --identity alice@example.com
+      tlog search --log ./public --vkey log.pub --key-id SHA256:uNiVztksCsDhcc0u9e8BujQX…
     """
     from tlog.client import LogClient
     from tlog.storage import open_store
 
-    given = [x for x in (digest, public_key, key_fingerprint, leaf_hash) if x]
+    given = [x for x in (digest, public_key, key_fingerprint, key_id, identity, leaf_hash) if x]
     if len(given) != 1:
-        raise ConfigError(
-            "give exactly one of --digest, --public-key, --key-fingerprint, --leaf-hash"
-        )
+        raise ConfigError("give exactly one of --digest, --public-key, --key-fingerprint, "
+                          "--key-id, --identity, --leaf-hash")
     client = LogClient(open_store(log, cache_dir=cache), key_arg(vkey))
     if leaf_hash:
         try:
@@ -65,11 +71,18 @@ def search(
         query, size = f"leaf:{leaf_hash.lower()}", found[0].checkpoint.size
     else:
         from tlog.client.search import search as run_search
+        from tlog.entries.signature import key_id_of, normal_key_id
 
         if public_key:
             from tlog.entries import key_search_key
 
-            query = key_search_key(Path(public_key).read_bytes())
+            data = Path(public_key).read_bytes()
+            found_id = key_id_of(data)
+            query = f"keyid:{found_id}" if found_id else key_search_key(data)
+        elif key_id:
+            query = f"keyid:{normal_key_id(key_id)}"
+        elif identity:
+            query = f"identity:{identity.strip().lower()}"
         elif key_fingerprint:
             query = "key:" + key_fingerprint.lower().removeprefix("key:")
         else:

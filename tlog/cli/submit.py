@@ -16,7 +16,7 @@ import click
 
 from tlog.cli.options import queue_option
 from tlog.client.submit import queue_documents
-from tlog.entries.build import build_dsse, build_hashedrekord, build_intoto_link
+from tlog.entries.build import build_dsse, build_intoto_link, build_statement
 from tlog.errors import ConfigError
 
 __all__ = ["statement_options", "submit"]
@@ -55,11 +55,16 @@ def _flag_document(o: dict[str, Any]) -> dict[str, Any] | None:
         raise ConfigError("--signature and one --public-key (or --certificate) are required")
     if o["artifact"] and o["digest"]:
         raise ConfigError("give --artifact or --digest, not both")
-    return build_hashedrekord(
+    return build_statement(
         _read(o["artifact"], "--artifact") if o["artifact"] else None, o["digest"],
         _read(o["signature"], "--signature"), (keys or certs)[0], certificate=bool(certs),
-        rsa_pss=o["rsa_pss"], key_details=o["key_details"],
+        rsa_pss=o["rsa_pss"], key_details=o["key_details"], fmt=_format(o["format"]),
+        namespace=o["namespace"],
     )
+
+
+def _format(value: str) -> str | None:
+    return None if value == "auto" else value
 
 
 def _jsonl(path: str) -> list[tuple[str, bytes]]:
@@ -71,9 +76,18 @@ _FILE = click.Path(dir_okay=False)
 _STATEMENT_OPTIONS = [
     click.option("--artifact", type=_FILE, help="The artifact that was signed."),
     click.option("--signature", type=_FILE,
-                 help="The artifact's signature file (raw bytes or base64 text)."),
+                 help="The artifact's signature file: raw or base64 (cosign, openssl), or "
+                      "as GnuPG, ssh-keygen -Y sign, minisign or signify wrote it."),
     click.option("--public-key", multiple=True, type=_FILE,
-                 help="Signer's public key (PEM/DER); repeat for --dsse and --link."),
+                 help="Signer's public key: PEM/DER, an OpenPGP key (armored or binary), an "
+                      "OpenSSH key or allowed_signers line, a minisign or signify .pub; "
+                      "repeat for --dsse and --link."),
+    click.option("--format", "format", default="auto", show_default=True,
+                 type=click.Choice(["auto", "hashedrekord", "openpgp", "ssh", "minisign",
+                                    "signify", "ed25519"]),
+                 help="The signature's format (auto: read off the signature file)."),
+    click.option("--namespace", help="SSH signatures: the namespace it was made for "
+                                     "(ssh-keygen -n; default: the signature's own)."),
     click.option("--certificate", multiple=True, type=_FILE,
                  help="Signer's X.509 certificate: only its key is used; the chain is NOT "
                       "validated (no roots, expiry or identity checks)."),

@@ -61,6 +61,9 @@ class MonitorResult:
     old_size: int
     new_size: int
     entries_checked: int = 0
+    # of which the signature covers the whole artifact (OpenPGP, signify, …): checked to be
+    # the logged key's, not re-verified (that needs the artifact, which the log never holds)
+    signatures_not_rechecked: int = 0
     events: list[dict[str, Any]] = field(default_factory=list)
     misbehaviour: list[dict[str, Any]] = field(default_factory=list)
 
@@ -244,6 +247,7 @@ class Monitor:
                      reader: TileHashReader) -> None:
         """Re-verify one authenticated entry; report it if bad, emit it if watched."""
         from tlog.entries import decode_entry, entry_search_keys, verify_entry
+        from tlog.entries.registry import signature_checked_by_entry
 
         try:
             verify_entry(entry)
@@ -260,6 +264,8 @@ class Monitor:
             self._misbehaved(p, kind, f"logged entry {what}: {e}", {
                 f"entry-{i}.bundle.json": format_bundle(ProofBundle(i, entry, proof, p.note))}, i)
             return
+        if not signature_checked_by_entry(entry):
+            p.result.signatures_not_rechecked += 1
         hits = sorted(self.watch & {k.lower() for k in entry_search_keys(entry)})
         if hits:
             kind, body = decode_entry(entry)

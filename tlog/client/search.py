@@ -35,9 +35,10 @@ def search(client: LogClient, query: str) -> SearchResult:
     from tlog.entries import entry_search_keys
 
     query = query.strip().lower()
-    if not query.startswith(("sha256:", "sha384:", "sha512:", "key:")):
+    if not query.startswith(("sha256:", "sha384:", "sha512:", "key:", "keyid:", "identity:")):
         raise MalformedError(
-            "expected sha256:<hex>, sha384:…, sha512:… or key:<hex>", field="query"
+            "expected sha256:<hex>, sha384:…, sha512:…, key:<hex>, keyid:<id> or "
+            "identity:<name>", field="query"
         )
     cp = client.checkpoint()
     candidates, _ = client.index_candidates(search_key(query), cp)

@@ -11,9 +11,15 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from tlog.errors import ConfigError, MalformedError, VerificationError
+from tlog.errors import ConfigError, MalformedError
 
-__all__ = ["build_dsse", "build_hashedrekord", "build_intoto_link", "signature_bytes"]
+__all__ = ["build_dsse", "build_hashedrekord", "build_intoto_link", "build_signature",
+           "build_statement", "signature_bytes"]
+
+
+class _WholeMessage(Exception):
+    """A pure Ed25519 signature over the artifact itself: a ``signature`` entry, not a
+    hashedrekord (which carries only a digest)."""
 
 
 def signature_bytes(data: bytes) -> bytes:
@@ -61,11 +67,7 @@ def _artifact_digest(artifact: bytes, key: Any, sig: bytes, requested: str | Non
         if not verify_message(key, ["PKIX_ED25519"], sig, hashlib.sha256(artifact).digest(),
                               "signature") and verify_message(key, ["PKIX_ED25519"], sig,
                                                               artifact, "signature"):
-            raise VerificationError(
-                "--signature: a pure Ed25519 signature over the artifact itself cannot be "
-                "logged (the log only sees a digest): sign its SHA-256 digest, or use "
-                "Ed25519ph (what Rekor v2 does)"
-            )
+            raise _WholeMessage()
     return _spec("sha256", artifact)
 
 
@@ -134,3 +136,57 @@ def build_intoto_link(link: bytes, public_keys: Sequence[bytes]) -> dict[str, An
     return {"type": "intoto-link", "link": _json_file(link, "--link"), **_keys(public_keys, ())}
 
 
+
+
+def build_signature(artifact: bytes, signature: bytes, key: bytes, fmt: str,
+                    namespace: str | None = None) -> dict[str, Any]:
+    """A ``signature`` submission: a tool's own signature file and key file, with the
+    artifact's digests; the artifact itself only for schemes that sign the whole message."""
+    from tlog.entries.signature import prehash_of
+
+    digests = {"sha256": hashlib.sha256(artifact).hexdigest()}
+    pre = prehash_of(fmt, signature)
+    doc: dict[str, Any] = {"type": "signature", "format": fmt,
+                           "signature": base64.b64encode(signature).decode(),
+                           "public_key": base64.b64encode(key).decode(), "digests": digests}
+    if pre == "blake2b512":
+        digests[pre] = hashlib.blake2b(artifact).hexdigest()
+    elif pre:
+        digests[pre] = hashlib.new(pre, artifact).hexdigest()
+    else:
+        doc["artifact"] = base64.b64encode(artifact).decode()
+    if namespace is not None:
+        doc["namespace"] = namespace
+    return doc
+
+
+def build_statement(
+    artifact: bytes | None,
+    digest: str | None,
+    signature: bytes,
+    key: bytes,
+    *,
+    certificate: bool = False,
+    rsa_pss: bool = False,
+    key_details: str | None = None,
+    fmt: str | None = None,
+    namespace: str | None = None,
+) -> dict[str, Any]:
+    """The submission for a signed artifact, whatever made the signature: a tool's own format
+    (OpenPGP, SSH, minisign, signify; ``fmt``, else read off the signature file) becomes a
+    ``signature`` submission, a pure Ed25519 signature over the artifact too; any other a
+    ``hashedrekord``."""
+    from tlog.entries.signature import detect_format
+
+    fmt = fmt or detect_format(signature)
+    if fmt and fmt != "hashedrekord":
+        if artifact is None:
+            raise ConfigError(f"a {fmt} signature is checked against the artifact: give "
+                              "--artifact, not --digest")
+        return build_signature(artifact, signature, key, fmt, namespace)
+    try:
+        return build_hashedrekord(artifact, digest, signature, key, certificate=certificate,
+                                  rsa_pss=rsa_pss, key_details=key_details)
+    except _WholeMessage:
+        assert artifact is not None  # only raised for an artifact
+        return build_signature(artifact, signature_bytes(signature), key, "ed25519")

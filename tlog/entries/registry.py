@@ -35,6 +35,7 @@ __all__ = [
     "entry_type",
     "parse_entry",
     "reload_types",
+    "signature_checked_by_entry",
     "type_for_entry",
     "types",
     "verify_entry",
@@ -46,6 +47,7 @@ BUILTIN = {
     "hashedrekord": "tlog.entries.hashedrekord:TYPE",
     "dsse": "tlog.entries.dsse:TYPE",
     "intoto-link": "tlog.entries.intoto_link:TYPE",
+    "signature": "tlog.entries.signature:TYPE",
 }
 
 
@@ -202,6 +204,14 @@ def describe_entry(entry: bytes) -> dict[str, Any]:
     """``{"type", "digests", "key_fingerprints", ...}`` of a logged entry, for display."""
     t, _ = type_for_entry(entry)
     return _guard(t, "describe", lambda: dict(t.describe(bytes(entry))))
+
+
+def signature_checked_by_entry(entry: bytes) -> bool:
+    """Whether ``verify_entry`` re-checks the entry's signature itself (False for a signature
+    over the whole artifact, which the entry does not hold: only the key binding is checked)."""
+    t, _ = type_for_entry(entry)
+    check = getattr(t, "signature_checked_by_entry", None)
+    return bool(check(bytes(entry))) if check is not None else hasattr(t, "verify_entry")
 
 
 def verify_entry(entry: bytes) -> None:

@@ -1,0 +1,233 @@
+"""The signatures people already make (issue 20), made by the real tools: GnuPG (armored and
+binary), `ssh-keygen -Y sign` with an allowed_signers line, minisign (prehashed and legacy),
+signify-openbsd, and OpenSSL's pure Ed25519 over the file. Each is submitted through `tlog
+submit` as a shell user would, sequenced, verified by `tlog verify` from the artifact, found by
+`tlog search` by the key's own identifier; a tampered artifact and a wrong key are refused with
+reasons naming the field; `tlog monitor` says which signatures it could not re-check."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+TOOLS = ("gpg", "ssh-keygen", "minisign", "signify-openbsd", "openssl")
+pytestmark = pytest.mark.skipif(
+    any(shutil.which(t) is None for t in TOOLS),
+    reason="a signing tool is missing (`bash scripts/ensure-tools.sh` installs them)")
+
+
+def run(cwd: Path, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    res = subprocess.run(args, cwd=cwd, capture_output=True, input=input, timeout=120)
+    assert res.returncode == 0, (args, res.stderr.decode())
+    return res
+
+
+def tlog(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "tlog"), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+@dataclass
+class Signed:
+    name: str
+    signature: str  # file names in the work folder
+    key: str
+    key_id: str  # as the tool shows it (what a user pastes into --key-id), or "" to search by key
+    identity: str | None = None
+    rechecked: bool = True  # the entry alone re-verifies the signature (a prehashed scheme)
+    wrong_key: str = ""
+
+
+def _make(work: Path) -> list[Signed]:
+    """Keys and signatures over artifact.tgz, made by each tool as its users do."""
+    (work / "artifact.tgz").write_bytes(b"release 1.2.3\n" * 1000)
+    out = []
+    gpg = ["gpg", "--homedir", str(work / "gnupg"), "--batch", "--quiet",
+           "--pinentry-mode", "loopback", "--passphrase", ""]
+    (work / "gnupg").mkdir(mode=0o700)
+    for who in ("Alice <alice@example.com>", "Mallory <mallory@example.com>"):
+        run(work, *gpg, "--quick-gen-key", who, "ed25519", "sign", "never")
+    run(work, *gpg, "--armor", "--output", "alice.asc", "--export", "alice@example.com")
+    run(work, *gpg, "--armor", "--output", "mallory.asc", "--export", "mallory@example.com")
+    fpr = next(line.split(":")[9] for line in run(
+        work, *gpg, "--with-colons", "--fingerprint", "alice@example.com").stdout.decode()
+        .splitlines() if line.startswith("fpr:"))
+    run(work, *gpg, "--local-user", "alice@example.com", "--armor", "--detach-sign",
+        "--output", "artifact.tgz.asc", "artifact.tgz")
+    run(work, *gpg, "--local-user", "alice@example.com", "--detach-sign",
+        "--output", "artifact.tgz.gpg", "artifact.tgz")
+    out += [Signed("gpg armored", "artifact.tgz.asc", "alice.asc", fpr, "alice@example.com",
+                   rechecked=False, wrong_key="mallory.asc"),
+            Signed("gpg binary", "artifact.tgz.gpg", "alice.asc", fpr, "alice@example.com",
+                   rechecked=False, wrong_key="mallory.asc")]
+
+    run(work, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ci@build", "-f", "id_ed25519")
+    run(work, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", "other_ssh")
+    pub = (work / "id_ed25519.pub").read_text().split()
+    (work / "allowed_signers").write_text(f"release@example.com {pub[0]} {pub[1]}\n")
+    run(work, "ssh-keygen", "-Y", "sign", "-f", "id_ed25519", "-n", "file", "artifact.tgz")
+    ssh_fp = run(work, "ssh-keygen", "-lf", "id_ed25519.pub").stdout.decode().split()[1]
+    out.append(Signed("ssh", "artifact.tgz.sig", "allowed_signers", ssh_fp,
+                      "release@example.com", wrong_key="other_ssh.pub"))
+
+    run(work, "minisign", "-G", "-W", "-p", "minisign.pub", "-s", "minisign.key")
+    run(work, "minisign", "-G", "-W", "-p", "minisign2.pub", "-s", "minisign2.key")
+    run(work, "minisign", "-S", "-s", "minisign.key", "-m", "artifact.tgz",
+        "-x", "artifact.tgz.minisig")
+    run(work, "minisign", "-S", "-l", "-s", "minisign.key", "-m", "artifact.tgz",
+        "-x", "artifact.tgz.legacy.minisig")
+    mid = (work / "minisign.pub").read_text().split()[-2]  # "… minisign public key <ID>"
+    out += [Signed("minisign", "artifact.tgz.minisig", "minisign.pub", mid,
+                   wrong_key="minisign2.pub"),
+            Signed("minisign legacy", "artifact.tgz.legacy.minisig", "minisign.pub", mid,
+                   rechecked=False, wrong_key="minisign2.pub")]
+
+    run(work, "signify-openbsd", "-G", "-n", "-p", "release.pub", "-s", "release.sec")
+    run(work, "signify-openbsd", "-G", "-n", "-p", "other.pub", "-s", "other.sec")
+    run(work, "signify-openbsd", "-S", "-s", "release.sec", "-m", "artifact.tgz",
+        "-x", "artifact.tgz.signify")
+    out.append(Signed("signify", "artifact.tgz.signify", "release.pub", "", rechecked=False,
+                      wrong_key="other.pub"))
+
+    for name in ("ed", "ed2"):
+        run(work, "openssl", "genpkey", "-algorithm", "ed25519", "-out", f"{name}.pem")
+        run(work, "openssl", "pkey", "-in", f"{name}.pem", "-pubout", "-out", f"{name}.pub.pem")
+    run(work, "openssl", "pkeyutl", "-sign", "-rawin", "-inkey", "ed.pem",
+        "-in", "artifact.tgz", "-out", "artifact.tgz.ed25519")
+    out.append(Signed("openssl ed25519", "artifact.tgz.ed25519", "ed.pub.pem", "",
+                      rechecked=False, wrong_key="ed2.pub.pem"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, list[Signed]]:
+    """A log holding every signature above, submitted and sequenced through the CLI."""
+    work = tmp_path_factory.mktemp("formats")
+    signed = _make(work)
+    assert tlog(work, "keygen", "formats.example/log", "--out", "log").returncode == 0
+    assert tlog(work, "init", "--store", "public", "--origin", "formats.example/log",
+                "--key", "log.key").returncode == 0
+    for s in signed:
+        res = tlog(work, "submit", "--queue", "public-queue", "--artifact", "artifact.tgz",
+                   "--signature", s.signature, "--public-key", s.key, "--json")
+        assert res.returncode == 0, (s.name, res.stderr)
+        (receipt,) = json.loads(res.stdout)
+        assert receipt["type"] == "signature", s.name
+    res = tlog(work, "sequence", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout.splitlines()[-1])["admitted"] == len(signed)
+    return work, (work / "log.pub").read_text().strip(), signed
+
+
+def _case(logged: tuple[Path, str, list[Signed]], name: str) -> Signed:
+    return next(s for s in logged[2] if s.name == name)
+
+
+NAMES = ["gpg armored", "gpg binary", "ssh", "minisign", "minisign legacy", "signify",
+         "openssl ed25519"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_verified_from_the_artifact(logged: tuple[Path, str, list[Signed]], name: str) -> None:
+    work, vkey, _ = logged
+    s = _case(logged, name)
+    res = tlog(work, "verify", "--log", "public", "--vkey", vkey, "--artifact", "artifact.tgz",
+               "--signature", s.signature, "--public-key", s.key, "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["verified"] is True
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_found_by_the_keys_own_identifier(logged: tuple[Path, str, list[Signed]],
+                                          name: str) -> None:
+    work, vkey, signed = logged
+    s = _case(logged, name)
+    how = ["--key-id", s.key_id] if s.key_id else ["--public-key", s.key]
+    res = tlog(work, "search", "--log", "public", "--vkey", vkey, *how, "--json")
+    assert res.returncode == 0, res.stderr
+    hits = json.loads(res.stdout)["matches"]
+    same_key = [x for x in signed if x.key == s.key]
+    assert len(hits) == len(same_key) and all(h["type"] == "signature" for h in hits)
+    if s.identity:
+        res = tlog(work, "search", "--log", "public", "--vkey", vkey, "--identity",
+                   s.identity.upper(), "--json")
+        assert len(json.loads(res.stdout)["matches"]) == len(same_key)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_tampered_artifact_is_refused(logged: tuple[Path, str, list[Signed]],
+                                        name: str) -> None:
+    work, vkey, _ = logged
+    s = _case(logged, name)
+    (work / "tampered.tgz").write_bytes((work / "artifact.tgz").read_bytes() + b"!")
+    res = tlog(work, "verify", "--log", "public", "--vkey", vkey, "--artifact", "tampered.tgz",
+               "--signature", s.signature, "--public-key", s.key)
+    assert res.returncode == 3, res.stderr
+    # (OpenSSL's raw Ed25519 signature is read as a hashedrekord first, and named so.)
+    assert "signature.signature: does not verify" in res.stderr or (
+        name == "openssl ed25519" and "hashedrekord.signature: does not verify" in res.stderr)
+    assert "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_wrong_key_is_refused(logged: tuple[Path, str, list[Signed]], name: str) -> None:
+    work = logged[0]
+    s = _case(logged, name)
+    res = tlog(work, "submit", "--queue", "public-queue", "--artifact", "artifact.tgz",
+               "--signature", s.signature, "--public-key", s.wrong_key)
+    assert res.returncode in (2, 3), res.stderr
+    assert "signature.public_key: signed by" in res.stderr or (
+        name == "openssl ed25519" and "hashedrekord.signature: does not verify" in res.stderr)
+    assert "Traceback" not in res.stderr and len(res.stderr.splitlines()) == 1
+
+
+def test_the_monitor_says_what_it_could_not_recheck(
+        logged: tuple[Path, str, list[Signed]]) -> None:
+    work, vkey, signed = logged
+    res = tlog(work, "monitor", "--log", "public", "--vkey", vkey, "--state", "monitor",
+               "--once")
+    assert res.returncode == 0, res.stderr
+    whole = sum(not s.rechecked for s in signed)
+    assert (f"checked {len(signed)} new entries up to size {len(signed)} ({whole} signed over "
+            "the whole artifact") in res.stderr
+
+
+def test_an_oversized_whole_message_artifact_says_what_to_do(tmp_path: Path) -> None:
+    run(tmp_path, "signify-openbsd", "-G", "-n", "-p", "k.pub", "-s", "k.sec")
+    (tmp_path / "big.bin").write_bytes(b"\0" * (600 * 1024))
+    run(tmp_path, "signify-openbsd", "-S", "-s", "k.sec", "-m", "big.bin", "-x", "big.sig")
+    res = tlog(tmp_path, "submit", "--queue", "q", "--artifact", "big.bin", "--signature",
+               "big.sig", "--public-key", "k.pub")
+    assert res.returncode == 2 and "signature.artifact" in res.stderr
+    assert "sign with a scheme that signs a digest" in res.stderr
+
+
+def test_monitors_recheck_what_the_entry_allows(logged: tuple[Path, str, list[Signed]]) -> None:
+    """From the entry alone: a prehashed signature is re-verified over the logged digest (a
+    changed digest fails), and every entry's key ID and identities must be its key's."""
+    from tlog.entries import canonical_json, verify_entry
+    from tlog.errors import VerificationError
+    from tlog.tiles import decode_entry_bundle
+
+    work, _, signed = logged
+    bundle = (work / "public" / "tile" / "entries" / f"000.p/{len(signed)}").read_bytes()
+    entries = decode_entry_bundle(bundle, len(signed))
+    for entry in entries:
+        verify_entry(entry)
+        body = json.loads(entry)
+        forged = json.loads(entry)
+        forged["spec"]["keyId"] = "00" * 20
+        with pytest.raises(VerificationError, match="logged keyId"):
+            verify_entry(canonical_json(forged))
+        if body["spec"]["format"] in ("ssh", "minisign") and len(body["spec"]["digests"]) > 1:
+            other = next(k for k in body["spec"]["digests"] if k != "sha256")
+            body["spec"]["digests"][other] = "00" * (len(body["spec"]["digests"][other]) // 2)
+            with pytest.raises(VerificationError, match="does not verify over the logged"):
+                verify_entry(canonical_json(body))

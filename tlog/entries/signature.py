@@ -1,0 +1,551 @@
+"""``signature``: a detached signature in the format of the tool that made it (OpenPGP, SSH,
+minisign, signify, or OpenSSL's pure Ed25519), over an artifact the log never keeps.
+
+Submission (docs/submissions.md)::
+
+    {"type": "signature", "format": "ssh", "signature": "<base64 of the .sig file>",
+     "public_key": "<base64 of the key file>", "digests": {"sha256": "<hex>", "sha512": "<hex>"},
+     "namespace": "file"}                  # ssh only
+     "artifact": "<base64>"                # formats that sign the whole message
+
+Two kinds of scheme. *Prehashed* ones sign a hash of the artifact, so its digest suffices and
+the logged entry can be re-verified from the entry alone: SSH (SSHSIG signs the SHA-512 or
+SHA-256 of the message) and minisign's default (Ed25519 over BLAKE2b-512). *Whole-message* ones
+sign the artifact itself: OpenPGP, signify, minisign's legacy mode, pure Ed25519. For those the
+submission carries the artifact (at most ``MAX_ARTIFACT`` bytes); admission verifies over it and
+logs only its digests, the signature and the key: anyone holding the artifact re-verifies from
+the entry (``tlog verify --artifact``), a monitor without it checks only that the signature and
+the key belong together (``signature_checked_by_entry`` says which).
+
+Logged entry (RFC 8785)::
+
+    {"apiVersion":"0.0.1","kind":"tiledlog-signature","spec":{"digests":{"sha256":"…"},
+     "format":"openpgp","identities":["alice@example.com"],"keyId":"5cc3…","publicKey":"…",
+     "signature":"…"}}
+
+Search keys: ``sha256:<hex>`` of the artifact, ``keyid:<id>`` (an OpenPGP fingerprint, the
+SHA-256 of an SSH key blob, a minisign or signify key number, all lowercase hex) and
+``identity:<id>`` per identity: an OpenPGP user ID's email (self-signed by the key), or an SSH
+principal from an ``allowed_signers`` line (asserted by the submitter, not verified).
+
+Libraries: ``pysequoia`` (Sequoia-PGP) for OpenPGP, ``sshsig`` for SSHSIG. minisign and signify
+are parsed here (a few fixed-size fields) because their libraries verify only over the whole
+message, and a log holds a digest; the Ed25519 checks are ``cryptography``'s.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from tlog.errors import MalformedError, VerificationError
+
+from .canonical import canonical_json
+from .fields import check_fields, get
+from .keys import load_public_key
+from .registry import parse_entry
+
+__all__ = ["FORMATS", "MAX_ARTIFACT", "TYPE", "detect_format", "key_id_of", "normal_key_id",
+           "prehash_of"]
+
+MAX_ARTIFACT = 512 * 1024  # bytes of an artifact carried for a whole-message scheme
+FORMATS = ("openpgp", "ssh", "minisign", "signify", "ed25519")
+_FIELDS = ("type", "format", "signature", "public_key", "digests", "artifact", "namespace")
+_DIGESTS = {"sha256": 32, "sha512": 64, "blake2b512": 64}
+_HEX = re.compile(r"[0-9a-f]+")
+_EMAIL = re.compile(r"<([^<>\s]+@[^<>\s]+)>|^([^<>\s]+@[^<>\s]+)$")
+
+
+@dataclass
+class Parsed:
+    format: str
+    signature: bytes  # the signature file's bytes
+    key: bytes  # the key file's bytes
+    digests: dict[str, bytes]
+    artifact: bytes | None = None
+    namespace: str | None = None
+    key_id: str = ""
+    identities: list[str] = field(default_factory=list)
+    extra: dict[str, str] = field(default_factory=dict)  # format-specific entry fields
+
+
+# ----- the formats ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Fields:
+    """Where the signature, the key and the namespace are, for messages."""
+
+    sig: str
+    key: str
+    ns: str
+
+
+_SUBMISSION = _Fields("signature.signature", "signature.public_key", "signature.namespace")
+_ENTRY = _Fields("entry.spec.signature", "entry.spec.publicKey", "entry.spec.namespace")
+
+
+def _b64_lines(data: bytes, what: str, lines: int, f: _Fields) -> list[str]:
+    """minisign/signify files: an ``untrusted comment:`` line, then base64 lines."""
+    try:
+        text = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise MalformedError(f"not a {what} (not text)", field=f.sig) from e
+    if len(text) < lines or not text[0].startswith("untrusted comment:"):
+        raise MalformedError(f"not a {what}: expected an 'untrusted comment:' line, then "
+                             "base64", field=f.sig)
+    return text
+
+
+def _b64(text: str, size: int, what: str, where: str) -> bytes:
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise MalformedError(f"{what}: not base64", field=where) from e
+    if len(raw) != size:
+        raise MalformedError(f"{what}: {len(raw)} bytes, expected {size}", field=where)
+    return raw
+
+
+def _at(where: str, message: str) -> str:
+    """A message naming its field (VerificationError has no field of its own)."""
+    return f"{where}: {message}"
+
+
+def _ed25519(public: bytes, sig: bytes, msg: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(public).verify(sig, msg)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _minisign_key(data: bytes, f: _Fields) -> tuple[bytes, bytes]:
+    """(key number, public key) of a minisign public key file (or its base64 line)."""
+    text = data.decode("utf-8", "replace").strip().splitlines()
+    raw = _b64(text[-1] if text else "", 42, "minisign public key", f.key)
+    if raw[:2] != b"Ed":
+        raise MalformedError("minisign public key: not an Ed25519 key", field=f.key)
+    return raw[2:10], raw[10:]
+
+
+def _minisign(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None], bool]:
+    lines = _b64_lines(p.signature, "minisign signature", 4, f)
+    raw = _b64(lines[1], 74, "minisign signature", f.sig)
+    if raw[:2] not in (b"ED", b"Ed") or not lines[2].startswith("trusted comment: "):
+        raise MalformedError("not a minisign signature (algorithm ED or Ed, then a trusted "
+                             "comment line)", field=f.sig)
+    global_sig = _b64(lines[3], 64, "minisign global signature", f.sig)
+    keynum, public = _minisign_key(p.key, f)
+    if raw[2:10] != keynum:
+        raise VerificationError(_at(f.key, "signed by minisign key "
+                                f"{int.from_bytes(raw[2:10], 'little'):016x}, not by this key"))
+    comment = lines[2].removeprefix("trusted comment: ")
+    p.key_id = f"{int.from_bytes(keynum, 'little'):016x}"
+    p.extra["trustedComment"] = comment
+    prehashed = raw[:2] == b"ED"
+
+    def check(digests: dict[str, bytes], artifact: bytes | None) -> bool:
+        signed = digests["blake2b512"] if prehashed else artifact
+        return signed is not None and _ed25519(public, raw[10:], signed) and _ed25519(
+            public, global_sig, raw[10:] + comment.encode())
+
+    check.needs = "blake2b512" if prehashed else None  # type: ignore[attr-defined]
+    return check
+
+
+def _signify(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None], bool]:
+    lines = _b64_lines(p.signature, "signify signature", 2, f)
+    raw = _b64(lines[1], 74, "signify signature", f.sig)
+    key_lines = p.key.decode("utf-8", "replace").strip().splitlines()
+    key = _b64(key_lines[-1] if key_lines else "", 42, "signify public key", f.key)
+    if raw[:2] != b"Ed" or key[:2] != b"Ed":
+        raise MalformedError("not a signify Ed25519 signature and key", field=f.sig)
+    if raw[2:10] != key[2:10]:
+        raise VerificationError(_at(
+            f.key, f"signed by signify key {raw[2:10].hex()}, not by this key "
+                                f"({key[2:10].hex()})"))
+    p.key_id = key[2:10].hex()
+
+    def check(digests: dict[str, bytes], artifact: bytes | None) -> bool:
+        return artifact is not None and _ed25519(key[10:], raw[10:], artifact)
+
+    check.needs = None  # type: ignore[attr-defined]
+    return check
+
+
+def _ssh(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None], bool]:
+    from sshsig.ssh_public_key import PublicKey as SshKey
+    from sshsig.sshsig import SshsigSignature, SshsigWrapper
+
+    try:
+        sig = SshsigSignature.from_armored(p.signature)
+        embedded = SshKey.from_ssh_encoding(sig.public_key)
+    except (ValueError, NotImplementedError, binascii.Error) as e:
+        raise MalformedError(f"not an SSH signature (ssh-keygen -Y sign): {e}",
+                             field=f.sig) from e
+    principals, given = _allowed_signer(p.key, f)
+    if given.openssh_str() != embedded.openssh_str():
+        raise VerificationError(_at(
+            f.key, f"signed by SSH key {embedded.sha256_str()}, not by this key "
+                                f"({given.sha256_str()})"))
+    namespace = sig.namespace.decode("utf-8", "replace")
+    if p.namespace is not None and p.namespace != namespace:
+        raise VerificationError(_at(
+            f.ns, f"signed for namespace {namespace!r}, not {p.namespace!r}"))
+    p.namespace = namespace
+    algo = sig.hash_algo.decode("ascii", "replace")
+    if algo not in ("sha256", "sha512"):
+        raise MalformedError(f"SSH signature hash {algo!r}: expected sha256 or sha512",
+                             field=f.sig)
+    blob = base64.b64decode(given.openssh_str().split()[1])
+    p.key_id = hashlib.sha256(blob).hexdigest()
+    p.identities = principals
+
+    def check(digests: dict[str, bytes], artifact: bytes | None) -> bool:
+        signed = SshsigWrapper(namespace=sig.namespace, hash_algo=sig.hash_algo,
+                               hash=digests[algo]).to_bytes()
+        return given.do_verify(sig.signature, signed) is None
+
+    check.needs = algo  # type: ignore[attr-defined]
+    return check
+
+
+def _allowed_signer(data: bytes, f: _Fields) -> tuple[list[str], Any]:
+    """An OpenSSH public key line, or an ``allowed_signers`` line (principals first): its
+    principals and key."""
+    from sshsig.ssh_public_key import PublicKey as SshKey
+
+    text = data.decode("utf-8", "replace").strip()
+    words = text.split()
+    at = next((i for i, w in enumerate(words) if w.startswith(("ssh-", "ecdsa-", "sk-"))), None)
+    if at is None or at + 1 >= len(words):
+        raise MalformedError("not an OpenSSH public key or allowed_signers line",
+                             field=f.key)
+    try:
+        key = SshKey.from_openssh_str(" ".join(words[at : at + 2]))
+    except (ValueError, NotImplementedError, binascii.Error) as e:
+        raise MalformedError(f"not an OpenSSH public key: {e}", field=f.key) from e
+    principals = [w.lower() for w in words[0].split(",")] if at > 0 else []
+    return principals, key
+
+
+def _openpgp(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None], bool]:
+    import pysequoia
+
+    try:
+        certs = pysequoia.Cert.split_bytes(p.key)
+        sig = pysequoia.Sig.from_bytes(p.signature)
+    except Exception as e:  # the bindings raise plain exceptions for bad packets
+        raise MalformedError(f"not an OpenPGP key and detached signature: {_first_line(e)}",
+                             field=f.sig) from e
+    issuer = (sig.issuer_fingerprint or "").lower()
+    cert = next((c for c in certs if str(c.fingerprint).lower() == issuer), None)
+    by_subkey = cert is None and len(certs) == 1
+    if by_subkey:
+        cert = certs[0]  # maybe a subkey's signature: the verification below decides
+    if cert is None:
+        raise VerificationError(_at(
+            f.key, f"signed by OpenPGP key {issuer or sig.issuer_key_id}, which "
+                                "the public key file does not hold"))
+    p.key_id = str(cert.fingerprint).lower()
+    ids = []
+    for uid in cert.user_ids:
+        m = _EMAIL.search(str(uid))
+        ids.append((m.group(1) or m.group(2)) if m else str(uid))
+    p.identities = sorted({i.lower() for i in ids})
+
+    def check(digests: dict[str, bytes], artifact: bytes | None) -> bool:
+        if artifact is None:
+            return False
+        try:
+            pysequoia.verify(bytes=artifact, store=lambda _ids: [cert], signature=sig)
+        except Exception as e:  # "no valid signatures found", and any other failure
+            if by_subkey:  # most likely another key's signature: say whose
+                raise VerificationError(_at(f.key, f"signed by OpenPGP key {issuer or '?'}, "
+                                            "which this key file does not hold")) from e
+            return False
+        return True
+
+    check.needs = None  # type: ignore[attr-defined]
+    return check
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+
+
+def _pure_ed25519(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None], bool]:
+    key = load_public_key(p.key, f.key, None)
+    if key.algorithm != "ed25519" or len(p.signature) != 64:
+        raise MalformedError("expected an Ed25519 public key and a 64-byte raw signature",
+                             field=f.sig)
+    p.key_id = key.fingerprint.removeprefix("key:")
+
+    def check(digests: dict[str, bytes], artifact: bytes | None) -> bool:
+        return artifact is not None and _ed25519(key.spki[-32:], p.signature, artifact)
+
+    check.needs = None  # type: ignore[attr-defined]
+    return check
+
+
+_HANDLERS = {"openpgp": _openpgp, "ssh": _ssh, "minisign": _minisign, "signify": _signify,
+             "ed25519": _pure_ed25519}
+
+
+def detect_format(signature: bytes) -> str | None:
+    """The format of a signature file, where its bytes say it (None: not one of these; a raw
+    or DER signature for ``hashedrekord``)."""
+    head = signature.lstrip()[:64]
+    if head.startswith(b"-----BEGIN SSH SIGNATURE-----"):
+        return "ssh"
+    if head.startswith(b"-----BEGIN PGP SIGNATURE-----"):
+        return "openpgp"
+    if head.startswith(b"untrusted comment:"):
+        lines = signature.decode("utf-8", "replace").splitlines()
+        return "minisign" if len(lines) >= 4 and lines[2].startswith("trusted comment:") \
+            else "signify"
+    if signature[:1] and signature[0] & 0x80 and len(signature) != 64:  # an OpenPGP packet
+        return "openpgp"
+    return None
+
+
+def prehash_of(fmt: str, signature: bytes) -> str | None:
+    """The digest a prehashed signature signs (``sha512``, ``sha256``, ``blake2b512``), or None
+    for a scheme that signs the whole message."""
+    p = Parsed(fmt, signature, b"", {})
+    try:
+        if fmt == "ssh":
+            from sshsig.sshsig import SshsigSignature
+
+            return SshsigSignature.from_armored(signature).hash_algo.decode("ascii")
+        if fmt == "minisign":
+            raw = _b64(_b64_lines(p.signature, "minisign signature", 4, _SUBMISSION)[1], 74,
+                       "minisign signature", _SUBMISSION.sig)
+            return "blake2b512" if raw[:2] == b"ED" else None
+    except (ValueError, NotImplementedError, binascii.Error) as e:
+        raise MalformedError(f"not a {fmt} signature: {e}", field=_SUBMISSION.sig) from e
+    return None
+
+
+def key_id_of(key: bytes) -> str | None:
+    """The key ID entries of this type record for a key file (an OpenSSH key or
+    allowed_signers line, a minisign or signify .pub, an OpenPGP key), or None."""
+    text = key.decode("utf-8", "replace")
+    if "minisign public key" in text:
+        return f"{int.from_bytes(_minisign_key(key, _SUBMISSION)[0], 'little'):016x}"
+    if text.startswith("untrusted comment:"):
+        lines = text.strip().splitlines()
+        return _b64(lines[-1], 42, "signify public key", _SUBMISSION.key)[2:10].hex()
+    try:
+        _, ssh = _allowed_signer(key, _SUBMISSION)
+        return hashlib.sha256(base64.b64decode(ssh.openssh_str().split()[1])).hexdigest()
+    except MalformedError:
+        pass
+    try:
+        import pysequoia
+
+        certs = pysequoia.Cert.split_bytes(key)
+    except Exception:  # not OpenPGP either
+        return None
+    return str(certs[0].fingerprint).lower() if len(certs) == 1 else None
+
+
+def normal_key_id(given: str) -> str:
+    """A key ID as users copy it (``SHA256:…`` from ssh-keygen -l, hex in any case, OpenPGP
+    fingerprints with spaces) as entries record it."""
+    text = given.strip()
+    if text.startswith("SHA256:"):
+        raw = text.removeprefix("SHA256:")
+        try:
+            return base64.b64decode(raw + "=" * (-len(raw) % 4)).hex()
+        except (binascii.Error, ValueError) as e:
+            raise MalformedError("expected SHA256:<base64> as ssh-keygen -l prints it",
+                                 field="key-id") from e
+    out = text.replace(" ", "").lower().removeprefix("0x")
+    if len(out) < 16:  # minisign prints its key number without leading zeros
+        out = out.zfill(16)
+    if not _HEX.fullmatch(out):
+        raise MalformedError("expected hex (an OpenPGP fingerprint, a minisign or signify key "
+                             "ID) or SHA256:<base64> (an SSH key)", field="key-id")
+    return out
+
+
+# ----- the entry type ----------------------------------------------------------------------
+
+
+def _digests(value: Any, where: str) -> dict[str, bytes]:
+    if not isinstance(value, dict) or not value:
+        raise MalformedError('expected {"sha256": "<hex>", …}', field=where)
+    out = {}
+    for name, hexd in value.items():
+        size = _DIGESTS.get(name)
+        if size is None:
+            raise MalformedError(f"unknown digest {name!r} (known: {', '.join(_DIGESTS)})",
+                                 field=f"{where}.{name}")
+        if not isinstance(hexd, str) or len(hexd) != 2 * size or not _HEX.fullmatch(hexd):
+            raise MalformedError(f"expected {2 * size} lowercase hex digits",
+                                 field=f"{where}.{name}")
+        out[name] = bytes.fromhex(hexd)
+    if "sha256" not in out:
+        raise MalformedError("the artifact's sha256 is required (what search finds)",
+                             field=where)
+    return out
+
+
+def _raw(value: Any, where: str) -> bytes:
+    if not isinstance(value, str):
+        raise MalformedError("expected base64 of the file's bytes", field=where)
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise MalformedError("expected base64 of the file's bytes", field=where) from e
+
+
+class Signature:
+    """The ``signature`` entry type: a tool's own detached signature format."""
+
+    name = "signature"
+    kind, api_version = "tiledlog-signature", "0.0.1"
+
+    def parse(self, doc: dict[str, Any]) -> Parsed:
+        check_fields(doc, _FIELDS, "signature")
+        fmt = get(doc, "format", str, "signature.format")
+        if fmt not in _HANDLERS:
+            raise MalformedError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})",
+                                 field="signature.format")
+        p = Parsed(fmt, _raw(doc.get("signature"), "signature.signature"),
+                   _raw(doc.get("public_key"), "signature.public_key"),
+                   _digests(doc.get("digests"), "signature.digests"),
+                   namespace=get(doc, "namespace", str, "signature.namespace", optional=True))
+        if "artifact" in doc:
+            p.artifact = _raw(doc["artifact"], "signature.artifact")
+            if len(p.artifact) > MAX_ARTIFACT:
+                raise MalformedError(
+                    f"{len(p.artifact)} bytes, over the {MAX_ARTIFACT} a submission may carry: "
+                    "sign with a scheme that signs a digest (ssh-keygen -Y sign, minisign "
+                    "without -l, or a hashedrekord)", field="signature.artifact")
+            for name, want in p.digests.items():
+                if _hash(name, p.artifact) != want:
+                    raise VerificationError(_at(f"signature.digests.{name}", "the artifact "
+                                                f"does not have this {name} digest"))
+        if fmt != "ssh" and p.namespace is not None:
+            raise MalformedError("only for SSH signatures", field="signature.namespace")
+        return p
+
+    def verify(self, p: Parsed) -> None:
+        check = _checker(p, _SUBMISSION)
+        needs = check.needs  # type: ignore[attr-defined]
+        if needs is None and p.artifact is None:
+            raise MalformedError(f"a {p.format} signature signs the whole artifact: the "
+                                 "submission must carry it (artifact)", field="signature.artifact")
+        if needs is not None and needs not in p.digests:
+            if p.artifact is None:
+                raise MalformedError(f"this {p.format} signature signs the artifact's {needs}: "
+                                     "give that digest too", field=f"signature.digests.{needs}")
+            p.digests[needs] = _hash(needs, p.artifact)
+        if not check(p.digests, p.artifact):
+            raise VerificationError(_at(
+                "signature.signature", f"does not verify with the given {p.format} key over the "
+                                    "artifact"))
+        if needs is None:  # the entry keeps only the digest search uses
+            p.digests = {"sha256": p.digests["sha256"]}
+        else:
+            p.digests = {k: v for k, v in p.digests.items() if k in ("sha256", needs)}
+
+    def canonical(self, p: Parsed) -> bytes:
+        return canonical_json(_body(p))
+
+    def parsed_search_keys(self, p: Parsed) -> list[str]:
+        # A PEM key is named as hashedrekord names it (key:<SHA-256 of its SPKI>), so one
+        # search finds what it signed either way; the tools' own keys by their own IDs.
+        key = f"key:{p.key_id}" if p.format == "ed25519" else f"keyid:{p.key_id}"
+        return [f"sha256:{p.digests['sha256'].hex()}", key,
+                *(f"identity:{i}" for i in p.identities)]
+
+    def search_keys(self, entry: bytes) -> list[str]:
+        return self.parsed_search_keys(_decode(entry))
+
+    def describe(self, entry: bytes) -> dict[str, Any]:
+        p = _decode(entry)
+        return {"type": self.name, "format": p.format,
+                "digests": [f"sha256:{p.digests['sha256'].hex()}"],
+                "key_id": p.key_id, "identities": p.identities,
+                "signature_checked_by_entry": self.signature_checked_by_entry(entry)}
+
+    def signature_checked_by_entry(self, entry: bytes) -> bool:
+        """Whether the entry alone re-verifies the signature (prehashed schemes), rather than
+        only that the signature and the key belong together."""
+        p = _decode(entry)
+        return _checker(p, _ENTRY).needs is not None  # type: ignore[attr-defined]
+
+    def verify_entry(self, entry: bytes) -> None:
+        """A prehashed signature re-checked over the logged digest; a whole-message one
+        checked to be the given key's (its check over the artifact needs the artifact)."""
+        p = _decode(entry)
+        logged = (p.key_id, p.identities)
+        check = _checker(p, _ENTRY)
+        if logged != (p.key_id, p.identities):
+            raise VerificationError(f"logged keyId {logged[0]!r} and identities {logged[1]} are "
+                                    f"not the key's ({p.key_id!r}, {p.identities})")
+        if check.needs is not None and not check(p.digests, None):  # type: ignore[attr-defined]
+            raise VerificationError(f"logged {p.format} signature does not verify over the "
+                                    "logged digest")
+
+
+def _checker(p: Parsed, f: _Fields) -> Any:
+    """The format's check, once its signature and key are parsed (errors name ``f``'s fields);
+    sets the key ID and identities they give."""
+    return _HANDLERS[p.format](p, f)
+
+
+def _hash(name: str, data: bytes) -> bytes:
+    return hashlib.blake2b(data).digest() if name == "blake2b512" else hashlib.new(name,
+                                                                                  data).digest()
+
+
+def _body(p: Parsed) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "format": p.format,
+        "digests": {k: v.hex() for k, v in sorted(p.digests.items())},
+        "signature": base64.b64encode(p.signature).decode(),
+        "publicKey": base64.b64encode(p.key).decode(),
+        "keyId": p.key_id,
+        "identities": p.identities,
+    }
+    if p.namespace is not None:
+        spec["namespace"] = p.namespace
+    spec.update(p.extra)
+    return {"apiVersion": "0.0.1", "kind": "tiledlog-signature", "spec": spec}
+
+
+def _decode(entry: bytes) -> Parsed:
+    body = parse_entry(entry)
+    check_fields(body, ("apiVersion", "kind", "spec"), "entry")
+    spec = get(body, "spec", dict, "entry.spec")
+    check_fields(spec, ("format", "digests", "signature", "publicKey", "keyId", "identities",
+                        "namespace", "trustedComment"), "entry.spec")
+    fmt = get(spec, "format", str, "entry.spec.format")
+    if fmt not in _HANDLERS:
+        raise MalformedError(f"unknown format {fmt!r}", field="entry.spec.format")
+    p = Parsed(fmt, _raw(spec.get("signature"), "entry.spec.signature"),
+               _raw(spec.get("publicKey"), "entry.spec.publicKey"),
+               _digests(spec.get("digests"), "entry.spec.digests"),
+               namespace=get(spec, "namespace", str, "entry.spec.namespace", optional=True))
+    p.key_id = get(spec, "keyId", str, "entry.spec.keyId")
+    ids = get(spec, "identities", list, "entry.spec.identities")
+    if not all(isinstance(i, str) for i in ids):
+        raise MalformedError("expected strings", field="entry.spec.identities")
+    p.identities = ids
+    return p
+
+
+TYPE = Signature()
