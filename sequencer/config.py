@@ -21,6 +21,9 @@ Example::
     url = "http://127.0.0.1:7380"
     vkey = "witness.example/w1+20324abe+BCms…"
 
+    [[trust.x509]]                # optional: certificates must chain to these roots
+    roots = "ca.pem"              # PEM file, one or more root certificates
+
     [policy]
     witness_threshold = 1         # cosignatures a checkpoint needs
     require_witnesses = false     # publish only once the threshold is met
@@ -53,12 +56,14 @@ STATE_ENV = "TLOG_STATE_DIR"  # where the sequencer keeps its state when the con
 # Every table and key a config may hold ("witnesses" is an array of tables).
 _SCHEMA: dict[str, set[str]] = {
     "": {"origin", "store", "queue", "public_queue", "public_url", "endpoint", "vkey", "key",
-         "sequencer", "policy", "witnesses", "site"},
+         "sequencer", "policy", "witnesses", "site", "trust"},
     "key": {"file", "env"},
     "sequencer": {"batch_size", "index_keep", "workers", "state_dir"},
     "policy": {"witness_threshold", "require_witnesses", "witness_timeout"},
     "witnesses": {"name", "url", "vkey"},
     "site": {"enabled"},
+    "trust": {"x509"},
+    "trust.x509": {"roots"},
 }
 
 
@@ -93,6 +98,7 @@ class LogConfig:
     require_witnesses: bool = False
     witness_timeout: float = DEFAULT_WITNESS_TIMEOUT
     site: bool = True
+    x509_roots: tuple[str, ...] = ()  # PEM files of the roots certificates must chain to
     path: str | None = field(default=None, compare=False)
 
     def signer_key(self) -> str:
@@ -216,6 +222,8 @@ def load_config(path: str | os.PathLike[str]) -> LogConfig:
         witness_timeout=float(_get(policy, "witness_timeout", int | float, "policy.",
                                        DEFAULT_WITNESS_TIMEOUT)),
         site=bool(_get(data.get("site", {}), "enabled", bool, "site.", True)),
+        x509_roots=tuple(_resolve(base, t["roots"])
+                         for t in data.get("trust", {}).get("x509", [])),
         path=str(p),
     )
 
@@ -242,6 +250,16 @@ def _check_keys(data: dict[str, Any], p: Path) -> None:
         raise ConfigError(f"{p}: witnesses: expected an array of tables ([[witnesses]])")
     for i, w in enumerate(witnesses):
         unknown(f"witnesses[{i}]", w, _SCHEMA["witnesses"])
+    trust = data.get("trust", {})
+    unknown("trust", trust, _SCHEMA["trust"])
+    roots = trust.get("x509", [])
+    if not isinstance(roots, list):
+        raise ConfigError(f"{p}: trust.x509: expected an array of tables ([[trust.x509]])")
+    for i, t in enumerate(roots):
+        unknown(f"trust.x509[{i}]", t, _SCHEMA["trust.x509"])
+        if not isinstance(t.get("roots"), str) or not t["roots"]:
+            raise ConfigError(f"{p}: trust.x509[{i}].roots: required: a PEM file of root "
+                              "certificates")
 
 
 def _public_url(value: str | None, p: Path) -> str | None:
@@ -308,4 +326,6 @@ def format_config(cfg: LogConfig, relative_to: str | os.PathLike[str] | None = N
     if cfg.witnesses:
         doc["witnesses"] = [{"name": w.name, "url": w.url, "vkey": w.vkey}
                             for w in cfg.witnesses]
+    if cfg.x509_roots:
+        doc["trust"] = {"x509": [{"roots": path(r)} for r in cfg.x509_roots]}
     return tomli_w.dumps(doc)

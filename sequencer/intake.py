@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -224,10 +225,17 @@ def _submission_id(doc: bytes) -> str:
         return hashlib.sha256(doc).hexdigest()
 
 
-def pool_stream(workers: int) -> Callable[[Iterable[Any]], Iterator[Any]]:
-    from tlog.client.admission import admit_stream
+def pool_stream(workers: int, x509_roots: tuple[bytes, ...] = ()
+                ) -> Callable[[Iterable[Any]], Iterator[Any]]:
+    """Admission on the process pool; with X.509 roots, certificates are checked against
+    them, valid at the time the run starts."""
+    from tlog.client.admission import X509Policy, admit_stream
 
-    return lambda chunks: admit_stream(chunks, workers)
+    def stream(chunks: Iterable[Any]) -> Iterator[Any]:
+        policy = X509Policy(x509_roots, int(time.time())) if x509_roots else None
+        return admit_stream(chunks, workers, x509=policy)
+
+    return stream
 
 
 def plain_stream(admit: Callable[[Sequence[bytes]], list[Any]]) -> Callable[..., Iterator[Any]]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from tlog import index as tindex
 from tlog.checkpoint import Checkpoint, format_checkpoint
+from tlog.client.admission import load_roots
 from tlog.errors import ConfigError, NotFoundError, TlogError, VerificationError
 from tlog.integrate import edge_root, edge_tiles
 from tlog.note import new_signer, new_verifier, sign_note, vkey_for_skey
@@ -63,7 +64,8 @@ class Sequencer:
                 "signer's .pub, or point key.file/key.env at the log's own key")
         workers = cfg.workers or os.cpu_count() or 1
         self.intake = Intake(cfg, queue, workers)
-        self._stream = plain_stream(admit) if admit else pool_stream(workers)
+        roots = load_roots(cfg.x509_roots) if cfg.x509_roots else ()
+        self._stream = plain_stream(admit) if admit else pool_stream(workers, roots)
         self.index = IndexCache(store, cfg.state_path() / "index", cfg.index_keep)
         self.protocol = CommitProtocol(store, queue, self.verifier, self.index, cosign,
                                        after_publish, len(cfg.witnesses))

@@ -40,6 +40,20 @@ __all__ = ["monitor"]
     multiple=True,
     help="Alert when this digest (sha256:<hex>) is logged (repeatable).",
 )
+@click.option(
+    "--watch-identity",
+    "watch_identities",
+    multiple=True,
+    help="Alert when an entry's identity (a certificate's email or URI, an OpenPGP user ID's "
+         "email, an SSH principal) matches this regular expression, whole (repeatable).",
+)
+@click.option(
+    "--watch-issuer",
+    "watch_issuers",
+    multiple=True,
+    help="Alert when a certificate's OIDC issuer (Fulcio's extension) is this URL "
+         "(repeatable; with --watch-identity, both must match, as rekor-monitor does).",
+)
 @click.option("--exec", "exec_cmd", help="Run this shell command per event, event JSON on stdin.")
 @click.option("--once", is_flag=True, help="One pass, then exit (the default).")
 @click.option("--interval", type=click.FloatRange(1), help="Keep following, every N seconds.")
@@ -50,6 +64,8 @@ def monitor(
     state_dir: str,
     watch_keys: tuple[str, ...],
     watch_digests: tuple[str, ...],
+    watch_identities: tuple[str, ...],
+    watch_issuers: tuple[str, ...],
     exec_cmd: str | None,
     once: bool,
     interval: float | None,
@@ -71,15 +87,23 @@ def monitor(
     Examples:
       tlog monitor --log https://log.example/ --vkey "$(cat log.pub)" --state .mon \\
           --watch-key release-signing.pub --json
+      tlog monitor … --watch-identity '.*@example\\.com' \
+          --watch-issuer https://token.actions.githubusercontent.com
       tlog monitor … --exec 'mail -s "tiledlog alert" me@example.org' --interval 300
     """
     from tlog.client.monitor import EXIT_EVENTS, EXIT_MISBEHAVIOUR, Monitor
     from tlog.entries import key_search_key
+    from tlog.entries.signature import key_id_of
     from tlog.storage import open_store
 
-    keys = [key_search_key(Path(k).read_bytes()) for k in watch_keys]
+    keys = []
+    for k in watch_keys:
+        data = Path(k).read_bytes()
+        found = key_id_of(data)
+        keys.append(f"keyid:{found}" if found else key_search_key(data))
     mon = Monitor(
-        open_store(log), key_arg(vkey), state_dir, watch_keys=keys, watch_digests=watch_digests
+        open_store(log), key_arg(vkey), state_dir, watch_keys=keys, watch_digests=watch_digests,
+        watch_identities=watch_identities, watch_issuers=watch_issuers,
     )
 
     def emit(event: dict[str, Any]) -> None:

@@ -89,8 +89,8 @@ _STATEMENT_OPTIONS = [
     click.option("--namespace", help="SSH signatures: the namespace it was made for "
                                      "(ssh-keygen -n; default: the signature's own)."),
     click.option("--certificate", multiple=True, type=_FILE,
-                 help="Signer's X.509 certificate: only its key is used; the chain is NOT "
-                      "validated (no roots, expiry or identity checks)."),
+                 help="Signer's X.509 certificate: its key is used; its chain, expiry and "
+                      "usage are checked only by a log with [[trust.x509]] roots, not here."),
     click.option("--rsa-pss", is_flag=True, help="Only accept RSA-PSS (default: detect)."),
     click.option("--dsse", type=_FILE,
                  help="A DSSE envelope (JSON); keys by --public-key/--certificate."),

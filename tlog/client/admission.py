@@ -15,14 +15,15 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from functools import partial
+from dataclasses import dataclass
+from functools import lru_cache, partial
 from typing import TypeVar
 
 from tlog.entries.submission import Admitted, LogEntry, admit_batch, log_batch
-from tlog.errors import TlogError
+from tlog.errors import ConfigError, TlogError, VerificationError
 
-__all__ = ["admit_many", "admit_stream", "chunk_documents", "shutdown_admission_pool",
-           "task_spans"]
+__all__ = ["X509Policy", "admit_many", "admit_stream", "check_chain", "chunk_documents",
+           "load_roots", "policed_log_batch", "shutdown_admission_pool", "task_spans"]
 
 _CHUNK = 512  # documents per worker task: IPC stays a small part, tails stay short
 T = TypeVar("T")
@@ -44,13 +45,16 @@ def admit_many(docs: Sequence[bytes], workers: int | None = None, *,
 
 def admit_stream(chunks: Iterable[tuple[T, Sequence[bytes]]], workers: int | None = None, *,
                  window: int = 16_384, window_bytes: int = 256 << 20,
+                 x509: X509Policy | None = None,
                  ) -> Iterator[tuple[T, list[LogEntry | TlogError]]]:
     """Admit chunk after chunk for the log, yielding ``(tag, results)`` in order while the
     workers go on with the chunks behind it, up to ``window`` documents (and
     ``window_bytes`` of them) ahead of the consumer: bounded memory, and a consumer busy
     committing a batch leaves the workers that much work. Chunks are pulled from
-    ``chunks`` only as the window frees up."""
-    return _stream(log_batch, chunks, workers or os.cpu_count() or 1, window, window_bytes)
+    ``chunks`` only as the window frees up. ``x509``: the log's roots, which every signer
+    certificate must chain to (``policed_log_batch``)."""
+    fn = partial(policed_log_batch, policy=x509) if x509 and x509.roots else log_batch
+    return _stream(fn, chunks, workers or os.cpu_count() or 1, window, window_bytes)
 
 
 def chunk_documents(docs: Sequence[bytes], workers: int) -> list[Sequence[bytes]]:
@@ -152,3 +156,120 @@ def shutdown_admission_pool() -> None:
     for pool in _POOLS.values():
         pool.shutdown(cancel_futures=True)
     _POOLS.clear()
+
+
+@dataclass(frozen=True)
+class X509Policy:
+    """A log's X.509 trust: the DER root certificates a signer's certificate must chain to,
+    and the time it must be valid at (Unix seconds: the admission run's start, since a
+    hashedrekord carries no signing time)."""
+
+    roots: tuple[bytes, ...]
+    at: int
+
+
+def load_roots(paths: Sequence[str]) -> tuple[bytes, ...]:
+    """The DER root certificates in PEM files (``[[trust.x509]] roots``)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    out = []
+    for path in paths:
+        try:
+            certs = x509.load_pem_x509_certificates(open(path, "rb").read())  # noqa: SIM115
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"trust.x509.roots: cannot read root certificates from {path}: "
+                              f"{e}") from e
+        out += [c.public_bytes(Encoding.DER) for c in certs]
+    return tuple(out)
+
+
+def check_chain(der: bytes, policy: X509Policy) -> str | None:
+    """Why the certificate does not chain to the policy's roots, valid at its time and marked
+    for code signing; None when it does."""
+    from cryptography import x509
+    from cryptography.x509.verification import VerificationError as Refused
+
+    try:
+        leaf = x509.load_der_x509_certificate(der)
+    except ValueError as e:
+        return f"not a certificate: {e}"
+    plain = _plain_reason(leaf, policy)
+    if plain:
+        return plain
+    try:
+        _verifier(policy).verify(leaf, [])
+    except (Refused, ValueError) as e:
+        return str(e).split(" (encountered processing")[0] or type(e).__name__
+    return None
+
+
+def _plain_reason(leaf: object, policy: X509Policy) -> str | None:
+    """The common refusals said plainly (the verifier's own words name its internals)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    cert: x509.Certificate = leaf  # type: ignore[assignment]
+    at = dt.datetime.fromtimestamp(policy.at, dt.UTC)
+    if at > cert.not_valid_after_utc:
+        return f"it expired at {cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC"
+    if at < cert.not_valid_before_utc:
+        return f"it is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M:%S} UTC"
+    roots = [x509.load_der_x509_certificate(r).subject for r in policy.roots]
+    if cert.issuer not in roots:
+        return f"it was issued by {cert.issuer.rfc4514_string() or 'an unnamed CA'}, which is " \
+               "not one of this log's roots"
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return "it is not for code signing (no extended key usage)"
+    if ExtendedKeyUsageOID.CODE_SIGNING not in usage:
+        names = ", ".join(getattr(u, "_name", u.dotted_string) for u in usage)
+        return f"it is not for code signing (its extended key usage: {names})"
+    return None
+
+
+@lru_cache(maxsize=4)
+def _verifier(policy: X509Policy) -> object:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+    from cryptography.x509.verification import (
+        Criticality,
+        ExtensionPolicy,
+        PolicyBuilder,
+        Store,
+    )
+
+    def code_signing(_policy: object, _cert: object, eku: x509.ExtendedKeyUsage | None) -> None:
+        if eku is None or ExtendedKeyUsageOID.CODE_SIGNING not in eku:
+            raise ValueError("the certificate is not for code signing (extended key usage)")
+
+    ee = ExtensionPolicy.permit_all().require_present(
+        x509.ExtendedKeyUsage, Criticality.AGNOSTIC, code_signing)
+    store = Store([x509.load_der_x509_certificate(r) for r in policy.roots])
+    return (PolicyBuilder().store(store).time(dt.datetime.fromtimestamp(policy.at, dt.UTC))
+            .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee)
+            .build_client_verifier())
+
+
+def policed_log_batch(docs: Sequence[bytes], policy: X509Policy) -> list[LogEntry | TlogError]:
+    """``log_batch``, then every signer certificate checked against the log's X.509 roots:
+    one that does not chain turns its entry into a rejection saying why."""
+    from tlog.entries.registry import entry_certificates
+
+    results = log_batch(docs)
+    for i, r in enumerate(results):
+        if isinstance(r, TlogError):
+            continue
+        for der in entry_certificates(r[0]):
+            why = check_chain(der, policy)
+            if why is not None:
+                results[i] = VerificationError(
+                    f"certificate: does not chain to this log's X.509 roots, valid now and "
+                    f"for code signing: {why}")
+                break
+    return results

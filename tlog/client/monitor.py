@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from tlog.bundle import ProofBundle, format_bundle
 from tlog.checkpoint import Checkpoint, parse_checkpoint
 from tlog.client import fetch_checkpoint
 from tlog.errors import (
+    ConfigError,
     MalformedError,
     NotFoundError,
     TlogError,
@@ -95,11 +97,18 @@ class Monitor:
         *,
         watch_keys: Iterable[str] = (),
         watch_digests: Iterable[str] = (),
+        watch_identities: Iterable[str] = (),
+        watch_issuers: Iterable[str] = (),
     ) -> None:
         self.store = store
         self.verifier = new_verifier(vkey)
         self.state = Path(state_dir)
         self.watch = {k.lower() for k in watch_keys} | {d.lower() for d in watch_digests}
+        try:
+            self.identities = [re.compile(p, re.IGNORECASE) for p in watch_identities]
+        except re.error as e:
+            raise ConfigError(f"--watch-identity: not a regular expression: {e}") from e
+        self.issuers = {f"issuer:{u.lower()}" for u in watch_issuers}
 
     # ----- state ---------------------------------------------------------------------------
 
@@ -243,6 +252,19 @@ class Monitor:
                 p.result.entries_checked += 1
                 self._check_entry(p, i, entry, want, reader)
 
+    def _identity_hits(self, keys: set[str]) -> list[str]:
+        """The entry's identities that a --watch-identity pattern matches whole (and, with
+        --watch-issuer, only if the entry's issuer is a watched one), and its watched issuers."""
+        issuers = sorted(keys & self.issuers)
+        if not self.identities:
+            return issuers
+        if self.issuers and not issuers:
+            return []
+        names = [k for k in sorted(keys) if k.startswith("identity:")]
+        hits = [n for n in names if any(r.fullmatch(n.removeprefix("identity:"))
+                                        for r in self.identities)]
+        return hits + issuers if hits else []
+
     def _check_entry(self, p: _Pass, i: int, entry: bytes, leaf: bytes,
                      reader: TileHashReader) -> None:
         """Re-verify one authenticated entry; report it if bad, emit it if watched."""
@@ -266,7 +288,8 @@ class Monitor:
             return
         if not signature_checked_by_entry(entry):
             p.result.signatures_not_rechecked += 1
-        hits = sorted(self.watch & {k.lower() for k in entry_search_keys(entry)})
+        keys = {k.lower() for k in entry_search_keys(entry)}
+        hits = sorted(self.watch & keys) + self._identity_hits(keys)
         if hits:
             kind, body = decode_entry(entry)
             event = {"event": "match", "index": i, "matched": hits, "type": kind,

@@ -52,6 +52,7 @@ from .fields import (
 )
 from .keys import PublicKey, candidate_details, verify_message
 from .registry import parse_entry
+from .x509 import certificate_search_keys
 
 __all__ = ["MAX_SIGNATURES", "MAX_VERIFIERS", "TYPE", "Dsse", "pae"]
 
@@ -181,11 +182,18 @@ class Dsse:
 
     def parsed_search_keys(self, p: Parsed) -> list[str]:
         digest = hashlib.sha256(p.payload).hexdigest()
-        return [f"sha256:{digest}", *_fingerprints(key for _, key, _ in p.verified)]
+        keys = [key for _, key, _ in p.verified]
+        return [f"sha256:{digest}", *_fingerprints(keys), *certificate_search_keys(keys)]
 
     def search_keys(self, entry: bytes) -> list[str]:
         digest, sigs = _decode(entry)
-        return [f"sha256:{digest.hex()}", *_fingerprints(key for _, key, _ in sigs)]
+        keys = [key for _, key, _ in sigs]
+        return [f"sha256:{digest.hex()}", *_fingerprints(keys), *certificate_search_keys(keys)]
+
+    def certificates(self, entry: bytes) -> list[bytes]:
+        """The DER certificates of the entry's signers (none for bare keys)."""
+        return list(dict.fromkeys(key.der for _, key, _ in _decode(entry)[1]
+                                  if key.is_certificate))
 
     def describe(self, entry: bytes) -> dict[str, Any]:
         digest, sigs = _decode(entry)

@@ -22,7 +22,9 @@ How each key signs (the entry's ``keyDetails`` says which, and re-verification f
   pure Ed25519 over the digest bytes themselves, for sha256/sha384/sha512 digests. The log
   cannot check a pure Ed25519 signature over an artifact it never sees.
 
-The certificate's chain is not validated: only its key is used.
+The certificate's chain is checked by the log only when it has X.509 trust roots
+(``[[trust.x509]]``, ``tlog.client.admission.policed_log_batch``); its identities (SAN, Fulcio
+issuer) are search keys either way (``tlog.entries.x509``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from .fields import (
 )
 from .keys import HASHES, PublicKey, candidate_details, details_hash, load_public_key, verify_digest
 from .registry import parse_entry
+from .x509 import certificate_search_keys
 
 __all__ = ["TYPE", "HashedRekord"]
 
@@ -113,7 +116,13 @@ class HashedRekord:
         return _encode(p.hash_name, p.digest, p.signature, p.key, p.details)
 
     def parsed_search_keys(self, p: Parsed) -> list[str]:
-        return [f"{p.hash_name}:{p.digest.hex()}", p.key.fingerprint]
+        keys = [f"{p.hash_name}:{p.digest.hex()}", p.key.fingerprint]
+        return keys + certificate_search_keys([p.key]) if p.key.is_certificate else keys
+
+    def certificates(self, entry: bytes) -> list[bytes]:
+        """The DER certificate the entry's signer used (none for a bare key)."""
+        key = _decode(entry).key
+        return [key.der] if key.is_certificate else []
 
     def search_keys(self, entry: bytes) -> list[str]:
         return self.parsed_search_keys(_decode(entry))

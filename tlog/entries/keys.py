@@ -1,7 +1,8 @@
 """Submitters' public keys: loading, Rekor ``PublicKeyDetails``, fingerprints, verification.
 
 Keys are PEM or DER SubjectPublicKeyInfo, or an X.509 certificate (PEM or DER) whose key is
-used; **certificate chains are not validated** (no roots, no expiry, no identity). Supported
+used; chains are validated at admission only by a log with X.509 trust roots
+(``tlog.client.admission``), not here. Supported
 algorithms and their sigstore ``PublicKeyDetails`` names (what entries record)::
 
     Ed25519        PKIX_ED25519 (pure, over the message)   PKIX_ED25519_PH (over a SHA-512 digest)

@@ -31,6 +31,7 @@ __all__ = [
     "EntryType",
     "decode_entry",
     "describe_entry",
+    "entry_certificates",
     "entry_search_keys",
     "entry_type",
     "parse_entry",
@@ -204,6 +205,14 @@ def describe_entry(entry: bytes) -> dict[str, Any]:
     """``{"type", "digests", "key_fingerprints", ...}`` of a logged entry, for display."""
     t, _ = type_for_entry(entry)
     return _guard(t, "describe", lambda: dict(t.describe(bytes(entry))))
+
+
+def entry_certificates(entry: bytes) -> list[bytes]:
+    """The DER X.509 certificates an entry's signers used (a type without ``certificates``
+    has none)."""
+    t, _ = type_for_entry(entry)
+    get_certs = getattr(t, "certificates", None)
+    return list(get_certs(bytes(entry))) if get_certs is not None else []
 
 
 def signature_checked_by_entry(entry: bytes) -> bool:
