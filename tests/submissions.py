@@ -59,3 +59,58 @@ def hashedrekord_docs(n: int, seed: int = 0, keys: int = 4) -> Iterator[tuple[st
         doc = hashedrekord_doc(key, pem, b"artifact %d of run %d" % (i, seed))
         sid = hashlib.sha256(canonical_json(json.loads(doc))).hexdigest()
         yield f"pending/{sid}.json", doc
+
+
+def _ssh_string(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + data
+
+
+def format_signature_docs(fmt: str, n: int, seed: int = 0) -> list[bytes]:
+    """n ``signature`` submissions in a tool's own format, made here byte for byte as the tool
+    makes them (ssh-keygen -Y sign's SSHSIG; minisign's default prehashed signature; signify),
+    so that benchmarks need not run the tool per document. The tests use the tools."""
+    key, _ = ed25519_key(seed)
+    raw = key.public_key().public_bytes_raw()
+    out = []
+    for i in range(n):
+        artifact = b"artifact %d of run %d" % (i, seed)
+        digests = {"sha256": hashlib.sha256(artifact).hexdigest()}
+        doc: dict[str, object] = {"type": "signature", "format": fmt, "digests": digests}
+        if fmt == "ssh":
+            blob = _ssh_string(b"ssh-ed25519") + _ssh_string(raw)
+            h = hashlib.sha512(artifact).digest()
+            signed = (b"SSHSIG" + _ssh_string(b"file") + _ssh_string(b"")
+                      + _ssh_string(b"sha512") + _ssh_string(h))
+            sig = _ssh_string(b"ssh-ed25519") + _ssh_string(key.sign(signed))
+            body = (b"SSHSIG" + (1).to_bytes(4, "big") + _ssh_string(blob) + _ssh_string(b"file")
+                    + _ssh_string(b"") + _ssh_string(b"sha512") + _ssh_string(sig))
+            b64 = base64.b64encode(body).decode()
+            armored = "-----BEGIN SSH SIGNATURE-----\n" + "\n".join(
+                b64[j:j + 76] for j in range(0, len(b64), 76)) + "\n-----END SSH SIGNATURE-----\n"
+            doc["signature"] = base64.b64encode(armored.encode()).decode()
+            doc["public_key"] = base64.b64encode(
+                b"ssh-ed25519 " + base64.b64encode(blob) + b" bench\n").decode()
+            digests["sha512"] = h.hex()
+        elif fmt in ("minisign", "signify"):
+            keynum = hashlib.sha256(raw).digest()[:8]
+            if fmt == "minisign":
+                sig = key.sign(hashlib.blake2b(artifact).digest())
+                comment = b"timestamp:0\tfile:artifact"
+                text = (b"untrusted comment: bench\n"
+                        + base64.b64encode(b"ED" + keynum + sig) + b"\ntrusted comment: "
+                        + comment + b"\n" + base64.b64encode(key.sign(sig + comment)) + b"\n")
+                pub = (b"untrusted comment: minisign public key\n"
+                       + base64.b64encode(b"Ed" + keynum + raw) + b"\n")
+                digests["blake2b512"] = hashlib.blake2b(artifact).hexdigest()
+            else:
+                text = (b"untrusted comment: verify with bench.pub\n"
+                        + base64.b64encode(b"Ed" + keynum + key.sign(artifact)) + b"\n")
+                pub = (b"untrusted comment: signify public key\n"
+                       + base64.b64encode(b"Ed" + keynum + raw) + b"\n")
+                doc["artifact"] = base64.b64encode(artifact).decode()
+            doc["signature"] = base64.b64encode(text).decode()
+            doc["public_key"] = base64.b64encode(pub).decode()
+        else:
+            raise ValueError(fmt)
+        out.append(json.dumps(doc).encode())
+    return out

@@ -188,12 +188,16 @@ def _ssh(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None], bo
 
     try:
         sig = SshsigSignature.from_armored(p.signature)
-        embedded = SshKey.from_ssh_encoding(sig.public_key)
     except (ValueError, NotImplementedError, binascii.Error) as e:
         raise MalformedError(f"not an SSH signature (ssh-keygen -Y sign): {e}",
                              field=f.sig) from e
-    principals, given = _allowed_signer(p.key, f)
-    if given.openssh_str() != embedded.openssh_str():
+    principals, blob, given = _allowed_signer(p.key, f)
+    if sig.public_key != blob:
+        try:
+            embedded = SshKey.from_ssh_encoding(sig.public_key)
+        except (ValueError, NotImplementedError) as e:
+            raise MalformedError(f"the SSH signature's key is unreadable: {e}",
+                                 field=f.sig) from e
         raise VerificationError(_at(
             f.key, f"signed by SSH key {embedded.sha256_str()}, not by this key "
                                 f"({given.sha256_str()})"))
@@ -206,7 +210,6 @@ def _ssh(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None], bo
     if algo not in ("sha256", "sha512"):
         raise MalformedError(f"SSH signature hash {algo!r}: expected sha256 or sha512",
                              field=f.sig)
-    blob = base64.b64decode(given.openssh_str().split()[1])
     p.key_id = hashlib.sha256(blob).hexdigest()
     p.identities = principals
 
@@ -219,9 +222,9 @@ def _ssh(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None], bo
     return check
 
 
-def _allowed_signer(data: bytes, f: _Fields) -> tuple[list[str], Any]:
+def _allowed_signer(data: bytes, f: _Fields) -> tuple[list[str], bytes, Any]:
     """An OpenSSH public key line, or an ``allowed_signers`` line (principals first): its
-    principals and key."""
+    principals, key blob and key."""
     from sshsig.ssh_public_key import PublicKey as SshKey
 
     text = data.decode("utf-8", "replace").strip()
@@ -232,10 +235,11 @@ def _allowed_signer(data: bytes, f: _Fields) -> tuple[list[str], Any]:
                              field=f.key)
     try:
         key = SshKey.from_openssh_str(" ".join(words[at : at + 2]))
+        blob = base64.b64decode(words[at + 1], validate=True)
     except (ValueError, NotImplementedError, binascii.Error) as e:
         raise MalformedError(f"not an OpenSSH public key: {e}", field=f.key) from e
     principals = [w.lower() for w in words[0].split(",")] if at > 0 else []
-    return principals, key
+    return principals, blob, key
 
 
 def _openpgp(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None], bool]:
@@ -346,8 +350,7 @@ def key_id_of(key: bytes) -> str | None:
         lines = text.strip().splitlines()
         return _b64(lines[-1], 42, "signify public key", _SUBMISSION.key)[2:10].hex()
     try:
-        _, ssh = _allowed_signer(key, _SUBMISSION)
-        return hashlib.sha256(base64.b64decode(ssh.openssh_str().split()[1])).hexdigest()
+        return hashlib.sha256(_allowed_signer(key, _SUBMISSION)[1]).hexdigest()
     except MalformedError:
         pass
     try:
@@ -462,7 +465,8 @@ class Signature:
             p.digests = {k: v for k, v in p.digests.items() if k in ("sha256", needs)}
 
     def canonical(self, p: Parsed) -> bytes:
-        return canonical_json(_body(p))
+        # The body holds only strings, lists and objects with string keys: no walk needed.
+        return canonical_json(_body(p), plain=True)
 
     def parsed_search_keys(self, p: Parsed) -> list[str]:
         # A PEM key is named as hashedrekord names it (key:<SHA-256 of its SPKI>), so one
