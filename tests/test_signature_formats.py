@@ -159,6 +159,10 @@ def test_found_by_the_keys_own_identifier(logged: tuple[Path, str, list[Signed]]
         res = tlog(work, "search", "--log", "public", "--vkey", vkey, "--identity",
                    s.identity.upper(), "--json")
         assert len(json.loads(res.stdout)["matches"]) == len(same_key)
+    if s.name == "ssh":
+        res = tlog(work, "search", "--log", "public", "--vkey", vkey, "--ssh-namespace", "file",
+                   "--json")
+        assert len(json.loads(res.stdout)["matches"]) == 1
 
 
 @pytest.mark.parametrize("name", NAMES)

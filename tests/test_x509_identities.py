@@ -122,6 +122,9 @@ def test_a_log_with_roots_admits_only_what_chains_and_says_why(tmp_path: Path) -
                  "alice@example.com", "--json")
     assert found.returncode == 0, found.stderr
     assert len(json.loads(found.stdout)["matches"]) == 1
+    by_issuer = tlog(work, "search", "--log", "public", "--vkey", vkey, "--issuer", ISSUER,
+                     "--json")
+    assert len(json.loads(by_issuer.stdout)["matches"]) == 1
     missing = tlog(work, "search", "--log", "public", "--vkey", vkey, "--identity",
                    "bob@example.com", "--json")
     assert json.loads(missing.stdout)["matches"] == []

@@ -28,7 +28,10 @@ __all__ = ["search"]
 @click.option("--key-fingerprint", help="SHA-256 of the key's DER SubjectPublicKeyInfo, in hex.")
 @click.option("--key-id", help="An OpenPGP fingerprint, an SSH key's SHA256:… (ssh-keygen -l), "
                                "a minisign or signify key ID.")
-@click.option("--identity", help="An OpenPGP user ID's email, or an SSH principal.")
+@click.option("--identity", help="A certificate's SAN email or URI, an OpenPGP user ID's "
+                                 "email, or an SSH principal.")
+@click.option("--issuer", help="A certificate's OIDC issuer (Fulcio's extension), a URL.")
+@click.option("--ssh-namespace", help="The namespace SSH signatures were made for (file, git…).")
 @leaf_hash_option("An entry's leaf hash, in hex.")
 @cache_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -40,6 +43,8 @@ def search(
     key_fingerprint: str | None,
     key_id: str | None,
     identity: str | None,
+    issuer: str | None,
+    ssh_namespace: str | None,
     leaf_hash: str | None,
     cache: str | None,
     as_json: bool,
@@ -57,10 +62,11 @@ def search(
     from tlog.client import LogClient
     from tlog.storage import open_store
 
-    given = [x for x in (digest, public_key, key_fingerprint, key_id, identity, leaf_hash) if x]
+    given = [x for x in (digest, public_key, key_fingerprint, key_id, identity, issuer,
+                         ssh_namespace, leaf_hash) if x]
     if len(given) != 1:
         raise ConfigError("give exactly one of --digest, --public-key, --key-fingerprint, "
-                          "--key-id, --identity, --leaf-hash")
+                          "--key-id, --identity, --issuer, --ssh-namespace, --leaf-hash")
     client = LogClient(open_store(log, cache_dir=cache), key_arg(vkey))
     if leaf_hash:
         try:
@@ -83,6 +89,10 @@ def search(
             query = f"keyid:{normal_key_id(key_id)}"
         elif identity:
             query = f"identity:{identity.strip().lower()}"
+        elif issuer:
+            query = f"issuer:{issuer.strip().lower()}"
+        elif ssh_namespace:
+            query = f"namespace:{ssh_namespace.strip().lower()}"
         elif key_fingerprint:
             query = "key:" + key_fingerprint.lower().removeprefix("key:")
         else:

@@ -473,7 +473,8 @@ class Signature:
         # search finds what it signed either way; the tools' own keys by their own IDs.
         key = f"key:{p.key_id}" if p.format == "ed25519" else f"keyid:{p.key_id}"
         return [f"sha256:{p.digests['sha256'].hex()}", key,
-                *(f"identity:{i}" for i in p.identities)]
+                *(f"identity:{i}" for i in p.identities),
+                *([f"namespace:{p.namespace.lower()}"] if p.namespace is not None else [])]
 
     def search_keys(self, entry: bytes) -> list[str]:
         return self.parsed_search_keys(_decode(entry))
