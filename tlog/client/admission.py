@@ -22,8 +22,9 @@ from typing import TypeVar
 from tlog.entries.submission import Admitted, LogEntry, admit_batch, log_batch
 from tlog.errors import ConfigError, TlogError, VerificationError
 
-__all__ = ["X509Policy", "admit_many", "admit_stream", "check_chain", "chunk_documents",
-           "load_roots", "policed_log_batch", "shutdown_admission_pool", "task_spans"]
+__all__ = ["EntryCheck", "X509Policy", "admit_many", "admit_stream", "check_chain",
+           "check_entries", "check_stream", "chunk_documents", "load_roots",
+           "policed_log_batch", "shutdown_admission_pool", "task_spans"]
 
 _CHUNK = 512  # documents per worker task: IPC stays a small part, tails stay short
 T = TypeVar("T")
@@ -273,3 +274,36 @@ def policed_log_batch(docs: Sequence[bytes], policy: X509Policy) -> list[LogEntr
                     f"for code signing: {why}")
                 break
     return results
+
+
+EntryCheck = tuple[str, object, bool]
+"""A monitor's verdict on one logged entry: ("ok", its search keys lowercased, whether its
+signature itself was re-checked), ("unknown" | "malformed" | "bad", the reason, False)."""
+
+
+def check_entries(entries: Sequence[bytes]) -> list[EntryCheck]:
+    """Re-verify logged entries from their bytes alone (``tlog.entries.verify_entry``), as a
+    monitor does: the work of one pool task."""
+    from tlog.entries.registry import recheck_entry
+    from tlog.errors import MalformedError, UnknownEntryTypeError
+
+    out: list[EntryCheck] = []
+    for entry in entries:
+        try:
+            keys, rechecked = recheck_entry(entry)
+            out.append(("ok", sorted({k.lower() for k in keys}), rechecked))
+        except UnknownEntryTypeError as e:
+            out.append(("unknown", str(e), False))
+        except MalformedError as e:
+            out.append(("malformed", str(e), False))
+        except TlogError as e:
+            out.append(("bad", str(e), False))
+        except Exception as e:  # a plugin's bug is the plugin's, not the log's
+            out.append(("unknown", f"the entry type failed: {type(e).__name__}: {e}", False))
+    return out
+
+
+def check_stream(chunks: Iterable[tuple[T, Sequence[bytes]]], workers: int | None = None,
+                 ) -> Iterator[tuple[T, list[EntryCheck]]]:
+    """``check_entries`` over tagged chunks on the pool, in order (a monitor's pass)."""
+    return _stream(check_entries, chunks, workers or os.cpu_count() or 1, 16_384)

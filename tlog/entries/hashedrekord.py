@@ -32,6 +32,7 @@ from __future__ import annotations
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from tlog.errors import MalformedError, VerificationError
@@ -159,8 +160,11 @@ def _encode(hash_name: str, digest: bytes, sig: bytes, key: PublicKey, details: 
     return text.encode()
 
 
+@lru_cache(maxsize=8)
 def _decode(entry: bytes) -> Parsed:
-    """A logged hashedrekord entry back to its parts (MalformedError naming the field)."""
+    """A logged hashedrekord entry back to its parts (MalformedError naming the field).
+    Cached: a monitor asks for an entry's check, search keys and more in a row; callers
+    only read the result."""
     body = parse_entry(entry)
     check_fields(body, ("apiVersion", "kind", "spec"), "entry")
     spec = get(get(body, "spec", dict, "entry.spec"), "hashedRekordV002", dict,

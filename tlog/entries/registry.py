@@ -35,6 +35,7 @@ __all__ = [
     "entry_search_keys",
     "entry_type",
     "parse_entry",
+    "recheck_entry",
     "reload_types",
     "signature_checked_by_entry",
     "type_for_entry",
@@ -226,9 +227,20 @@ def signature_checked_by_entry(entry: bytes) -> bool:
 def verify_entry(entry: bytes) -> None:
     """Re-verify a logged entry from its bytes alone (monitors): it must be canonical JSON,
     and the type re-checks what it can (see each type's ``verify_entry``)."""
+    recheck_entry(entry)
+
+
+def recheck_entry(entry: bytes) -> tuple[list[str], bool]:
+    """``verify_entry``, and in the same reading of the entry what a monitor needs next: its
+    search keys, and whether its signature itself was re-checked
+    (``signature_checked_by_entry``)."""
     t, body = type_for_entry(entry)
-    if canonical_json(body) != bytes(entry):
+    raw = bytes(entry)
+    if canonical_json(body) != raw:
         raise MalformedError("is not in canonical (RFC 8785) form", field="entry")
     check = getattr(t, "verify_entry", None)
     if check is not None:
-        _guard(t, "verify", lambda: check(bytes(entry)))
+        _guard(t, "verify", lambda: check(raw))
+    keys = _guard(t, "search keys", lambda: list(t.search_keys(raw)))
+    by_entry = getattr(t, "signature_checked_by_entry", None)
+    return keys, bool(by_entry(raw)) if by_entry is not None else check is not None
