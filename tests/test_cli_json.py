@@ -121,6 +121,11 @@ def test_every_client_command_every_way(sh: Shell, way: str) -> None:
     assert sh.json("get", "get", *args, *state, "--leaf-hash", leaf, env=env)["index"] == 0
     assert sh.json("verify", "verify", *args, *state, "--artifact", "a.tgz", "--signature",
                    "a.sig", "--public-key", "a.pub", env=env)["source"] == "log"
+    many = sh.json("verify-many", "verify", *args, *state, "--index", "0,0-0", env=env)
+    assert [v["index"] for v in many["verified"]] == [0, 0] and many["tree_size"] == 1
+    (sh.cwd / "leaves.txt").write_text(f"{leaf}\n\n{leaf}\n")
+    assert sh.json("verify-many", "verify", *args, *state, "--leaf-hashes", "leaves.txt",
+                   env=env)["entries"] == 2
     written = sh.json("bundle", "bundle", *args, *state, "--index", "0", "-o", f"{way}.json",
                       env=env)
     assert written["leaf_hash"] == leaf

@@ -88,3 +88,43 @@ def test_requests_for_one_inclusion(
     if ".p/" in bundle:
         again[bundle] = 1
     assert dict(server.requests) == again
+
+
+def test_verify_many_shares_tiles(servers: dict[int, tuple], tmp_path: Path) -> None:
+    """`tlog verify --index A-B` (issue 23 item 3): a thousand entries against one checkpoint
+    read each tile and bundle once, and the command says what it cost; a second run with the
+    disk cache reads only the checkpoint and the partial tiles it cannot cache."""
+    import json
+    import subprocess
+    import sys
+
+    server, log = servers[70_000]
+    tlog = str(Path(sys.executable).parent / "tlog")
+
+    def run() -> dict:
+        res = subprocess.run([tlog, "verify", "--log", server.url, "--vkey", log.vkey,
+                              "--index", "1000-1999", "--cache", str(tmp_path / "cache"),
+                              "--json"], capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr
+        return json.loads(res.stdout)
+
+    server.reset()
+    cold = run()
+    assert cold["entries"] == 1000 and len(cold["verified"]) == 1000
+    assert [v["index"] for v in cold["verified"]] == list(range(1000, 2000))
+    # 1000 entries span 5 bundles and 5 level-0 tiles, plus the upper levels and the edge.
+    assert cold["requests"] <= 16 and cold["requests"] == server.count() - 1  # not the checkpoint
+    assert cold["bytes"] < 1000 * 600
+    warm = run()
+    assert warm["requests"] <= 3  # the partial tiles of the right edge only
+
+
+def test_verify_many_names_what_is_missing(servers: dict[int, tuple]) -> None:
+    import subprocess
+    import sys
+
+    server, log = servers[70_000]
+    res = subprocess.run([str(Path(sys.executable).parent / "tlog"), "verify", "--log",
+                          server.url, "--vkey", log.vkey, "--index", "69998-70001"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 3 and "entry 70000" in res.stderr

@@ -303,9 +303,11 @@ class LogClient:
             raise ConfigError(f"index must be a non-negative integer, got {index!r}")
         if index >= cp.size:
             raise VerificationError(f"entry {index} is not in the log: its tree size is {cp.size}")
-        planner = Planner(cp.size)
-        prove_inclusion(index, cp.size, planner)
-        self.source.prefetch([*sorted(planner.tiles), bundle_for(index, cp.size)])
+        bundle = bundle_for(index, cp.size)
+        if not self.source.has(bundle):  # fetch the bundle and the proof's tiles in one go
+            planner = Planner(cp.size)
+            prove_inclusion(index, cp.size, planner)
+            self.source.prefetch([*sorted(planner.tiles), bundle])
         entry = self.source.entry(index, cp.size)
         leaf = leaf_hash(entry)
         proof = prove_inclusion(index, cp.size, ProofReader(cp.size, self.source))

@@ -28,6 +28,13 @@ class TileSource:
         self.store = store
         self._tiles: dict[tuple[int, int], bytes] = {}
         self._bundles: dict[int, list[bytes]] = {}
+        # (tile, first hash, count) -> the root of those hashes: neighbouring entries' proofs
+        # read the same subtrees of a tile, which cost up to 255 hashes each to compute.
+        self.subtree_roots: dict[tuple[Tile, int, int], bytes] = {}
+
+    def has(self, t: Tile) -> bool:
+        """Whether ``t`` is at hand (no request needed)."""
+        return self._have(t)
 
     def _have(self, t: Tile) -> bool:
         if t.is_entries:
@@ -91,6 +98,7 @@ class TileSource:
                 evict(Tile(ENTRIES, n).path)
         self._tiles.clear()
         self._bundles.clear()
+        self.subtree_roots.clear()
 
     def tiles(self, tiles: Sequence[Tile]) -> list[bytes]:
         """The bytes of each hash tile, exactly ``32·width`` long (``TileHashReader``'s fetch)."""
@@ -117,14 +125,18 @@ class ProofReader:
 
     def read_hashes(self, nodes: Sequence[Node]) -> list[bytes]:
         places = [tile_for_node(Node(*n), self.size) for n in nodes]
-        data = dict(zip([p[0] for p in places], self.source.tiles([p[0] for p in places]),
-                        strict=True))
-        out = []
-        for tile, offset, count in places:
-            hs = [data[tile][HASH_SIZE * i : HASH_SIZE * (i + 1)]
-                  for i in range(offset, offset + count)]
-            out.append(hs[0] if count == 1 else perfect_root(hs))
-        return out
+        roots = self.source.subtree_roots
+        missing = [p for p in places if p not in roots]
+        if missing:
+            tiles = [t for t, _, _ in missing]
+            data = dict(zip(tiles, self.source.tiles(tiles), strict=True))
+            for place in missing:
+                tile, offset, count = place
+                raw = data[tile]
+                hs = [raw[HASH_SIZE * i : HASH_SIZE * (i + 1)] for i in range(offset,
+                                                                             offset + count)]
+                roots[place] = hs[0] if count == 1 else perfect_root(hs)
+        return [roots[p] for p in places]
 
 
 class Planner:

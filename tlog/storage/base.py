@@ -79,6 +79,7 @@ class Stats:
     deletes: int = 0
     heads: int = 0
     links: int = 0  # a folder's hard-link copies (LocalStore.link_many)
+    bytes_read: int = 0  # object bytes received (a cache's hits are not requests)
 
 
 class ObjectStore(Protocol):

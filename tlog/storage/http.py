@@ -75,6 +75,7 @@ class HTTPStore:
                 raise Passing(StoreError(f"HTTP {resp.status_code}", key=key))
             if resp.status_code not in (200, 206):
                 raise StoreError(f"HTTP {resp.status_code}", key=key)
+            self.stats.bytes_read += len(body)
             return resp, body
 
         where = urlsplit(self.url).netloc or self.url

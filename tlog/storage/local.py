@@ -230,7 +230,9 @@ class LocalStore:
             with open(fd, "rb") as f:
                 if not stat.S_ISREG(os.fstat(fd).st_mode):
                     raise NotFoundError("not a regular file", key=key)
-                return f.read()
+                data = f.read()
+                self.stats.bytes_read += len(data)
+                return data
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFoundError("not found", key=key) from None
         except OSError as e:
@@ -241,7 +243,9 @@ class LocalStore:
         try:
             with open(self._path(key), "rb") as f:
                 f.seek(start)
-                return f.read(max(0, end - start))
+                data = f.read(max(0, end - start))
+                self.stats.bytes_read += len(data)
+                return data
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFoundError("not found", key=key) from None
         except OSError as e:
