@@ -75,7 +75,8 @@ def format_signature_docs(fmt: str, n: int, seed: int = 0) -> list[bytes]:
     for i in range(n):
         artifact = b"artifact %d of run %d" % (i, seed)
         digests = {"sha256": hashlib.sha256(artifact).hexdigest()}
-        doc: dict[str, object] = {"type": "signature", "format": fmt, "digests": digests}
+        doc: dict[str, object] = {"type": "signature", "format": fmt, "digests": digests,
+                                  "artifact": base64.b64encode(artifact).decode()}
         if fmt == "ssh":
             blob = _ssh_string(b"ssh-ed25519") + _ssh_string(raw)
             h = hashlib.sha512(artifact).digest()
@@ -107,7 +108,6 @@ def format_signature_docs(fmt: str, n: int, seed: int = 0) -> list[bytes]:
                         + base64.b64encode(b"Ed" + keynum + key.sign(artifact)) + b"\n")
                 pub = (b"untrusted comment: signify public key\n"
                        + base64.b64encode(b"Ed" + keynum + raw) + b"\n")
-                doc["artifact"] = base64.b64encode(artifact).decode()
             doc["signature"] = base64.b64encode(text).decode()
             doc["public_key"] = base64.b64encode(pub).decode()
         else:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from servers import StaticServer
-from test_search_monitor import _entries, _publish
+from test_search_monitor import _entries, _keys, _publish
 
 from tlog.checkpoint import parse_checkpoint
 from tlog.entries.canonical import canonical_json
@@ -174,3 +174,30 @@ def test_unknown_entry_type_is_unverified_not_passed(signed: Any, served: Any,
     events = [json.loads(line) for line in res.stdout.splitlines()]
     assert [(e["event"], e["index"]) for e in events] == [("unverified", 10)]
     assert "install the log's entry-type plugin" in events[0]["reason"]
+
+
+def test_a_bad_tile_ahead_does_not_hide_what_came_before(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The monitor prepares the next group of bundles while the pool re-verifies the one
+    before: a tile failing in a later group is reported after everything the earlier groups
+    hold, never instead of it (review finding; groups of one bundle here)."""
+    from tlog.client import monitor as mon
+    from tlog.client.monitor import Monitor
+    from tlog.storage import open_store
+
+    skey, _ = generate_key(ORIGIN)
+    entries = _entries(1000)  # full tiles 000-002 (off the right edge), then 003.p/232
+    root = tmp_path / "log"
+    vkey = _publish(root, entries, ORIGIN, skey)
+    tile = root / "tile" / "0" / "002"
+    data = bytearray(tile.read_bytes())
+    data[0] ^= 1
+    tile.write_bytes(bytes(data))
+    monkeypatch.setattr(mon, "_GROUP", 1)
+    digest = next(k for k in _keys(entries[300]) if k.startswith("sha256:"))
+    events: list[dict[str, Any]] = []
+    result = Monitor(open_store(str(root)), vkey, tmp_path / "st",
+                     watch_digests=[digest]).run_once(events.append)
+    kinds = [e.get("kind", e["event"]) for e in events]
+    assert kinds == ["match", "match", "bad-tile"], kinds  # entries 300 and 301 share it
+    assert result.entries_checked == 512

@@ -192,11 +192,17 @@ def _racer(url: str, env: dict[str, str], barrier: Any, results: Any, who: int) 
     for round_ in range(20):
         _, version = store.fetch("sequencer/lock")
         barrier.wait()
+        mine = f"{who}:{round_}".encode()
         try:
-            store.replace("sequencer/lock", version, f"{who}:{round_}".encode())
-            results.put((round_, who, "won"))
+            store.replace("sequencer/lock", version, mine)
+            said = "won"
         except ConflictError:
-            results.put((round_, who, "lost"))
+            said = "lost"
+        barrier.wait()
+        # A write retried after its first attempt landed reports a conflict (S3's 412): the
+        # lock says who really won. Read before the next round begins.
+        landed = store.fetch("sequencer/lock")[0] == mine
+        results.put((round_, who, said, landed))
         barrier.wait()
 
 
@@ -221,11 +227,14 @@ def test_cas_race_between_processes(backend: str, tmp_path: Path,
     for p in procs:
         p.join(120)
         assert p.exitcode == 0
-    outcomes: dict[int, list[str]] = {}
+    outcomes: dict[int, list[tuple[str, bool]]] = {}
     for _ in range(40):
-        round_, _, what = results.get(timeout=10)
-        outcomes.setdefault(round_, []).append(what)
-    assert all(sorted(v) == ["lost", "won"] for v in outcomes.values()), outcomes
+        round_, _, said, landed = results.get(timeout=10)
+        outcomes.setdefault(round_, []).append((said, landed))
+    for v in outcomes.values():
+        # exactly one write landed each round; no writer whose write did not land says it won
+        assert sorted(landed for _, landed in v) == [False, True], outcomes
+        assert all(landed for said, landed in v if said == "won"), outcomes
 
 
 # ----- transient and permanent faults, through a real proxy -----------------------------------

@@ -93,14 +93,11 @@ def monitor(
     """
     from tlog.client.monitor import EXIT_EVENTS, EXIT_MISBEHAVIOUR, Monitor
     from tlog.entries import key_search_key
-    from tlog.entries.signature import key_id_of
+    from tlog.entries.signature import key_query_of
     from tlog.storage import open_store
 
-    keys = []
-    for k in watch_keys:
-        data = Path(k).read_bytes()
-        found = key_id_of(data)
-        keys.append(f"keyid:{found}" if found else key_search_key(data))
+    keys = [key_query_of(data) or key_search_key(data)
+            for data in (Path(k).read_bytes() for k in watch_keys)]
     mon = Monitor(
         open_store(log), key_arg(vkey), state_dir, watch_keys=keys, watch_digests=watch_digests,
         watch_identities=watch_identities, watch_issuers=watch_issuers,

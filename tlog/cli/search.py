@@ -77,14 +77,13 @@ def search(
         query, size = f"leaf:{leaf_hash.lower()}", found[0].checkpoint.size
     else:
         from tlog.client.search import search as run_search
-        from tlog.entries.signature import key_id_of, normal_key_id
+        from tlog.entries.signature import key_query_of, normal_key_id
 
         if public_key:
             from tlog.entries import key_search_key
 
             data = Path(public_key).read_bytes()
-            found_id = key_id_of(data)
-            query = f"keyid:{found_id}" if found_id else key_search_key(data)
+            query = key_query_of(data) or key_search_key(data)
         elif key_id:
             query = f"keyid:{normal_key_id(key_id)}"
         elif identity:

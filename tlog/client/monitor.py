@@ -240,10 +240,15 @@ class Monitor:
         bundles = range(start // 256, (end + 255) // 256)
         groups = [list(bundles[g : g + _GROUP]) for g in range(0, len(bundles), _GROUP)]
         todos: dict[int, list[tuple[int, bytes | None, Any]]] = {}
+        failed: list[TlogError] = []
 
         def chunks() -> Iterator[tuple[int, list[bytes]]]:
             for g, ns in enumerate(groups):
-                todos[g] = todo = self._prepare(ns, start, reader, p)
+                try:
+                    todos[g] = todo = self._prepare(ns, start, reader, p)
+                except TlogError as e:  # reported once the groups before it are
+                    failed.append(e)
+                    return
                 entries = [e for _, e, _ in todo if e is not None]
                 for k in range(0, max(len(entries), 1), _CHUNK):
                     yield g, entries[k : k + _CHUNK]
@@ -257,6 +262,8 @@ class Monitor:
             verdicts += part
         if current is not None:
             self._report(todos.pop(current), iter(verdicts), reader, p)
+        if failed:
+            raise failed[0]
 
     def _prepare(self, ns: list[int], start: int, reader: TileHashReader,
                  p: _Pass) -> list[tuple[int, bytes | None, Any]]:

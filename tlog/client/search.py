@@ -35,10 +35,10 @@ def search(client: LogClient, query: str) -> SearchResult:
     from tlog.entries import entry_search_keys
 
     query = query.strip().lower()
-    if not query.startswith(("sha256:", "sha384:", "sha512:", "key:", "keyid:", "identity:",
-                             "issuer:", "namespace:")):
+    if not query.startswith(("sha256:", "sha384:", "sha512:", "blake2b512:", "key:", "keyid:",
+                             "identity:", "issuer:", "namespace:")):
         raise MalformedError(
-            "expected sha256:<hex>, sha384:…, sha512:…, key:<hex>, keyid:<id>, "
+            "expected sha256:<hex>, sha384:…, sha512:…, blake2b512:…, key:<hex>, keyid:<id>, "
             "identity:<name>, issuer:<url> or namespace:<ssh namespace>", field="query"
         )
     cp = client.checkpoint()

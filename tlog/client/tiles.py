@@ -71,6 +71,9 @@ class TileSource:
             return
         if len(data) not in (HASH_SIZE * t.width, FULL_BYTES):
             raise VerificationError(f"{t.path}: {len(data)} bytes, expected {HASH_SIZE * t.width}")
+        if (t.level, t.n) in self._tiles:  # new bytes at a position: its roots are redone
+            self.subtree_roots = {k: v for k, v in self.subtree_roots.items()
+                                  if (k[0].level, k[0].n) != (t.level, t.n)}
         self._tiles[(t.level, t.n)] = bytes(data)
 
     @staticmethod

@@ -140,20 +140,22 @@ def build_intoto_link(link: bytes, public_keys: Sequence[bytes]) -> dict[str, An
 
 def build_signature(artifact: bytes, signature: bytes, key: bytes, fmt: str,
                     namespace: str | None = None) -> dict[str, Any]:
-    """A ``signature`` submission: a tool's own signature file and key file, with the
-    artifact's digests; the artifact itself only for schemes that sign the whole message."""
-    from tlog.entries.signature import prehash_of
+    """A ``signature`` submission: a tool's own signature file and key file, and the artifact
+    with its digests (the log checks them against it and keeps only the digests). An artifact
+    over ``MAX_ARTIFACT`` signed by a prehashed scheme goes as the one digest its signature
+    covers (then searchable by that digest, not by sha256)."""
+    from tlog.entries.signature import MAX_ARTIFACT, prehash_of
 
-    digests = {"sha256": hashlib.sha256(artifact).hexdigest()}
     pre = prehash_of(fmt, signature)
+    digests: dict[str, str] = {}
     doc: dict[str, Any] = {"type": "signature", "format": fmt,
                            "signature": base64.b64encode(signature).decode(),
                            "public_key": base64.b64encode(key).decode(), "digests": digests}
-    if pre == "blake2b512":
-        digests[pre] = hashlib.blake2b(artifact).hexdigest()
-    elif pre:
-        digests[pre] = hashlib.new(pre, artifact).hexdigest()
-    else:
+    if pre:
+        digests[pre] = (hashlib.blake2b(artifact) if pre == "blake2b512"
+                        else hashlib.new(pre, artifact)).hexdigest()
+    if not pre or len(artifact) <= MAX_ARTIFACT:
+        digests["sha256"] = hashlib.sha256(artifact).hexdigest()
         doc["artifact"] = base64.b64encode(artifact).decode()
     if namespace is not None:
         doc["namespace"] = namespace

@@ -39,6 +39,7 @@ import base64
 import binascii
 import hashlib
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,7 +54,7 @@ from .fields import check_fields, get
 from .keys import load_public_key
 from .registry import parse_entry
 
-__all__ = ["FORMATS", "MAX_ARTIFACT", "TYPE", "detect_format", "key_id_of", "normal_key_id",
+__all__ = ["FORMATS", "MAX_ARTIFACT", "TYPE", "detect_format", "key_query_of", "normal_key_id",
            "prehash_of"]
 
 MAX_ARTIFACT = 512 * 1024  # bytes of an artifact carried for a whole-message scheme
@@ -75,6 +76,7 @@ class Parsed:
     key_id: str = ""
     identities: list[str] = field(default_factory=list)
     extra: dict[str, str] = field(default_factory=dict)  # format-specific entry fields
+    fingerprint: str = ""  # key:<hex> bound to an Ed25519 key itself, when there is one
 
 
 # ----- the formats ----------------------------------------------------------------------------
@@ -115,6 +117,16 @@ def _b64(text: str, size: int, what: str, where: str) -> bytes:
     return raw
 
 
+_ED25519_SPKI = bytes.fromhex("302a300506032b6570032100")  # DER SubjectPublicKeyInfo prefix
+
+
+def _ed25519_fingerprint(raw: bytes) -> str:
+    """``key:<hex>`` of a raw Ed25519 key, as ``hashedrekord`` names the same key in PEM: a
+    name bound to the key itself (minisign and signify key numbers are chosen by the key's
+    maker, so anyone can make a key that carries another's)."""
+    return "key:" + hashlib.sha256(_ED25519_SPKI + raw).hexdigest()
+
+
 def _at(where: str, message: str) -> str:
     """A message naming its field (VerificationError has no field of its own)."""
     return f"{where}: {message}"
@@ -150,11 +162,12 @@ def _minisign(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None
                                 f"{int.from_bytes(raw[2:10], 'little'):016x}, not by this key"))
     comment = lines[2].removeprefix("trusted comment: ")
     p.key_id = f"{int.from_bytes(keynum, 'little'):016x}"
+    p.fingerprint = _ed25519_fingerprint(public)
     p.extra["trustedComment"] = comment
     prehashed = raw[:2] == b"ED"
 
     def check(digests: dict[str, bytes], artifact: bytes | None) -> bool:
-        signed = digests["blake2b512"] if prehashed else artifact
+        signed = digests.get("blake2b512") if prehashed else artifact
         return signed is not None and _ed25519(public, raw[10:], signed) and _ed25519(
             public, global_sig, raw[10:] + comment.encode())
 
@@ -174,6 +187,7 @@ def _signify(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None]
             f.key, f"signed by signify key {raw[2:10].hex()}, not by this key "
                                 f"({key[2:10].hex()})"))
     p.key_id = key[2:10].hex()
+    p.fingerprint = _ed25519_fingerprint(key[10:])
 
     def check(digests: dict[str, bytes], artifact: bytes | None) -> bool:
         return artifact is not None and _ed25519(key[10:], raw[10:], artifact)
@@ -212,11 +226,19 @@ def _ssh(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None], bo
                              field=f.sig)
     p.key_id = hashlib.sha256(blob).hexdigest()
     p.identities = principals
+    if blob.startswith(b"\x00\x00\x00\x0bssh-ed25519") and len(blob) == 51:
+        p.fingerprint = _ed25519_fingerprint(blob[-32:])
 
     def check(digests: dict[str, bytes], artifact: bytes | None) -> bool:
+        if algo not in digests:
+            return False
         signed = SshsigWrapper(namespace=sig.namespace, hash_algo=sig.hash_algo,
                                hash=digests[algo]).to_bytes()
-        return given.do_verify(sig.signature, signed) is None
+        try:
+            return given.do_verify(sig.signature, signed) is None
+        except Exception as e:  # the library asserts on a foreign signature blob
+            raise MalformedError(f"the SSH signature blob is malformed: {e!r}",
+                                 field=f.sig) from e
 
     check.needs = algo  # type: ignore[attr-defined]
     return check
@@ -251,6 +273,12 @@ def _openpgp(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None]
     except Exception as e:  # the bindings raise plain exceptions for bad packets
         raise MalformedError(f"not an OpenPGP key and detached signature: {_first_line(e)}",
                              field=f.sig) from e
+    with warnings.catch_warnings():  # the bindings deprecate the property, not its meaning
+        warnings.simplefilter("ignore", DeprecationWarning)
+        secret = any(c.has_secret_keys for c in certs)
+    if secret:
+        raise MalformedError("holds a secret key: give the public key (gpg --export), never "
+                             "the secret one (it would be published)", field=f.key)
     issuer = (sig.issuer_fingerprint or "").lower()
     cert = next((c for c in certs if str(c.fingerprint).lower() == issuer), None)
     by_subkey = cert is None and len(certs) == 1
@@ -288,7 +316,7 @@ def _first_line(e: Exception) -> str:
 
 
 def _pure_ed25519(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None], bool]:
-    key = load_public_key(p.key, f.key, None)
+    key = load_public_key(p.key, f.key, False)  # a key: a certificate's chain goes unchecked
     if key.algorithm != "ed25519" or len(p.signature) != 64:
         raise MalformedError("expected an Ed25519 public key and a 64-byte raw signature",
                              field=f.sig)
@@ -317,7 +345,13 @@ def detect_format(signature: bytes) -> str | None:
         lines = signature.decode("utf-8", "replace").splitlines()
         return "minisign" if len(lines) >= 4 and lines[2].startswith("trusted comment:") \
             else "signify"
-    if signature[:1] and signature[0] & 0x80 and len(signature) != 64:  # an OpenPGP packet
+    if signature[:1] and signature[0] in (0x88, 0x89, 0x8A, 0x8B, 0xC2):  # a signature packet
+        try:
+            import pysequoia
+
+            pysequoia.Sig.from_bytes(signature)
+        except Exception:  # a raw RSA signature may start with the same byte
+            return None
         return "openpgp"
     return None
 
@@ -340,17 +374,20 @@ def prehash_of(fmt: str, signature: bytes) -> str | None:
     return None
 
 
-def key_id_of(key: bytes) -> str | None:
-    """The key ID entries of this type record for a key file (an OpenSSH key or
-    allowed_signers line, a minisign or signify .pub, an OpenPGP key), or None."""
+def key_query_of(key: bytes) -> str | None:
+    """The search key that names a key file's own key in entries of this type, or None: for a
+    minisign or signify .pub its ``key:`` fingerprint (its key number is not proof of the
+    key), for an OpenSSH key (or allowed_signers line) ``keyid:`` and its blob's SHA-256, for
+    an OpenPGP key ``keyid:`` and its fingerprint."""
     text = key.decode("utf-8", "replace")
     if "minisign public key" in text:
-        return f"{int.from_bytes(_minisign_key(key, _SUBMISSION)[0], 'little'):016x}"
+        return _ed25519_fingerprint(_minisign_key(key, _SUBMISSION)[1])
     if text.startswith("untrusted comment:"):
         lines = text.strip().splitlines()
-        return _b64(lines[-1], 42, "signify public key", _SUBMISSION.key)[2:10].hex()
+        return _ed25519_fingerprint(_b64(lines[-1], 42, "signify public key",
+                                         _SUBMISSION.key)[10:])
     try:
-        return hashlib.sha256(_allowed_signer(key, _SUBMISSION)[1]).hexdigest()
+        return "keyid:" + hashlib.sha256(_allowed_signer(key, _SUBMISSION)[1]).hexdigest()
     except MalformedError:
         pass
     try:
@@ -359,7 +396,7 @@ def key_id_of(key: bytes) -> str | None:
         certs = pysequoia.Cert.split_bytes(key)
     except Exception:  # not OpenPGP either
         return None
-    return str(certs[0].fingerprint).lower() if len(certs) == 1 else None
+    return f"keyid:{str(certs[0].fingerprint).lower()}" if len(certs) == 1 else None
 
 
 def normal_key_id(given: str) -> str:
@@ -398,9 +435,6 @@ def _digests(value: Any, where: str) -> dict[str, bytes]:
             raise MalformedError(f"expected {2 * size} lowercase hex digits",
                                  field=f"{where}.{name}")
         out[name] = bytes.fromhex(hexd)
-    if "sha256" not in out:
-        raise MalformedError("the artifact's sha256 is required (what search finds)",
-                             field=where)
     return out
 
 
@@ -450,19 +484,30 @@ class Signature:
         if needs is None and p.artifact is None:
             raise MalformedError(f"a {p.format} signature signs the whole artifact: the "
                                  "submission must carry it (artifact)", field="signature.artifact")
-        if needs is not None and needs not in p.digests:
-            if p.artifact is None:
+        if needs is not None and p.artifact is None:
+            # Only the digest the signature covers is checked: any other would be the
+            # submitter's word, and search would find the signature under it.
+            other = sorted(set(p.digests) - {needs})
+            if other:
+                raise MalformedError(
+                    f"cannot be checked without the artifact: give the artifact, or only the "
+                    f"{needs} digest this signature covers", field=f"signature.digests.{other[0]}")
+            if needs not in p.digests:
                 raise MalformedError(f"this {p.format} signature signs the artifact's {needs}: "
-                                     "give that digest too", field=f"signature.digests.{needs}")
-            p.digests[needs] = _hash(needs, p.artifact)
+                                     "give that digest (or the artifact)",
+                                     field=f"signature.digests.{needs}")
+        elif needs is not None and needs not in p.digests:
+            p.digests[needs] = _hash(needs, p.artifact)  # type: ignore[arg-type]
+        if "sha256" not in p.digests and (needs is None or p.artifact is not None):
+            raise MalformedError("the artifact's sha256 is required (what search finds)",
+                                 field="signature.digests")
         if not check(p.digests, p.artifact):
             raise VerificationError(_at(
                 "signature.signature", f"does not verify with the given {p.format} key over the "
                                     "artifact"))
-        if needs is None:  # the entry keeps only the digest search uses
-            p.digests = {"sha256": p.digests["sha256"]}
-        else:
-            p.digests = {k: v for k, v in p.digests.items() if k in ("sha256", needs)}
+        # The entry keeps the digests checked: sha256 (against the artifact) for search, and
+        # the one a prehashed signature covers, so that the entry re-verifies by itself.
+        p.digests = {k: v for k, v in p.digests.items() if k in ("sha256", needs)}
 
     def canonical(self, p: Parsed) -> bytes:
         # The body holds only strings, lists and objects with string keys: no walk needed.
@@ -470,19 +515,24 @@ class Signature:
 
     def parsed_search_keys(self, p: Parsed) -> list[str]:
         # A PEM key is named as hashedrekord names it (key:<SHA-256 of its SPKI>), so one
-        # search finds what it signed either way; the tools' own keys by their own IDs.
+        # search finds what it signed either way; the tools' own keys by their own IDs, and
+        # an Ed25519 key also by that key-bound name (a minisign or signify key number is the
+        # key maker's choice, not proof of the key).
         key = f"key:{p.key_id}" if p.format == "ed25519" else f"keyid:{p.key_id}"
-        return [f"sha256:{p.digests['sha256'].hex()}", key,
+        return [*(f"{name}:{d.hex()}" for name, d in sorted(p.digests.items())), key,
+                *([p.fingerprint] if p.fingerprint else []),
                 *(f"identity:{i}" for i in p.identities),
                 *([f"namespace:{p.namespace.lower()}"] if p.namespace is not None else [])]
 
     def search_keys(self, entry: bytes) -> list[str]:
-        return self.parsed_search_keys(_decode(entry))
+        p = _decode(entry)
+        _checker(p, _ENTRY)  # the key-bound names come from the key itself
+        return self.parsed_search_keys(p)
 
     def describe(self, entry: bytes) -> dict[str, Any]:
         p = _decode(entry)
         return {"type": self.name, "format": p.format,
-                "digests": [f"sha256:{p.digests['sha256'].hex()}"],
+                "digests": [f"{name}:{d.hex()}" for name, d in sorted(p.digests.items())],
                 "key_id": p.key_id, "identities": p.identities,
                 "signature_checked_by_entry": self.signature_checked_by_entry(entry)}
 
@@ -501,6 +551,9 @@ class Signature:
         if logged != (p.key_id, p.identities):
             raise VerificationError(f"logged keyId {logged[0]!r} and identities {logged[1]} are "
                                     f"not the key's ({p.key_id!r}, {p.identities})")
+        if canonical_json(_body(p), plain=True) != bytes(entry):  # every field re-derived
+            raise VerificationError("logged fields (trustedComment, namespace…) are not what "
+                                    "the signature and key say")
         if check.needs is not None and not check(p.digests, None):  # type: ignore[attr-defined]
             raise VerificationError(f"logged {p.format} signature does not verify over the "
                                     "logged digest")
@@ -541,6 +594,8 @@ def _decode(entry: bytes) -> Parsed:
     fmt = get(spec, "format", str, "entry.spec.format")
     if fmt not in _HANDLERS:
         raise MalformedError(f"unknown format {fmt!r}", field="entry.spec.format")
+    if fmt != "ssh" and "namespace" in spec:
+        raise MalformedError("only SSH signatures have a namespace", field="entry.spec.namespace")
     p = Parsed(fmt, _raw(spec.get("signature"), "entry.spec.signature"),
                _raw(spec.get("publicKey"), "entry.spec.publicKey"),
                _digests(spec.get("digests"), "entry.spec.digests"),
