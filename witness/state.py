@@ -132,6 +132,25 @@ class WitnessState:
             )
             return cur.rowcount == 1
 
+    def compare_and_swap_many(
+            self, ops: list[tuple[LogState, int, bytes, bytes]]) -> list[bool]:
+        """``compare_and_swap`` of each (old, size, root, note) in order, in one transaction:
+        one commit (one fsync) for many requests, each with the answer it would have had
+        alone (group commit)."""
+        with self._tx() as db:
+            out = []
+            for old, size, root, note in ops:
+                if size < old.size:
+                    out.append(False)
+                    continue
+                cur = db.execute(
+                    "UPDATE logs SET size = ?, root = ?, note = ? WHERE origin = ? AND size = ? "
+                    "AND root = ? AND note IS ?",
+                    (size, root, note, old.origin, old.size, old.root, old.note),
+                )
+                out.append(cur.rowcount == 1)
+            return out
+
     def record_fork(self, origin: str, size: int, cosigned: bytes, offered: bytes) -> None:
         with self._tx() as db:
             db.execute(
