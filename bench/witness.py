@@ -78,8 +78,11 @@ def _load(url: str, body: bytes, clients: int, seconds: float) -> float:
 
 def _wrk(url: str, body: bytes, clients: int, seconds: float, tmp: Path) -> float:
     import re
+    import shutil
     import subprocess
 
+    if shutil.which("wrk") is None:
+        raise SystemExit("--wrk needs wrk: apt-get install wrk")
     (tmp / "body").write_bytes(body)
     script = tmp / "post.lua"
     script.write_text('wrk.method = "POST"\n'
