@@ -72,8 +72,8 @@ def test_a_secret_openpgp_key_is_never_published() -> None:
         warnings.simplefilter("ignore", DeprecationWarning)
         cert = pysequoia.Cert.generate("Alice <alice@example.com>")
         secret = bytes(cert.secrets)
-    signed = pysequoia.sign(cert.secrets.signer(), b"artifact",
-                            mode=pysequoia.SignatureMode.DETACHED)
+        signed = pysequoia.sign(cert.secrets.signer(), b"artifact",
+                                mode=pysequoia.SignatureMode.DETACHED)
     doc = {"type": "signature", "format": "openpgp",
            "signature": base64.b64encode(signed).decode(),
            "public_key": base64.b64encode(secret).decode(),
