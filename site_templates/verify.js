@@ -417,6 +417,17 @@
       return { type: "intoto-link", rows: [["Step", s.name], ["Products", list(s.products)],
         ["Materials", list(s.materials)], ["Signing keys", keys.join("\n")]] };
     }
+    if (body.kind === "tiledlog-signature" && typeof spec.format === "string") {
+      const rows = [["Signature format", spec.format],
+        ["Artifact digests", Object.entries(spec.digests || {}).map(([k, v]) => `${k}:${v}`).join("\n")],
+        ["Key ID", String(spec.keyId || "")]];
+      if ((spec.identities || []).length) rows.push(["Identities (as the entry records them)", spec.identities.join("\n")]);
+      if (spec.namespace) rows.push(["SSH namespace", String(spec.namespace)]);
+      if (spec.trustedComment) rows.push(["minisign trusted comment", String(spec.trustedComment)]);
+      // This page proves the entry is in the log; it does not check the signature itself.
+      rows.push(["Signature checked in this page", "no: the log checked it at admission; with the artifact, `tlog verify --artifact … --signature … --public-key …` checks it again"]);
+      return { type: "signature", rows };
+    }
     return { type: String(body.kind || "unknown"), rows: [] };
   }
 
