@@ -4,28 +4,5 @@
 ``from tlog.client import LogClient`` and the other names of ``tlog.client.log`` work here.
 """
 
-from tlog.client.log import (
-    LogClient,
-    TileSource,
-    TrustUpdate,
-    VerifiedCheckpoint,
-    VerifiedEntry,
-    WitnessPolicy,
-    fetch_checkpoint,
-    open_log_checkpoint,
-    verify_bundle,
-    witness_policy,
-)
-
-__all__ = [
-    "LogClient",
-    "TileSource",
-    "TrustUpdate",
-    "VerifiedCheckpoint",
-    "VerifiedEntry",
-    "WitnessPolicy",
-    "fetch_checkpoint",
-    "open_log_checkpoint",
-    "verify_bundle",
-    "witness_policy",
-]
+from tlog.client.log import *  # noqa: F403 (the verifying client's names are the package's)
+from tlog.client.log import __all__ as __all__
