@@ -119,6 +119,12 @@ def init(
             "(tlog-checkpoint recommends they match)",
             err=True,
         )
+    if public_url:
+        from tlog.client.sigstore import naming_problem
+
+        problem = naming_problem(origin, signer.name, public_url)
+        if problem:
+            click.echo(f"note: this log will not be Sigstore-compatible: {problem}", err=True)
     log_store, _ = open_stores(cfg)
     found = existing_log(log_store, origin, cfg.vkey)
     if found is not None and not adopt:

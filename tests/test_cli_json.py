@@ -91,6 +91,9 @@ def sh(tmp_path_factory: pytest.TempPathFactory) -> Shell:
     run = sh.json("sequence", "sequence", "--config", "tlog.toml")
     assert run["size"] == 1 and run["published"] is True
     sh.json("site-build", "site", "build", "--config", "tlog.toml")
+    root = sh.json("trusted-root", "trusted-root", "--vkey", "log.pub", "--base-url",
+                   "https://log.example.com", "-o", "trusted_root.json")
+    assert root["sigstore_compatible"] is (ORIGIN == "log.example.com")
     return sh
 
 

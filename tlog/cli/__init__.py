@@ -40,6 +40,7 @@ HELP: dict[str, tuple[str, str]] = {
     "bundle": ("Write a stapled, offline proof bundle.", "Verifiers"),
     "trust": ("Show or forget the checkpoints you trust.", "Verifiers"),
     "consistency": ("Check the log only grew since you last looked.", "Verifiers"),
+    "trusted-root": ("Print the log's Sigstore trusted root.", "Verifiers"),
     "search": ("Find entries by digest, key or hash.", "Monitors"),
     "monitor": ("Follow the log, alert on watched keys.", "Monitors"),
     "witness": ("Run a C2SP tlog-witness.", "Witnesses"),

@@ -19,7 +19,13 @@ import platformdirs
 from tlog import merkle
 from tlog.bundle import format_bundle, format_tlog_proof, parse_any_bundle
 from tlog.cli.keys import key_arg
-from tlog.cli.options import cache_option, leaf_hash_option, log_option, vkey_option
+from tlog.cli.options import (
+    cache_option,
+    leaf_hash_option,
+    log_option,
+    vkey_option,
+    write_output,
+)
 from tlog.cli.submit import statement_options
 from tlog.client import (
     LogClient,
@@ -31,6 +37,7 @@ from tlog.client import (
 )
 from tlog.client.trust import TrustStore, default_state_dir
 from tlog.errors import ConfigError, MalformedError, NotFoundError, TlogError, VerificationError
+from tlog.sigstore import is_sigstore_bundle, sigstore_proof
 
 __all__ = ["bundle", "consistency", "get", "verify"]
 
@@ -254,7 +261,8 @@ def _held_entry(opts: dict[str, Any]) -> bytes | None:
 @click.option("--leaf-hashes", type=click.Path(dir_okay=False),
               help="Verify the entries of every leaf hash in this file (hex, one per line).")
 @click.option("--bundle", "bundle_file", type=click.Path(dir_okay=False),
-              help="Verify a proof bundle offline (JSON or C2SP tlog-proof).")
+              help="Verify a proof bundle offline (JSON, C2SP tlog-proof, or a Sigstore "
+                   "bundle of this log's entry).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the verified entry as one JSON object (as `tlog get --json`).")
 def verify(indexes: str | None, leaf_hashes: str | None, bundle_file: str | None,
@@ -284,7 +292,9 @@ def verify(indexes: str | None, leaf_hashes: str | None, bundle_file: str | None
     if bundle_file:
         if index is not None:
             raise click.UsageError("--index and --bundle do not go together")
-        proof = parse_any_bundle(_read(bundle_file, "bundle"))
+        data = _read(bundle_file, "bundle")
+        proof = (sigstore_proof(data, key_arg(opts["vkey"])) if is_sigstore_bundle(data)
+                 else parse_any_bundle(data))
         v = verify_bundle(
             proof, key_arg(opts["vkey"]), origin=opts.get("origin"),
             policy=_policy(opts["witness"], opts["witness_threshold"]), entry=held,
@@ -379,31 +389,48 @@ def _echo_verified(v: VerifiedEntry, as_json: bool, source: str) -> None:
 @click.option("--index", type=click.IntRange(min=0), required=True, help="The entry's index.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), required=True,
               help="Where to write the bundle ('-' for stdout).")
-@click.option("--format", "fmt", type=click.Choice(["json", "tlog-proof"]), default="json",
-              show_default=True, help="JSON bundle, or C2SP tlog-proof text.")
+@click.option("--format", "fmt", type=click.Choice(["json", "tlog-proof", "sigstore"]),
+              default="json", show_default=True,
+              help="JSON bundle, C2SP tlog-proof text, or a Sigstore bundle v0.3.")
+@click.option("--dsse-envelope", type=click.Path(dir_okay=False), metavar="FILE",
+              help="sigstore: the DSSE envelope the entry logs (Rekor v2 form: a hashedrekord "
+                   "over its PAE); the bundle carries it instead of a message signature.")
+@click.option("--timestamp", "timestamps", multiple=True, type=click.Path(dir_okay=False),
+              metavar="FILE.tsr",
+              help="sigstore: an RFC 3161 timestamp response over the signature; repeatable.")
+@click.option("--tsa", "tsa_urls", multiple=True, metavar="URL",
+              help="sigstore: ask this timestamp authority for one (a certificate bundle needs "
+                   "a verified time); repeatable.")
 @click.option("--json", "as_json", is_flag=True,
               help="Say what was written as one JSON object (not with -o -).")
-def bundle(index: int, output: str, fmt: str, as_json: bool, **opts: Any) -> None:
+def bundle(index: int, output: str, fmt: str, dsse_envelope: str | None,
+           timestamps: tuple[str, ...], tsa_urls: tuple[str, ...], as_json: bool,
+           **opts: Any) -> None:
     """Write a stapled proof: entry, index, inclusion proof, signed checkpoint.
 
-    The bundle verifies offline: ``tlog verify --vkey KEY --bundle FILE``.
+    The bundle verifies offline: ``tlog verify --vkey KEY --bundle FILE``. A Sigstore bundle
+    (``--format sigstore``, for a hashedrekord entry) also verifies with Sigstore's clients
+    against the log's trusted root (``tlog trusted-root``); a bundle whose signer is a
+    certificate needs an RFC 3161 timestamp (``--tsa`` or ``--timestamp``) for that.
 
     \b
-    Example:
+    Examples:
       tlog bundle --log https://log.example.com --vkey log.pub --index 42 -o app.bundle.json
+      tlog bundle --log https://log.example.com --vkey log.pub --index 42 --format sigstore \\
+          --tsa https://timestamp.example.com/api/v1/timestamp -o app.sigstore.json
     """
     if as_json and output == "-":
         raise click.UsageError("--json goes with -o FILE: with -o - the bundle is the output")
+    if fmt != "sigstore" and (dsse_envelope or timestamps or tsa_urls):
+        raise click.UsageError("--dsse-envelope, --timestamp and --tsa go with --format sigstore")
     v = _client(opts).entry(index)
     _echo_warnings(v.warnings)
-    data = (format_bundle if fmt == "json" else format_tlog_proof)(v.to_bundle())
-    if output == "-":
-        click.echo(data.decode(), nl=False)
+    if fmt == "sigstore":
+        data = _sigstore_bundle(v, key_arg(opts["vkey"]), dsse_envelope, timestamps, tsa_urls)
+    else:
+        data = (format_bundle if fmt == "json" else format_tlog_proof)(v.to_bundle())
+    if not write_output(output, data):
         return
-    try:
-        Path(output).write_bytes(data)
-    except OSError as e:
-        raise ConfigError(f"cannot write {output}: {e.strerror}") from e
     if as_json:
         click.echo(json.dumps({"output": output, "format": fmt, "index": v.index,
                                "leaf_hash": v.leaf_hash.hex(),
@@ -411,6 +438,30 @@ def bundle(index: int, output: str, fmt: str, as_json: bool, **opts: Any) -> Non
                               indent=2, sort_keys=True))
         return
     click.echo(f"wrote {output}: entry {v.index} at tree size {v.checkpoint.size}", err=True)
+
+
+def _sigstore_bundle(v: VerifiedEntry, vkey: str, envelope_file: str | None,
+                     timestamp_files: tuple[str, ...], tsa_urls: tuple[str, ...]) -> bytes:
+    from tlog.client.sigstore import check_timestamp, request_timestamp
+    from tlog.entries.hashedrekord import logged_parts
+    from tlog.sigstore import format_sigstore_bundle, log_id, parse_dsse_envelope
+
+    envelope = None
+    if envelope_file:
+        try:
+            doc = json.loads(_read(envelope_file, "DSSE envelope"))
+        except ValueError as e:
+            raise MalformedError(f"{envelope_file}: not JSON: {e}", field="dsse-envelope") from e
+        envelope = parse_dsse_envelope(doc, f"{envelope_file}")
+    signature = envelope.signature if envelope else logged_parts(v.entry).signature
+    stamps = []
+    for f in timestamp_files:
+        raw = _read(f, "timestamp")
+        check_timestamp(raw, signature, f)
+        stamps.append(raw)
+    stamps += [request_timestamp(url, signature) for url in tsa_urls]
+    return format_sigstore_bundle(v.to_bundle(), log_id(vkey), envelope=envelope,
+                                  timestamps=stamps)
 
 
 # ----- tlog consistency ------------------------------------------------------------------------

@@ -36,6 +36,7 @@ __all__ = [
     "log_option",
     "queue_option",
     "vkey_option",
+    "write_output",
 ]
 
 # client.toml key -> (type, the option's parameter name)
@@ -127,3 +128,15 @@ def leaf_hash_option(help_text: str = "The entry's leaf hash, in hex.") -> Decor
     """``--leaf-hash`` (``--entry-hash``, its old name, still parses)."""
     return click.option("--leaf-hash", "leaf_hash", cls=_RenamedOption, old_name="--entry-hash",
                         metavar="HEX", help=help_text)
+
+
+def write_output(output: str, data: bytes) -> bool:
+    """Write a command's document to ``output`` ('-': stdout); True when it went to a file."""
+    if output == "-":
+        click.echo(data.decode(), nl=False)
+        return False
+    try:
+        Path(output).write_bytes(data)
+    except OSError as e:
+        raise ConfigError(f"cannot write {output}: {e.strerror}") from e
+    return True

@@ -14,10 +14,10 @@ from typing import Any
 
 import click
 
-from tlog.cli.options import queue_option
+from tlog.cli.options import queue_option, write_output
 from tlog.client.submit import queue_documents
 from tlog.entries.build import build_dsse, build_intoto_link, build_statement
-from tlog.errors import ConfigError
+from tlog.errors import ConfigError, MalformedError, VerificationError
 
 __all__ = ["statement_options", "submit"]
 
@@ -118,9 +118,26 @@ def statement_options(f: Any) -> Any:
 @click.option("--jsonl", type=click.Path(dir_okay=False),
               help="Bulk import: a file of submission documents, one per line.")
 @click.option("--workers", type=int, help="Processes verifying bulk input (default: all cores).")
+@click.option("--sigstore-bundle", type=_FILE,
+              help="A Sigstore bundle: log its message signature (or DSSE envelope, as a "
+                   "hashedrekord over its PAE) with its certificate (or --public-key).")
+@click.option("--wait", is_flag=True,
+              help="Block until a published checkpoint includes the entry (needs --log and "
+                   "--vkey); verify it there.")
+@click.option("--log", metavar="URL", envvar="TLOG_LOG", help="--wait: the log's URL or folder.")
+@click.option("--vkey", metavar="KEY", envvar="TLOG_VKEY",
+              help="--wait: the log's verifier key (or a file holding it).")
+@click.option("--wait-timeout", default=60.0, show_default=True, type=click.FloatRange(0),
+              help="--wait: seconds before giving up (exit 4; the entry stays queued).")
+@click.option("--bundle-out", type=_FILE,
+              help="--wait: write the entry's proof bundle here.")
+@click.option("--bundle-format", type=click.Choice(["json", "tlog-proof", "sigstore"]),
+              help="--bundle-out's format (default: sigstore for --sigstore-bundle, else json).")
 @click.option("--json", "as_json", is_flag=True, help="Print receipts as JSON.")
 def submit(documents: tuple[str, ...], queue: str, endpoint: str | None, jsonl: str | None,
-           workers: int | None, as_json: bool, **flags: Any) -> None:
+           workers: int | None, sigstore_bundle: str | None, wait: bool, log: str | None,
+           vkey: str | None, wait_timeout: float, bundle_out: str | None,
+           bundle_format: str | None, as_json: bool, **flags: Any) -> None:
     """Check signed statements exactly as the log will, and queue them.
 
     Build one from flags (an artifact or its digest with a signature and key: hashedrekord;
@@ -140,11 +157,22 @@ def submit(documents: tuple[str, ...], queue: str, endpoint: str | None, jsonl: 
       tlog submit --queue ./queue --dsse att.intoto.json --public-key builder.pub
       tlog submit --queue ./queue --link package.2f89b927.link --public-key carl.pub
       tlog submit --queue ./queue --jsonl submissions.jsonl --json
+      tlog submit --queue s3://bucket/queue --sigstore-bundle app.sigstore.json --wait \\
+          --log https://log.example.com --vkey log.pub --bundle-out app.log.sigstore.json
     """
     from tlog.entries.canonical import canonical_json
     from tlog.storage import open_store
 
+    if (bundle_out or bundle_format) and not wait:
+        raise click.UsageError("--bundle-out and --bundle-format go with --wait")
+    if wait and not (log and vkey):
+        raise click.UsageError("--wait needs --log and --vkey (or $TLOG_LOG and $TLOG_VKEY)")
     docs: list[tuple[str, bytes]] = []
+    given = None
+    if sigstore_bundle:
+        given, doc = _from_sigstore_bundle(sigstore_bundle, flags)
+        docs.append((sigstore_bundle, canonical_json(doc)))
+        flags["public_key"] = ()  # the bundle's key, not another statement's
     flag_doc = _flag_document(flags)
     if flag_doc is not None:
         docs.append(("", canonical_json(flag_doc)))
@@ -161,13 +189,65 @@ def submit(documents: tuple[str, ...], queue: str, endpoint: str | None, jsonl: 
     with bar if bar is not None else _Null() as progress:
         receipts = queue_documents(store, docs, workers=workers or os.cpu_count(),
                                    progress=progress)
+    if wait:
+        _wait(receipts, store, str(log), str(vkey), wait_timeout, bundle_out,
+              bundle_format or ("sigstore" if sigstore_bundle else "json"), given)
     if as_json:
         click.echo(json.dumps(receipts, indent=2))  # always a list, one receipt per document
         return
     for r in receipts:
         where = f" from {r['source']}" if r["source"] else ""
-        click.echo(f"queued {r['type']} {r['submission_id']} "
+        said = f"logged at index {r['index']}" if "index" in r else "queued"
+        click.echo(f"{said} {r['type']} {r['submission_id']} "
                    f"(leaf hash {r['leaf_hash']}){where}")
+
+
+def _from_sigstore_bundle(path: str, flags: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The bundle's parts and the hashedrekord submission that logs them."""
+    from tlog.sigstore import parse_sigstore_bundle, submission_from_bundle
+
+    keys = flags["public_key"]
+    if len(keys) > 1 or flags["certificate"]:
+        raise ConfigError("--sigstore-bundle takes at most one --public-key (for a bundle that "
+                          "names its key only by a hint), and no --certificate")
+    try:
+        b = parse_sigstore_bundle(_read(path, "--sigstore-bundle"))
+        pem = _read(keys[0], "--public-key").decode() if keys else None
+        return b, submission_from_bundle(b, pem)
+    except (MalformedError, VerificationError) as e:
+        raise type(e)(f"{path}: {e}") from e
+
+
+def _wait(receipts: list[dict[str, Any]], queue: Any, log: str, vkey: str, timeout: float,
+          bundle_out: str | None, fmt: str, given: Any) -> None:
+    """Block until each entry is in a published checkpoint; note its index in the receipt."""
+    import platformdirs
+
+    from tlog.bundle import format_bundle, format_tlog_proof
+    from tlog.cli.keys import key_arg
+    from tlog.client import LogClient
+    from tlog.client.submit import wait_for_entry
+    from tlog.sigstore import format_sigstore_bundle, log_id
+    from tlog.storage import open_store
+
+    if bundle_out and len(receipts) != 1:
+        raise click.UsageError("--bundle-out writes one entry's bundle: submit one statement")
+    cache = str(Path(platformdirs.user_cache_dir()) / "tiledlog" / "tiles")
+    key = key_arg(vkey)
+    client = LogClient(open_store(log, cache_dir=cache), key)
+    for r in receipts:
+        v = wait_for_entry(client, bytes.fromhex(r["leaf_hash"]), queue=queue,
+                           submission_id=r["submission_id"], timeout=timeout)
+        r["index"] = v.index
+    if not bundle_out:
+        return
+    if fmt == "sigstore":
+        data = format_sigstore_bundle(v.to_bundle(), log_id(key),
+                                      envelope=given.envelope if given else None,
+                                      timestamps=given.timestamps if given else ())
+    else:
+        data = (format_bundle if fmt == "json" else format_tlog_proof)(v.to_bundle())
+    write_output(bundle_out, data)
 
 
 class _Null:

@@ -209,6 +209,10 @@ class LogClient:
             self._update = self._reconcile_loop()
         return self._update
 
+    def refresh(self) -> None:
+        """Forget the checkpoint fetched so far: the next check fetches the latest again."""
+        self._update = None
+
     def checkpoint(self) -> VerifiedCheckpoint:
         """The checkpoint to verify against (see ``update_trust``)."""
         return self.update_trust().checkpoint

@@ -3,13 +3,22 @@ the queue (one object for one document, bulk objects for many), all or nothing."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tlog.errors import ConflictError, MalformedError, TlogError, VerificationError
+from tlog.errors import (
+    ConflictError,
+    MalformedError,
+    NotFoundError,
+    NotPublishedError,
+    TlogError,
+    VerificationError,
+)
 
-__all__ = ["queue_documents"]
+__all__ = ["queue_documents", "wait_for_entry"]
 
 _CHECK_CHUNK = 4096  # documents verified between progress updates
 
@@ -80,3 +89,36 @@ def queue_documents(
     return receipts
 
 
+
+
+def wait_for_entry(
+    client: Any, leaf: bytes, *, queue: Any = None, submission_id: str = "",
+    timeout: float = 60.0, interval: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+) -> Any:
+    """Poll the log until a published checkpoint includes the entry with ``leaf``; the
+    verified entry. Stops early when the sequencer stored a rejection for the submission
+    (VerificationError with its reason); NotPublishedError when ``timeout`` passes first."""
+    deadline = clock() + timeout
+    while True:
+        client.refresh()
+        try:
+            return client.find(leaf)
+        except NotFoundError:
+            pass
+        if queue is not None and submission_id:
+            try:
+                record = json.loads(queue.get(f"rejected/{submission_id}.json"))
+            except NotFoundError:
+                record = None
+            except ValueError:
+                record = {"reason": "(unreadable rejection record)"}
+            if record is not None:
+                raise VerificationError(f"the log rejected submission {submission_id}: "
+                                        f"{record.get('reason', '(no reason stored)')}")
+        if clock() >= deadline:
+            raise NotPublishedError(
+                f"submission {submission_id or leaf.hex()} is queued but no published "
+                f"checkpoint includes it after {timeout:g} s: is the sequencer running? "
+                "Nothing is lost: it stays queued.")
+        sleep(interval)

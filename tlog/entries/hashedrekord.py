@@ -49,7 +49,7 @@ from .keys import HASHES, PublicKey, candidate_details, details_hash, load_publi
 from .registry import parse_entry
 from .x509 import certificate_search_keys
 
-__all__ = ["TYPE", "HashedRekord"]
+__all__ = ["TYPE", "HashedRekord", "logged_parts"]
 
 _FIELDS = ("type", "digest", "signature", "public_key", "certificate", "rsa_pss", "key_details")
 _FIELD_SET = frozenset(_FIELDS)
@@ -181,6 +181,12 @@ def _decode(entry: bytes) -> Parsed:
         raise MalformedError(f"{details} signs {fixed} digests, not {hash_name}",
                              field=f"{f}.data.algorithm")
     return Parsed(hash_name, digest, sig, key, [details], details)
+
+
+def logged_parts(entry: bytes) -> Parsed:
+    """A logged hashedrekord entry's digest, signature, key and key details (MalformedError
+    naming the field when the bytes are not one): what a Sigstore bundle restates."""
+    return _decode(bytes(entry))
 
 
 TYPE = HashedRekord()
