@@ -425,3 +425,81 @@ def build(config_path: str, as_json: bool) -> None:
         click.echo(json.dumps({"store": store.url, "pages": pages}))
     else:
         click.echo(f"wrote {', '.join(pages)} to {store.url}")
+
+
+@click.command()
+@click.option("--config", "config_path", default="tlog.toml", show_default=True)
+@click.option("--listen", default="127.0.0.1:3000", show_default=True, metavar="HOST:PORT")
+@click.option("--interval", default=0.25, show_default=True, type=click.FloatRange(0.05),
+              help="Seconds between sequencing runs (sooner when a request arrives).")
+@click.option("--no-sequence", is_flag=True,
+              help="Only verify, queue and answer: another process sequences this log.")
+@click.option("--serve-files", is_flag=True,
+              help="Also serve a folder log's files (a self-contained demo; in production "
+                   "the files come from the bucket or CDN).")
+@click.option("--max-request", default=128 << 10, show_default=True, type=click.IntRange(1024),
+              help="Largest request body, in bytes (413 beyond).")
+@click.option("--rate", default=50.0, show_default=True, type=click.FloatRange(0.1),
+              help="Requests per second per client address (429 beyond).")
+@click.option("--burst", default=100, show_default=True, type=click.IntRange(1),
+              help="Requests a client may send at once.")
+@click.option("--answer-timeout", default=25.0, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds to wait for a published checkpoint before answering 503 (retry).")
+@click.option("--json", "as_json", is_flag=True, help="Print the start-up line as JSON.")
+def serve(config_path: str, listen: str, interval: float, no_sequence: bool, serve_files: bool,
+          max_request: int, rate: float, burst: int, answer_timeout: float,
+          as_json: bool) -> None:
+    """Run the log as a Rekor v2 write endpoint: POST /api/v2/log/entries.
+
+    Each request is checked as admission checks it, queued, sequenced in this process every
+    --interval, and answered with its TransparencyLogEntry (inclusion proof and signed
+    checkpoint) once a published checkpoint includes it; a duplicate answers 409 with its
+    index. Several `tlog serve` processes may share one store and queue: the store's lock
+    lets one sequence at a time. Reads stay static files. SIGTERM stops at a batch boundary.
+
+    \b
+    Examples:
+      tlog serve --config tlog.toml --listen 0.0.0.0:3000
+      tlog serve --config tlog.toml --serve-files          # a folder log, self-contained
+    """
+    import logging
+
+    import uvicorn
+
+    from tlog.cli.options import listen_address
+
+    from .frontend import Frontend, FrontendLimits
+    from .pipeline import Sequencer
+
+    cfg = load_config(config_path)
+    store, queue = open_stores(cfg)
+    files = None
+    if serve_files:
+        if "://" in cfg.store:
+            raise ConfigError("--serve-files serves a folder log; this log is at "
+                              f"{cfg.store}: serve its files from the bucket or a CDN")
+        files = Path(cfg.store)
+    sequence = None
+    if not no_sequence:
+        seq = Sequencer(cfg, store, queue, cosign=_cosigner(cfg, store),
+                        after_publish=site_builder(cfg, store))
+
+        def sequence(should_stop: Any) -> Any:
+            return seq.run(should_stop=should_stop)
+
+    frontend = Frontend(cfg, store, queue, sequence, interval=interval, files=files,
+                        limits=FrontendLimits(max_request, rate, burst, answer_timeout))
+    host, port = listen_address(listen)
+    url = f"http://{host}:{port}"
+    info = {"origin": cfg.origin, "url": url, "write": f"{url}/api/v2/log/entries",
+            "sequencing": not no_sequence, "size": frontend.checkpoint.checkpoint.size,
+            "sigstore_compatible": cfg.sigstore_compatible}
+    click.echo(json.dumps(info) if as_json else
+               f"log {cfg.origin} (size {info['size']}): Rekor v2 write endpoint at "
+               f"{info['write']}" + ("" if not no_sequence else " (not sequencing)"))
+    if not cfg.sigstore_compatible:
+        click.echo("note: Sigstore clients will not verify this log's checkpoints: its origin "
+                   "and key name are not its public_url's hostname", err=True)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    uvicorn.run(frontend.app(), host=host, port=port, log_level="warning", access_log=False,
+                timeout_graceful_shutdown=int(answer_timeout) + 5)

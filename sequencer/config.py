@@ -21,6 +21,9 @@ Example::
     url = "http://127.0.0.1:7380"
     vkey = "witness.example/w1+20324abe+BCms…"
 
+    allow_pure_ed25519 = false    # Ed25519 over a digest (not Ed25519ph); default: refused
+                                  # when the log is Sigstore-compatible, accepted otherwise
+
     [[trust.x509]]                # optional: certificates must chain to these roots
     roots = "ca.pem"              # PEM file, one or more root certificates
 
@@ -56,7 +59,7 @@ STATE_ENV = "TLOG_STATE_DIR"  # where the sequencer keeps its state when the con
 # Every table and key a config may hold ("witnesses" is an array of tables).
 _SCHEMA: dict[str, set[str]] = {
     "": {"origin", "store", "queue", "public_queue", "public_url", "endpoint", "vkey", "key",
-         "sequencer", "policy", "witnesses", "site", "trust"},
+         "sequencer", "policy", "witnesses", "site", "trust", "allow_pure_ed25519"},
     "key": {"file", "env"},
     "sequencer": {"batch_size", "index_keep", "workers", "state_dir"},
     "policy": {"witness_threshold", "require_witnesses", "witness_timeout"},
@@ -99,7 +102,24 @@ class LogConfig:
     witness_timeout: float = DEFAULT_WITNESS_TIMEOUT
     site: bool = True
     x509_roots: tuple[str, ...] = ()  # PEM files of the roots certificates must chain to
+    pure_ed25519: bool | None = None  # allow_pure_ed25519 as the file says it (None: not said)
     path: str | None = field(default=None, compare=False)
+
+    @property
+    def sigstore_compatible(self) -> bool:
+        """Whether Sigstore's clients find this log's key: origin and key name are the public
+        URL's hostname (``tlog.client.sigstore.naming_problem``)."""
+        from tlog.client.sigstore import naming_problem
+
+        name = self.vkey.split("+", 1)[0] if self.vkey else self.origin
+        return naming_problem(self.origin, name, self.public_url) is None
+
+    @property
+    def allow_pure_ed25519(self) -> bool:
+        """Whether pure Ed25519 over a digest is admitted: as the config says, else only by a
+        log that is not Sigstore-compatible (Rekor v2 accepts Ed25519ph alone)."""
+        return self.pure_ed25519 if self.pure_ed25519 is not None else \
+            not self.sigstore_compatible
 
     def signer_key(self) -> str:
         """The log's note signer key string, from the file or the environment variable."""
@@ -224,6 +244,7 @@ def load_config(path: str | os.PathLike[str]) -> LogConfig:
         site=bool(_get(data.get("site", {}), "enabled", bool, "site.", True)),
         x509_roots=tuple(_resolve(base, t["roots"])
                          for t in data.get("trust", {}).get("x509", [])),
+        pure_ed25519=_get(data, "allow_pure_ed25519", bool, "", None),
         path=str(p),
     )
 
@@ -326,6 +347,8 @@ def format_config(cfg: LogConfig, relative_to: str | os.PathLike[str] | None = N
     if cfg.witnesses:
         doc["witnesses"] = [{"name": w.name, "url": w.url, "vkey": w.vkey}
                             for w in cfg.witnesses]
+    if cfg.pure_ed25519 is not None:
+        doc["allow_pure_ed25519"] = cfg.pure_ed25519
     if cfg.x509_roots:
         doc["trust"] = {"x509": [{"roots": path(r)} for r in cfg.x509_roots]}
     return tomli_w.dumps(doc)

@@ -60,6 +60,8 @@ __all__ = [
     "signed_checkpoint",
     "sigstore_proof",
     "submission_from_bundle",
+    "submission_from_create_entry",
+    "transparency_log_entry",
 ]
 
 BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
@@ -170,13 +172,12 @@ def format_sigstore_bundle(
     if len(timestamps) > MAX_TIMESTAMPS:
         raise MalformedError(f"at most {MAX_TIMESTAMPS} timestamps", field="timestamps")
     p = logged_parts(proof.entry)
-    cp = signed_checkpoint(proof.checkpoint)
     if envelope is not None:
         _check_envelope(envelope, p.hash_name, p.digest, p.signature)
     material: dict[str, Any] = (
         {"certificate": {"rawBytes": p.key.der_b64}} if p.key.is_certificate
         else {"publicKey": {"hint": _b64e(hashlib.sha256(p.key.spki).digest())}})
-    material["tlogEntries"] = [_tlog_entry(proof, cp, log_key_id)]
+    material["tlogEntries"] = [transparency_log_entry(proof, log_key_id)]
     if timestamps:
         material["timestampVerificationData"] = {
             "rfc3161Timestamps": [{"signedTimestamp": _b64e(t)} for t in timestamps]}
@@ -190,7 +191,10 @@ def format_sigstore_bundle(
     return (json.dumps(doc, indent=2) + "\n").encode()
 
 
-def _tlog_entry(proof: ProofBundle, cp: Checkpoint, key_id: bytes) -> dict[str, Any]:
+def transparency_log_entry(proof: ProofBundle, key_id: bytes) -> dict[str, Any]:
+    """The Rekor v2 ``TransparencyLogEntry`` (protojson) for a proven entry: what bundles
+    carry and what ``POST /api/v2/log/entries`` answers."""
+    cp = signed_checkpoint(proof.checkpoint)
     if not proof.index < cp.size:
         raise MalformedError(f"index {proof.index} is not below the checkpoint's size {cp.size}",
                              field="index")
@@ -422,10 +426,53 @@ def _prehash(algorithm: str) -> str:
     raise MalformedError(f"no Rekor v2 hash for {algorithm} keys", field="verifier")
 
 
-def _pem(der: bytes) -> str:
-    body = base64.encodebytes(der).decode().replace("\n", "")
+def _pem(der: bytes, label: str = "CERTIFICATE") -> str:
+    body = base64.b64encode(der).decode()
     lines = [body[i:i + 64] for i in range(0, len(body), 64)]
-    return "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
+    return f"-----BEGIN {label}-----\n" + "\n".join(lines) + f"\n-----END {label}-----\n"
+
+
+def submission_from_create_entry(doc: Any, *, allow_pure_ed25519: bool = False
+                                 ) -> dict[str, Any]:
+    """The ``hashedrekord`` submission for a Rekor v2 ``CreateEntryRequest`` (protojson, as
+    ``POST /api/v2/log/entries`` takes it): the same checks then apply as to any submission.
+    Pure Ed25519 is refused unless the log allows it (Rekor v2 accepts only Ed25519ph)."""
+    f = "hashedRekordRequestV002"
+    if not isinstance(doc, dict):
+        raise MalformedError("expected a JSON object (a CreateEntryRequest)", field="request")
+    if "dsseRequestV002" in doc:
+        raise MalformedError("Rekor v2 logs a DSSE envelope as a hashedRekordRequestV002 over "
+                             "the digest of its PAE (the dsse type was dropped)",
+                             field="dsseRequestV002")
+    _only(doc, (f,), "request")
+    req = _get(doc, f, dict, "request")
+    _only(req, ("digest", "signature"), f)
+    digest = _b64d(req.get("digest"), f"{f}.digest")
+    sig = _get(req, "signature", dict, f)
+    _only(sig, ("content", "verifier"), f"{f}.signature")
+    content = _b64d(sig.get("content"), f"{f}.signature.content")
+    fv = f"{f}.signature.verifier"
+    ver = _get(sig, "verifier", dict, f"{f}.signature")
+    _only(ver, ("publicKey", "x509Certificate", "keyDetails"), fv)
+    details = _str(ver.get("keyDetails"), f"{fv}.keyDetails")
+    if details not in DETAILS:
+        raise MalformedError(f"unsupported key details {details!r}", field=f"{fv}.keyDetails")
+    if details == "PKIX_ED25519" and not allow_pure_ed25519:
+        raise MalformedError("this log does not accept pure Ed25519 over a digest (Rekor v2 "
+                             "removed it): sign with Ed25519ph and send PKIX_ED25519_PH",
+                             field=f"{fv}.keyDetails")
+    hash_name = DETAILS[details][1] or {32: "sha256", 48: "sha384", 64: "sha512"}.get(len(digest))
+    if hash_name is None or len(digest) != HASHES[hash_name][2]:
+        raise MalformedError(f"a {len(digest)}-byte digest does not go with {details}",
+                             field=f"{f}.digest")
+    if ("publicKey" in ver) == ("x509Certificate" in ver):
+        raise MalformedError("give exactly one of publicKey or x509Certificate", field=fv)
+    which = "publicKey" if "publicKey" in ver else "x509Certificate"
+    der = _raw_bytes(ver[which], f"{fv}.{which}")
+    signer = ({"public_key": _pem(der, "PUBLIC KEY")} if which == "publicKey"
+              else {"certificate": _pem(der)})
+    return {"type": "hashedrekord", "digest": f"{hash_name}:{digest.hex()}",
+            "signature": _b64e(content), **signer, "key_details": details}
 
 
 # ----- small protojson readers ------------------------------------------------------------

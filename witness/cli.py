@@ -26,6 +26,7 @@ from pathlib import Path
 import click
 import tomli_w
 
+from tlog.cli.options import listen_address
 from tlog.errors import ConfigError, MalformedError
 from tlog.storage.files import read_toml
 
@@ -97,13 +98,6 @@ def _signer(cfg: WitnessConfig):  # type: ignore[no-untyped-def]
     except OSError as e:
         raise ConfigError(f"{cfg.path}: key_file: cannot read {cfg.key_file}: "
                           f"{e.strerror}") from e
-
-
-def _host_port(listen: str) -> tuple[str, int]:
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f'--listen: expected "host:port", got {listen!r}')
-    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 @click.group()
@@ -209,7 +203,7 @@ def serve(config: str, listen: str | None, as_json: bool) -> None:
     cfg = load_config(config)
     signer = _signer(cfg)
     state = WitnessState(cfg.state)
-    host, port = _host_port(listen or cfg.listen)
+    host, port = listen_address(listen or cfg.listen)
     vkey = signer.verifier().vkey
     info = {"name": signer.name, "vkey": vkey, "url": f"http://{host}:{port}",
             "logs": [s.origin for s in state.logs()]}

@@ -34,6 +34,7 @@ HELP: dict[str, tuple[str, str]] = {
     "sequence": ("Admit queued submissions into the log.", "Operators"),
     "config": ("Change a log's tlog.toml (add a witness).", "Operators"),
     "site": ("Build the static web pages of a log.", "Operators"),
+    "serve": ("Run the log as a Rekor v2 write endpoint.", "Operators"),
     "submit": ("Check a signed statement and queue it.", "Submitters"),
     "get": ("Fetch an entry and its inclusion proof.", "Verifiers"),
     "verify": ("Verify that an entry is in the log.", "Verifiers"),

@@ -33,6 +33,7 @@ __all__ = [
     "client_config_path",
     "client_defaults",
     "leaf_hash_option",
+    "listen_address",
     "log_option",
     "queue_option",
     "vkey_option",
@@ -140,3 +141,11 @@ def write_output(output: str, data: bytes) -> bool:
     except OSError as e:
         raise ConfigError(f"cannot write {output}: {e.strerror}") from e
     return True
+
+
+def listen_address(listen: str) -> tuple[str, int]:
+    """``--listen host:port`` (``[::1]:port`` for IPv6) as (host, port)."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f'--listen: expected "host:port", got {listen!r}')
+    return host.strip("[]") or "127.0.0.1", int(port)

@@ -18,7 +18,7 @@ from tlog.errors import (
     VerificationError,
 )
 
-__all__ = ["queue_documents", "wait_for_entry"]
+__all__ = ["queue_admitted", "queue_documents", "wait_for_entry"]
 
 _CHECK_CHUNK = 4096  # documents verified between progress updates
 
@@ -34,6 +34,15 @@ def _put(store: Any, key: str, data: bytes, sid: str) -> None:
             raise
 
 
+def queue_admitted(store: Any, admitted: Any, canonical: bytes) -> str:
+    """Queue one admitted submission (its RFC 8785 bytes) as its own object; the key."""
+    from tlog.queue import single_key
+
+    key = single_key(admitted.submission_id)
+    _put(store, key, canonical, admitted.submission_id)
+    return key
+
+
 def queue_documents(
     store: Any, docs: Sequence[tuple[str, bytes]], *, workers: int | None = None,
     progress: Any = None,
@@ -43,7 +52,7 @@ def queue_documents(
     ``progress.update(n)`` (a click progress bar) counts checks, then writes."""
     from tlog.entries.canonical import canonical_json
     from tlog.entries.submission import Admitted, load_document
-    from tlog.queue import BULK_BYTES, BULK_MAX, bulk_key, single_key
+    from tlog.queue import BULK_BYTES, BULK_MAX, bulk_key
 
     from .admission import admit_many
 
@@ -66,8 +75,7 @@ def queue_documents(
                  "source": src} for (src, _), adm in zip(docs, admitted, strict=True)]
     bodies = [canonical_json(load_document(data)) for _, data in docs]
     if len(bodies) == 1:  # one submission: its own object, named by its id
-        _put(store, single_key(admitted[0].submission_id), bodies[0], admitted[0].submission_id)
-        objects = [single_key(admitted[0].submission_id)]
+        objects = [queue_admitted(store, admitted[0], bodies[0])]
         where = [0]
     else:  # many: bulk objects of up to BULK_MAX lines and BULK_BYTES, written in parallel
         where, groups, size = [], [[]], 0

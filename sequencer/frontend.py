@@ -1,0 +1,287 @@
+"""``tlog serve``: the log as a Rekor v2 write endpoint (``POST /api/v2/log/entries``).
+
+A request is a Rekor v2 ``CreateEntryRequest`` (``hashedRekordRequestV002``). The frontend
+checks it exactly as admission does (``tlog.sigstore.submission_from_create_entry``, then
+``admit``, then the log's X.509 roots), answers 409 with the entry's index when the log already
+has it (header ``x-log-index``, as Rekor v2), queues it, and answers 201 with the
+``TransparencyLogEntry`` (inclusion proof and signed checkpoint) once a published checkpoint (so
+witnessed, as the log's policy asks) includes it.
+
+Several frontends may share one queue and one store, on one machine or many: each runs the
+sequencer on a short interval, the store's lock lets one commit at a time, and every frontend
+answers from the published checkpoints, whoever sequenced. A frontend acknowledges only what a
+published checkpoint holds, and queues before it waits: one that dies loses nothing it
+answered, and what it queued is logged by the next run of any of them.
+
+Bounds: request bodies (``max_request``), a token bucket per client address (429 with
+``Retry-After``), an answer deadline (503: still queued, retry; the retry answers 409 or 201).
+Reads stay static files; ``files`` serves a folder log's files too, for a self-contained demo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from tlog.client import LogClient
+from tlog.client.admission import X509Policy, check_chain, load_roots
+from tlog.client.submit import queue_admitted
+from tlog.entries.canonical import canonical_json
+from tlog.entries.registry import entry_certificates
+from tlog.entries.submission import admit
+from tlog.errors import MalformedError, NotFoundError, StoreError, TlogError, VerificationError
+from tlog.sigstore import log_id, submission_from_create_entry, transparency_log_entry
+
+from .config import LogConfig
+
+__all__ = ["Frontend", "FrontendLimits", "RateLimiter"]
+
+log = logging.getLogger("tiledlog.serve")
+access = logging.getLogger("tiledlog.serve.access")
+
+
+@dataclass(frozen=True)
+class FrontendLimits:
+    """What one frontend allows each request and each client."""
+
+    max_request: int = 128 << 10  # bytes: a request with a 3-certificate chain fits in 16 KiB
+    rate: float = 50.0  # requests per second per client address, sustained
+    burst: int = 100  # requests a client may send at once
+    answer_timeout: float = 25.0  # seconds to wait for publication (clients wait >= 20 s)
+
+
+@dataclass
+class RateLimiter:
+    """A token bucket per client address: ``take`` is None when the request may go ahead,
+    else the seconds until it could."""
+
+    rate: float
+    burst: int
+    clock: Callable[[], float] = time.monotonic
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def take(self, client: str) -> float | None:
+        now = self.clock()
+        tokens, then = self._buckets.get(client, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - then) * self.rate)
+        if tokens < 1.0:
+            self._buckets[client] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+        self._buckets[client] = (tokens - 1.0, now)
+        if len(self._buckets) > 100_000:  # forget the idle (full) buckets
+            self._buckets = {k: v for k, v in self._buckets.items() if v[0] < self.burst - 1}
+        return None
+
+
+class Frontend:
+    """The write endpoint over one log. ``sequence`` is one sequencing run (None: this frontend
+    only queues and answers; another process sequences)."""
+
+    def __init__(self, cfg: LogConfig, store: Any, queue: Any,
+                 sequence: Callable[[Callable[[], bool]], Any] | None, *,
+                 interval: float = 0.25, limits: FrontendLimits = FrontendLimits(),
+                 files: Path | None = None) -> None:
+        self.cfg, self.store, self.queue = cfg, store, queue
+        self.sequence, self.interval, self.limits, self.files = sequence, interval, limits, files
+        self.client = LogClient(store, cfg.vkey, origin=cfg.origin)
+        self.log_key_id = log_id(cfg.vkey)
+        self.roots = load_roots(cfg.x509_roots) if cfg.x509_roots else ()
+        self.allow_pure_ed25519 = cfg.allow_pure_ed25519
+        self.limiter = RateLimiter(limits.rate, limits.burst)
+        self.stop = threading.Event()
+        self.wake = threading.Event()
+        self._find_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changed = asyncio.Event()
+        self._thread: threading.Thread | None = None
+        self.checkpoint = self.client.latest()
+
+    # ----- the sequencing and publication watch -----------------------------------------
+
+    def _run(self) -> None:
+        """Sequence (if this frontend does) and watch the published checkpoint, every
+        ``interval`` or sooner when a request arrives, until ``stop`` (a batch boundary)."""
+        pause = self.interval
+        while not self.stop.is_set():
+            try:
+                if self.sequence is not None:
+                    self.sequence(self.stop.is_set)
+                latest = self.client.latest()
+                pause = self.interval
+            except TlogError as e:  # a store's bad minute: nothing acknowledged is lost
+                pause = min(30.0, pause * 2)
+                log.warning("sequencing run failed: %s; again in %g s", e, pause)
+            else:
+                if latest.checkpoint.size != self.checkpoint.checkpoint.size:
+                    self.checkpoint = latest
+                    if self._loop is not None:
+                        self._loop.call_soon_threadsafe(self._notify)
+            self.wake.wait(pause)
+            self.wake.clear()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="sequencer", daemon=True)
+        self._thread.start()
+
+    def shutdown(self) -> None:
+        """Stop at a batch boundary and wait for the run in progress."""
+        self.stop.set()
+        self.wake.set()
+        if self._thread is not None:
+            self._thread.join()
+        log.info("stopped at a batch boundary; the log's published size is %d",
+                 self.checkpoint.checkpoint.size)
+
+    # ----- one request ------------------------------------------------------------------
+
+    def _find(self, leaf: bytes) -> Any:
+        with self._find_lock:
+            try:
+                return self.client.find(leaf, self.checkpoint)
+            except NotFoundError:
+                return None
+
+    def _check_and_queue(self, body: bytes) -> tuple[Any, Any]:
+        """(admitted, existing entry or None); raises MalformedError/VerificationError."""
+        try:
+            request = json.loads(body)
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
+            raise MalformedError(f"not a JSON document: {e}", field="request") from e
+        doc = submission_from_create_entry(request, allow_pure_ed25519=self.allow_pure_ed25519)
+        canonical = canonical_json(doc)
+        admitted = admit(canonical)
+        if self.roots:
+            policy = X509Policy(self.roots, int(time.time()))
+            for der in entry_certificates(admitted.entry):
+                why = check_chain(der, policy)
+                if why:
+                    raise VerificationError(f"certificate: does not chain to this log's X.509 "
+                                            f"roots: {why}")
+        existing = self._find(admitted.leaf_hash)
+        if existing is None:
+            queue_admitted(self.queue, admitted, canonical)
+        return admitted, existing
+
+    def _answer(self, v: Any) -> bytes:
+        return json.dumps(transparency_log_entry(v.to_bundle(), self.log_key_id)).encode()
+
+    async def create_entry(self, request: Request) -> Response:
+        client = request.client.host if request.client else "?"
+        wait = self.limiter.take(client)
+        if wait is not None:
+            return _error(429, f"too many requests from {client}; retry in {wait:.1f} s",
+                          {"Retry-After": str(max(1, round(wait)))})
+        try:
+            body = await _body(request, self.limits.max_request)
+        except _TooLarge as e:
+            return _error(413, str(e))
+        except ClientDisconnect:
+            return Response(status_code=400)
+        try:
+            admitted, existing = await run_in_threadpool(self._check_and_queue, body)
+        except (MalformedError, VerificationError) as e:
+            return _error(400, str(e))
+        except StoreError as e:
+            log.error("queue: %s", e)
+            return _error(503, "the queue is unavailable; retry")
+        if existing is not None:
+            return _error(409, f"an equivalent entry already exists in the transparency log "
+                               f"with index {existing.index}",
+                          {"x-log-index": str(existing.index)})
+        self.wake.set()
+        deadline = time.monotonic() + self.limits.answer_timeout
+        while True:
+            changed = self._changed
+            found = await run_in_threadpool(self._find, admitted.leaf_hash)
+            if found is not None:
+                return Response(self._answer(found), status_code=201,
+                                media_type="application/json",
+                                headers={"x-log-index": str(found.index)})
+            left = deadline - time.monotonic()
+            if left <= 0 or self.stop.is_set():
+                return _error(503, f"queued (submission {admitted.submission_id}) but not yet in "
+                                   "a published checkpoint; retry the same request",
+                              {"Retry-After": "1"})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), left)
+
+    def app(self) -> Starlette:
+        async def healthz(request: Request) -> Response:
+            cp = self.checkpoint.checkpoint
+            alive = self._thread is not None and self._thread.is_alive()
+            return JSONResponse({"ok": alive, "origin": cp.origin, "size": cp.size},
+                                status_code=200 if alive else 503)
+
+        routes: list[Any] = [
+            Route("/api/v2/log/entries", _logged(self.create_entry), methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+        if self.files is not None:
+            routes.append(Mount("/", StaticFiles(directory=self.files), name="files"))
+
+        async def lifespan(app: Starlette) -> Any:
+            self.start()
+            yield
+            await run_in_threadpool(self.shutdown)
+
+        return Starlette(routes=routes, lifespan=lifespan)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge(f"request body over {limit} bytes")
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise _TooLarge(f"request body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """An error as Rekor v2's gateway words it: ``{"code", "message"}`` (gRPC status codes)."""
+    code = {400: 3, 409: 6, 413: 8, 429: 8, 503: 14}.get(status, 2)
+    return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
+
+
+def _logged(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
+    """One structured access-log line per request: client, path, status, time, index."""
+
+    async def wrapped(request: Request) -> Response:
+        started = time.monotonic()
+        response: Response = await handler(request)
+        access.info(json.dumps({
+            "client": request.client.host if request.client else None,
+            "method": request.method, "path": request.url.path,
+            "status": response.status_code,
+            "ms": round(1000 * (time.monotonic() - started), 1),
+            "index": response.headers.get("x-log-index")}))
+        return response
+
+    return wrapped

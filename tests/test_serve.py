@@ -1,0 +1,241 @@
+"""`tlog serve` as a Rekor v2 write endpoint (issue 19 item 3), driven by sigstore-python's own
+Rekor v2 client: the answer is the entry in a published, witnessed checkpoint, and the bundle
+built from it verifies; duplicates, bad requests, floods and oversized bodies get Rekor v2's
+answers; three frontends on one moto S3 store log every answered entry exactly once."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from rfc3161_client import decode_timestamp_response
+from sigstore._internal.rekor import RekorClientError
+from sigstore._internal.rekor.client_v2 import RekorV2Client
+from sigstore.hashes import Hashed
+from sigstore.models import Bundle, TrustedRoot
+from sigstore.verify import Verifier
+from sigstore.verify.policy import Identity
+from sigstore_models.common.v1 import HashAlgorithm, MessageSignature
+
+from tests.servers import S3_CREDENTIALS, free_port, wait_for_port, witness_server
+from tests.sigstore_pki import ISSUER, OpenSSLTimestampAuthority, PrivateSigstore
+from tlog.client.sigstore import request_timestamp
+
+BIN = Path(sys.executable).parent
+HOST = "log.serve.test"
+
+
+def tlog(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    res = subprocess.run([str(BIN / "tlog"), *args], cwd=cwd, capture_output=True, text=True,
+                         timeout=120, env={**os.environ, **(env or {})})
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+@contextlib.contextmanager
+def serving(cwd: Path, *args: str, env: dict[str, str] | None = None,
+            log: Path | None = None) -> Iterator[str]:
+    port = free_port()
+    log = log or cwd / f"serve-{port}.log"
+    out = open(log, "wb")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen([str(BIN / "tlog"), "serve", "--listen", f"127.0.0.1:{port}",
+                             *args], cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                            env={**os.environ, **(env or {})})
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)  # uvicorn re-raises the signal once it has shut down
+        out.close()
+        assert "stopped at a batch boundary" in log.read_text()
+
+
+def _request(key: Any, cert: Any, artifact: bytes) -> dict[str, Any]:
+    sig = key.sign(artifact, ec.ECDSA(hashes.SHA256()))
+    hashed = Hashed(algorithm=HashAlgorithm.SHA2_256, digest=hashlib.sha256(artifact).digest())
+    return RekorV2Client._build_hashed_rekord_request(hashed, sig, cert), sig
+
+
+@pytest.fixture(scope="module")
+def witnessed_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A Sigstore-compatible folder log with a witness on loopback, served by `tlog serve`."""
+    work = tmp_path_factory.mktemp("serve")
+    pki = PrivateSigstore.create(work / "pki")
+    tlog(work, "keygen", HOST, "--out", "log")
+    tlog(work, "init", "--store", "public", "--origin", HOST, "--key", "log.key",
+         "--public-url", f"https://{HOST}")
+    wdir = work / "witness"
+    wdir.mkdir()
+    tlog(wdir, "witness", "keygen", "witness.serve.test/w1", "--out", "key")
+    tlog(wdir, "witness", "add-log", "--origin", HOST, "--vkey", str(work / "log.pub"))
+    p = pki.folder
+    tlog(work, "trusted-root", "--vkey", "log.pub", "--base-url", f"https://{HOST}",
+         "--ca-chain", str(p / "ca.pem"), "--ctlog-key", str(p / "ctfe.pub"),
+         "--tsa-chain", str(p / "tsa-chain.pem"), "-o", "trusted_root.json")
+    with witness_server(wdir / "witness.toml") as wurl, OpenSSLTimestampAuthority(pki) as tsa:
+        tlog(work, "config", "add-witness", "--url", wurl, "--vkey", str(wdir / "key.pub"),
+             "--threshold", "1", "--require")
+        with serving(work, "--serve-files", log=work / "serve.log") as url:
+            yield {"work": work, "pki": pki, "url": url, "tsa": tsa}
+
+
+def test_sigstore_pythons_rekor_v2_client_logs_an_entry_and_it_verifies(
+        witnessed_log: dict[str, Any]) -> None:
+    work, pki = witnessed_log["work"], witnessed_log["pki"]
+    key, cert = pki.leaf("serve@example.com")
+    artifact = b"served artifact\n"
+    request, sig = _request(key, cert, artifact)
+    entry = RekorV2Client(witnessed_log["url"]).create_entry(request)
+    inner = entry._inner
+    assert inner.kind_version.kind == "hashedrekord" and inner.kind_version.version == "0.0.2"
+    note = inner.inclusion_proof.checkpoint.envelope
+    assert "\u2014 witness.serve.test/w1 " in note  # published only once witnessed
+    tsr = decode_timestamp_response(request_timestamp(witnessed_log["tsa"].url, sig))
+    bundle = Bundle._from_parts(cert, MessageSignature(signature=base64.b64encode(sig)), entry,
+                                signed_timestamp=[tsr])
+    verifier = Verifier(trusted_root=TrustedRoot.from_file(str(work / "trusted_root.json")))
+    verifier.verify_artifact(artifact, bundle, Identity(identity="serve@example.com",
+                                                        issuer=ISSUER))
+    # the served files are the log: its checkpoint is the one in the answer, or newer
+    served = requests.get(f"{witnessed_log['url']}/checkpoint", timeout=10)
+    assert served.status_code == 200 and int(served.text.split("\n")[1]) >= int(
+        inner.inclusion_proof.tree_size)
+
+
+def test_a_duplicate_answers_409_with_its_index(witnessed_log: dict[str, Any]) -> None:
+    key, cert = witnessed_log["pki"].leaf("dup@example.com")
+    request, _ = _request(key, cert, b"logged twice\n")
+    url = f"{witnessed_log['url']}/api/v2/log/entries"
+    first = requests.post(url, json=request, timeout=60)
+    assert first.status_code == 201, first.text
+    index = first.json()["logIndex"]
+    again = requests.post(url, json=request, timeout=60)
+    assert again.status_code == 409
+    assert again.headers["x-log-index"] == index and index in again.json()["message"]
+    with pytest.raises(RekorClientError):
+        RekorV2Client(witnessed_log["url"]).create_entry(request)
+
+
+def test_bad_requests_say_what_is_wrong(witnessed_log: dict[str, Any]) -> None:
+    url = f"{witnessed_log['url']}/api/v2/log/entries"
+    key, cert = witnessed_log["pki"].leaf("bad@example.com")
+    request, _ = _request(key, cert, b"artifact\n")
+    wrong = json.loads(json.dumps(request))
+    wrong["hashedRekordRequestV002"]["digest"] = base64.b64encode(
+        hashlib.sha256(b"other\n").digest()).decode()
+    res = requests.post(url, json=wrong, timeout=30)
+    assert res.status_code == 400 and "does not verify" in res.json()["message"]
+
+    ed = ed25519.Ed25519PrivateKey.generate()
+    digest = hashlib.sha256(b"artifact\n").digest()
+    pure = {"hashedRekordRequestV002": {
+        "digest": base64.b64encode(digest).decode(),
+        "signature": {"content": base64.b64encode(ed.sign(digest)).decode(), "verifier": {
+            "publicKey": {"rawBytes": base64.b64encode(ed.public_key().public_bytes(
+                serialization.Encoding.DER,
+                serialization.PublicFormat.SubjectPublicKeyInfo)).decode()},
+            "keyDetails": "PKIX_ED25519"}}}}
+    res = requests.post(url, json=pure, timeout=30)
+    assert res.status_code == 400 and "Ed25519ph" in res.json()["message"]
+    res = requests.post(url, data=b"{" * 200_000, timeout=30)
+    assert res.status_code == 413
+    res = requests.post(url, data=b"not json", timeout=30)
+    assert res.status_code == 400 and "not a JSON document" in res.json()["message"]
+    health = requests.get(f"{witnessed_log['url']}/healthz", timeout=10).json()
+    assert health["ok"] is True and health["origin"] == HOST
+
+
+def test_a_flood_from_one_client_is_refused_with_retry_after(tmp_path: Path) -> None:
+    tlog(tmp_path, "keygen", HOST, "--out", "log")
+    tlog(tmp_path, "init", "--store", "public", "--origin", HOST, "--key", "log.key")
+    with serving(tmp_path, "--rate", "1", "--burst", "2") as url:
+        codes = [requests.post(f"{url}/api/v2/log/entries", data=b"{}", timeout=10).status_code
+                 for _ in range(4)]
+    assert codes[:2] == [400, 400] and 429 in codes[2:]
+
+
+def test_three_frontends_on_one_s3_store_log_each_answered_entry_once(
+        tmp_path: Path, s3_bucket: str, s3_env: dict[str, str]) -> None:
+    pki = PrivateSigstore.create(tmp_path / "pki")
+    tlog(tmp_path, "keygen", HOST, "--out", "log")
+    tlog(tmp_path, "init", "--store", f"s3://{s3_bucket}/log", "--queue",
+         f"s3://{s3_bucket}/queue", "--origin", HOST, "--key", "log.key",
+         "--endpoint", s3_env["TLOG_S3_ENDPOINT"], env=S3_CREDENTIALS)
+    signers = [pki.leaf(f"user{i}@example.com") for i in range(4)]
+    requests_ = [_request(*signers[i % 4], f"artifact {i}\n".encode())[0] for i in range(60)]
+    with contextlib.ExitStack() as stack:
+        urls = [stack.enter_context(serving(tmp_path, "--interval", "0.1", env=S3_CREDENTIALS,
+                                            log=tmp_path / f"serve{i}.log"))
+                for i in range(3)]
+
+        def send(i: int) -> requests.Response:
+            return requests.post(f"{urls[i % 3]}/api/v2/log/entries", json=requests_[i],
+                                 timeout=60)
+
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(send, range(60)))
+    assert [a.status_code for a in answers] == [201] * 60, [a.text for a in answers][:3]
+    indexes = sorted(int(a.json()["logIndex"]) for a in answers)
+    assert indexes == list(range(60))  # each answered entry once, and nothing else
+    bodies = {a.json()["canonicalizedBody"] for a in answers}
+    assert len(bodies) == 60
+    out = tlog(tmp_path, "get", "--log", f"s3://{s3_bucket}/log", "--vkey", "log.pub",
+               "--index", "59", "--json", env={**S3_CREDENTIALS, "TLOG_S3_ENDPOINT":
+                                               s3_env["TLOG_S3_ENDPOINT"]})
+    assert json.loads(out)["checkpoint"]["size"] == 60
+
+
+def test_a_frontend_killed_mid_flight_loses_nothing(tmp_path: Path) -> None:
+    """SIGKILL one of two frontends while requests are in flight: what it answered is in the
+    log, and what it did not answer is logged once when the client retries elsewhere."""
+    pki = PrivateSigstore.create(tmp_path / "pki")
+    tlog(tmp_path, "keygen", HOST, "--out", "log")
+    tlog(tmp_path, "init", "--store", "public", "--origin", HOST, "--key", "log.key")
+    signer = pki.leaf("kill@example.com")
+    reqs = [_request(*signer, f"artifact {i}\n".encode())[0] for i in range(40)]
+    port = free_port()
+    victim = subprocess.Popen([str(BIN / "tlog"), "serve", "--listen", f"127.0.0.1:{port}",
+                               "--interval", "0.3"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    wait_for_port(port)
+    with serving(tmp_path, "--interval", "0.3") as survivor:
+        def send(i: int) -> int | None:
+            try:
+                return requests.post(f"http://127.0.0.1:{port}/api/v2/log/entries",
+                                     json=reqs[i], timeout=30).status_code
+            except requests.RequestException:
+                return None
+
+        with ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(send, i) for i in range(40)]
+            for f in as_completed(futures):  # killed once it has answered one
+                if f.result() == 201:
+                    victim.kill()
+                    break
+            first = [f.result() for f in futures]
+        victim.wait(timeout=30)
+        answered = [i for i, code in enumerate(first) if code == 201]
+        retried = {i: requests.post(f"{survivor}/api/v2/log/entries", json=reqs[i], timeout=60)
+                   for i in range(40) if first[i] != 201}
+    assert retried, "the kill came after every answer: nothing was in flight"
+    assert all(r.status_code in (201, 409) for r in retried.values())
+    index = {i: int(r.headers["x-log-index"]) for i, r in retried.items()}
+    out = json.loads(tlog(tmp_path, "verify", "--log", "public", "--vkey", "log.pub",
+                          "--index", "0-39", "--json", "--state", "trust"))
+    assert out["tree_size"] == 40  # every request once, the killed frontend's included
+    assert len(set(index.values())) == len(index) and len(answered) + len(retried) == 40
