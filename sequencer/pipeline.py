@@ -19,7 +19,8 @@ from typing import Any
 from tlog import index as tindex
 from tlog.checkpoint import Checkpoint, format_checkpoint
 from tlog.client.admission import load_roots
-from tlog.errors import ConfigError, NotFoundError, TlogError, VerificationError
+from tlog.entries.hashedrekord import PURE_ED25519_REFUSED, is_pure_ed25519
+from tlog.errors import ConfigError, MalformedError, NotFoundError, TlogError, VerificationError
 from tlog.integrate import edge_root, edge_tiles
 from tlog.note import new_signer, new_verifier, sign_note, vkey_for_skey
 from tlog.queue import BULK_SUFFIX
@@ -185,8 +186,11 @@ class Sequencer:
         the batch), drop exact duplicates (within the batch, then against the log's
         leaf-hash index), assign indexes and integrate from the right edge (pure)."""
         new: list[tuple[str, Any]] = []
+        pure_ok = self.cfg.allow_pure_ed25519
         for (item, doc), res in zip(items, results, strict=True):
             draft.submissions += 1
+            if not pure_ok and not isinstance(res, TlogError) and is_pure_ed25519(res[0]):
+                res = MalformedError(PURE_ED25519_REFUSED, field="hashedrekord.key_details")
             if isinstance(res, TlogError):
                 self.intake.reject(item, doc, str(res))
                 draft.rejected += 1

@@ -319,3 +319,34 @@ def test_init_says_when_sigstore_clients_would_not_find_the_key(
     assert ("will not be Sigstore-compatible" in res.stderr) == warned
     if warned:
         assert "hostname" in res.stderr
+
+
+@pytest.mark.parametrize(("origin", "url", "setting", "pure_admitted"), [
+    (HOST, f"https://{HOST}", None, False),  # Sigstore-compatible: refused by default
+    (HOST, f"https://{HOST}", "true", True),  # unless the operator opts in
+    ("example.com/log", None, None, True),  # a log Sigstore clients cannot use: as before
+    ("example.com/log", None, "false", False)])
+def test_pure_ed25519_is_an_opt_in_for_a_sigstore_compatible_log(
+        tmp_path: Path, origin: str, url: str | None, setting: str | None,
+        pure_admitted: bool) -> None:
+    from tests.signers import signer
+
+    ok(tmp_path, "keygen", origin, "--out", "log")
+    ok(tmp_path, "init", "--store", "public", "--origin", origin, "--key", "log.key",
+       *(("--public-url", url) if url else ()))
+    if setting:
+        text = (tmp_path / "tlog.toml").read_text()
+        (tmp_path / "tlog.toml").write_text(f"allow_pure_ed25519 = {setting}\n{text}")
+    (tmp_path / "a.tgz").write_bytes(ARTIFACT)
+    for algo in ("ed25519", "ed25519ph"):
+        s = signer(algo, seed=3)
+        (tmp_path / f"{algo}.pub").write_text(s.pem())
+        (tmp_path / f"{algo}.sig").write_bytes(base64.b64encode(s.sign_artifact(ARTIFACT)))
+        ok(tmp_path, "submit", "--queue", "public-queue", "--artifact", "a.tgz", "--signature",
+           f"{algo}.sig", "--public-key", f"{algo}.pub")
+    run = json.loads(ok(tmp_path, "sequence", "--json").splitlines()[-1])
+    assert (run["admitted"], run["rejected"]) == ((2, 0) if pure_admitted else (1, 1))
+    if not pure_admitted:
+        (record,) = (tmp_path / "public-queue" / "rejected").glob("*.json")
+        reason = json.loads(record.read_text())["reason"]
+        assert "does not accept pure Ed25519" in reason and "PKIX_ED25519_PH" in reason

@@ -39,7 +39,7 @@ from typing import Any
 from tlog.bundle import MAX_BUNDLE, MAX_PROOF, ProofBundle
 from tlog.checkpoint import Checkpoint, parse_checkpoint
 from tlog.entries.dsse import pae
-from tlog.entries.hashedrekord import logged_parts
+from tlog.entries.hashedrekord import PURE_ED25519_REFUSED, logged_parts
 from tlog.entries.keys import DETAILS, HASHES, load_public_key
 from tlog.errors import MalformedError, VerificationError
 from tlog.merkle import HASH_SIZE
@@ -458,9 +458,7 @@ def submission_from_create_entry(doc: Any, *, allow_pure_ed25519: bool = False
     if details not in DETAILS:
         raise MalformedError(f"unsupported key details {details!r}", field=f"{fv}.keyDetails")
     if details == "PKIX_ED25519" and not allow_pure_ed25519:
-        raise MalformedError("this log does not accept pure Ed25519 over a digest (Rekor v2 "
-                             "removed it): sign with Ed25519ph and send PKIX_ED25519_PH",
-                             field=f"{fv}.keyDetails")
+        raise MalformedError(PURE_ED25519_REFUSED, field=f"{fv}.keyDetails")
     hash_name = DETAILS[details][1] or {32: "sha256", 48: "sha384", 64: "sha512"}.get(len(digest))
     if hash_name is None or len(digest) != HASHES[hash_name][2]:
         raise MalformedError(f"a {len(digest)}-byte digest does not go with {details}",

@@ -49,10 +49,15 @@ from .keys import HASHES, PublicKey, candidate_details, details_hash, load_publi
 from .registry import parse_entry
 from .x509 import certificate_search_keys
 
-__all__ = ["TYPE", "HashedRekord", "logged_parts"]
+__all__ = ["PURE_ED25519_REFUSED", "TYPE", "HashedRekord", "is_pure_ed25519", "logged_parts"]
+
+PURE_ED25519_REFUSED = (
+    "this log does not accept pure Ed25519 over a digest (Rekor v2 removed it; "
+    "allow_pure_ed25519 in tlog.toml): sign with Ed25519ph (PKIX_ED25519_PH)")
 
 _FIELDS = ("type", "digest", "signature", "public_key", "certificate", "rsa_pss", "key_details")
 _FIELD_SET = frozenset(_FIELDS)
+_PREFIX = b'{"apiVersion":"0.0.2","kind":"hashedrekord",'
 _TEMPLATE = (
     '{"apiVersion":"0.0.2","kind":"hashedrekord","spec":{"hashedRekordV002":{"data":'
     '{"algorithm":"%s","digest":"%s"},"signature":{"content":"%s","verifier":'
@@ -181,6 +186,13 @@ def _decode(entry: bytes) -> Parsed:
         raise MalformedError(f"{details} signs {fixed} digests, not {hash_name}",
                              field=f"{f}.data.algorithm")
     return Parsed(hash_name, digest, sig, key, [details], details)
+
+
+def is_pure_ed25519(entry: bytes) -> bool:
+    """Whether a logged entry is a hashedrekord signed with pure Ed25519 over its digest
+    (what a Sigstore-compatible log refuses). The entry's canonical form makes this a byte
+    test: ``PKIX_ED25519_PH`` does not match."""
+    return entry.startswith(_PREFIX) and b'"keyDetails":"PKIX_ED25519"' in entry
 
 
 def logged_parts(entry: bytes) -> Parsed:
