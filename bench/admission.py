@@ -24,7 +24,6 @@ half that rate). Target for the prehashed formats (ssh, minisign): 0.8 × cores.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -41,6 +40,7 @@ from common import (
     ed25519_verify_rate,
     ed25519ph_verify_rate,
     parallel_verify_rate,
+    pkix_verify_rate,
     summary,
 )
 from submissions import format_signature_docs, hashedrekord_docs, signed_hashedrekord_docs
@@ -118,44 +118,9 @@ def _prehashed(args: argparse.Namespace) -> None:
              ed25519ph_verify_rate, "libsodium Ed25519ph", algo="ed25519ph", target=0.8)
 
 
-def _raw_rate(algo: str) -> Callable[[float], float]:
-    """``cryptography``'s verify rate on one core for ``algo`` over a SHA-256 prehash, as
-    admission checks a hashedrekord digest."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
-    from signers import signer
-
-    s = signer(algo)
-    digest = hashlib.sha256(b"m").digest()
-    pub = s.key.public_key()  # type: ignore[attr-defined]
-    pre = utils.Prehashed(hashes.SHA256())
-    if algo.startswith("ecdsa"):
-        sig = s.key.sign(digest, ec.ECDSA(pre))  # type: ignore[attr-defined]
-
-        def check() -> None:
-            pub.verify(sig, digest, ec.ECDSA(pre))
-    else:
-        pad = (padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.DIGEST_LENGTH)
-               if "pss" in algo else padding.PKCS1v15())
-        sig = s.key.sign(digest, pad, pre)  # type: ignore[attr-defined]
-
-        def check() -> None:
-            pub.verify(sig, digest, pad, pre)
-
-    def rate(seconds: float) -> float:
-        n, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            for _ in range(50):
-                check()
-            n += 50
-        return n / (time.perf_counter() - start)
-
-    return rate
-
-
 def _pkix(args: argparse.Namespace) -> None:
     _against(args, lambda seed: signed_hashedrekord_docs(args.algo, args.n, seed=seed),
-             _raw_rate(args.algo), f"cryptography {args.algo}", algo=args.algo, target=0.8)
+             pkix_verify_rate(args.algo), f"cryptography {args.algo}", algo=args.algo, target=0.8)
 
 
 def _tool_format(args: argparse.Namespace) -> None:

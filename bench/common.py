@@ -66,6 +66,41 @@ def ed25519ph_verify_rate(seconds: float = 1.5) -> float:
     return n / (time.perf_counter() - start)
 
 
+def pkix_verify_rate(algo: str) -> Callable[[float], float]:
+    """``cryptography``'s verify rate on one core for ``algo`` over a SHA-256 prehash, as
+    admission checks a hashedrekord digest."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
+    from signers import signer
+
+    s = signer(algo)
+    digest = hashlib.sha256(b"m").digest()
+    pub = s.key.public_key()  # type: ignore[attr-defined]
+    pre = utils.Prehashed(hashes.SHA256())
+    if algo.startswith("ecdsa"):
+        sig = s.key.sign(digest, ec.ECDSA(pre))  # type: ignore[attr-defined]
+
+        def check() -> None:
+            pub.verify(sig, digest, ec.ECDSA(pre))
+    else:
+        pad = (padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.DIGEST_LENGTH)
+               if "pss" in algo else padding.PKCS1v15())
+        sig = s.key.sign(digest, pad, pre)  # type: ignore[attr-defined]
+
+        def check() -> None:
+            pub.verify(sig, digest, pad, pre)
+
+    def rate(seconds: float) -> float:
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            for _ in range(50):
+                check()
+            n += 50
+        return n / (time.perf_counter() - start)
+
+    return rate
+
+
 def bracketed_by(run: Callable[[], T], rate: Callable[[float], float],
                  seconds: float = 1.0) -> tuple[T, float]:
     """``run()`` and the mean of ``rate(seconds)`` measured right before and after it."""

@@ -27,6 +27,16 @@ Example::
     [[trust.x509]]                # optional: certificates must chain to these roots
     roots = "ca.pem"              # PEM file, one or more root certificates
 
+    [sigstore]                    # optional: what the site's trusted_root.json and
+    write_url = "https://log.example.com"  # signing_config.json add (write_url: tlog serve,
+    ca_chains = ["fulcio.pem"]    # default public_url); a private Sigstore's CA, CT log keys,
+    ctlog_keys = ["ctfe.pub"]     # TSA chains and service URLs
+    tsa_chains = ["tsa.pem"]
+    ca_urls = ["https://fulcio.example.com"]
+    oidc_urls = ["https://oauth2.example.com/auth"]
+    tsa_urls = ["https://tsa.example.com/api/v1/timestamp"]
+    operator = "example.com"
+
     [policy]
     witness_threshold = 1         # cosignatures a checkpoint needs
     require_witnesses = false     # publish only once the threshold is met
@@ -49,7 +59,7 @@ import tomli_w
 from tlog.errors import ConfigError
 from tlog.storage.files import read_toml
 
-__all__ = ["LogConfig", "WitnessConfig", "format_config", "load_config"]
+__all__ = ["LogConfig", "SigstoreConfig", "WitnessConfig", "format_config", "load_config"]
 
 DEFAULT_BATCH = 10_000
 DEFAULT_INDEX_KEEP = 64  # batches: hours of a cron schedule, minutes of a busy daemon
@@ -59,7 +69,8 @@ STATE_ENV = "TLOG_STATE_DIR"  # where the sequencer keeps its state when the con
 # Every table and key a config may hold ("witnesses" is an array of tables).
 _SCHEMA: dict[str, set[str]] = {
     "": {"origin", "store", "queue", "public_queue", "public_url", "endpoint", "vkey", "key",
-         "sequencer", "policy", "witnesses", "site", "trust", "allow_pure_ed25519"},
+         "sequencer", "policy", "witnesses", "site", "trust", "allow_pure_ed25519",
+         "sigstore"},
     "key": {"file", "env"},
     "sequencer": {"batch_size", "index_keep", "workers", "state_dir"},
     "policy": {"witness_threshold", "require_witnesses", "witness_timeout"},
@@ -67,6 +78,8 @@ _SCHEMA: dict[str, set[str]] = {
     "site": {"enabled"},
     "trust": {"x509"},
     "trust.x509": {"roots"},
+    "sigstore": {"write_url", "ca_chains", "ctlog_keys", "tsa_chains", "ca_urls", "oidc_urls",
+                 "tsa_urls", "operator"},
 }
 
 
@@ -77,6 +90,20 @@ class WitnessConfig:
     name: str
     url: str
     vkey: str
+
+
+@dataclass(frozen=True)
+class SigstoreConfig:
+    """``[sigstore]``: the trust material a private Sigstore publishes beside the log."""
+
+    write_url: str | None = None
+    ca_chains: tuple[str, ...] = ()
+    ctlog_keys: tuple[str, ...] = ()
+    tsa_chains: tuple[str, ...] = ()
+    ca_urls: tuple[str, ...] = ()
+    oidc_urls: tuple[str, ...] = ()
+    tsa_urls: tuple[str, ...] = ()
+    operator: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,6 +130,7 @@ class LogConfig:
     site: bool = True
     x509_roots: tuple[str, ...] = ()  # PEM files of the roots certificates must chain to
     pure_ed25519: bool | None = None  # allow_pure_ed25519 as the file says it (None: not said)
+    sigstore: SigstoreConfig = field(default_factory=SigstoreConfig)
     path: str | None = field(default=None, compare=False)
 
     @property
@@ -182,8 +210,17 @@ def _get(table: dict[str, Any], key: str, kind: type, where: str, default: Any =
 
 
 def load_config(path: str | os.PathLike[str]) -> LogConfig:
-    """Read and check a log config file; errors name the offending key."""
+    """Read and check a log config file; errors name the file and the offending key."""
     p = Path(path)
+    try:
+        return _load(p)
+    except ConfigError as e:
+        if str(p) in str(e):
+            raise
+        raise ConfigError(f"{p}: {e}") from e
+
+
+def _load(p: Path) -> LogConfig:
     data = read_toml(p, missing="create one with `tlog init`")
     assert data is not None
     _check_keys(data, p)
@@ -245,6 +282,7 @@ def load_config(path: str | os.PathLike[str]) -> LogConfig:
         x509_roots=tuple(_resolve(base, t["roots"])
                          for t in data.get("trust", {}).get("x509", [])),
         pure_ed25519=_get(data, "allow_pure_ed25519", bool, "", None),
+        sigstore=_sigstore(data.get("sigstore", {}), base, p),
         path=str(p),
     )
 
@@ -263,7 +301,7 @@ def _check_keys(data: dict[str, Any], p: Path) -> None:
                                   f"{'table' if isinstance(table[k], dict) else 'key'}{hint}")
 
     unknown("", data, _SCHEMA[""])
-    for name in ("key", "sequencer", "policy", "site"):
+    for name in ("key", "sequencer", "policy", "site", "sigstore"):
         if name in data:
             unknown(name, data[name], _SCHEMA[name])
     witnesses = data.get("witnesses", [])
@@ -283,11 +321,30 @@ def _check_keys(data: dict[str, Any], p: Path) -> None:
                               "certificates")
 
 
-def _public_url(value: str | None, p: Path) -> str | None:
+def _sigstore(t: dict[str, Any], base: Path, p: Path) -> SigstoreConfig:
+    def strings(key: str, files: bool) -> tuple[str, ...]:
+        value = t.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(f"{p}: sigstore.{key}: expected a list of "
+                              f"{'file names' if files else 'URLs'}")
+        if not files and not all(v.startswith(("https://", "http://")) for v in value):
+            raise ConfigError(f"{p}: sigstore.{key}: every entry must be an http(s) URL")
+        return tuple(_resolve(base, v) if files else v.rstrip("/") for v in value)
+
+    write = _get(t, "write_url", str, "sigstore.")
+    return SigstoreConfig(
+        write_url=_public_url(write, p, "sigstore.write_url") if write else None,
+        ca_chains=strings("ca_chains", True), ctlog_keys=strings("ctlog_keys", True),
+        tsa_chains=strings("tsa_chains", True), ca_urls=strings("ca_urls", False),
+        oidc_urls=strings("oidc_urls", False), tsa_urls=strings("tsa_urls", False),
+        operator=_get(t, "operator", str, "sigstore.", ""))
+
+
+def _public_url(value: str | None, p: Path, key: str = "public_url") -> str | None:
     if value is None:
         return None
     if not value.startswith(("https://", "http://")):
-        raise ConfigError(f"{p}: public_url: {value!r} is not an http(s) URL; it is the address "
+        raise ConfigError(f"{p}: {key}: {value!r} is not an http(s) URL; it is the address "
                           "people read the log from (a CDN or the bucket's website), not the "
                           "store's own s3:// or gs:// URL")
     return value.rstrip("/")
@@ -351,4 +408,13 @@ def format_config(cfg: LogConfig, relative_to: str | os.PathLike[str] | None = N
         doc["allow_pure_ed25519"] = cfg.pure_ed25519
     if cfg.x509_roots:
         doc["trust"] = {"x509": [{"roots": path(r)} for r in cfg.x509_roots]}
+    sg = cfg.sigstore
+    table: dict[str, Any] = {"write_url": sg.write_url, "operator": sg.operator or None}
+    for name in ("ca_chains", "ctlog_keys", "tsa_chains"):
+        table[name] = [path(v) for v in getattr(sg, name)]
+    for name in ("ca_urls", "oidc_urls", "tsa_urls"):
+        table[name] = list(getattr(sg, name))
+    table = {k: v for k, v in table.items() if v}
+    if table:
+        doc["sigstore"] = table
     return tomli_w.dumps(doc)

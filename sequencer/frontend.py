@@ -110,6 +110,8 @@ class Frontend:
         self._changed = asyncio.Event()
         self._thread: threading.Thread | None = None
         self.checkpoint = self.client.latest()
+        self.stats = {"runs": 0, "run_seconds": 0.0, "admitted": 0, "requests": 0,
+                      "answered": 0}
 
     # ----- the sequencing and publication watch -----------------------------------------
 
@@ -120,7 +122,12 @@ class Frontend:
         while not self.stop.is_set():
             try:
                 if self.sequence is not None:
-                    self.sequence(self.stop.is_set)
+                    started = time.monotonic()
+                    summary = self.sequence(self.stop.is_set)
+                    self.stats["runs"] += 1
+                    self.stats["run_seconds"] += time.monotonic() - started
+                    self.stats["admitted"] += getattr(getattr(summary, "stats", None),
+                                                      "admitted", 0)
                 latest = self.client.latest()
                 pause = self.interval
             except TlogError as e:  # a store's bad minute: nothing acknowledged is lost
@@ -155,10 +162,15 @@ class Frontend:
     # ----- one request ------------------------------------------------------------------
 
     def _find(self, leaf: bytes) -> Any:
+        """The published entry with this leaf hash, or None (also when the log's index or
+        tiles fail a check: said in the log, and the request is not answered with them)."""
         with self._find_lock:
             try:
                 return self.client.find(leaf, self.checkpoint)
             except NotFoundError:
+                return None
+            except VerificationError as e:
+                log.error("finding leaf %s: %s", leaf.hex(), e)
                 return None
 
     def _check_and_queue(self, body: bytes) -> tuple[Any, Any]:
@@ -187,6 +199,7 @@ class Frontend:
 
     async def create_entry(self, request: Request) -> Response:
         client = request.client.host if request.client else "?"
+        self.stats["requests"] += 1
         wait = self.limiter.take(client)
         if wait is not None:
             return _error(429, f"too many requests from {client}; retry in {wait:.1f} s",
@@ -214,6 +227,7 @@ class Frontend:
             changed = self._changed
             found = await run_in_threadpool(self._find, admitted.leaf_hash)
             if found is not None:
+                self.stats["answered"] += 1
                 return Response(self._answer(found), status_code=201,
                                 media_type="application/json",
                                 headers={"x-log-index": str(found.index)})
@@ -229,7 +243,8 @@ class Frontend:
         async def healthz(request: Request) -> Response:
             cp = self.checkpoint.checkpoint
             alive = self._thread is not None and self._thread.is_alive()
-            return JSONResponse({"ok": alive, "origin": cp.origin, "size": cp.size},
+            return JSONResponse({"ok": alive, "origin": cp.origin, "size": cp.size,
+                                 **{k: round(v, 3) for k, v in self.stats.items()}},
                                 status_code=200 if alive else 503)
 
         routes: list[Any] = [

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 from importlib import resources
 from typing import Any
 
@@ -10,7 +12,7 @@ import jinja2
 
 from tlog.checkpoint import parse_checkpoint
 from tlog.cosignature import cosignature_timestamp
-from tlog.errors import TlogError
+from tlog.errors import ConfigError, TlogError
 from tlog.note import new_verifier, open_note
 from tlog.tiles import ENTRIES, Tile, decode_entry_bundle
 
@@ -22,7 +24,10 @@ PAGES = ("index.html", "entry.html", "verify.html")
 RECENT = 20
 
 
+@functools.cache
 def _env() -> jinja2.Environment:
+    """One environment per process: it compiles each template once (a daemon builds the
+    pages after every batch)."""
     loader = jinja2.FunctionLoader(
         lambda name: resources.files("site_templates").joinpath(name).read_text()
     )
@@ -94,9 +99,46 @@ def render_site(cfg: LogConfig, store: Any, note: bytes) -> dict[str, bytes]:
         # own (s3://… or a folder path): public_url, or a placeholder the page explains.
         "log_url": cfg.public_url or "LOG-URL",
         "public_url_set": bool(cfg.public_url),
+        "sigstore": bool(cfg.public_url),
+        "sigstore_compatible": cfg.sigstore_compatible,
     }
     env = _env()
-    return {page: env.get_template(page).render(**ctx).encode() for page in PAGES}
+    pages = {page: env.get_template(page).render(**ctx).encode() for page in PAGES}
+    if cfg.public_url:
+        pages.update(sigstore_files(cfg))
+    return pages
+
+
+def sigstore_files(cfg: LogConfig) -> dict[str, bytes]:
+    """``trusted_root.json`` and ``signing_config.json``: the log (and the ``[sigstore]``
+    table's CA, CT logs and TSAs) as Sigstore's clients take them."""
+    from cryptography import x509
+
+    from tlog.client.sigstore import signing_config, trusted_root
+
+    def read(path: str, key: str) -> bytes:
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError as e:
+            raise ConfigError(f"sigstore.{key}: cannot read {path}: {e.strerror}") from e
+
+    def chains(paths: tuple[str, ...], key: str) -> list[list[x509.Certificate]]:
+        try:
+            return [x509.load_pem_x509_certificates(read(p, key)) for p in paths]
+        except ValueError as e:
+            raise ConfigError(f"sigstore.{key}: not PEM certificates: {e}") from e
+
+    sg = cfg.sigstore
+    assert cfg.public_url is not None
+    root = trusted_root(cfg.verifier_key(), cfg.public_url,
+                        certificate_authorities=chains(sg.ca_chains, "ca_chains"),
+                        ct_log_keys=[read(k, "ctlog_keys") for k in sg.ctlog_keys],
+                        timestamp_authorities=chains(sg.tsa_chains, "tsa_chains"))
+    config = signing_config(sg.write_url or cfg.public_url, operator=sg.operator,
+                            ca_urls=sg.ca_urls, oidc_urls=sg.oidc_urls, tsa_urls=sg.tsa_urls)
+    return {"trusted_root.json": (json.dumps(root, indent=2) + "\n").encode(),
+            "signing_config.json": (json.dumps(config, indent=2) + "\n").encode()}
 
 
 def build_site(cfg: LogConfig, store: Any, note: bytes) -> list[str]:

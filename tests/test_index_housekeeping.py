@@ -10,7 +10,7 @@ from seqhelpers import enqueue, make_log, sequencer
 
 from sequencer.config import format_config, load_config
 from tlog.client import LogClient, open_log_checkpoint
-from tlog.errors import ConfigError
+from tlog.errors import ConfigError, NotFoundError
 from tlog.index import index_paths, parse_manifest
 from tlog.merkle import leaf_hash
 from tlog.storage import open_store
@@ -40,6 +40,11 @@ def test_old_manifests_and_what_only_they_name_are_deleted(tmp_path: Path) -> No
         entry = client.entry(index, old)
         found = client.find(leaf_hash(entry.entry), old)
         assert (found.index, found.checkpoint.size) == (index, 100)
+    # An entry logged after that checkpoint is not in its tree: not found there (the newest
+    # manifest naming it beyond the tree's size is no sign of a broken index).
+    newer = client.entry(150)
+    with pytest.raises(NotFoundError, match="at size 100"):
+        client.find(leaf_hash(newer.entry), old)
 
 
 def test_index_keep_zero_keeps_everything(tmp_path: Path) -> None:

@@ -67,6 +67,11 @@ def test_config_with_the_queue_in_the_store_is_refused(tmp_path: Path) -> None:
     ("[sequencer]\nbatchsize = 5\n", "sequencer.batchsize: unknown key (did you mean "
      "'sequencer.batch_size'?)"),
     ('publc_url = "x"\n', "publc_url: unknown key"),
+    ('[sigstore]\nca_chain = ["a.pem"]\n', "sigstore.ca_chain: unknown key (did you mean "
+     "'sigstore.ca_chains'?)"),
+    ('[sigstore]\ntsa_urls = ["tsa.example"]\n', "sigstore.tsa_urls: every entry must be an "
+     "http(s) URL"),
+    ('allow_pure_ed25519 = "yes"\n', "allow_pure_ed25519: expected bool"),
 ])
 def test_unknown_config_keys_are_errors(tmp_path: Path, mistake: str, expected: str) -> None:
     _keygen(tmp_path)

@@ -350,3 +350,33 @@ def test_pure_ed25519_is_an_opt_in_for_a_sigstore_compatible_log(
         (record,) = (tmp_path / "public-queue" / "rejected").glob("*.json")
         reason = json.loads(record.read_text())["reason"]
         assert "does not accept pure Ed25519" in reason and "PKIX_ED25519_PH" in reason
+
+
+def test_the_site_publishes_the_trusted_root_and_signing_config(log: dict[str, Any],
+                                                                tmp_path: Path) -> None:
+    from sigstore.models import SigningConfig
+
+    work, p = log["work"], log["pki"].folder
+    config = (work / "tlog.toml").read_text()
+    (tmp_path / "tlog.toml").write_text(config.replace('store = "', f'store = "{work}/')
+                                        .replace('queue = "', f'queue = "{work}/')
+                                        .replace('file = "', f'file = "{work}/') + f"""
+[sigstore]
+write_url = "https://write.{HOST}"
+ca_chains = ["{p / 'ca.pem'}"]
+ctlog_keys = ["{p / 'ctfe.pub'}"]
+tsa_chains = ["{p / 'tsa-chain.pem'}"]
+ca_urls = ["https://fulcio.sigstore.test"]
+tsa_urls = ["https://tsa.sigstore.test/api/v1/timestamp"]
+operator = "sigstore.test"
+""")
+    ok(tmp_path, "site", "build", "--config", "tlog.toml")
+    public = work / "public"
+    verifier = Verifier(trusted_root=TrustedRoot.from_file(str(public / "trusted_root.json")))
+    verifier.verify_artifact(ARTIFACT, Bundle.from_json(
+        (work / "cert.sigstore.json").read_bytes()), POLICY)
+    signing = SigningConfig.from_file(str(public / "signing_config.json"))
+    assert [t.url for t in signing.get_tlogs()] == [f"https://write.{HOST}/api/v2"]
+    assert signing.get_fulcio().url == "https://fulcio.sigstore.test"
+    index = (public / "index.html").read_text()
+    assert 'href="trusted_root.json"' in index and "will not verify" not in index

@@ -370,9 +370,12 @@ class LogClient:
             raise ConfigError("a leaf hash is 32 bytes (64 hex digits)")
         cp = cp or self.checkpoint()
         candidates, path = self.index_candidates(leaf, cp)
+        # A newer manifest (the tree's own was deleted) also names entries beyond this tree:
+        # they are not in it, which says nothing about the index.
+        candidates = [i for i in candidates if i < cp.size]
         for index in candidates:
             # The index is untrusted: skip a candidate whose entry has another leaf hash.
-            if index < cp.size and leaf_hash(self.source.entry(index, cp.size)) == leaf:
+            if leaf_hash(self.source.entry(index, cp.size)) == leaf:
                 return self.entry(index, cp)
         if candidates:  # it named entries, and none is this one: the index lies or is broken
             raise VerificationError(
