@@ -320,26 +320,20 @@ def _cosigner(cfg: LogConfig, store: Any) -> Any:
     return make_cosigner(cfg, store)
 
 
-def site_builder(cfg: LogConfig, store: Any) -> Any:
+def site_builder(cfg: LogConfig, store: Any, every: float = 0.0) -> Any:
+    """What rebuilds the pages after a publish (``SiteUpdater``), or None without a site."""
     if not cfg.site:
         return None
     try:
-        from .site import build_site
+        from .site import SiteUpdater
     except ImportError:
         return None
 
-    def build(note: bytes) -> None:
-        import jinja2
+    def warn(e: Exception) -> None:
+        # The log advanced; only its pages are stale. Say so, and let `tlog site build` retry.
+        click.echo(f"warning: the site was not rebuilt: {e}", err=True)
 
-        from tlog.errors import TlogError
-
-        try:
-            build_site(cfg, store, note)
-        except (TlogError, OSError, jinja2.TemplateError) as e:
-            # The log advanced; only its pages are stale. Say so, and let `tlog site build` retry.
-            click.echo(f"warning: the site was not rebuilt: {e}", err=True)
-
-    return build
+    return SiteUpdater(cfg, store, every=every, warn=warn)
 
 
 @click.group()
@@ -445,9 +439,12 @@ def build(config_path: str, as_json: bool) -> None:
               help="Requests a client may send at once.")
 @click.option("--answer-timeout", default=25.0, show_default=True, type=click.FloatRange(0.1),
               help="Seconds to wait for a published checkpoint before answering 503 (retry).")
+@click.option("--site-every", default=10.0, show_default=True, type=click.FloatRange(0),
+              help="Rebuild the site's pages at most this often, in seconds (the checkpoint "
+                   "itself is published with every batch).")
 @click.option("--json", "as_json", is_flag=True, help="Print the start-up line as JSON.")
 def serve(config_path: str, listen: str, interval: float, no_sequence: bool, serve_files: bool,
-          max_request: int, rate: float, burst: int, answer_timeout: float,
+          max_request: int, rate: float, burst: int, answer_timeout: float, site_every: float,
           as_json: bool) -> None:
     """Run the log as a Rekor v2 write endpoint: POST /api/v2/log/entries.
 
@@ -479,16 +476,17 @@ def serve(config_path: str, listen: str, interval: float, no_sequence: bool, ser
             raise ConfigError("--serve-files serves a folder log; this log is at "
                               f"{cfg.store}: serve its files from the bucket or a CDN")
         files = Path(cfg.store)
-    sequence = None
+    sequence = pages = None
     if not no_sequence:
-        seq = Sequencer(cfg, store, queue, cosign=_cosigner(cfg, store),
-                        after_publish=site_builder(cfg, store))
+        pages = site_builder(cfg, store, every=site_every)
+        seq = Sequencer(cfg, store, queue, cosign=_cosigner(cfg, store), after_publish=pages)
 
         def sequence(should_stop: Any) -> Any:
             return seq.run(should_stop=should_stop)
 
     frontend = Frontend(cfg, store, queue, sequence, interval=interval, files=files,
-                        limits=FrontendLimits(max_request, rate, burst, answer_timeout))
+                        limits=FrontendLimits(max_request, rate, burst, answer_timeout),
+                        pages=pages)
     host, port = listen_address(listen)
     url = f"http://{host}:{port}"
     info = {"origin": cfg.origin, "url": url, "write": f"{url}/api/v2/log/entries",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import time
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
@@ -18,7 +20,7 @@ from tlog.tiles import ENTRIES, Tile, decode_entry_bundle
 
 from .config import LogConfig
 
-__all__ = ["PAGES", "build_site", "render_site"]
+__all__ = ["PAGES", "SiteUpdater", "build_site", "render_site"]
 
 PAGES = ("index.html", "entry.html", "verify.html")
 RECENT = 20
@@ -139,6 +141,41 @@ def sigstore_files(cfg: LogConfig) -> dict[str, bytes]:
                             ca_urls=sg.ca_urls, oidc_urls=sg.oidc_urls, tsa_urls=sg.tsa_urls)
     return {"trusted_root.json": (json.dumps(root, indent=2) + "\n").encode(),
             "signing_config.json": (json.dumps(config, indent=2) + "\n").encode()}
+
+
+class SiteUpdater:
+    """Rebuilds the pages after a publish: once per checkpoint (an idle run, which republishes
+    the same tree, writes nothing), and at most every ``every`` seconds (``tlog serve``
+    publishes several times a second; ``flush`` writes the last checkpoint when its time has
+    come). A failed build is warned about and retried with the next call."""
+
+    def __init__(self, cfg: LogConfig, store: Any, *, every: float = 0.0,
+                 warn: Callable[[Exception], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.cfg, self.store, self.every, self.warn, self.clock = cfg, store, every, warn, clock
+        self.built: bytes | None = None
+        self.pending: bytes | None = None
+        self.last = -float("inf")
+
+    def __call__(self, note: bytes) -> None:
+        if note != self.built:
+            self.pending = note
+            self.flush()
+
+    def flush(self, force: bool = False) -> None:
+        """Build the pending checkpoint's pages if ``every`` has passed since the last build
+        (or ``force``: a server stopping writes what it published last)."""
+        note = self.pending
+        if note is None or (not force and self.clock() - self.last < self.every):
+            return
+        try:
+            build_site(self.cfg, self.store, note)
+        except (TlogError, OSError, jinja2.TemplateError) as e:
+            if self.warn is None:
+                raise
+            self.warn(e)
+            return
+        self.built, self.pending, self.last = note, None, self.clock()
 
 
 def build_site(cfg: LogConfig, store: Any, note: bytes) -> list[str]:
