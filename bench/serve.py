@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -152,11 +153,13 @@ def _measure(url: str, args: argparse.Namespace, rng: random.Random
         assert res.status_code == 201, res.text
         times.append(time.perf_counter() - start)
     reqs = _requests(args.load, seed=3)
-    sessions = [requests.Session() for _ in range(args.clients)]
+    local = threading.local()  # one keep-alive session per client thread (as RekorV2Client)
 
     def send(i: int) -> tuple[int, float]:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
         start = time.perf_counter()
-        res = sessions[i % args.clients].post(url, json=reqs[i], timeout=120)
+        res = local.session.post(url, json=reqs[i], timeout=120)
         return res.status_code, time.perf_counter() - start
 
     start = time.perf_counter()
