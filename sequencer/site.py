@@ -22,7 +22,7 @@ from .config import LogConfig
 
 __all__ = ["PAGES", "SiteUpdater", "build_site", "render_site"]
 
-PAGES = ("index.html", "entry.html", "verify.html")
+PAGES = ("index.html", "entry.html", "verify.html", "search.html", "browse.html")
 RECENT = 20
 
 
@@ -56,7 +56,8 @@ def _recent(store: Any, size: int) -> list[dict[str, Any]]:
                 {
                     "index": n * 256 + i,
                     "type": d["type"],
-                    "digest": (d.get("digests") or [""])[0],
+                    "digest": " ".join(d["product_digests"]) if "product_digests" in d
+                    else (d.get("digests") or [""])[0],
                     "key": (d.get("key_fingerprints") or [""])[0],
                 }
             )

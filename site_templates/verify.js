@@ -143,15 +143,25 @@
 
   // A log MAY delete a partial tile once its full tile exists: then the full one is read and
   // cut to the partial's width (as the CLI does).
+  // What the page asked the server for, and how many bytes came back (a search shows it).
+  const spent = { requests: 0, bytes: 0 };
+  async function counted(url, init) {
+    const r = await fetch(url, init);
+    spent.requests += 1;
+    const data = new Uint8Array(await r.arrayBuffer());
+    spent.bytes += data.length;
+    return { status: r.status, ok: r.ok, data };
+  }
+
   function makeFetcher(base) {
     const cache = new Map();
     const load = async (path) => {
-      const r = await fetch(base + path);
+      const r = await counted(base + path);
       const partial = path.match(/^(.*)\.p\/([0-9]+)$/);
       if (r.status === 404 && partial) return cutToWidth(path, await load(partial[1]), Number(partial[2]));
       if (r.status === 404) throw new MissingError(`${path}: HTTP 404`);
       if (!r.ok) throw new VerifyError(`${path}: HTTP ${r.status}`);
-      return new Uint8Array(await r.arrayBuffer());
+      return r.data;
     };
     return function get(path) {
       if (!cache.has(path)) cache.set(path, load(path));
@@ -435,32 +445,44 @@
 
   async function verifyIndex(index, opts, opened) {
     const o = options(opts);
-    const { get, cp, trust, key } = opened || await openLog(o);
+    opened = opened || await openLog(o);
+    const { get, cp, trust, key } = opened;
     if (!(Number.isInteger(index) && index >= 0)) throw new InputError("index must be a whole number");
     if (index >= cp.size) throw new InputError(`index ${index} is beyond the tree size ${cp.size}`);
     const n = Math.floor(index / TILE), width = Math.min(TILE, cp.size - n * TILE);
     const path = tilePath("entries", n, width);
     const entry = bundleEntry(await get(path), width, index - n * TILE, path);
     const leaf = await leafHash(entry);
-    const proof = await inclusionProof(get, index, cp.size);
+    const used = new Set();
+    const proof = await inclusionProof((p) => { used.add(p); return get(p); }, index, cp.size);
     const root = await rootFromProof(index, cp.size, leaf, proof);
-    if (!equal(root, cp.root)) throw new VerifyError("the inclusion proof does not lead to the checkpoint's root hash");
+    // The entry's own slot in its hash tile: once the proof holds, the signed tree has this
+    // leaf hash there, so a tile that says otherwise is not the tree's (and fails the proofs
+    // of the entries beside it). On a failed proof, it tells the entry from the tiles.
+    const path0 = tilePath(0, n, width), tile0 = await get(path0);
+    const slot = tile0.slice(32 * (index - n * TILE), 32 * (index - n * TILE + 1));
+    if (!equal(root, cp.root)) {
+      if (!equal(slot, leaf)) {
+        throw new VerifyError(`entry ${index}: ${path} does not match its leaf hash in ${path0}: a tampered entry bundle or hash tile`);
+      }
+      throw new VerifyError(`entry ${index}: the inclusion proof read from ${[...used].sort().join(", ")} does not lead to the checkpoint's root hash: a tampered hash tile`);
+    }
+    if (!equal(slot, leaf)) {
+      throw new VerifyError(`entry ${index}: ${path0} holds another leaf hash for this entry than the one its inclusion proof proves: a tampered hash tile`);
+    }
     return { ok: true, index, size: cp.size, leafHash: hex(leaf), root: hex(cp.root), entry,
+             proof, note: opened ? opened.note : undefined,
              cosigners: cp.cosigners, unverified: cp.unverified, trust, key };
   }
 
-  // Find an entry by its leaf hash through the static index (index/manifest/<size>), then
-  // verify it; the index itself is not trusted: the found entry must hash to the leaf hash.
-  async function findLeafHash(leafHex, opts) {
-    const o = options(opts);
-    const opened = await openLog(o);
+  // The indexes the static index (index/manifest/<size>) names for a 32-byte key: a leaf
+  // hash, or SHA-256 of a search key string. Untrusted: the caller checks each entry.
+  async function indexLookup(key, opened, base) {
     const { get, cp } = opened;
-    const want = unhex(leafHex.toLowerCase());
-    if (want.length !== 32) throw new InputError("a leaf hash is 64 hex digits");
     const mpath = `index/manifest/${cp.size}`;
     let shard;
     try {
-      shard = JSON.parse(new TextDecoder().decode(await get(mpath))).shards[want[0] >> 4];
+      shard = JSON.parse(new TextDecoder().decode(await get(mpath))).shards[key[0] >> 4];
       if (!Array.isArray(shard)) throw new Error("no such shard");
     } catch (e) {
       if (e instanceof VerifyError) throw e;
@@ -469,23 +491,33 @@
     const found = [];
     for (const ref of shard) {
       if (!ref || !ref.records) continue;
-      const data = await levelRecords(o.base, get, ref, want);
+      const data = await levelRecords(base, get, ref, key);
       let lo = 0, hi = data.length / 40;
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
-        if (compare(data.subarray(mid * 40, mid * 40 + 32), want) < 0) lo = mid + 1; else hi = mid;
+        if (compare(data.subarray(mid * 40, mid * 40 + 32), key) < 0) lo = mid + 1; else hi = mid;
       }
-      for (let i = lo; i < data.length / 40 && equal(data.subarray(i * 40, i * 40 + 32), want); i++) {
+      for (let i = lo; i < data.length / 40 && equal(data.subarray(i * 40, i * 40 + 32), key); i++) {
         found.push(Number(new DataView(data.buffer, data.byteOffset + i * 40 + 32, 8).getBigUint64(0)));
       }
     }
+    return found;
+  }
+
+  // Find an entry by its leaf hash through the static index, then verify it; the index itself
+  // is not trusted: the found entry must hash to the leaf hash.
+  async function findLeafHash(leafHex, opts) {
+    const o = options(opts);
+    const opened = await openLog(o);
+    const want = unhex(leafHex.toLowerCase());
+    if (want.length !== 32) throw new InputError("a leaf hash is 64 hex digits");
+    const found = (await indexLookup(want, opened, o.base)).filter((i) => i < opened.cp.size);
     for (const index of found) {
-      if (index >= cp.size) continue;  // the index is untrusted: checked below, not followed
       const v = await verifyIndex(index, o, opened);
       if (v.leafHash === hex(want)) return v;
     }
     if (found.length) {
-      throw new VerifyError(`index/manifest/${cp.size}: the index names entries ${found.slice(0, 8).join(", ")} ` +
+      throw new VerifyError(`index/manifest/${opened.cp.size}: the index names entries ${found.slice(0, 8).join(", ")} ` +
                             "for this leaf hash, and none of them has it: the index is broken");
     }
     throw new InputError("no entry with this leaf hash in the log");
@@ -511,10 +543,247 @@
     while (top < end) { const m = (top + end) >> 1; if (compare(fences[m], prefix) <= 0) top = m + 1; else end = m; }
     const first = lo ? (lo - 1) * ref.stride : 0, last = Math.min(top * ref.stride, ref.records);
     if (last <= first) return new Uint8Array(0);
-    const r = await fetch(base + path, { headers: { Range: `bytes=${first * 40}-${last * 40 - 1}` } });
+    const r = await counted(base + path, { headers: { Range: `bytes=${first * 40}-${last * 40 - 1}` } });
     if (!r.ok) throw new VerifyError(`${path}: HTTP ${r.status}`);
-    const data = new Uint8Array(await r.arrayBuffer());
-    return r.status === 206 ? data : data.subarray(first * 40, last * 40);
+    return r.status === 206 ? r.data : r.data.subarray(first * 40, last * 40);
+  }
+
+
+  // ----- what an entry can be found by (as the log's own search keys, tlog/entries) -----
+
+  // Just enough DER to read a certificate's SubjectPublicKeyInfo, SAN emails and URIs, and
+  // Fulcio's OIDC issuer extension (1.3.6.1.4.1.57264.1.8, else .1.1).
+  function derAt(u8, pos) {
+    if (pos + 2 > u8.length) throw new VerifyError("certificate: truncated DER");
+    let len = u8[pos + 1], p = pos + 2;
+    if (len & 0x80) {
+      const n = len & 0x7f;
+      if (n < 1 || n > 3) throw new VerifyError("certificate: unsupported DER length");
+      len = 0;
+      for (let i = 0; i < n; i++) len = len * 256 + u8[p++];
+    }
+    if (p + len > u8.length) throw new VerifyError("certificate: truncated DER");
+    return { tag: u8[pos], from: pos, start: p, end: p + len };
+  }
+  function derChildren(u8, el) {
+    const out = [];
+    for (let p = el.start; p < el.end;) { const c = derAt(u8, p); out.push(c); p = c.end; }
+    return out;
+  }
+  const OID_SAN = "551d11", OID_ISSUER_V2 = "2b0601040183bf30010108", OID_ISSUER_V1 = "2b0601040183bf30010101";
+  function certificateFacts(der) {
+    const tbs = derChildren(der, derAt(der, 0))[0];
+    let f = derChildren(der, tbs);
+    if (f[0].tag === 0xa0) f = f.slice(1);  // version
+    const spki = der.slice(f[5].from, f[5].end);
+    const names = [];
+    let v1 = null, v2 = null;
+    const ext = f.find((e) => e.tag === 0xa3);
+    for (const e of ext ? derChildren(der, derChildren(der, ext)[0]) : []) {
+      const parts = derChildren(der, e), oid = hex(der.slice(parts[0].start, parts[0].end));
+      const value = parts[parts.length - 1];
+      if (oid === OID_SAN) {
+        for (const n of derChildren(der, derAt(der, value.start))) {
+          if (n.tag === 0x81 || n.tag === 0x86) names.push(new TextDecoder().decode(der.slice(n.start, n.end)).toLowerCase());
+        }
+      } else if (oid === OID_ISSUER_V2) {
+        const s = derAt(der, value.start);
+        v2 = new TextDecoder().decode(der.slice(s.start, s.end));
+      } else if (oid === OID_ISSUER_V1) {
+        v1 = new TextDecoder().decode(der.slice(value.start, value.end));
+      }
+    }
+    return { spki, names, issuer: v2 || v1 };
+  }
+
+  async function verifierKeys(verifier, out) {
+    if (verifier.publicKey) out.add("key:" + hex(await sha256(b64dec(verifier.publicKey.rawBytes))));
+    if (verifier.x509Certificate) {
+      const c = certificateFacts(b64dec(verifier.x509Certificate.rawBytes));
+      out.add("key:" + hex(await sha256(c.spki)));
+      c.names.forEach((n) => out.add("identity:" + n));
+      if (c.issuer) out.add("issuer:" + c.issuer);
+    }
+  }
+
+  const SEARCHABLE = { sha256: 64, sha384: 96, sha512: 128 };
+  // The search keys of an entry, as strings; null when this page cannot derive them all.
+  async function searchKeysOf(entry) {
+    let body;
+    try { body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(entry)); } catch (e) { return null; }
+    const spec = body.spec || {}, out = new Set();
+    if (body.kind === "hashedrekord" && spec.hashedRekordV002) {
+      const s = spec.hashedRekordV002;
+      out.add(digestOf(s.data));
+      await verifierKeys(s.signature.verifier, out);
+    } else if (body.kind === "dsse" && spec.dsseV002) {
+      out.add(digestOf(spec.dsseV002.payloadHash));
+      for (const sig of spec.dsseV002.signatures) await verifierKeys(sig.verifier, out);
+    } else if (body.kind === "intoto-link" && spec.intotoLinkV001) {
+      const s = spec.intotoLinkV001;
+      for (const h of s.signedHashes || []) if (h.algorithm === "SHA2_256") out.add(digestOf(h));
+      for (const a of [...s.materials, ...s.products]) {
+        for (const [alg, d] of Object.entries(a.digest)) if (SEARCHABLE[alg] === d.length) out.add(`${alg}:${d}`);
+      }
+      for (const sig of s.signatures) await verifierKeys(sig.verifier, out);
+    } else if (body.kind === "tiledlog-signature") {
+      for (const [alg, d] of Object.entries(spec.digests || {})) out.add(`${alg}:${d}`);
+      out.add((spec.format === "ed25519" ? "key:" : "keyid:") + spec.keyId);
+      for (const i of spec.identities || []) out.add("identity:" + i);
+      if (typeof spec.namespace === "string") out.add("namespace:" + spec.namespace.toLowerCase());
+      const pem = /^-----BEGIN PUBLIC KEY-----([A-Za-z0-9+/=\s]+)-----END PUBLIC KEY-----\s*$/.exec(spec.publicKey || "");
+      if (pem) out.add("key:" + hex(await sha256(b64dec(pem[1].replace(/\s+/g, "")))));
+    } else {
+      return null;
+    }
+    return out;
+  }
+
+  // The artifact digest a person looks for in a list: an in-toto link's products', not the
+  // link's own hash.
+  function artifactDigest(entry) {
+    let body;
+    try { body = JSON.parse(new TextDecoder().decode(entry)); } catch (e) { return ""; }
+    const spec = body.spec || {};
+    if (spec.hashedRekordV002) return digestOf(spec.hashedRekordV002.data);
+    if (spec.dsseV002) return digestOf(spec.dsseV002.payloadHash) + " (payload)";
+    if (spec.intotoLinkV001) {
+      const products = spec.intotoLinkV001.products.map((p) => Object.entries(p.digest).map(([a, d]) => `${a}:${d}`)[0]);
+      return products.length ? products.join(" ") : "(no products)";
+    }
+    if (body.kind === "tiledlog-signature") return Object.entries(spec.digests || {}).map(([a, d]) => `${a}:${d}`).join(" ");
+    return "";
+  }
+
+  // ----- search -----
+
+  // What a query asks the index: leaf hashes are their own keys, every other key string is
+  // looked up as SHA-256 of its text (tlog/index.py). A bare 64-hex value is tried both as a
+  // leaf hash and as a sha256 digest.
+  function queryKeys(q) {
+    q = q.trim();
+    const lower = q.toLowerCase();
+    if (/^[0-9a-f]{64}$/.test(lower)) return [{ kind: "leaf hash", text: lower }, { kind: "digest", text: "sha256:" + lower }];
+    if (/^[0-9a-f]{96}$/.test(lower)) return [{ kind: "digest", text: "sha384:" + lower }];
+    if (/^[0-9a-f]{128}$/.test(lower)) return [{ kind: "digest", text: "sha512:" + lower }];
+    const m = /^(sha256|sha384|sha512):([0-9a-f]+)$/.exec(lower);
+    if (m) {
+      if (m[2].length !== SEARCHABLE[m[1]]) throw new InputError(`a ${m[1]} digest is ${SEARCHABLE[m[1]]} hex digits`);
+      return [{ kind: "digest", text: lower }];
+    }
+    if (/^key:[0-9a-f]{64}$/.test(lower)) return [{ kind: "key fingerprint", text: lower }];
+    if (/^keyid:[0-9a-f]+$/.test(lower)) return [{ kind: "key ID", text: lower }];
+    if (/^issuer:\S+$/.test(q)) return [{ kind: "OIDC issuer", text: q }];
+    if (/^namespace:\S+$/.test(lower)) return [{ kind: "SSH namespace", text: lower }];
+    const id = lower.startsWith("identity:") ? lower.slice(9) : lower;
+    if (/^[^\s@]+@[^\s@]+$/.test(id) || /^[a-z][a-z0-9+.-]*:\/\/\S+$/.test(id)) return [{ kind: "identity", text: "identity:" + id }];
+    throw new InputError("search by an artifact digest (sha256:…, or 64, 96 or 128 hex digits), a leaf hash, " +
+                         "key:<fingerprint>, keyid:<id>, an identity (email or URI) or issuer:<URL>");
+  }
+
+  // Search: every candidate the index names is proven in the log (inclusion against the
+  // checkpoint) and checked to carry what was asked before it is shown as a hit; a page of
+  // `limit` from `offset`, newest first. The index is untrusted, so a candidate that fails
+  // either check is shown as such, never as a hit.
+  async function search(q, opts, offset = 0, limit = 20, opened = null) {
+    const o = options(opts);
+    const before = { ...spent };
+    opened = opened || await openLog(o);
+    const asks = queryKeys(q);
+    const candidates = new Map();
+    for (const a of asks) {
+      const key = a.kind === "leaf hash" ? unhex(a.text) : await sha256(enc.encode(a.text));
+      for (const i of await indexLookup(key, opened, o.base)) if (!candidates.has(i)) candidates.set(i, a);
+    }
+    const beyond = [...candidates.keys()].filter((i) => i >= opened.cp.size);
+    const order = [...candidates.keys()].filter((i) => i < opened.cp.size).sort((a, b) => b - a);
+    const hits = [];
+    for (const index of order.slice(offset, offset + limit)) {
+      const a = candidates.get(index);
+      try {
+        const v = await verifyIndex(index, o, opened);
+        let carries;
+        if (a.kind === "leaf hash") carries = v.leafHash === a.text;
+        else { const keys = await searchKeysOf(v.entry); carries = keys === null ? null : keys.has(a.text); }
+        const d = await describe(v.entry);
+        hits.push({ index, ok: true, carries, type: d.type, digest: artifactDigest(v.entry), leafHash: v.leafHash, asked: a.kind });
+      } catch (e) {
+        if (!(e instanceof VerifyError)) throw e;
+        hits.push({ index, ok: false, reason: String(e.message || e), asked: a.kind });
+      }
+    }
+    return { query: q, asked: asks.map((a) => a.kind), size: opened.cp.size, total: order.length,
+             beyond: beyond.length, offset, hits, requests: spent.requests - before.requests,
+             bytes: spent.bytes - before.bytes, opened };
+  }
+
+  // ----- entries in order (browse) -----
+
+  // Entries [lo, hi) of the tree, each proven against the checkpoint, newest first.
+  async function entriesBetween(lo, hi, opts, opened = null) {
+    const o = options(opts);
+    opened = opened || await openLog(o);
+    const out = [];
+    for (let index = Math.min(hi, opened.cp.size) - 1; index >= lo; index--) {
+      try {
+        const v = await verifyIndex(index, o, opened);
+        const d = await describe(v.entry);
+        out.push({ index, ok: true, type: d.type, digest: artifactDigest(v.entry), leafHash: v.leafHash,
+                   key: (d.rows.find((r) => /key/i.test(r[0])) || ["", ""])[1] });
+      } catch (e) {
+        if (!(e instanceof VerifyError)) throw e;
+        out.push({ index, ok: false, reason: String(e.message || e) });
+      }
+    }
+    return { size: opened.cp.size, entries: out, opened };
+  }
+
+  // ----- downloads: the proof bundles the CLI writes, built from what this page verified -----
+
+  const b64enc = (u8) => btoa(Array.from(u8, (b) => String.fromCharCode(b)).join(""));
+
+  function jsonBundle(v) {
+    return JSON.stringify({ format: "tiledlog-bundle/v1", index: v.index, entry: b64enc(v.entry),
+                            inclusion_proof: v.proof.map(b64enc), checkpoint: v.note }, null, 2) + "\n";
+  }
+
+  function tlogProof(v) {
+    return ["c2sp.org/tlog-proof@v1", "extra " + b64enc(v.entry), `index ${v.index}`,
+            ...v.proof.map(b64enc)].join("\n") + "\n\n" + v.note;
+  }
+
+  // A Sigstore bundle v0.3 for a hashedrekord entry (tlog/sigstore.py builds the same); null
+  // for other types. Without a timestamp: a certificate bundle needs one to verify with
+  // Sigstore's clients (`tlog bundle --format sigstore --tsa URL` adds it).
+  async function sigstoreBundle(v) {
+    let body;
+    try { body = JSON.parse(new TextDecoder().decode(v.entry)); } catch (e) { return null; }
+    const s = body.spec && body.spec.hashedRekordV002;
+    if (!s) return null;
+    const ver = s.signature.verifier;
+    const material = ver.x509Certificate ? { certificate: { rawBytes: ver.x509Certificate.rawBytes } }
+      : { publicKey: { hint: b64enc(await sha256(b64dec(ver.publicKey.rawBytes))) } };
+    const noteText = v.note.slice(0, v.note.indexOf("\n\n") + 1).split("\n");
+    material.tlogEntries = [{
+      logIndex: String(v.index), logId: { keyId: b64enc(unhex(v.key.fingerprint)) },
+      kindVersion: { kind: "hashedrekord", version: "0.0.2" }, integratedTime: "0",
+      inclusionProof: { logIndex: String(v.index), rootHash: noteText[2], treeSize: noteText[1],
+                        hashes: v.proof.map(b64enc), checkpoint: { envelope: v.note } },
+      canonicalizedBody: b64enc(v.entry) }];
+    return JSON.stringify({ mediaType: "application/vnd.dev.sigstore.bundle.v0.3+json", verificationMaterial: material,
+      messageSignature: { messageDigest: s.data, signature: s.signature.content } }, null, 2) + "\n";
+  }
+
+  // Each proof hash with the subtree it stands for: its level (0: a leaf) and its side.
+  function proofSteps(index, size) {
+    const ranges = [];
+    let lo = 0, hi = size;
+    while (hi - lo > 1) {
+      let k = 1;
+      while (k * 2 < hi - lo) k *= 2;
+      if (index < lo + k) { ranges.push([lo + k, hi, "right"]); hi = lo + k; } else { ranges.push([lo, lo + k, "left"]); lo += k; }
+    }
+    return ranges.reverse().map(([a, b, side]) => ({ first: a, last: b - 1, level: Math.ceil(Math.log2(b - a)), side }));
   }
 
   const witnessKeys = (vkeys) => Promise.all((vkeys || []).map((v) => parseVkey(v, 4)));
@@ -524,7 +793,9 @@
     return 0;
   }
 
-  window.tiledlog = { verifyIndex, findLeafHash, describe, tilePath, openCheckpoint, parseVkey, VerifyError,
+  window.tiledlog = { verifyIndex, findLeafHash, describe, tilePath, search, queryKeys, searchKeysOf,
+    entriesBetween, artifactDigest, jsonBundle, tlogProof, sigstoreBundle, proofSteps, openLog, options,
+    spent, openCheckpoint, parseVkey, VerifyError,
     InputError, UnsupportedError, ForkError, pinnedKey, pinKey, unpinKey, forgetTrust, consistencyRanges,
     checkConsistency,
     // For tests: is (m, oldRoot) a prefix of (n, newRoot), proven from this site's tiles?

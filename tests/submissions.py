@@ -6,11 +6,14 @@ import base64
 import hashlib
 import json
 from collections.abc import Iterator
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tlog.entries import canonical_json
+from tlog.entries.dsse import pae
+from tlog.entries.intoto_link import sslib_canonical
 
 
 def ed25519_key(seed: int) -> tuple[ed25519.Ed25519PrivateKey, str]:
@@ -114,3 +117,29 @@ def format_signature_docs(fmt: str, n: int, seed: int = 0) -> list[bytes]:
             raise ValueError(fmt)
         out.append(json.dumps(doc).encode())
     return out
+
+
+def dsse_doc(signer: tuple[Any, str], artifact: bytes) -> bytes:
+    """A ``dsse`` submission: an in-toto statement about ``artifact`` in a signed envelope."""
+    statement = json.dumps({"_type": "https://in-toto.io/Statement/v1",
+                            "subject": [{"name": "release", "digest": {
+                                "sha256": hashlib.sha256(artifact).hexdigest()}}],
+                            "predicateType": "https://slsa.dev/provenance/v1",
+                            "predicate": {}}).encode()
+    ptype = "application/vnd.in-toto+json"
+    sig = signer[0].sign(pae(ptype, statement))
+    return json.dumps({"type": "dsse", "public_keys": [signer[1]], "envelope": {
+        "payloadType": ptype, "payload": base64.b64encode(statement).decode(),
+        "signatures": [{"keyid": "", "sig": base64.b64encode(sig).decode()}]}}).encode()
+
+
+def link_doc(signer: tuple[Any, str], artifact: bytes, i: int) -> bytes:
+    """An ``intoto-link`` submission: step ``package-i`` whose product is ``artifact``."""
+    signed = {"_type": "link", "name": f"package-{i}", "command": ["tar", "czf", "out.tgz"],
+              "materials": {}, "products": {"out.tgz": {
+                  "sha256": hashlib.sha256(artifact).hexdigest()}},
+              "byproducts": {}, "environment": {}}
+    sig = signer[0].sign(sslib_canonical(signed)).hex()
+    return json.dumps({"type": "intoto-link", "public_keys": [signer[1]],
+                       "link": {"signed": signed,
+                                "signatures": [{"keyid": "", "sig": sig}]}}).encode()

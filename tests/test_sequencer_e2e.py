@@ -12,16 +12,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from submissions import ed25519_key, hashedrekord_doc
+from submissions import dsse_doc, ed25519_key, hashedrekord_doc, link_doc
 
 from tlog.client import LogClient
 from tlog.entries import canonical_json, decode_entry
-from tlog.entries.dsse import pae
-from tlog.entries.intoto_link import sslib_canonical
 from tlog.storage import open_store
 
 BIN = Path(sys.executable).parent
@@ -35,30 +32,6 @@ def tlog(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def _pem(key: object) -> str:
     return key.public_key().public_bytes(  # type: ignore[attr-defined]
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-
-
-def _dsse_doc(signer: tuple[Any, str], artifact: bytes) -> bytes:
-    statement = json.dumps({"_type": "https://in-toto.io/Statement/v1",
-                            "subject": [{"name": "release", "digest": {
-                                "sha256": hashlib.sha256(artifact).hexdigest()}}],
-                            "predicateType": "https://slsa.dev/provenance/v1",
-                            "predicate": {}}).encode()
-    ptype = "application/vnd.in-toto+json"
-    sig = signer[0].sign(pae(ptype, statement))
-    return json.dumps({"type": "dsse", "public_keys": [signer[1]], "envelope": {
-        "payloadType": ptype, "payload": base64.b64encode(statement).decode(),
-        "signatures": [{"keyid": "", "sig": base64.b64encode(sig).decode()}]}}).encode()
-
-
-def _link_doc(signer: tuple[Any, str], artifact: bytes, i: int) -> bytes:
-    signed = {"_type": "link", "name": f"package-{i}", "command": ["tar", "czf", "out.tgz"],
-              "materials": {}, "products": {"out.tgz": {
-                  "sha256": hashlib.sha256(artifact).hexdigest()}},
-              "byproducts": {}, "environment": {}}
-    sig = signer[0].sign(sslib_canonical(signed)).hex()
-    return json.dumps({"type": "intoto-link", "public_keys": [signer[1]],
-                       "link": {"signed": signed,
-                                "signatures": [{"keyid": "", "sig": sig}]}}).encode()
 
 
 def _docs() -> tuple[list[bytes], list[bytes], list[bytes]]:
@@ -76,10 +49,10 @@ def _docs() -> tuple[list[bytes], list[bytes], list[bytes]]:
             sig = rsa_key.sign(art, padding.PKCS1v15(), hashes.SHA256())
             pem = _pem(rsa_key)
         elif i % 10 == 5 and i >= 100:  # an in-toto attestation in a DSSE envelope
-            valid.append(_dsse_doc(ed[i % 3], art))
+            valid.append(dsse_doc(ed[i % 3], art))
             continue
         elif i % 10 == 8 and i >= 100:  # an in-toto link
-            valid.append(_link_doc(ed[(i + 1) % 3], art, i))
+            valid.append(link_doc(ed[(i + 1) % 3], art, i))
             continue
         else:
             key, pem = ed[i % 3]

@@ -295,6 +295,9 @@ class IntotoLink:
             "key_fingerprints": [k for k in keys if k.startswith("key:")],
             "materials": len(d["materials"]),
             "products": len(d["products"]),
+            # What a person looks for in a list: the step's products, not the link's hash.
+            "product_digests": [f"{alg}:{hexd}" for a in d["products"]
+                                for alg, hexd in sorted(a["digest"].items())],
         }
 
     def verify_entry(self, entry: bytes) -> None:
