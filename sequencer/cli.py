@@ -442,10 +442,13 @@ def build(config_path: str, as_json: bool) -> None:
 @click.option("--site-every", default=10.0, show_default=True, type=click.FloatRange(0),
               help="Rebuild the site's pages at most this often, in seconds (the checkpoint "
                    "itself is published with every batch).")
+@click.option("--forwarded-allow-ips", default="127.0.0.1", show_default=True, metavar="IPS",
+              help="Load balancers whose X-Forwarded-For names the client (comma-separated, "
+                   "or *): the rate limit is per client, not per balancer.")
 @click.option("--json", "as_json", is_flag=True, help="Print the start-up line as JSON.")
 def serve(config_path: str, listen: str, interval: float, no_sequence: bool, serve_files: bool,
           max_request: int, rate: float, burst: int, answer_timeout: float, site_every: float,
-          as_json: bool) -> None:
+          forwarded_allow_ips: str, as_json: bool) -> None:
     """Run the log as a Rekor v2 write endpoint: POST /api/v2/log/entries.
 
     Each request is checked as admission checks it, queued, sequenced in this process every
@@ -500,4 +503,5 @@ def serve(config_path: str, listen: str, interval: float, no_sequence: bool, ser
                    "and key name are not its public_url's hostname", err=True)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     uvicorn.run(frontend.app(), host=host, port=port, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=int(answer_timeout) + 5)
+                timeout_graceful_shutdown=int(answer_timeout) + 5, proxy_headers=True,
+                forwarded_allow_ips=forwarded_allow_ips)

@@ -64,6 +64,7 @@ class CommitProtocol:
                  after_publish: Callable[[bytes], None] | None = None,
                  witnesses: int = 0) -> None:
         self.store, self.queue, self.verifier, self.index = store, queue, verifier, index
+        # witnesses: the cosignatures a public checkpoint needs to be left as it is
         self.cosign, self.after_publish, self.witnesses = cosign, after_publish, witnesses
 
     def carry_out(self, batch: StagedBatch, base: Committed | None,

@@ -43,11 +43,19 @@ from starlette.staticfiles import StaticFiles
 from tlog.client import LogClient
 from tlog.client.admission import X509Policy, check_chain, load_roots
 from tlog.client.submit import queue_admitted
+from tlog.client.tiles import TileSource
 from tlog.entries.canonical import canonical_json
 from tlog.entries.registry import entry_certificates
 from tlog.entries.submission import admit
-from tlog.errors import ConflictError, MalformedError, NotFoundError, TlogError, VerificationError
-from tlog.queue import BULK_MAX, bulk_key
+from tlog.errors import (
+    ConflictError,
+    MalformedError,
+    NotFoundError,
+    StoreError,
+    TlogError,
+    VerificationError,
+)
+from tlog.queue import BULK_BYTES, BULK_MAX, REJECTED_PREFIX, bulk_key
 from tlog.sigstore import log_id, submission_from_create_entry, transparency_log_entry
 
 from .config import LogConfig
@@ -116,7 +124,12 @@ class GroupedQueue:
             with self._ready:
                 while not self._items:
                     self._ready.wait()
-                group, self._items = self._items[:BULK_MAX], self._items[BULK_MAX:]
+                take, size = 0, 0  # at most BULK_MAX documents and BULK_BYTES, as intake reads
+                while take < min(BULK_MAX, len(self._items)) and (
+                        take == 0 or size + len(self._items[take][1]) + 1 <= BULK_BYTES):
+                    size += len(self._items[take][1]) + 1
+                    take += 1
+                group, self._items = self._items[:take], self._items[take:]
             try:
                 if len(group) == 1:
                     queue_admitted(self.queue, group[0][0], group[0][1])
@@ -126,10 +139,20 @@ class GroupedQueue:
                         self.queue.put(bulk_key(body, len(group)), body)
             except Exception as e:  # each waiting request gets the failure
                 for _, _, done in group:
-                    done.set_exception(e)
+                    _settle(done, e)
                 continue
             for _, _, done in group:
-                done.set_result(None)
+                _settle(done, None)
+
+
+def _settle(done: Future[None], error: BaseException | None) -> None:
+    """Resolve a request's future; one whose request went away is skipped (the writer must
+    outlive any request)."""
+    if done.set_running_or_notify_cancel():
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
 
 
 class Frontend:
@@ -183,7 +206,9 @@ class Frontend:
                 log.warning("sequencing run failed: %s; again in %g s", e, pause)
             else:
                 if latest.checkpoint.size != self.checkpoint.checkpoint.size:
-                    self.checkpoint = latest
+                    with self._find_lock:  # a new tree: lookups start from fresh tile caches
+                        self.checkpoint = latest  # (which would otherwise hold every tile
+                        self.client.source = TileSource(self.store)  # a server ever read)
                     if self._loop is not None:
                         self._loop.call_soon_threadsafe(self._notify)
             self.wake.wait(pause)
@@ -246,6 +271,17 @@ class Frontend:
                                             f"roots: {why}")
         return admitted, canonical, self._find(admitted.leaf_hash)
 
+    def _rejected(self, submission_id: str) -> str | None:
+        """The reason the sequencer stored for refusing a submission this frontend admitted
+        (a certificate that expired meanwhile, another frontend's stricter config), if any."""
+        try:
+            record = json.loads(self.queue.get(f"{REJECTED_PREFIX}{submission_id}.json"))
+        except NotFoundError:
+            return None
+        except (TlogError, ValueError):
+            return "(its rejection record is unreadable)"
+        return str(record.get("reason", "(no reason stored)"))
+
     def _answer(self, v: Any) -> bytes:
         return json.dumps(transparency_log_entry(v.to_bundle(), self.log_key_id)).encode()
 
@@ -264,11 +300,16 @@ class Frontend:
             return Response(status_code=400)
         try:
             admitted, canonical, existing = await run_in_threadpool(self._check, body)
-            if existing is None:
-                await asyncio.wrap_future(self.writer.put(admitted, canonical))
-        except (MalformedError, VerificationError) as e:
+        except StoreError as e:  # the log's index could not be read
+            log.error("index: %s", e)
+            return _error(503, "the log's index is unavailable; retry")
+        except TlogError as e:  # whatever admission refuses is the request's fault
             return _error(400, str(e))
-        except TlogError as e:
+        try:
+            if existing is None:
+                await asyncio.wait_for(asyncio.wrap_future(self.writer.put(admitted, canonical)),
+                                       self.limits.answer_timeout)
+        except (TlogError, TimeoutError) as e:
             log.error("queue: %s", e)
             return _error(503, "the queue is unavailable; retry")
         if existing is not None:
@@ -285,6 +326,9 @@ class Frontend:
                 return Response(self._answer(found), status_code=201,
                                 media_type="application/json",
                                 headers={"x-log-index": str(found.index)})
+            reason = await run_in_threadpool(self._rejected, admitted.submission_id)
+            if reason is not None:
+                return _error(400, f"the log rejected it: {reason}")
             left = deadline - time.monotonic()
             if left <= 0 or self.stop.is_set():
                 return _error(503, f"queued (submission {admitted.submission_id}) but not yet in "

@@ -68,8 +68,12 @@ class Sequencer:
         roots = load_roots(cfg.x509_roots) if cfg.x509_roots else ()
         self._stream = plain_stream(admit) if admit else pool_stream(workers, roots)
         self.index = IndexCache(store, cfg.state_path() / "index", cfg.index_keep)
+        # A public tree with the cosignatures the policy asks for (at least one) is complete:
+        # an idle run does not ask the others again (a witness that is down would cost every
+        # run its timeout; the next tree asks them all).
+        complete = min(len(cfg.witnesses), max(cfg.witness_threshold, 1))
         self.protocol = CommitProtocol(store, queue, self.verifier, self.index, cosign,
-                                       after_publish, len(cfg.witnesses))
+                                       after_publish, complete)
         self._progress = progress
         self._edge: dict[Tile, bytes] | None = None
         self._bundle: bytes | None = None

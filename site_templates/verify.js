@@ -761,6 +761,9 @@
     const s = body.spec && body.spec.hashedRekordV002;
     if (!s) return null;
     const ver = s.signature.verifier;
+    // Sigstore's clients rebuild the entry with the key's default details: pure Ed25519 and
+    // RSA-PSS entries would not verify there (tlog/sigstore.py refuses them too).
+    if (ver.keyDetails === "PKIX_ED25519" || ver.keyDetails.includes("_PSS_")) return null;
     const material = ver.x509Certificate ? { certificate: { rawBytes: ver.x509Certificate.rawBytes } }
       : { publicKey: { hint: b64enc(await sha256(b64dec(ver.publicKey.rawBytes))) } };
     const noteText = v.note.slice(0, v.note.indexOf("\n\n") + 1).split("\n");

@@ -25,7 +25,6 @@ from tlog.entries.x509 import FULCIO_ISSUER
 ISSUER = "https://token.actions.githubusercontent.com"
 OIDC_ISSUER_V1 = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.1")  # raw bytes, as Fulcio writes it
 SCT_LIST = x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
-NOW = dt.datetime.now(dt.UTC)
 
 
 def _name(cn: str) -> x509.Name:
@@ -37,8 +36,8 @@ def root_ca(cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn))
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(NOW - dt.timedelta(days=1))
-            .not_valid_after(NOW + dt.timedelta(days=365))
+            .not_valid_before(dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+            .not_valid_after(dt.datetime.now(dt.UTC) + dt.timedelta(days=365))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
                                          False), critical=True)
@@ -61,7 +60,7 @@ def _sct(ct_key: ec.EllipticCurvePrivateKey, issuer: x509.Certificate, tbs: byte
                                             serialization.PublicFormat.SubjectPublicKeyInfo)
     issuer_spki = issuer.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    ms = int(NOW.timestamp() * 1000)
+    ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
     signed = (struct.pack("!BBQH", 0, 0, ms, 1) + hashlib.sha256(issuer_spki).digest()
               + len(tbs).to_bytes(3, "big") + tbs + struct.pack("!H", 0))
     sig = ct_key.sign(signed, ec.ECDSA(hashes.SHA256()))
@@ -88,8 +87,8 @@ class PrivateSigstore:
         tsa_cert = (x509.CertificateBuilder().subject_name(_name("Test TSA"))
                     .issuer_name(tsa_root.subject).public_key(tsa_key.public_key())
                     .serial_number(x509.random_serial_number())
-                    .not_valid_before(NOW - dt.timedelta(days=1))
-                    .not_valid_after(NOW + dt.timedelta(days=365))
+                    .not_valid_before(dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+                    .not_valid_after(dt.datetime.now(dt.UTC) + dt.timedelta(days=365))
                     .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]),
                                    critical=True)
                     .add_extension(x509.KeyUsage(True, False, False, False, False, False, False,
@@ -121,8 +120,8 @@ class PrivateSigstore:
         b = (x509.CertificateBuilder().subject_name(x509.Name([]))
              .issuer_name(self.ca[1].subject).public_key(key.public_key())
              .serial_number(x509.random_serial_number())
-             .not_valid_before(NOW - dt.timedelta(minutes=1))
-             .not_valid_after(NOW + dt.timedelta(minutes=minutes))
+             .not_valid_before(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+             .not_valid_after(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes))
              .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False,
                                           False), critical=True)
              .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]),

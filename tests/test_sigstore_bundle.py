@@ -280,6 +280,35 @@ def test_a_sigstore_bundle_is_logged_and_comes_back_with_this_logs_entry(
             (second / "cert.sigstore.json").read_bytes()), POLICY)
 
 
+def test_a_bundle_from_another_log_without_a_timestamp_gets_one(log: dict[str, Any],
+                                                                tmp_path: Path) -> None:
+    """As from Rekor's public instance: a v0.1 bundle whose entry is a Rekor v1 dsse entry
+    (not this log's kind, and not read) and no RFC 3161 timestamp: --tsa adds one."""
+    work, second = log["work"], _second_log(tmp_path)
+    doc = json.loads((work / "cert.sigstore.json").read_text())
+    doc["mediaType"] = "application/vnd.dev.sigstore.bundle+json;version=0.1"
+    doc["verificationMaterial"]["tlogEntries"][0]["kindVersion"] = {"kind": "dsse",
+                                                                    "version": "0.0.1"}
+    del doc["verificationMaterial"]["timestampVerificationData"]
+    (tmp_path / "public-good.json").write_text(json.dumps(doc))
+    sequencer = subprocess.Popen([str(BIN / "tlog"), "sequence", "--watch", "--interval", "0.2"],
+                                 cwd=second, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with OpenSSLTimestampAuthority(log["pki"]) as tsa:
+            ok(second, "submit", "--queue", "public-queue", "--sigstore-bundle",
+               "public-good.json", "--wait", "--log", "public", "--vkey", "log.pub",
+               "--bundle-out", "out.sigstore.json", "--tsa", tsa.url)
+    finally:
+        sequencer.terminate()
+        sequencer.wait(timeout=30)
+    p = log["pki"].folder
+    ok(second, "trusted-root", "--vkey", "log.pub", "--base-url", "https://log2.sigstore.test",
+       "--ca-chain", str(p / "ca.pem"), "--ctlog-key", str(p / "ctfe.pub"),
+       "--tsa-chain", str(p / "tsa-chain.pem"), "-o", "trusted_root.json")
+    _verifier(second).verify_artifact(ARTIFACT, Bundle.from_json(
+        (second / "out.sigstore.json").read_bytes()), POLICY)
+
+
 def test_a_public_key_bundle_needs_the_key(log: dict[str, Any], tmp_path: Path) -> None:
     work, second = log["work"], _second_log(tmp_path)
     res = tlog(second, "submit", "--queue", "public-queue", "--sigstore-bundle",
@@ -346,6 +375,13 @@ def test_pure_ed25519_is_an_opt_in_for_a_sigstore_compatible_log(
            f"{algo}.sig", "--public-key", f"{algo}.pub")
     run = json.loads(ok(tmp_path, "sequence", "--json").splitlines()[-1])
     assert (run["admitted"], run["rejected"]) == ((2, 0) if pure_admitted else (1, 1))
+    # Sigstore's clients rebuild an Ed25519 entry as Ed25519ph: a pure one gets no bundle
+    said = [tlog(tmp_path, "bundle", "--log", "public", "--vkey", "log.pub", "--index", str(i),
+                 "--format", "sigstore", "-o", "-") for i in range(run["admitted"])]
+    refused = [r for r in said if r.returncode != 0]
+    assert len(refused) == (1 if pure_admitted else 0)
+    assert all(r.returncode == 2 and "rebuild the entry for this key as PKIX_ED25519_PH"
+               in r.stderr for r in refused)
     if not pure_admitted:
         (record,) = (tmp_path / "public-queue" / "rejected").glob("*.json")
         reason = json.loads(record.read_text())["reason"]
@@ -380,3 +416,57 @@ operator = "sigstore.test"
     assert signing.get_fulcio().url == "https://fulcio.sigstore.test"
     index = (public / "index.html").read_text()
     assert 'href="trusted_root.json"' in index and "will not verify" not in index
+
+
+def _with(doc: dict[str, Any], path: list[Any], value: Any) -> dict[str, Any]:
+    doc = json.loads(json.dumps(doc))
+    target = doc
+    for p in path[:-1]:
+        target = target[p]
+    target[path[-1]] = value
+    return doc
+
+
+HOSTILE = {  # (which bundle, where, what) -> a typed error, exit 2 or 3, never a traceback
+    # (a submitted bundle's transparency log entries are not read: submit takes those)
+    "superscript index": ("cert", ["verificationMaterial", "tlogEntries", 0, "logIndex"], "²"),
+    "arabic digits": ("cert", ["verificationMaterial", "tlogEntries", 0, "logIndex"], "٣"),
+    "surrogate checkpoint": ("cert", ["verificationMaterial", "tlogEntries", 0, "inclusionProof",
+                                      "checkpoint", "envelope"], "\ud800"),
+    "surrogate payload type": ("dsse", ["dsseEnvelope", "payloadType"], "\ud800"),
+    "number for a string": ("dsse", ["dsseEnvelope", "payloadType"], 7),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_sigstore_bundles_get_one_line_errors(log: dict[str, Any], case: str,
+                                                      tmp_path: Path) -> None:
+    which, where, value = HOSTILE[case]
+    work = log["work"]
+    doc = _with(json.loads((work / f"{which}.sigstore.json").read_text()), where, value)
+    (tmp_path / "b.json").write_text(json.dumps(doc))  # \ud800 is written escaped, as JSON allows
+    for args in (("verify", "--vkey", "log.pub", "--bundle", str(tmp_path / "b.json")),
+                 ("submit", "--queue", str(tmp_path / "q"), "--sigstore-bundle",
+                  str(tmp_path / "b.json"))):
+        res = tlog(work, *args)
+        if args[0] == "submit" and "tlogEntries" in where:
+            assert res.returncode == 0, res.stderr
+            continue
+        assert res.returncode in (2, 3), (args, res.stderr)
+        assert "Traceback" not in res.stderr and res.stderr.startswith("error: ")
+
+
+def test_hostile_timestamps_and_key_files_get_one_line_errors(log: dict[str, Any],
+                                                              tmp_path: Path) -> None:
+    work = log["work"]
+    (tmp_path / "empty.tsr").write_bytes(b"\x30\x05\x30\x03\x02\x01\x00")  # granted, no token
+    res = tlog(work, "bundle", "--log", "public", "--vkey", "log.pub", "--index", "0",
+               "--format", "sigstore", "--timestamp", str(tmp_path / "empty.tsr"), "-o", "-")
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    (tmp_path / "key.pub").write_bytes(b"\xff\xfe not a key")
+    res = tlog(work, "submit", "--queue", str(tmp_path / "q"), "--sigstore-bundle",
+               str(work / "key.sigstore.json"), "--public-key", str(tmp_path / "key.pub"))
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    res = tlog(work, "trusted-root", "--vkey", "log.pub", "--base-url", f"https://{HOST}",
+               "--valid-from", "garbage")
+    assert res.returncode == 2 and "--valid-from" in res.stderr, res.stderr

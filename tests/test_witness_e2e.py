@@ -159,3 +159,41 @@ def test_witness_serve_logs_one_line_per_request(tmp_path: Path) -> None:
     assert f'"POST /add-checkpoint HTTP/1.1" {refused.status_code}' in text
     assert '"GET / HTTP/1.1" 200' in text
     assert "secret-looking" not in text
+
+
+def test_an_idle_run_does_not_wait_again_for_a_witness_that_is_down(tmp_path: Path) -> None:
+    """Threshold 1 of 2, the second witness a black hole (accepts, never answers): the tree is
+    published with the first's cosignature, and an idle run, finding it public with what the
+    policy asks, does not ask the silent one again (each ask costs its timeout: `tlog serve`
+    runs every quarter second)."""
+    import socket
+    import threading
+
+    _ok(tlog(tmp_path, "keygen", "e2e.example/log", "--out", "log"))
+    _ok(tlog(tmp_path, "init", "--store", "public", "--queue", "queue", "--origin",
+             "e2e.example/log", "--key", "log.key"))
+    cfg1, w1 = _make_witness(tmp_path, "witness.example/w1", tmp_path / "log.pub")
+    _, w2 = _make_witness(tmp_path, "witness.example/w2", tmp_path / "log.pub")  # never served
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(16)
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: [accepted.append(hole.accept()[0]) for _ in iter(int, 1)],
+                     daemon=True).start()
+    with witness_server(cfg1) as url1:
+        config = (tmp_path / "tlog.toml").read_text()
+        config = config.replace("witness_threshold = 0", "witness_threshold = 1")
+        config = config.replace("require_witnesses = false", "require_witnesses = true")
+        config = config.replace("[policy]", "[policy]\nwitness_timeout = 2")
+        config += (f'\n[[witnesses]]\nname = "witness.example/w1"\nurl = "{url1}"\n'
+                   f'vkey = "{w1}"\n[[witnesses]]\nname = "witness.example/w2"\n'
+                   f'url = "http://127.0.0.1:{hole.getsockname()[1]}"\nvkey = "{w2}"\n')
+        (tmp_path / "tlog.toml").write_text(config)
+        _queue(tmp_path, 1)
+        run = json.loads(_ok(tlog(tmp_path, "sequence", "--json")).splitlines()[-1])
+        assert run["published"] and run["witnesses"]["witness.example/w1"] == "cosigned"
+        asked = len(accepted)
+        assert asked >= 1
+        _ok(tlog(tmp_path, "sequence", "--json"))  # idle
+        assert len(accepted) == asked
+    hole.close()

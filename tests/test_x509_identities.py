@@ -22,7 +22,6 @@ from tlog.entries.x509 import FULCIO_ISSUER
 
 BIN = Path(sys.executable).parent
 ISSUER = "https://token.actions.githubusercontent.com"
-NOW = dt.datetime.now(dt.UTC)
 
 
 def tlog(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -35,8 +34,8 @@ def _ca(name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(NOW - dt.timedelta(days=1))
-            .not_valid_after(NOW + dt.timedelta(days=365))
+            .not_valid_before(dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+            .not_valid_after(dt.datetime.now(dt.UTC) + dt.timedelta(days=365))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(x509.KeyUsage(False, False, False, False, False, True, False, False,
                                          False), critical=True)
@@ -50,7 +49,7 @@ def _leaf(ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate], email: str, *
           expired: bool = False, usage: x509.ObjectIdentifier = ExtendedKeyUsageOID.CODE_SIGNING,
           ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = ec.generate_private_key(ec.SECP256R1())
-    start = NOW - dt.timedelta(days=10 if expired else 0, minutes=5)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=10 if expired else 0, minutes=5)
     issuer_value = ISSUER.encode()
     cert = (x509.CertificateBuilder().subject_name(x509.Name([]))
             .issuer_name(ca[1].subject).public_key(key.public_key())

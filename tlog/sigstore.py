@@ -69,6 +69,7 @@ BUNDLE_MEDIA_TYPES = (
     BUNDLE_MEDIA_TYPE,
     "application/vnd.dev.sigstore.bundle+json;version=0.3",
     "application/vnd.dev.sigstore.bundle+json;version=0.2",
+    "application/vnd.dev.sigstore.bundle+json;version=0.1",
 )
 _ALG_NAMES = {v[0]: k for k, v in HASHES.items()}
 MAX_TIMESTAMPS = 32  # as sigstore-go and sigstore-python
@@ -172,6 +173,12 @@ def format_sigstore_bundle(
     if len(timestamps) > MAX_TIMESTAMPS:
         raise MalformedError(f"at most {MAX_TIMESTAMPS} timestamps", field="timestamps")
     p = logged_parts(proof.entry)
+    default = client_key_details(p.key.algorithm)
+    if p.details != default:
+        raise MalformedError(
+            f"this entry was signed as {p.details}, and Sigstore's clients rebuild the entry "
+            f"for this key as {default}: they could not verify a Sigstore bundle of it (the "
+            "JSON bundle and tlog-proof formats can)", field="entry.keyDetails")
     if envelope is not None:
         _check_envelope(envelope, p.hash_name, p.digest, p.signature)
     material: dict[str, Any] = (
@@ -189,6 +196,16 @@ def format_sigstore_bundle(
             "messageDigest": {"algorithm": HASHES[p.hash_name][0], "digest": _b64e(p.digest)},
             "signature": _b64e(p.signature)}
     return (json.dumps(doc, indent=2) + "\n").encode()
+
+
+def client_key_details(algorithm: str) -> str:
+    """The PublicKeyDetails Sigstore's clients assume for a key (their algorithm registries:
+    PKCS#1 v1.5 for RSA, Ed25519ph for Ed25519), which they use to rebuild a Rekor v2 entry."""
+    if algorithm == "ed25519":
+        return "PKIX_ED25519_PH"
+    if algorithm.startswith("rsa-"):
+        return f"PKIX_RSA_PKCS1V15_{algorithm.removeprefix('rsa-')}_SHA256"
+    return next(d for d, (alg, _) in DETAILS.items() if alg == algorithm)
 
 
 def transparency_log_entry(proof: ProofBundle, key_id: bytes) -> dict[str, Any]:
@@ -222,8 +239,10 @@ def _check_envelope(env: DsseEnvelope, hash_name: str, digest: bytes, signature:
         raise VerificationError("the DSSE envelope's signature is not the entry's signature")
 
 
-def parse_sigstore_bundle(data: bytes) -> SigstoreBundle:
-    """Read a Sigstore bundle (v0.2 or v0.3 JSON), bounded, naming the field at fault."""
+def parse_sigstore_bundle(data: bytes, *, entries: bool = True) -> SigstoreBundle:
+    """Read a Sigstore bundle (v0.1 to v0.3 JSON), bounded, naming the field at fault. With
+    ``entries=False`` its transparency log entries are not read (a bundle from another log,
+    e.g. Rekor's public instance, submitted here: only its signature and signer matter)."""
     if len(data) > MAX_BUNDLE:
         raise MalformedError(f"bundle is larger than {MAX_BUNDLE} bytes", field="bundle")
     try:
@@ -234,7 +253,7 @@ def parse_sigstore_bundle(data: bytes) -> SigstoreBundle:
         raise MalformedError("expected a JSON object", field="bundle")
     media = doc.get("mediaType")
     if media not in BUNDLE_MEDIA_TYPES:
-        raise MalformedError(f"not a Sigstore bundle v0.2/v0.3 (mediaType {media!r})",
+        raise MalformedError(f"not a Sigstore bundle v0.1-v0.3 (mediaType {media!r})",
                              field="mediaType")
     _only(doc, ("mediaType", "verificationMaterial", "messageSignature", "dsseEnvelope"),
           "bundle")
@@ -253,7 +272,8 @@ def parse_sigstore_bundle(data: bytes) -> SigstoreBundle:
         signature = envelope.signature
     else:
         signature, digest = _message_signature(doc["messageSignature"])
-    entry, key_id, size, root = _first_entry(vm.get("tlogEntries", []))
+    entry, key_id, size, root = (_first_entry(vm.get("tlogEntries", [])) if entries
+                                 else (None, None, None, None))
     return SigstoreBundle(media, signature, digest, envelope, cert, hint, _timestamps(vm),
                           entry, key_id, size, root)
 
@@ -502,6 +522,10 @@ def _raw_bytes(obj: Any, field: str) -> bytes:
 def _str(value: Any, field: str) -> str:
     if not isinstance(value, str):
         raise MalformedError("expected a string", field=field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:  # a lone surrogate, which JSON's \u escapes allow
+        raise MalformedError("not valid Unicode text", field=field) from e
     return value
 
 
@@ -509,7 +533,7 @@ def _decimal(value: Any, field: str) -> int:
     """protojson int64: a decimal string (or a JSON number), 0..2^63-1."""
     if isinstance(value, int) and not isinstance(value, bool):
         n = value
-    elif isinstance(value, str) and value.isdigit() and len(value) <= 19:
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
         n = int(value)
     else:
         raise MalformedError("expected a decimal integer", field=field)

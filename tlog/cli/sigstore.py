@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,19 @@ def _chain(path: str, what: str) -> list[x509.Certificate]:
     except ValueError as e:
         raise ConfigError(f"{path}: not PEM certificates ({what}): {e}") from e
     return certs
+
+
+def _rfc3339(value: str) -> str:
+    """``--valid-from`` as the trusted root writes it (UTC, seconds, ``Z``)."""
+    try:
+        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError as e:
+        raise click.BadParameter(f"{value!r} is not an RFC 3339 time such as "
+                                 "2026-01-31T00:00:00Z", param_hint="--valid-from") from e
+    if t.tzinfo is None:
+        raise click.BadParameter(f"{value!r} has no time zone (end it in Z for UTC)",
+                                 param_hint="--valid-from")
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @click.command("trusted-root")
@@ -89,6 +103,7 @@ def trusted_root_command(log: str | None, vkey: str, base_url: str | None, valid
     """
     if as_json and output == "-":
         raise click.UsageError("--json goes with -o FILE: with -o - the document is the output")
+    valid_from = _rfc3339(valid_from)
     url = base_url or (log if log and log.startswith(("https://", "http://")) else None)
     if not url:
         raise click.UsageError("give --base-url (or --log as an http(s) URL): Sigstore clients "

@@ -133,11 +133,15 @@ def statement_options(f: Any) -> Any:
               help="--wait: write the entry's proof bundle here.")
 @click.option("--bundle-format", type=click.Choice(["json", "tlog-proof", "sigstore"]),
               help="--bundle-out's format (default: sigstore for --sigstore-bundle, else json).")
+@click.option("--tsa", "tsa_urls", multiple=True, metavar="URL",
+              help="--bundle-out sigstore: also ask this timestamp authority to timestamp the "
+                   "signature (a certificate bundle needs one; repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print receipts as JSON.")
 def submit(documents: tuple[str, ...], queue: str, endpoint: str | None, jsonl: str | None,
            workers: int | None, sigstore_bundle: str | None, wait: bool, log: str | None,
            vkey: str | None, wait_timeout: float, bundle_out: str | None,
-           bundle_format: str | None, as_json: bool, **flags: Any) -> None:
+           bundle_format: str | None, tsa_urls: tuple[str, ...], as_json: bool,
+           **flags: Any) -> None:
     """Check signed statements exactly as the log will, and queue them.
 
     Build one from flags (an artifact or its digest with a signature and key: hashedrekord;
@@ -163,8 +167,8 @@ def submit(documents: tuple[str, ...], queue: str, endpoint: str | None, jsonl: 
     from tlog.entries.canonical import canonical_json
     from tlog.storage import open_store
 
-    if (bundle_out or bundle_format) and not wait:
-        raise click.UsageError("--bundle-out and --bundle-format go with --wait")
+    if (bundle_out or bundle_format or tsa_urls) and not wait:
+        raise click.UsageError("--bundle-out, --bundle-format and --tsa go with --wait")
     if wait and not (log and vkey):
         raise click.UsageError("--wait needs --log and --vkey (or $TLOG_LOG and $TLOG_VKEY)")
     docs: list[tuple[str, bytes]] = []
@@ -191,7 +195,7 @@ def submit(documents: tuple[str, ...], queue: str, endpoint: str | None, jsonl: 
                                    progress=progress)
     if wait:
         _wait(receipts, store, str(log), str(vkey), wait_timeout, bundle_out,
-              bundle_format or ("sigstore" if sigstore_bundle else "json"), given)
+              bundle_format or ("sigstore" if sigstore_bundle else "json"), given, tsa_urls)
     if as_json:
         click.echo(json.dumps(receipts, indent=2))  # always a list, one receipt per document
         return
@@ -211,15 +215,19 @@ def _from_sigstore_bundle(path: str, flags: dict[str, Any]) -> tuple[Any, dict[s
         raise ConfigError("--sigstore-bundle takes at most one --public-key (for a bundle that "
                           "names its key only by a hint), and no --certificate")
     try:
-        b = parse_sigstore_bundle(_read(path, "--sigstore-bundle"))
-        pem = _read(keys[0], "--public-key").decode() if keys else None
+        b = parse_sigstore_bundle(_read(path, "--sigstore-bundle"), entries=False)
+        try:
+            pem = _read(keys[0], "--public-key").decode("ascii") if keys else None
+        except UnicodeDecodeError as e:
+            raise MalformedError(f"{keys[0]}: not a PEM public key (a Sigstore bundle's key "
+                                 "is given as PEM)", field="--public-key") from e
         return b, submission_from_bundle(b, pem)
     except (MalformedError, VerificationError) as e:
         raise type(e)(f"{path}: {e}") from e
 
 
 def _wait(receipts: list[dict[str, Any]], queue: Any, log: str, vkey: str, timeout: float,
-          bundle_out: str | None, fmt: str, given: Any) -> None:
+          bundle_out: str | None, fmt: str, given: Any, tsa_urls: tuple[str, ...]) -> None:
     """Block until each entry is in a published checkpoint; note its index in the receipt."""
     import platformdirs
 
@@ -242,9 +250,15 @@ def _wait(receipts: list[dict[str, Any]], queue: Any, log: str, vkey: str, timeo
     if not bundle_out:
         return
     if fmt == "sigstore":
+        from tlog.client.sigstore import request_timestamp
+        from tlog.entries.hashedrekord import logged_parts
+
+        signature = given.signature if given else logged_parts(v.entry).signature
+        stamps = [*(given.timestamps if given else ()),
+                  *(request_timestamp(url, signature) for url in tsa_urls)]
         data = format_sigstore_bundle(v.to_bundle(), log_id(key),
                                       envelope=given.envelope if given else None,
-                                      timestamps=given.timestamps if given else ())
+                                      timestamps=stamps)
     else:
         data = (format_bundle if fmt == "json" else format_tlog_proof)(v.to_bundle())
     write_output(bundle_out, data)

@@ -189,11 +189,12 @@ def check_timestamp(response: bytes, signature: bytes, what: str = "timestamp") 
         raise MalformedError(f"larger than {MAX_TIMESTAMP_RESPONSE} bytes", field=what)
     try:
         tsr = decode_timestamp_response(bytes(response))
+        if tsr.status not in (0, 1):  # granted, granted with modifications
+            raise VerificationError(f"{what}: the TSA did not grant it (status {tsr.status})")
+        info = tsr.tst_info  # a granted answer without a token fails here
+        imprint = info.message_imprint
     except ValueError as e:
         raise MalformedError(f"not an RFC 3161 timestamp response: {e}", field=what) from e
-    if tsr.status not in (0, 1):  # granted, granted with modifications
-        raise VerificationError(f"{what}: the TSA did not grant it (status {tsr.status})")
-    imprint = tsr.tst_info.message_imprint
     algs = {"2.16.840.1.101.3.4.2.1": hashes.SHA256(), "2.16.840.1.101.3.4.2.2": hashes.SHA384(),
             "2.16.840.1.101.3.4.2.3": hashes.SHA512()}
     alg = algs.get(imprint.hash_algorithm.dotted_string)
@@ -204,7 +205,7 @@ def check_timestamp(response: bytes, signature: bytes, what: str = "timestamp") 
     h.update(signature)
     if h.finalize() != imprint.message:
         raise VerificationError(f"{what} is over other data, not this entry's signature")
-    return tsr.tst_info.gen_time
+    return info.gen_time
 
 
 def request_timestamp(tsa_url: str, signature: bytes, *, timeout: float = 20.0,
