@@ -6,10 +6,12 @@ command) against the trusted root `tlog trusted-root` prints; tampered copies ar
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -250,25 +252,36 @@ def _second_log(tmp: Path) -> Path:
     return tmp
 
 
+@contextlib.contextmanager
+def _sequencing(folder: Path) -> Iterator[None]:
+    """`tlog sequence --watch` in ``folder`` while the block runs."""
+    proc = subprocess.Popen([str(BIN / "tlog"), "sequence", "--watch", "--interval", "0.2"],
+                            cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _second_root(folder: Path, pki: PrivateSigstore) -> None:
+    p = pki.folder
+    ok(folder, "trusted-root", "--vkey", "log.pub", "--base-url", "https://log2.sigstore.test",
+       "--ca-chain", str(p / "ca.pem"), "--ctlog-key", str(p / "ctfe.pub"),
+       "--tsa-chain", str(p / "tsa-chain.pem"), "-o", "trusted_root.json")
+
+
 def test_a_sigstore_bundle_is_logged_and_comes_back_with_this_logs_entry(
         log: dict[str, Any], tmp_path: Path) -> None:
     work, second = log["work"], _second_log(tmp_path)
-    sequencer = subprocess.Popen([str(BIN / "tlog"), "sequence", "--watch", "--interval", "0.2"],
-                                 cwd=second, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
+    with _sequencing(second):
         for name in ("cert", "dsse"):
             out = json.loads(ok(second, "submit", "--queue", "public-queue", "--sigstore-bundle",
                                 str(work / f"{name}.sigstore.json"), "--wait", "--log",
                                 "public", "--vkey", "log.pub", "--bundle-out",
                                 f"{name}.sigstore.json", "--json"))
             assert out[0]["index"] >= 0
-    finally:
-        sequencer.terminate()
-        sequencer.wait(timeout=30)
-    p = log["pki"].folder
-    ok(second, "trusted-root", "--vkey", "log.pub", "--base-url", "https://log2.sigstore.test",
-       "--ca-chain", str(p / "ca.pem"), "--ctlog-key", str(p / "ctfe.pub"),
-       "--tsa-chain", str(p / "tsa-chain.pem"), "-o", "trusted_root.json")
+    _second_root(second, log["pki"])
     verifier = _verifier(second)
     # the signer's timestamp came along: the certificate bundle verifies against this log
     verifier.verify_artifact(ARTIFACT, Bundle.from_json(
@@ -291,20 +304,11 @@ def test_a_bundle_from_another_log_without_a_timestamp_gets_one(log: dict[str, A
                                                                     "version": "0.0.1"}
     del doc["verificationMaterial"]["timestampVerificationData"]
     (tmp_path / "public-good.json").write_text(json.dumps(doc))
-    sequencer = subprocess.Popen([str(BIN / "tlog"), "sequence", "--watch", "--interval", "0.2"],
-                                 cwd=second, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        with OpenSSLTimestampAuthority(log["pki"]) as tsa:
-            ok(second, "submit", "--queue", "public-queue", "--sigstore-bundle",
-               "public-good.json", "--wait", "--log", "public", "--vkey", "log.pub",
-               "--bundle-out", "out.sigstore.json", "--tsa", tsa.url)
-    finally:
-        sequencer.terminate()
-        sequencer.wait(timeout=30)
-    p = log["pki"].folder
-    ok(second, "trusted-root", "--vkey", "log.pub", "--base-url", "https://log2.sigstore.test",
-       "--ca-chain", str(p / "ca.pem"), "--ctlog-key", str(p / "ctfe.pub"),
-       "--tsa-chain", str(p / "tsa-chain.pem"), "-o", "trusted_root.json")
+    with _sequencing(second), OpenSSLTimestampAuthority(log["pki"]) as tsa:
+        ok(second, "submit", "--queue", "public-queue", "--sigstore-bundle",
+           "public-good.json", "--wait", "--log", "public", "--vkey", "log.pub",
+           "--bundle-out", "out.sigstore.json", "--tsa", tsa.url)
+    _second_root(second, log["pki"])
     _verifier(second).verify_artifact(ARTIFACT, Bundle.from_json(
         (second / "out.sigstore.json").read_bytes()), POLICY)
 
