@@ -22,7 +22,8 @@ from .config import LogConfig
 
 __all__ = ["PAGES", "SiteUpdater", "build_site", "render_site"]
 
-PAGES = ("index.html", "entry.html", "verify.html", "search.html", "browse.html")
+PAGES = ("index.html", "entry.html", "verify.html", "search.html", "browse.html",
+         "history.html")
 RECENT = 20
 
 

@@ -325,13 +325,31 @@
   // key, and remembers the newer: same size needs the same root; a larger tree must be proven
   // consistent from its tiles; a smaller one is a stale copy only if proven a prefix of the
   // trusted tree (from that tree's tiles), else a rollback. Forks and rollbacks keep both notes.
+  // Every checkpoint this browser came to trust, oldest first (at most HISTORY): the history
+  // page proves each one a prefix of the tree served now.
+  const HISTORY = 50;
+  const historySlot = (origin, vkey) => `${PREFIX}history:${origin}|${keyName(vkey)}`;
+  function history(origin, vkey) {
+    const s = storage();
+    try { return JSON.parse((s && s.getItem(historySlot(origin, vkey))) || "[]"); } catch (e) { return []; }
+  }
+  function remember(s, origin, vkey, note) {
+    const list = history(origin, vkey).filter((h) => h.note !== note);
+    list.push({ note, seen: new Date().toISOString().slice(0, 19) + "Z" });
+    s.setItem(historySlot(origin, vkey), JSON.stringify(list.slice(-HISTORY)));
+  }
+
   async function checkTrust(get, o, key, cp, note) {
     const s = storage();
     if (!s) return { status: "no-storage" };
     const slot = trustSlot(o.origin, key), saved = s.getItem(slot);
     let old = null;
     if (saved) { try { old = await openCheckpoint(saved, key, o.origin); } catch (e) { old = null; } }
-    if (!old) { s.setItem(slot, note); return { status: saved ? "reset" : "first-use", size: cp.size }; }
+    if (!old) {
+      s.setItem(slot, note);
+      remember(s, o.origin, o.vkey, note);
+      return { status: saved ? "reset" : "first-use", size: cp.size };
+    }
     if (old.size === cp.size) {
       if (!equal(old.root, cp.root)) throw new ForkError(`fork: this site serves another tree of size ${cp.size} than the one this browser verified before`, saved, note);
       return { status: "unchanged", size: cp.size };
@@ -342,6 +360,7 @@
         throw new ForkError(`fork: checkpoint ${cp.size} is not consistent with checkpoint ${old.size} that this browser verified before (${e.message})`, saved, note);
       }
       s.setItem(slot, note);
+      remember(s, o.origin, o.vkey, note);
       return { status: "grown", previous: old.size, size: cp.size };
     }
     try { await proveConsistent(get, cp, old); } catch (e) {
@@ -664,6 +683,7 @@
     q = q.trim();
     const lower = q.toLowerCase();
     if (/^[0-9a-f]{64}$/.test(lower)) return [{ kind: "leaf hash", text: lower }, { kind: "digest", text: "sha256:" + lower }];
+    if (/^leaf:[0-9a-f]{64}$/.test(lower)) return [{ kind: "leaf hash", text: lower.slice(5) }];
     if (/^[0-9a-f]{96}$/.test(lower)) return [{ kind: "digest", text: "sha384:" + lower }];
     if (/^[0-9a-f]{128}$/.test(lower)) return [{ kind: "digest", text: "sha512:" + lower }];
     const m = /^(sha256|sha384|sha512):([0-9a-f]+)$/.exec(lower);
@@ -789,6 +809,27 @@
     return ranges.reverse().map(([a, b, side]) => ({ first: a, last: b - 1, level: Math.ceil(Math.log2(b - a)), side }));
   }
 
+
+  // ----- history: the checkpoints this browser trusted, each proven a prefix of today's -----
+
+  async function checkHistory(opts) {
+    const o = options(opts);
+    const opened = await openLog(o);
+    const key = await parseVkey(o.vkey), out = [];
+    for (const h of history(o.origin, o.vkey).slice().reverse()) {
+      try {
+        const old = await openCheckpoint(h.note, key, o.origin);
+        await proveConsistent(opened.get, old, opened.cp);
+        out.push({ size: old.size, root: hex(old.root), seen: h.seen, ok: true });
+      } catch (e) {
+        if (!(e instanceof VerifyError)) throw e;
+        out.push({ size: null, root: "", seen: h.seen, ok: false, reason: String(e.message || e) });
+      }
+    }
+    return { size: opened.cp.size, root: hex(opened.cp.root), cosigners: opened.cp.cosigners,
+             unverified: opened.cp.unverified, trust: opened.trust, history: out };
+  }
+
   const witnessKeys = (vkeys) => Promise.all((vkeys || []).map((v) => parseVkey(v, 4)));
 
   function compare(a, b) {
@@ -797,7 +838,7 @@
   }
 
   window.tiledlog = { verifyIndex, findLeafHash, describe, tilePath, search, queryKeys, searchKeysOf,
-    entriesBetween, artifactDigest, jsonBundle, tlogProof, sigstoreBundle, proofSteps, openLog, options,
+    entriesBetween, artifactDigest, checkHistory, jsonBundle, tlogProof, sigstoreBundle, proofSteps, openLog, options,
     spent, openCheckpoint, parseVkey, VerifyError,
     InputError, UnsupportedError, ForkError, pinnedKey, pinKey, unpinKey, forgetTrust, consistencyRanges,
     checkConsistency,

@@ -148,11 +148,21 @@ def test_a_key_with_thousands_of_hits_is_paged(log: dict[str, Any], browser: Any
     page.close()
 
 
-def test_an_identity_and_a_miss(log: dict[str, Any], browser: Any) -> None:
+def test_an_identity_a_leaf_hash_and_a_miss(log: dict[str, Any], browser: Any) -> None:
+    digest_of_alice = hashlib.sha256(b"alice's release 7\n").hexdigest()
     page = browser.new_page()
     page.goto(f"{log['server'].url}/search.html?q=Alice@Example.com")
     assert _settled(page) == "20 of 40 shown, each proven in the log"
     assert all("carries this identity" in r[3] for r in _rows(page))
+    page.goto(f"{log['server'].url}/search.html?q=sha256:{digest_of_alice}")
+    assert _settled(page) == "1 of 1 shown, each proven in the log"
+    leaf = _rows(page)[0]
+    page.goto(f"{log['server'].url}/entry.html?index={leaf[0]}")
+    page.wait_for_function("document.getElementById('badge').textContent === 'verified'",
+                           timeout=60_000)
+    page.goto(f"{log['server'].url}/search.html?q=leaf:{page.inner_text('#f-leaf')}")
+    assert _settled(page) == "1 of 1 shown, each proven in the log"
+    assert _rows(page)[0][3].endswith("carries this leaf hash")
     page.goto(f"{log['server'].url}/search.html?q=sha256:{'0' * 64}")
     assert _settled(page) == "not found: no entry in the log carries this"
     page.goto(f"{log['server'].url}/search.html?q=sha256:abc")
@@ -269,7 +279,7 @@ def test_index_page_shows_a_links_product_digest(log: dict[str, Any], browser: A
 
 
 PAGES = {"index": "index.html", "search": "search.html?q=alice@example.com",
-         "entry": "entry.html?index=70000", "browse": "browse.html"}
+         "entry": "entry.html?index=70000", "browse": "browse.html", "history": "history.html"}
 
 
 @pytest.mark.parametrize("name", list(PAGES))
