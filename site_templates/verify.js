@@ -830,6 +830,14 @@
              unverified: opened.cp.unverified, trust: opened.trust, history: out };
   }
 
+  // A page's status badge for a failure: which "no" it is (see the error classes above).
+  function showFailure(el, e, failed = "verification failed: ") {
+    const kind = e instanceof VerifyError ? e.kind : "failed";
+    el.className = kind === "failed" ? "badge bad" : "badge notice";
+    el.textContent = ({ input: "", unsupported: "cannot check here: ", failed }[kind]) +
+      (e && e.message ? e.message : String(e));
+  }
+
   const witnessKeys = (vkeys) => Promise.all((vkeys || []).map((v) => parseVkey(v, 4)));
 
   function compare(a, b) {
@@ -838,7 +846,7 @@
   }
 
   window.tiledlog = { verifyIndex, findLeafHash, describe, tilePath, search, queryKeys, searchKeysOf,
-    entriesBetween, artifactDigest, checkHistory, jsonBundle, tlogProof, sigstoreBundle, proofSteps, openLog, options,
+    entriesBetween, artifactDigest, checkHistory, showFailure, jsonBundle, tlogProof, sigstoreBundle, proofSteps, openLog, options,
     spent, openCheckpoint, parseVkey, VerifyError,
     InputError, UnsupportedError, ForkError, pinnedKey, pinKey, unpinKey, forgetTrust, consistencyRanges,
     checkConsistency,
