@@ -430,9 +430,16 @@
     }
     const spec = body.spec || {};
     if (body.kind === "hashedrekord" && spec.hashedRekordV002) {
-      const s = spec.hashedRekordV002;
-      return { type: "hashedrekord", rows: [["Artifact digest", digestOf(s.data)],
-        ["Signing key", await keyOf(s.signature.verifier)], ["Algorithm", s.signature.verifier.keyDetails]] };
+      const s = spec.hashedRekordV002, rows = [["Artifact digest", digestOf(s.data)],
+        ["Signing key", await keyOf(s.signature.verifier)], ["Algorithm", s.signature.verifier.keyDetails]];
+      if (s.signature.verifier.x509Certificate) {
+        try {
+          const c = certificateFacts(b64dec(s.signature.verifier.x509Certificate.rawBytes));
+          rows.push(["Certificate identities (not checked here against any CA)", c.names.join("\n") || "none"]);
+          if (c.issuer) rows.push(["OIDC issuer (as the certificate records it)", c.issuer]);
+        } catch (e) { if (!(e instanceof VerifyError)) throw e; }
+      }
+      return { type: "hashedrekord", rows };
     }
     if (body.kind === "dsse" && spec.dsseV002) {
       const s = spec.dsseV002, keys = [];
@@ -589,7 +596,7 @@
     for (let p = el.start; p < el.end;) { const c = derAt(u8, p); out.push(c); p = c.end; }
     return out;
   }
-  const OID_SAN = "551d11", OID_ISSUER_V2 = "2b0601040183bf30010108", OID_ISSUER_V1 = "2b0601040183bf30010101";
+  const OID_SAN = "551d11", OID_ISSUER_V2 = "2b0601040183bf300108", OID_ISSUER_V1 = "2b0601040183bf300101";
   function certificateFacts(der) {
     const tbs = derChildren(der, derAt(der, 0))[0];
     let f = derChildren(der, tbs);
@@ -846,7 +853,7 @@
   }
 
   window.tiledlog = { verifyIndex, findLeafHash, describe, tilePath, search, queryKeys, searchKeysOf,
-    entriesBetween, artifactDigest, checkHistory, showFailure, jsonBundle, tlogProof, sigstoreBundle, proofSteps, openLog, options,
+    entriesBetween, artifactDigest, checkHistory, showFailure, certificateFacts, jsonBundle, tlogProof, sigstoreBundle, proofSteps, openLog, options,
     spent, openCheckpoint, parseVkey, VerifyError,
     InputError, UnsupportedError, ForkError, pinnedKey, pinKey, unpinKey, forgetTrust, consistencyRanges,
     checkConsistency,

@@ -88,6 +88,7 @@ def log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     docs += format_signature_docs("ssh", 100, seed=3)
     _queue(work / "public-queue", docs)
     tlog(work, "sequence")
+    earlier = (work / "public" / "checkpoint").read_text()  # for the history page
     # The last entry is an in-toto link: the index page's newest row shows its product.
     _queue(work / "public-queue", [link_doc(ed[0], b"the newest product", 10_000)])
     tlog(work, "sequence")
@@ -97,7 +98,7 @@ def log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     key0 = ed25519_key(7 * 1000)[0].public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     with StaticServer(work / "public") as server:
-        yield {"work": work, "server": server, "size": size,
+        yield {"work": work, "server": server, "size": size, "earlier": earlier,
                "key0": "key:" + hashlib.sha256(key0).hexdigest()}
 
 
@@ -154,6 +155,9 @@ def test_an_identity_a_leaf_hash_and_a_miss(log: dict[str, Any], browser: Any) -
     page.goto(f"{log['server'].url}/search.html?q=Alice@Example.com")
     assert _settled(page) == "20 of 40 shown, each proven in the log"
     assert all("carries this identity" in r[3] for r in _rows(page))
+    page.goto(f"{log['server'].url}/search.html?q=issuer:https://token.actions.githubusercontent.com")
+    assert _settled(page) == "20 of 40 shown, each proven in the log"
+    assert all("carries this OIDC issuer" in r[3] for r in _rows(page))
     page.goto(f"{log['server'].url}/search.html?q=sha256:{digest_of_alice}")
     assert _settled(page) == "1 of 1 shown, each proven in the log"
     leaf = _rows(page)[0]
@@ -269,8 +273,9 @@ def test_browse_newest_first_by_page_and_type(log: dict[str, Any], browser: Any)
 
 
 def test_index_page_shows_a_links_product_digest(log: dict[str, Any], browser: Any) -> None:
-    page = browser.new_page()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{log['server'].url}/index.html")
+    page.screenshot(path=str(SHOTS / "index-1280.png"), full_page=True)
     row = page.eval_on_selector("main table:last-of-type tr:nth-child(2)",
                                 "r => Array.from(r.cells, c => c.innerText)")
     assert row[1] == "intoto-link"
@@ -304,3 +309,40 @@ def test_phone_width_dark_scheme_and_accessibility(log: dict[str, Any], browser:
     assert serious == [], [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3])
                            for v in serious]
     context.close()
+
+
+def test_history_proves_an_earlier_checkpoint_of_this_log(log: dict[str, Any],
+                                                          browser: Any) -> None:
+    """The checkpoint the log published one run before, as a browser that visited then would
+    have kept it: proven a prefix of the tree served now, in the page."""
+    size, earlier = log["size"], log["earlier"]
+    context = browser.new_context()
+    page = context.new_page()
+    vkey = (log["work"] / "log.pub").read_text().strip()
+    page.goto(f"{log['server'].url}/history.html")
+    _settled(page)
+    page.evaluate("([slot, note]) => localStorage.setItem(slot, JSON.stringify("
+                  "[{note, seen: '2026-12-01T00:00:00Z'},"
+                  " ...JSON.parse(localStorage.getItem(slot))]))",
+                  [f"tiledlog:history:{ORIGIN}|{'+'.join(vkey.split('+')[:2])}", earlier])
+    page.reload()
+    assert _settled(page) == f"2 checkpoints this browser kept, each proven a prefix of tree {size}"
+    rows = page.eval_on_selector_all(
+        "#history tbody tr", "rows => rows.map(r => Array.from(r.cells, c => c.innerText))")
+    assert [(r[0], r[3]) for r in rows] == [
+        (str(size), "the tree served now"),
+        (str(size - 1), f"consistent: a prefix of tree {size} (proven)")]
+    context.close()
+
+
+def test_a_certificate_entry_shows_its_identities(log: dict[str, Any], browser: Any) -> None:
+    page = browser.new_page()
+    page.goto(f"{log['server'].url}/search.html?q=alice@example.com")
+    _settled(page)
+    page.goto(f"{log['server'].url}/entry.html?index={_rows(page)[0][0]}")
+    page.wait_for_function("document.getElementById('badge').textContent === 'verified'",
+                           timeout=60_000)
+    facts = page.inner_text("#facts")
+    assert "alice@example.com" in facts and "https://token.actions.githubusercontent.com" in facts
+    assert "not checked here against any CA" in facts
+    page.close()
