@@ -161,7 +161,8 @@ def main() -> None:
     tlog("site", "build", "--config", "tlog.toml")
     print(f"\nDemo log ready in {DEMO}: {summary['size']} entries, root {summary['root']}.")
     print(f"Browse it: python -m http.server --directory {DEMO / 'public'} and open /index.html"
-          " (entry.html?index=N verifies an entry in the browser)")
+          " (search.html finds entries by digest, key or identity; entry.html?index=N verifies"
+          " one; every page checks what it shows in the browser)")
 
 
 if __name__ == "__main__":
