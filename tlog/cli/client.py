@@ -57,13 +57,16 @@ def _trust(state: str | None) -> TrustStore:
     return TrustStore(state or default_state_dir())
 
 
+def _cache(opts: dict[str, Any]) -> str:
+    return opts.get("cache") or str(Path(platformdirs.user_cache_dir()) / "tiledlog" / "tiles")
+
+
 def _client(opts: dict[str, Any]) -> LogClient:
     from tlog.storage import open_store
 
     if not opts.get("log"):
         raise click.UsageError("--log URL is required")
-    cache = opts.get("cache") or str(Path(platformdirs.user_cache_dir()) / "tiledlog" / "tiles")
-    store = open_store(opts["log"], cache_dir=cache)
+    store = open_store(opts["log"], cache_dir=_cache(opts))
     return LogClient(
         store,
         key_arg(opts["vkey"]),
@@ -353,15 +356,26 @@ def _verify_many(indexes: list[int] | None, leaf_file: str | None, as_json: bool
     _echo_warnings([update.warning] if update.warning else [])
     before = (store.stats.gets, store.stats.bytes_read)
     done = []
+    cost = [0, 0]  # what the worker processes read
+    if indexes:  # on all cores, each worker with its own client on the same disk cache
+        from tlog.client.many import verify_indexes
+
+        beyond = [i for i in indexes if i >= cp.size]
+        if beyond:
+            raise VerificationError(f"entry {beyond[0]}: beyond the tree size {cp.size}")
+        found = verify_indexes(opts["log"], _cache(opts), key_arg(opts["vkey"]),
+                               opts.get("origin"), cp, indexes, cost=cost)
+    else:
+        found = (client.find(leaf, cp) for leaf in leaves)
     try:
-        for item in indexes or leaves:
-            v = client.entry(item, cp) if isinstance(item, int) else client.find(item, cp)
+        for v in found:
             done.append(v)
             if not as_json:
                 click.echo(_summary(v))
     except NotFoundError as e:  # for a verifier, "not in the log" is the check failing
         raise VerificationError(str(e)) from e
-    gets, got = store.stats.gets - before[0], store.stats.bytes_read - before[1]
+    gets = store.stats.gets - before[0] + cost[0]
+    got = store.stats.bytes_read - before[1] + cost[1]
     cost = {"entries": len(done), "tree_size": cp.size, "requests": gets, "bytes": got}
     if as_json:
         click.echo(json.dumps({"verified": [_entry_json(v) for v in done], **cost},

@@ -209,6 +209,15 @@ class LogClient:
             self._update = self._reconcile_loop()
         return self._update
 
+    def opened(self, note: bytes) -> VerifiedCheckpoint:
+        """A checkpoint note verified with this client's key, origin and policy (the last
+        one is kept: a worker process is handed the same note task after task)."""
+        kept = getattr(self, "_opened", None)
+        if kept is None or kept.note != note:
+            kept = self._opened = open_log_checkpoint(note, self.verifier, self.origin,
+                                                      self.policy)
+        return kept
+
     def refresh(self) -> None:
         """Forget the checkpoint fetched so far: the next check fetches the latest again."""
         self._update = None
