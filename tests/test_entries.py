@@ -397,3 +397,25 @@ def test_admit_many_on_a_process_pool_keeps_order_and_errors() -> None:
     assert str(results[17]) == "hashedrekord.signature: does not verify with the given public key"
     assert isinstance(results[250], MalformedError)
     assert results[0] == admit(docs[0])
+
+
+@pytest.mark.parametrize("algo", ["ed25519", "ecdsa-p256"])
+def test_a_monitor_refuses_a_logged_entry_not_in_its_exact_encoding(algo: str) -> None:
+    """The same fields in another JSON form (spaces, another member order, escaped
+    characters) are not the entry that was logged: the re-check says so, whichever check
+    (the generic RFC 8785 one, or the type's own exact re-encoding) catches it."""
+    from tlog.entries.registry import recheck_entry
+
+    s = signer(algo)
+    doc = json.dumps({"type": "hashedrekord", "digest": s.artifact_digest(b"a"),
+                       "signature": base64.b64encode(s.sign_artifact(b"a")).decode(),
+                       "public_key": s.pem()}).encode()
+    entry = admit(doc).entry
+    recheck_entry(entry)  # the logged bytes pass
+    body = json.loads(entry)
+    for variant in (json.dumps(body).encode(),  # spaces
+                    json.dumps(body, separators=(",", ":")).encode().replace(b"/", b"\\/"),
+                    json.dumps(dict(reversed(body.items())), separators=(",", ":")).encode()):
+        assert variant != entry
+        with pytest.raises(MalformedError, match="canonical"):
+            recheck_entry(variant)

@@ -143,9 +143,14 @@ class HashedRekord:
             "verifier": "certificate" if p.key.is_certificate else "public key",
         }
 
+    checks_encoding = True  # verify_entry compares the entry with its exact encoding
+
     def verify_entry(self, entry: bytes) -> None:
-        """Re-check the logged signature over the logged digest, as its keyDetails say."""
+        """Re-check the logged signature over the logged digest, as its keyDetails say, and
+        that the entry is byte for byte the encoding of what it holds."""
         p = _decode(entry)
+        if _encode(p.hash_name, p.digest, p.signature, p.key, p.details) != bytes(entry):
+            raise MalformedError("is not the canonical encoding of its fields", field="entry")
         try:
             verify_digest(p.key, p.options, p.signature, p.digest, "entry.signature")
         except MalformedError as e:
