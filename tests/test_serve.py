@@ -33,6 +33,7 @@ from sigstore_models.common.v1 import HashAlgorithm, MessageSignature
 
 from tests.servers import S3_CREDENTIALS, free_port, wait_for_port, witness_server
 from tests.sigstore_pki import ISSUER, OpenSSLTimestampAuthority, PrivateSigstore
+from tests.test_cli_json import check
 from tlog.client.sigstore import request_timestamp
 
 BIN = Path(sys.executable).parent
@@ -163,6 +164,18 @@ def test_bad_requests_say_what_is_wrong(witnessed_log: dict[str, Any]) -> None:
 def test_a_flood_from_one_client_is_refused_with_retry_after(tmp_path: Path) -> None:
     tlog(tmp_path, "keygen", HOST, "--out", "log")
     tlog(tmp_path, "init", "--store", "public", "--origin", HOST, "--key", "log.key")
+    port = free_port()
+    proc = subprocess.Popen([str(BIN / "tlog"), "serve", "--listen", f"127.0.0.1:{port}",
+                             "--json"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        info = check("serve", proc.stdout.readline())  # the documented start-up line
+        assert info["write"] == f"http://127.0.0.1:{port}/api/v2/log/entries"
+        assert info["sigstore_compatible"] is False  # no public_url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
     with serving(tmp_path, "--rate", "1", "--burst", "2") as url:
         codes = [requests.post(f"{url}/api/v2/log/entries", data=b"{}", timeout=10).status_code
                  for _ in range(4)]
