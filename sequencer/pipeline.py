@@ -9,6 +9,7 @@ hand the batch to ``CommitProtocol.carry_out`` (5-9), and go on with the next ba
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -121,6 +122,7 @@ class Sequencer:
         summary.size = self._last.checkpoint.size
         summary.root = self._last.checkpoint.root_hash.hex()
         summary.seconds = time.monotonic() - started
+        _release_memory()
         return summary
 
     def _drain(self, stream: Iterator[tuple[Chunk, Sequence[Any]]], summary: RunSummary,
@@ -280,6 +282,24 @@ class Sequencer:
         if self._progress:
             self._progress(draft.submissions)
         return committed, stats
+
+
+def _release_memory() -> None:
+    """Give the heap's free pages back after a run: glibc keeps what a batch's large
+    temporaries freed, and a daemon's heap then crept up run after run (28 to 44 MB over 100
+    batches of 2,000; flat with this, bench/memory.py). Elsewhere there is nothing to do."""
+    global _LIBC
+    if _LIBC is None:
+        try:
+            _LIBC = ctypes.CDLL("libc.so.6")
+            _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)
+
+
+_LIBC: Any = None
 
 
 def _lost_message(summary: RunSummary, pending: str) -> str:
