@@ -24,7 +24,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from tlog.errors import ConfigError, MalformedError, StoreError, VerificationError
-from tlog.note import parse_vkey
 from tlog.sigstore import log_id, log_public_key
 from tlog.storage.bounded import bounded_post, transport_reason
 
@@ -228,8 +227,3 @@ def request_timestamp(tsa_url: str, signature: bytes, *, timeout: float = 20.0,
     if decode_timestamp_response(body).tst_info.nonce != req.nonce:
         raise VerificationError(f"TSA {tsa_url}: the answer's nonce is not the request's")
     return body
-
-
-def key_name(vkey: str) -> str:
-    """The checkpoint key's name."""
-    return parse_vkey(vkey)[0]
