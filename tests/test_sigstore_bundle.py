@@ -474,3 +474,18 @@ def test_hostile_timestamps_and_key_files_get_one_line_errors(log: dict[str, Any
     res = tlog(work, "trusted-root", "--vkey", "log.pub", "--base-url", f"https://{HOST}",
                "--valid-from", "garbage")
     assert res.returncode == 2 and "--valid-from" in res.stderr, res.stderr
+
+
+ESCAPED = '{"mediaType": "application\\/vnd.dev.sigstore.bundle.v0.3+json"}'
+
+
+@pytest.mark.parametrize("text", ['{"mediaType": "x"}', ESCAPED])
+def test_a_file_with_a_media_type_is_read_as_a_sigstore_bundle(log: dict[str, Any], text: str,
+                                                               tmp_path: Path) -> None:
+    """A JSON object with a mediaType is meant as a Sigstore bundle (this log's own format has
+    none): the error says what is wrong with it as one, also when the type's slashes are
+    escaped, as JSON allows."""
+    (tmp_path / "b.json").write_text(text)
+    res = tlog(log["work"], "verify", "--vkey", "log.pub", "--bundle", str(tmp_path / "b.json"))
+    assert res.returncode == 2 and "unknown member" not in res.stderr, res.stderr
+    assert ("not a Sigstore bundle" in res.stderr or "verificationMaterial" in res.stderr)
