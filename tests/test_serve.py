@@ -292,3 +292,24 @@ def test_a_submission_the_sequencer_rejects_is_answered_with_its_reason(tmp_path
         sequencer.wait(timeout=30)
     assert res.status_code == 400, res.text
     assert "the log rejected it: certificate: does not chain" in res.json()["message"]
+
+
+def test_two_frontends_on_one_gcs_store(tmp_path: Path, gcs_endpoint: str,
+                                        gcs_bucket: str) -> None:
+    """As on S3, on fake-gcs-server (which enforces generation preconditions, the lock's
+    compare-and-swap): every answered entry is in the log once."""
+    pki = PrivateSigstore.create(tmp_path / "pki")
+    tlog(tmp_path, "keygen", HOST, "--out", "log")
+    tlog(tmp_path, "init", "--store", f"gs://{gcs_bucket}/log", "--queue",
+         f"gs://{gcs_bucket}/queue", "--origin", HOST, "--key", "log.key")
+    signer = pki.leaf("gcs@example.com")
+    reqs = [_request(*signer, f"gcs artifact {i}\n".encode())[0] for i in range(24)]
+    with contextlib.ExitStack() as stack:
+        urls = [stack.enter_context(serving(tmp_path, "--interval", "0.1",
+                                            log=tmp_path / f"gcs{i}.log")) for i in range(2)]
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(
+                lambda i: requests.post(f"{urls[i % 2]}/api/v2/log/entries", json=reqs[i],
+                                        timeout=60), range(24)))
+    assert [a.status_code for a in answers] == [201] * 24, [a.text for a in answers][:3]
+    assert sorted(int(a.json()["logIndex"]) for a in answers) == list(range(24))
