@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from tlog.entries.keys import load_public_key
 from tlog.errors import ConfigError, MalformedError, StoreError, VerificationError
-from tlog.sigstore import log_id, log_public_key
+from tlog.sigstore import client_key_details, log_id, log_public_key
 from tlog.storage.bounded import bounded_post, transport_reason
 
 __all__ = [
@@ -70,20 +70,6 @@ def _valid_for(start: str, end: str | None = None) -> dict[str, str]:
     return {"start": start, **({"end": end} if end else {})}
 
 
-def _key_details(key: Any) -> str:
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        curves = {"secp256r1": "PKIX_ECDSA_P256_SHA_256", "secp384r1": "PKIX_ECDSA_P384_SHA_384",
-                  "secp521r1": "PKIX_ECDSA_P521_SHA_512"}
-        if key.curve.name in curves:
-            return curves[key.curve.name]
-    elif isinstance(key, rsa.RSAPublicKey) and key.key_size in (2048, 3072, 4096):
-        return f"PKIX_RSA_PKCS1V15_{key.key_size}_SHA256"
-    elif isinstance(key, ed25519.Ed25519PublicKey):
-        return "PKIX_ED25519"
-    raise MalformedError("unsupported key (ECDSA P-256/384/521, RSA 2048-4096 or Ed25519)",
-                         field="key")
-
-
 def _authority(chain: Sequence[x509.Certificate], what: str) -> dict[str, Any]:
     """A ``CertificateAuthority``: the chain leaf (or intermediate) first, root last."""
     if not chain:
@@ -103,18 +89,19 @@ def _authority(chain: Sequence[x509.Certificate], what: str) -> dict[str, Any]:
 
 
 def _ctlog(spki_pem: bytes, what: str) -> dict[str, Any]:
+    """A CT log's ``TransparencyLogInstance``: its key (which signs SCTs as such: pure
+    Ed25519 for an Ed25519 key), its log ID the SHA-256 of the key."""
     try:
-        key = serialization.load_pem_public_key(spki_pem)
-    except ValueError as e:
-        raise ConfigError(f"{what}: not a PEM public key: {e}") from e
-    der = key.public_bytes(serialization.Encoding.DER,
-                           serialization.PublicFormat.SubjectPublicKeyInfo)
+        key = load_public_key(spki_pem, what)
+    except MalformedError as e:
+        raise ConfigError(f"{what}: {e}") from e
+    details = "PKIX_ED25519" if key.algorithm == "ed25519" else client_key_details(key.algorithm)
     return {
         "baseUrl": "",
         "hashAlgorithm": "SHA2_256",
-        "publicKey": {"rawBytes": base64.b64encode(der).decode(), "keyDetails": _key_details(key),
+        "publicKey": {"rawBytes": base64.b64encode(key.spki).decode(), "keyDetails": details,
                       "validFor": _valid_for(EPOCH)},
-        "logId": {"keyId": base64.b64encode(hashlib.sha256(der).digest()).decode()},
+        "logId": {"keyId": base64.b64encode(hashlib.sha256(key.spki).digest()).decode()},
     }
 
 
