@@ -130,6 +130,17 @@ def bracketed(run: Callable[[], T], seconds: float = 1.0) -> tuple[T, Baseline]:
     return out, Baseline(*((a + b) / 2 for a, b in zip(before, after, strict=True)))
 
 
+def quantiles(xs: list[float]) -> dict[str, float]:
+    """A latency distribution: count, median, p90, p99 and max (seconds, 3 decimals)."""
+    xs = sorted(xs)
+
+    def q(p: float) -> float:
+        return round(xs[min(len(xs) - 1, int(p * len(xs)))], 3)
+
+    return {"n": len(xs), "p50": round(statistics.median(xs), 3), "p90": q(0.9),
+            "p99": q(0.99), "max": round(xs[-1], 3)}
+
+
 def summary(ratios: list[float]) -> dict[str, Any]:
     """Median and range of repeated ratios."""
     return {"median": round(statistics.median(ratios), 3), "min": round(min(ratios), 3),

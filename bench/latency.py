@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from common import quantiles
 from submissions import hashedrekord_docs
 
 BIN = Path(sys.executable).parent
@@ -36,16 +37,6 @@ def _size(public: Path) -> int:
         return int((public / "checkpoint").read_text().split("\n")[1])
     except (OSError, IndexError, ValueError):
         return -1
-
-
-def _quantiles(xs: list[float]) -> dict[str, float]:
-    xs = sorted(xs)
-
-    def q(p: float) -> float:
-        return round(xs[min(len(xs) - 1, int(p * len(xs)))], 3)
-
-    return {"n": len(xs), "p50": round(statistics.median(xs), 3), "p90": q(0.9),
-            "p99": q(0.99), "max": round(xs[-1], 3)}
 
 
 def main() -> None:
@@ -104,8 +95,8 @@ def main() -> None:
         finally:
             daemon.terminate()
             daemon.wait(timeout=30)
-    out = {"interval_s": args.interval, "queue_to_published_s": _quantiles(direct),
-           "shell_submit_to_verified_s": _quantiles(shell),
+    out = {"interval_s": args.interval, "queue_to_published_s": quantiles(direct),
+           "shell_submit_to_verified_s": quantiles(shell),
            "target": {"p50": 0.3, "p99": 0.6}}
     print(json.dumps(out, indent=None if args.json else 2))
 

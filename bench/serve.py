@@ -23,7 +23,6 @@ import json
 import os
 import random
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import bracketed_by, pkix_verify_rate
+from common import bracketed_by, pkix_verify_rate, quantiles
 from servers import free_port, wait_for_port, witness_server
 
 from tlog.client.admission import admit_stream, chunk_documents, shutdown_admission_pool
@@ -65,16 +64,6 @@ def _requests(n: int, seed: int) -> list[dict[str, Any]]:
             "signature": {"content": base64.b64encode(sig).decode(), "verifier": {
                 "publicKey": {"rawBytes": der[i % 4]}, "keyDetails": "PKIX_ECDSA_P256_SHA_256"}}}})
     return out
-
-
-def _quantiles(xs: list[float]) -> dict[str, float]:
-    xs = sorted(xs)
-
-    def q(p: float) -> float:
-        return round(xs[min(len(xs) - 1, int(p * len(xs)))], 3)
-
-    return {"n": len(xs), "p50": round(statistics.median(xs), 3), "p90": q(0.9),
-            "p99": q(0.99), "max": round(xs[-1], 3)}
 
 
 def _run(cmd: list[str], cwd: Path) -> None:
@@ -169,10 +158,10 @@ def _measure(url: str, args: argparse.Namespace, rng: random.Random
     health = requests.get(url.replace("/api/v2/log/entries", "/healthz"), timeout=30).json()
     codes = [c for c, _ in results]
     assert codes.count(201) == args.load, {c: codes.count(c) for c in set(codes)}
-    return _quantiles(times), {"answered_per_s": round(args.load / elapsed, 1),
+    return quantiles(times), {"answered_per_s": round(args.load / elapsed, 1),
                                "server": {k: health[k] for k in ("runs", "run_seconds",
                                                                  "admitted", "requests")},
-                               "latency_under_load_s": _quantiles([t for _, t in results])}
+                               "latency_under_load_s": quantiles([t for _, t in results])}
 
 
 if __name__ == "__main__":
