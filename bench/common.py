@@ -4,7 +4,7 @@ The machine is a shared VM whose speed drifts by ±20 % from one minute to the n
 timed run is bracketed: the single-core rate is measured just before and just after it, and
 the run's ratio uses their mean. Two rates are measured: ``cryptography``'s (OpenSSL), the
 yardstick the targets are set against, and libsodium's (PyNaCl), the library admission
-actually checks signatures with (tlog/entries/ed25519.py), about twice as fast here: a ratio
+actually checks signatures with (tlog/ed25519.py), about twice as fast here: a ratio
 against it says how close the pipeline comes to its own verifier. ``parallel_verify_rate`` is
 the same raw loop on every core at once: what this machine can do at best when all cores are
 busy (it is often well under cores × single-core, and the gap is the machine's, not ours).

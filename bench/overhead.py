@@ -4,7 +4,7 @@
 
 Times the sequencer's worker task (``log_batch`` over 512 Ed25519 hashedrekord documents)
 and the raw check of the same signatures with preloaded keys, through the same verifier
-(``tlog.entries.ed25519.verify``: libsodium when PyNaCl is there), interleaved, keeping the
+(``tlog.ed25519.verify``: libsodium when PyNaCl is there), interleaved, keeping the
 best of each (the machine's drift moves both alike). The difference is what parsing, entry
 encoding and index keys cost: what stands between admission and the verify rate.
 """
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from submissions import hashedrekord_docs
 
-from tlog.entries.ed25519 import FAST, verify
+from tlog.ed25519 import FAST, verify
 from tlog.entries.keys import load_public_key
 from tlog.entries.submission import log_batch
 

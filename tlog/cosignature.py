@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from tlog.ed25519 import verify as verify_ed25519
 from tlog.errors import MalformedError, VerificationError
 from tlog.note import (
     ALG_ED25519,
@@ -123,10 +123,10 @@ class CosignatureVerifier:
         if ts > MAX_TIMESTAMP:
             return False
         try:
-            self._key.verify(sig[8:], cosignature_message(msg.decode(), ts))
-        except (InvalidSignature, UnicodeDecodeError):
+            message = cosignature_message(msg.decode(), ts)
+        except UnicodeDecodeError:
             return False
-        return True
+        return verify_ed25519(self._key, self.public_key, sig[8:], message)
 
 
 def cosignature_timestamp(sig: Signature | bytes) -> int:

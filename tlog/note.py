@@ -19,10 +19,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from tlog.ed25519 import verify as verify_ed25519
 from tlog.errors import MalformedError, VerificationError
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
 ALG_ED25519 = 0x01
 MAX_SIGNATURES = 100
 _HEX8 = re.compile(r"[0-9a-fA-F]{8}")
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f]")  # control characters other than newline
 _SPACES = set("\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | {
     chr(c) for c in range(0x2000, 0x200B)
 }
@@ -181,11 +182,7 @@ class Ed25519Verifier:
     def verify(self, msg: bytes, sig: bytes) -> bool:
         if len(sig) != 64:
             return False
-        try:
-            self._key.verify(sig, msg)
-        except InvalidSignature:
-            return False
-        return True
+        return verify_ed25519(self._key, self.public_key, sig, msg)
 
 
 class Ed25519Signer:
@@ -262,7 +259,7 @@ def generate_key(name: str) -> tuple[str, str]:
 
 
 def _check_text(text: str) -> None:
-    if not text.endswith("\n") or any(c < " " and c != "\n" for c in text):
+    if not text.endswith("\n") or _CONTROL.search(text):
         raise MalformedError("note text must end in a newline and have no control characters")
 
 
@@ -287,7 +284,7 @@ def open_note(msg: bytes, verifiers: Iterable[Verifier]) -> Note:
         s = bytes(msg).decode("utf-8")
     except (UnicodeDecodeError, TypeError) as e:
         raise MalformedError("note is not valid UTF-8") from e
-    if any(c < " " and c != "\n" for c in s):
+    if _CONTROL.search(s):
         raise MalformedError("note contains control characters")
     i = s.rfind("\n\n")
     if i < 0:

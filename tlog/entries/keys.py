@@ -28,9 +28,9 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
 
+from tlog.ed25519 import verify as verify_ed25519
 from tlog.errors import MalformedError, VerificationError
 
-from .ed25519 import verify as verify_ed25519
 from .ed25519ph import verify_ed25519ph
 
 __all__ = [

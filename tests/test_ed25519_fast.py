@@ -15,8 +15,8 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519 as openssl
 
+from tlog import ed25519 as fast
 from tlog.entries import admit
-from tlog.entries import ed25519 as fast
 from tlog.errors import VerificationError
 
 L = 2**252 + 27742317777372353535851937790883648493  # the group order

@@ -1,12 +1,13 @@
-"""Pure Ed25519 verification for admission: libsodium's speed, OpenSSL's verdict.
+"""Pure Ed25519 verification: libsodium's speed, OpenSSL's verdict (admission, note
+signatures, the witness).
 
-Checking signatures is nearly all of admission's work, and libsodium (through PyNaCl) checks an
-Ed25519 signature in about half the time OpenSSL (through ``cryptography``) takes on the same
-machine. Both compute the same cofactorless equation and compare encodings of R; libsodium
-also refuses small-order and non-canonically encoded points, which OpenSSL accepts. So what
-libsodium accepts, OpenSSL accepts too, and a refusal is asked of OpenSSL again: the verdict
-is always OpenSSL's (the one every client re-checking an entry with ``cryptography`` reaches),
-only sooner. Without PyNaCl, OpenSSL alone decides.
+Checking signatures is nearly all of admission's and the witness's work, and libsodium (through
+PyNaCl) checks an Ed25519 signature in about half the time OpenSSL (through ``cryptography``)
+takes on the same machine. Both compute the same cofactorless equation and compare encodings of
+R; libsodium also refuses small-order and non-canonically encoded points, which OpenSSL accepts.
+So what libsodium accepts, OpenSSL accepts too, and a refusal is asked of OpenSSL again: the
+verdict is always OpenSSL's (the one every client re-checking an entry with ``cryptography``
+reaches), only sooner. Without PyNaCl, OpenSSL alone decides.
 """
 
 from __future__ import annotations
