@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,10 +112,11 @@ def test_handler_decisions_without_http() -> None:
 # ----- over HTTP -------------------------------------------------------------------------------
 
 
-def _witness_dir(tmp: Path, size: int = 6) -> Path:
+def _witness_dir(tmp: Path, size: int = 6, workers: int = 1) -> Path:
     signer = witness_signer()
     (tmp / "w1.key").write_text(signer.skey + "\n")
-    (tmp / "witness.toml").write_text('key_file = "w1.key"\nstate = "w1.db"\n')
+    (tmp / "witness.toml").write_text(f'key_file = "w1.key"\nstate = "w1.db"\n'
+                                      f'workers = {workers}\n')
     state = WitnessState(tmp / "w1.db")
     state.add_log(ORIGIN, [LOG_VKEY])
     if size:
@@ -195,16 +197,24 @@ def test_every_status_over_http(witness: tuple[str, WitnessState]) -> None:
     r = requests.get(f"{url}/{hashlib.sha256(ORIGIN.encode()).hexdigest()}/checkpoint",
                      timeout=10)
     assert r.status_code == 200 and r.content.startswith(NOTE8)
+    # Routes: a wrong method is 405 with the allowed ones, an unknown path 404.
+    r = requests.get(url + "/add-checkpoint", timeout=10)
+    assert (r.status_code, r.headers["allow"]) == (405, "POST")
+    assert requests.post(url + "/", data=b"x", timeout=10).status_code == 405
+    assert requests.get(url + "/a/b/checkpoint", timeout=10).status_code == 404
+    assert requests.get(url + "/" + "0" * 64 + "/checkpoint", timeout=10).status_code == 404
 
 
 def _fresh_log_key() -> str:
     return generate_key(ORIGIN)[0]
 
 
-def test_concurrent_requests_only_move_forward(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_concurrent_requests_only_move_forward(tmp_path: Path, workers: int) -> None:
     """50 clients at once, each with a checkpoint of its own size, retrying as a log does:
-    the witness's size, watched throughout, never decreases and ends at the largest."""
-    config = _witness_dir(tmp_path, size=0)
+    the witness's size, watched throughout, never decreases and ends at the largest; with
+    ``workers = 2`` two processes answer them, sharing the state."""
+    config = _witness_dir(tmp_path, size=0, workers=workers)
     state = WitnessState(tmp_path / "w1.db")
     rng = random.Random(7)
     sizes = [rng.randint(1, len(ALL)) for _ in range(49)] + [len(ALL)]
@@ -213,7 +223,7 @@ def test_concurrent_requests_only_move_forward(tmp_path: Path) -> None:
     spec = WitnessSpec("witness.example/w1", "", parse_any_verifier(W_VKEY))
     outcomes: list[str] = []
 
-    with witness_server(config) as url:
+    with witness_server(config, log=tmp_path / "log") as url:
         spec = WitnessSpec(spec.name, url, spec.verifier)
 
         def watch() -> None:
@@ -251,3 +261,6 @@ def test_concurrent_requests_only_move_forward(tmp_path: Path) -> None:
     assert seen == sorted(seen)  # never backwards
     assert "gave up" not in outcomes and outcomes.count("cosigned") >= 1
     assert len(outcomes) == 50
+    started = re.findall(r"Started server process \[(\d+)\]", (tmp_path / "log").read_text())
+    assert len(set(started)) == workers, started
+

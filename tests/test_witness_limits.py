@@ -155,3 +155,13 @@ def test_limits_are_checked_in_the_config(tmp_path: Path, limits: str, message: 
     res = subprocess.run([str(BIN / "tlog"), "witness", "serve", "--config", str(cfg)],
                          capture_output=True, text=True, timeout=30)
     assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("workers", ["0", '"2"', "true", "65"])
+def test_workers_are_checked_in_the_config(tmp_path: Path, workers: str) -> None:
+    cfg = _witness(tmp_path, "")
+    cfg.write_text(f"workers = {workers}\n" + cfg.read_text())
+    res = subprocess.run([str(BIN / "tlog"), "witness", "serve", "--config", str(cfg)],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert f"{cfg}: workers: expected a number of processes from 1 to 64" in res.stderr

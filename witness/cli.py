@@ -1,26 +1,12 @@
 """``tlog witness``: make a witness key, follow logs, serve C2SP tlog-witness.
 
-The witness's configuration is one TOML file (paths relative to it)::
-
-    key_file = "w1.key"          # the witness's cosignature key (type 0x04)
-    state = "w1.db"              # SQLite: followed logs and what was cosigned
-    listen = "127.0.0.1:7380"    # address for `tlog witness serve` (optional)
-
-    [limits]                     # optional; these are the defaults
-    head_timeout = 10.0          # seconds to send a whole request head (else 408, closed)
-    idle_timeout = 5.0           # seconds a kept-alive connection may sit idle
-    max_connections_per_client = 16   # beyond it: 429 and closed at once
-    max_connections = 1024       # in all; beyond it: 503 and closed at once
-
-Unknown keys are errors.
+The configuration file, witness.toml, is described in ``witness.config``.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import os
 from pathlib import Path
 
 import click
@@ -28,76 +14,13 @@ import tomli_w
 
 from tlog.cli.options import listen_address
 from tlog.errors import ConfigError, MalformedError
-from tlog.storage.files import read_toml
 
-from .guard import Limits, uvicorn_settings
+from .config import WitnessConfig, load_config, load_signer
+from .guard import uvicorn_settings
 
-__all__ = ["WitnessConfig", "load_config", "witness"]
+__all__ = ["WitnessConfig", "load_config", "witness"]  # the config's names, as before
 
 _CONFIG_HELP = "The witness's config file (TOML)."
-
-
-@dataclass(frozen=True)
-class WitnessConfig:
-    path: Path
-    key_file: Path
-    state: Path
-    listen: str = "127.0.0.1:7380"
-    limits: Limits = field(default_factory=Limits)
-
-
-_TOP_KEYS = ("key_file", "state", "listen", "limits")
-_LIMIT_KEYS = {"head_timeout": ("head_timeout", float), "idle_timeout": ("idle_timeout", float),
-               "max_connections_per_client": ("per_client", int),
-               "max_connections": ("total", int)}
-
-
-def _unknown(p: Path, table: dict[str, object], known: Iterable[str], where: str) -> None:
-    for key in table:
-        if key not in known:
-            raise ConfigError(f"{p}: unknown key {where + key!r} (known: {', '.join(known)})")
-
-
-def _limits(p: Path, table: object) -> Limits:
-    if not isinstance(table, dict):
-        raise ConfigError(f"{p}: limits: expected a table")
-    _unknown(p, table, _LIMIT_KEYS, "limits.")
-    values: dict[str, float | int] = {}
-    for key, (name, kind) in _LIMIT_KEYS.items():
-        if key in table:
-            v = table[key]
-            ok = isinstance(v, (int, float)) if kind is float else isinstance(v, int)
-            if not ok or isinstance(v, bool) or v <= 0:
-                raise ConfigError(f"{p}: limits.{key}: expected a positive "
-                                  f"{'number' if kind is float else 'integer'}, got {v!r}")
-            values[name] = kind(v)
-    return Limits(**values)  # type: ignore[arg-type]
-
-
-def load_config(path: str) -> WitnessConfig:
-    """Read witness.toml; ConfigError names the file and the key that is wrong."""
-    p = Path(path)
-    data = read_toml(p, missing="create it with `tlog witness keygen`")
-    assert data is not None
-    _unknown(p, data, _TOP_KEYS, "")
-    for key in ("key_file", "state"):
-        if not isinstance(data.get(key), str):
-            raise ConfigError(f"{p}: {key}: required string is missing")
-    listen = data.get("listen", "127.0.0.1:7380")
-    if not isinstance(listen, str):
-        raise ConfigError(f"{p}: listen: expected \"host:port\"")
-    return WitnessConfig(p, p.parent / data["key_file"], p.parent / data["state"], listen,
-                         _limits(p, data.get("limits", {})))
-
-
-def _signer(cfg: WitnessConfig):  # type: ignore[no-untyped-def]
-    from tlog.cosignature import new_cosignature_signer
-
-    try:
-        return new_cosignature_signer(cfg.key_file.read_text().strip(), time.time)
-    except OSError as e:
-        raise ConfigError(f"{cfg.path}: key_file: cannot read {cfg.key_file}: "
-                          f"{e.strerror}") from e
 
 
 @click.group()
@@ -197,11 +120,11 @@ def serve(config: str, listen: str | None, as_json: bool) -> None:
     """
     import uvicorn
 
-    from .server import make_app
+    from .server import CONFIG_ENV, make_app
     from .state import WitnessState
 
     cfg = load_config(config)
-    signer = _signer(cfg)
+    signer = load_signer(cfg)
     state = WitnessState(cfg.state)
     host, port = listen_address(listen or cfg.listen)
     vkey = signer.verifier().vkey
@@ -212,5 +135,14 @@ def serve(config: str, listen: str | None, as_json: bool) -> None:
                f"{len(info['logs'])} log(s)")
     # One access-log line per request (client, method, path, status; never a body).
     # Limits (witness.guard): a deadline per request head, caps per client and in all.
-    uvicorn.run(make_app(state, signer), host=host, port=port, log_level="info",
-                access_log=True, **uvicorn_settings(cfg.limits))
+    settings = uvicorn_settings(cfg.limits)
+    if cfg.workers == 1:
+        uvicorn.run(make_app(state, signer), host=host, port=port, log_level="info",
+                    access_log=True, **settings)
+        return
+    # Several processes on one socket: uvicorn starts each from import strings, which read
+    # the same config file.
+    os.environ[CONFIG_ENV] = str(cfg.path.resolve())
+    settings["http"] = "witness.server:GuardedFromEnviron"
+    uvicorn.run("witness.server:app_from_environ", factory=True, workers=cfg.workers,
+                host=host, port=port, log_level="info", access_log=True, **settings)

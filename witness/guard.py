@@ -3,7 +3,7 @@ connections per client address and in all.
 
 uvicorn bounds the size of a request head but not the time it may take, and it counts idle
 connections against ``limit_concurrency``, so a few hundred silent sockets made every request
-a 503. This protocol (uvicorn's own h11 protocol, given to it as ``http=``) closes a
+a 503. This protocol (uvicorn's own HTTP protocol, given to it as ``http=``) closes a
 connection that has not sent a whole request head within ``head_timeout`` of opening or of its
 last response (408), and refuses a connection beyond the caps at once (429 for one address, 503
 in all), so one client cannot hold the witness.
@@ -15,10 +15,7 @@ import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from uvicorn.protocols.http.h11_impl import H11Protocol
+from typing import Any
 
 __all__ = ["Limits", "guarded_protocol", "uvicorn_settings"]
 
@@ -42,13 +39,20 @@ def _reply(transport: asyncio.BaseTransport, status: bytes) -> None:
     transport.close()
 
 
-def guarded_protocol(limits: Limits) -> type[H11Protocol]:
-    """uvicorn's h11 protocol with ``limits`` applied (one class per server)."""
-    from uvicorn.protocols.http.h11_impl import H11Protocol
+def guarded_protocol(limits: Limits) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol with ``limits`` applied (one class per server): its httptools
+    protocol (a C parser, about a third of the cost of a request less) when httptools is
+    installed, else its h11 one."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
+        head_hook = "on_headers_complete"  # called once a whole request head is parsed
+    except ImportError:
+        from uvicorn.protocols.http.h11_impl import H11Protocol as Base  # type: ignore[assignment]
+        head_hook = "handle_events"
 
     open_from: Counter[str] = Counter()
 
-    class Guarded(H11Protocol):
+    class Guarded(Base):  # type: ignore[valid-type,misc]
         _counted: str | None = None
         _head_timer: asyncio.TimerHandle | None = None
 
@@ -76,9 +80,9 @@ def guarded_protocol(limits: Limits) -> type[H11Protocol]:
                 self._counted = None
             super().connection_lost(exc)
 
-        def handle_events(self) -> None:
+        def _head_seen(self, *args: Any) -> None:
             before = self.cycle
-            super().handle_events()
+            getattr(super(), head_hook)(*args)
             if self.cycle is not before:  # a whole request head arrived
                 self._disarm()
 
@@ -100,6 +104,7 @@ def guarded_protocol(limits: Limits) -> type[H11Protocol]:
             if not self.transport.is_closing():
                 _reply(self.transport, b"408 Request Timeout")
 
+    setattr(Guarded, head_hook, Guarded._head_seen)
     return Guarded
 
 

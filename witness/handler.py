@@ -10,12 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from tlog.checkpoint import Checkpoint, parse_checkpoint
 from tlog.cosignature import parse_any_verifier
 from tlog.errors import MalformedError, TlogError, VerificationError
 from tlog.merkle import EMPTY_ROOT, check_consistency
-from tlog.note import InvalidSignatureError, Note, Signer, UnverifiedNoteError, open_note
+from tlog.note import (
+    InvalidSignatureError,
+    Note,
+    Signer,
+    UnverifiedNoteError,
+    Verifier,
+    open_note,
+)
 from tlog.witness_protocol import (
     SIZE_CONTENT_TYPE,
     format_size,
@@ -138,9 +146,15 @@ def _origin(note: bytes) -> str:
     return first
 
 
+@lru_cache(maxsize=1024)
+def _verifiers(vkeys: tuple[str, ...]) -> tuple[Verifier, ...]:
+    """A log's verifiers, parsed once per key set rather than once per request."""
+    return tuple(parse_any_verifier(v) for v in vkeys)
+
+
 def _open(req_note: bytes, state: LogState) -> tuple[Note, Checkpoint]:
     try:
-        verifiers = [parse_any_verifier(v) for v in state.vkeys]
+        verifiers = _verifiers(state.vkeys)
     except MalformedError as e:
         raise WitnessError(f"configured key for {state.origin} is bad: {e}") from e
     try:

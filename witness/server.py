@@ -1,4 +1,4 @@
-"""The witness as an ASGI app (Starlette, served by uvicorn).
+"""The witness as an ASGI app (served by uvicorn).
 
 Routes (c2sp.org/tlog-witness):
 
@@ -14,16 +14,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import queue
 import threading
+from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import Future
 from typing import Any
-
-from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response as HTTPResponse
-from starlette.routing import Route
 
 from tlog.errors import TlogError
 from tlog.note import Signer
@@ -40,10 +36,17 @@ from .handler import (
 )
 from .state import WitnessState
 
-__all__ = ["BODY_TIMEOUT", "GroupCommit", "make_app", "process", "process_grouped"]
+__all__ = ["BODY_TIMEOUT", "CONFIG_ENV", "GroupCommit", "app_from_environ", "make_app", "process",
+           "process_grouped"]
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("tiledlog.witness")
 BODY_TIMEOUT = 10.0  # seconds to receive a request body
+CONFIG_ENV = "TLOG_WITNESS_CONFIG"  # the config file, for worker processes
 _CAS_TRIES = 20
 
 
@@ -108,7 +111,7 @@ async def process_grouped(body: bytes, state: WitnessState, signer: Signer,
             acc = add_checkpoint(body, state.get, signer)
         except ForkDetected as e:
             log.warning("fork detected at size %d: %s", e.size, e)
-            await run_in_threadpool(state.record_fork, acc_origin(e.offered), e.size,
+            await asyncio.to_thread(state.record_fork, acc_origin(e.offered), e.size,
                                     e.cosigned, e.offered)
             return response_for(e)
         except TlogError as e:
@@ -124,19 +127,29 @@ def acc_origin(note: bytes) -> str:
     return note.split(b"\n", 1)[0].decode("utf-8", "replace")
 
 
-async def _body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
+class _Disconnected(Exception):
+    """The client went away before its request body was whole."""
+
+
+async def _body(scope: Scope, receive: Receive) -> bytes:
+    declared = _header(scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
         raise TooLarge(f"request body over {MAX_BODY} bytes")
     chunks, total = [], 0
 
     async def read() -> None:
         nonlocal total
-        async for chunk in request.stream():
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk = message.get("body", b"")
             total += len(chunk)
             if total > MAX_BODY:
                 raise TooLarge(f"request body over {MAX_BODY} bytes")
             chunks.append(chunk)
+            if not message.get("more_body"):
+                return
 
     try:
         await asyncio.wait_for(read(), BODY_TIMEOUT)
@@ -145,48 +158,105 @@ async def _body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _http(r: Response) -> HTTPResponse:
-    # The content type exactly as given: Starlette would add "; charset=utf-8" to a text/*
-    # media type, and clients compare "text/x.tlog.size" literally.
-    return HTTPResponse(r.body, status_code=r.status, headers={"content-type": r.content_type})
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
 
 
-def make_app(state: WitnessState, signer: Signer) -> Starlette:
-    """The witness app over ``state``, cosigning with ``signer``."""
+_TEXT = "text/plain; charset=utf-8"
+
+
+async def _send(send: Send, status: int, body: bytes, content_type: str = _TEXT,
+                extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    # The content type exactly as given: clients compare "text/x.tlog.size" literally.
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type.encode()),
+                            (b"content-length", str(len(body)).encode()), *extra]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def make_app(state: WitnessState, signer: Signer) -> ASGIApp:
+    """The witness app over ``state``, cosigning with ``signer``: a bare ASGI callable, since
+    three routes do not need a framework and each request's cost is the witness's limit
+    (bench/witness.py)."""
 
     commits = GroupCommit(state)
 
-    async def add(request: Request) -> HTTPResponse:
+    async def add(scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            body = await _body(request)
+            body = await _body(scope, receive)
         except TlogError as e:
-            return _http(response_for(e))
-        except ClientDisconnect:
-            return HTTPResponse(b"", status_code=400)
+            r = response_for(e)
+            return await _send(send, r.status, r.body, r.content_type)
+        except _Disconnected:
+            return await _send(send, 400, b"")
         try:
-            return _http(await process_grouped(body, state, signer, commits))
+            r = await process_grouped(body, state, signer, commits)
         except TlogError as e:  # the state could not be read or written
             log.error("witness state: %s", e)
-            return HTTPResponse(b"the witness's state is unavailable; retry\n", status_code=503,
-                                media_type="text/plain; charset=utf-8")
+            return await _send(send, 503, b"the witness's state is unavailable; retry\n")
+        await _send(send, r.status, r.body, r.content_type)
 
-    async def checkpoint(request: Request) -> HTTPResponse:
-        wanted = request.path_params["origin_hash"].lower()
-        for s in await run_in_threadpool(state.logs):
+    async def checkpoint(wanted: str, send: Send) -> None:
+        for s in await asyncio.to_thread(state.logs):
             if s.note and hashlib.sha256(s.origin.encode()).hexdigest() == wanted:
-                return HTTPResponse(s.note, media_type="text/plain; charset=utf-8")
-        return HTTPResponse(b"no checkpoint cosigned for this log\n", status_code=404,
-                            media_type="text/plain; charset=utf-8")
+                return await _send(send, 200, s.note)
+        await _send(send, 404, b"no checkpoint cosigned for this log\n")
 
-    async def home(request: Request) -> HTTPResponse:
-        logs = await run_in_threadpool(state.logs)
+    async def home(send: Send) -> None:
+        logs = await asyncio.to_thread(state.logs)
         text = f"tiledlog witness {signer.name}\n" + "".join(
             f"{s.origin} {s.size}\n" for s in logs)
-        return HTTPResponse(text.encode(), media_type="text/plain; charset=utf-8")
+        await _send(send, 200, text.encode())
 
-    routes: list[Any] = [
-        Route("/add-checkpoint", add, methods=["POST"]),
-        Route("/{origin_hash:str}/checkpoint", checkpoint, methods=["GET"]),
-        Route("/", home, methods=["GET"]),
-    ]
-    return Starlette(routes=routes)
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            return await send({"type": "lifespan.shutdown.complete"})
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        parts = path.split("/")
+        if path == "/add-checkpoint":
+            allowed = "POST"
+        elif path == "/" or (len(parts) == 3 and parts[1] and parts[2] == "checkpoint"):
+            allowed = "GET, HEAD"
+        else:
+            return await _send(send, 404, b"Not Found")
+        if method not in allowed.split(", "):
+            return await _send(send, 405, b"Method Not Allowed", _TEXT,
+                               ((b"allow", allowed.encode()),))
+        if path == "/add-checkpoint":
+            await add(scope, receive, send)
+        elif path == "/":
+            await home(send)
+        else:
+            await checkpoint(parts[1].lower(), send)
+
+    return app
+
+
+def app_from_environ() -> ASGIApp:
+    """The app for one of several worker processes (``workers`` in witness.toml): uvicorn
+    starts each from import strings, with the config file in ``TLOG_WITNESS_CONFIG``."""
+    from .config import load_config, load_signer
+
+    cfg = load_config(os.environ[CONFIG_ENV])
+    return make_app(WitnessState(cfg.state), load_signer(cfg))
+
+
+def __getattr__(name: str) -> Any:
+    """``witness.server:GuardedFromEnviron``: the guarded HTTP protocol with the limits of the
+    config file in ``TLOG_WITNESS_CONFIG``, for worker processes (a class made inside a
+    function cannot be handed to a new process; its import string can)."""
+    if name != "GuardedFromEnviron":
+        raise AttributeError(name)
+    from .config import load_config
+    from .guard import guarded_protocol
+
+    cls = guarded_protocol(load_config(os.environ[CONFIG_ENV]).limits)
+    globals()[name] = cls
+    return cls
