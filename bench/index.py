@@ -1,14 +1,19 @@
-"""The lookup index's cost as the log grows: objects and bytes written per 1,000-entry batch,
-GETs and bytes per lookup (pure simulation over a dict; default thresholds).
+"""The lookup index's cost as the log grows.
 
     .venv/bin/python bench/index.py [--sizes 100000 1000000] [--json]
+    .venv/bin/python bench/index.py --model [--batch 10000] [--upto 100000000]
 
-Extrapolation to 10^7 entries (3 records per entry, 16 shards, T1 = 4,096, T2 = 131,072):
-objects per batch ≤ 17 (at most one per shard, plus the manifest); bytes per batch ≈ L1
-rewrites (16 · T1/2 · 40 B ≈ 1.3 MB on average) plus amortised L2 (every T1/(b/16) batches per
-shard, ≤ T2 · 40 B = 5.2 MB) and L3 rewrites (≤ 3·10^7/16 · 40 B = 75 MB per shard, every
-T2/T1 L2 merges of that shard); GETs per lookup = manifest + L1 + one exact range read each
-for L2 and L3 (their fence keys are in the manifest) = 4.
+Default: a pure simulation over a dict (real records, real merges, default thresholds):
+objects and bytes written per 1,000-entry batch, GETs and bytes per lookup.
+
+``--model``: index bytes written per batch against the batch's entry-bundle bytes (issue 23
+item 6: ≤ 2×, amortised), to 10^8 entries in seconds. It first sequences 2,000 real Ed25519
+hashedrekord submissions into a folder log to measure what one entry costs there (its bundle
+bytes and its index records), then replays the index's own merge decisions
+(``tlog.index.thresholds`` and ``merge_target``) batch after batch on record counts only: one
+shard stands for all sixteen (keys are uniform hashes). Printed for the size-ratio thresholds
+the index uses and for the fixed ones it had before (4,096 and 131,072), at each power of ten:
+the amortised ratio since the start and over the last decade, and the largest batch's bytes.
 """
 
 from __future__ import annotations
@@ -66,11 +71,97 @@ def simulate(size: int, batch: int = 1000, probes: int = 200) -> dict[str, float
             "simulation_seconds": round(build, 1)}
 
 
+def entry_cost(n: int = 2000) -> dict[str, float]:
+    """Bundle bytes and index records per entry, from a real folder log of ``n`` entries."""
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from submissions import hashedrekord_docs
+
+    from sequencer.config import LogConfig
+    from sequencer.lock import publish_empty_log
+    from sequencer.pipeline import Sequencer
+    from tlog.client.admission import shutdown_admission_pool
+    from tlog.note import generate_key
+    from tlog.storage import open_store
+
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        skey, _ = generate_key("index.example/log")
+        (tmp / "log.key").write_text(skey)
+        cfg = LogConfig(origin="index.example/log", store=str(tmp / "public"),
+                        queue=str(tmp / "queue"), key_file=str(tmp / "log.key"),
+                        batch_size=n, state_dir=str(tmp / "state"), site=False)
+        store, queue = open_store(cfg.store), open_store(cfg.queue)
+        publish_empty_log(store, cfg.origin, skey)
+        for key, doc in hashedrekord_docs(n, seed=3):
+            queue.put(key, doc)
+        assert Sequencer(cfg, store, queue).run().size == n
+        shutdown_admission_pool()
+        bundles = [f for f in (tmp / "public" / "tile" / "entries").rglob("*")  # full tiles
+                   if f.is_file() and not f.parent.name.endswith(".p")]
+        entries = 256 * len(bundles)
+        manifest = ix.parse_manifest(store.get(ix.manifest_path(n)))
+        records = sum(r.records for shard in manifest.levels for r in shard if r)
+        return {"bundle_bytes_per_entry": sum(f.stat().st_size for f in bundles) / entries,
+                "records_per_entry": records / n}
+
+
+def model(batch: int, upto: int, records_per_entry: float, bundle_bytes: float,
+          fixed: bool) -> list[dict[str, float]]:
+    """Index bytes per batch of ``batch`` entries, replayed on record counts to ``upto``."""
+    per_shard = batch * records_per_entry / ix.SHARDS
+    counts = [0, 0, 0]
+    manifest = ix.empty_manifest()
+    written = biggest = decade_written = 0.0
+    rows, mark, decade_start = [], 10 ** 5, 0
+    for b in range(1, upto // batch + 1):
+        t1, t2 = ((ix.T1, ix.T2) if fixed else
+                  ix.thresholds(manifest, round(per_shard * ix.SHARDS)))
+        target = ix.merge_target(counts, round(per_shard), t1, t2)
+        counts[target] = round(per_shard) + sum(counts[: target + 1])
+        for level in range(target):
+            counts[level] = 0
+        out = counts[target] * ix.RECORD_SIZE * ix.SHARDS
+        written, decade_written, biggest = written + out, decade_written + out, max(biggest, out)
+        refs = tuple(ix.LevelRef("m", c) if c else None for c in counts)
+        manifest = ix.Manifest(b * batch, (refs,) * ix.SHARDS, t1, t2)
+        if b * batch >= mark:
+            bundle = batch * bundle_bytes
+            rows.append({"entries": b * batch, "thresholds": "fixed" if fixed else "size-ratio",
+                         "index_bytes_per_batch_avg": round(written / b),
+                         "ratio_to_bundle_bytes_all": round(written / b / bundle, 2),
+                         "ratio_to_bundle_bytes_last_decade":
+                             round(decade_written / (b - decade_start) / bundle, 2),
+                         "rewrites_per_record": round(written / b / (per_shard * ix.SHARDS *
+                                                                    ix.RECORD_SIZE), 1),
+                         "largest_batch_bytes": round(biggest), "t1": t1, "t2": t2})
+            mark, decade_start, decade_written = mark * 10, b, 0.0
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="index cost")
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--model", action="store_true", help="bytes per batch to --upto, modelled")
+    ap.add_argument("--batch", type=int, nargs="+", default=[10_000, 57])
+    ap.add_argument("--upto", type=int, default=100_000_000)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.model:
+        cost = entry_cost()
+        rows = [{"batch": b, **r} for b in args.batch for fixed in (False, True)
+                for r in model(b, args.upto if b >= 1000 else args.upto // 100,
+                               cost["records_per_entry"], cost["bundle_bytes_per_entry"], fixed)]
+        if args.json:
+            print(json.dumps({"measured": cost, "rows": rows}, indent=2))
+        else:
+            print("  ".join(f"{k}={round(v, 2)}" for k, v in cost.items()))
+            for r in rows:
+                print("  ".join(f"{k}={v}" for k, v in r.items()))
+        return
     rows = [simulate(n) for n in args.sizes]
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -219,7 +219,7 @@ def test_l1_is_read_by_range_too() -> None:
     store = DictStore()
     m = ix.empty_manifest()
     recs = [(hashlib.sha256(b"%d" % i).digest(), i) for i in range(3 * 16 * 1000)]
-    upd = ix.update_index(m, recs, len(recs), store.read)
+    upd = ix.update_index(m, recs, len(recs), store.read, t1=ix.T1, t2=ix.T2)  # stays in L1
     store.objects.update(upd.objects)
     m = ix.parse_manifest(ix.format_manifest(upd.manifest))
     for key, i in recs[:50]:
@@ -228,3 +228,45 @@ def test_l1_is_read_by_range_too() -> None:
         store.reads = store.bytes_read = 0
         assert ix.lookup(m, key, store.read_range) == [i]
         assert store.reads == 1 and store.bytes_read <= 2 * 512 * ix.RECORD_SIZE < l1.records * 40
+
+
+def _rewrites(batches: int, entries: int, **thresholds: int) -> float:
+    """Index bytes written over ``batches`` batches of ``entries`` entries (3 records each, as
+    the sequencer makes them), divided by the records' own bytes."""
+    objects: dict[str, bytes] = {}
+    m, written, records = ix.empty_manifest(), 0, 0
+    for b in range(batches):
+        recs = []
+        for i in range(b * entries, (b + 1) * entries):
+            leaf = hashlib.sha256(b"%d" % i).digest()
+            recs += [(leaf, i), (ix.search_key(f"sha256:{leaf.hex()}"), i),
+                     (ix.search_key(f"key:{i % 4}"), i)]
+        upd = ix.update_index(m, recs, (b + 1) * entries, objects.__getitem__, **thresholds)
+        objects.update(upd.objects)
+        m = upd.manifest
+        written += sum(map(len, upd.objects.values()))
+        records += len(recs)
+    return written / (records * ix.RECORD_SIZE)
+
+
+def test_small_batches_do_not_rewrite_the_index_each_time() -> None:
+    """300 batches of 57 entries (what `tlog serve` commits under load): the thresholds follow
+    the batches, so each record is written about 10 times, not 116 times as with the fixed
+    thresholds of the first version (every batch rewrote all sixteen L1s of up to 4,096)."""
+    fixed = _rewrites(300, 57, t1=ix.T1, t2=ix.T2)
+    ratio = _rewrites(300, 57)
+    assert fixed > 100 and ratio < 15, (fixed, ratio)
+
+
+def test_thresholds_grow_with_the_log() -> None:
+    """t1 ≈ b·r and t2 ≈ b·r² with r = (n/b)^⅓: each level about r times the one above."""
+    def manifest(records: int, t1: int, t2: int) -> ix.Manifest:
+        refs = (None, None, ix.LevelRef("index/3/0/1", records // ix.SHARDS))
+        return ix.Manifest(1, (refs,) * ix.SHARDS, t1, t2)
+
+    b = 1875  # records per shard of a 10,000-entry batch
+    small = ix.thresholds(manifest(3 * 10**6, b * 10, b * 100), 16 * b)
+    big = ix.thresholds(manifest(3 * 10**8, b * 10, b * 100), 16 * b)
+    assert 3 * b < small[0] < big[0] < 30 * b and small[1] < big[1]
+    r = (3 * 10**8 / 16 / b) ** (1 / 3)
+    assert abs(big[0] / b - r) < 0.5 and abs(big[1] / (b * r * r) - 1) < 0.05

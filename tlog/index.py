@@ -13,13 +13,23 @@ Per batch, each shard that receives records merges them into its L1; an L1 over 
 is merged into L2 (and L1 becomes empty), an L2 over ``t2`` into L3. A shard writes at most one
 object per batch (the level its merge ends in), so a batch writes at most 16 + 1 objects.
 
+Thresholds (``thresholds``) follow the log: with b̂ the records a shard receives per batch (a
+moving average, carried from one manifest to the next as t1²/t2) and n a shard's records,
+r = max(2, (n/b̂)^⅓), t1 = b̂·r and t2 = b̂·r²: each level about r times the one above, which
+is what minimises the writes of a three-level index (a record is rewritten about r/2 times per
+level: about 3·r/2 times in all). Fixed thresholds (4,096 and 131,072, the first versions')
+rewrote each record about 19 times at 10^7 entries in batches of 10,000 and 82 times at 10^8,
+and 200 times in batches of 57 (``tlog serve``); these thresholds: 14, 31 and 38. The floor
+for any three-run index is not far below (about 12 and 28 rewrites at 10^7 and 10^8: at most
+C(w+3, 3) batches can be held in three sorted runs with each record written ≤ w times).
+
 Cost (n = records in the log, about 3 per entry; b = records per batch):
 - lookup: manifest + one range read per level: the manifest holds ≤ 512 fence keys per level
   object (one every ≥ 512 records), so each read covers exactly the block(s) that can hold the
   key: 4 GETs, about 2·max(512, n/(16·512))·40 bytes per level (older manifests without fences
   fall back to L1 whole and interpolation around the key's expected position).
-- written per batch: ≤ 17 objects; bytes ≈ 16·(t1/2)·40 for L1 rewrites, plus an L2 rewrite
-  every t1/(b/16) batches per shard and an L3 rewrite every t2/t1 of those.
+- written per batch: ≤ 17 objects; on average about 3·r/2 · b · 40 bytes (``bench/index.py
+  --model`` prints it for a given log size and batch).
 """
 
 from __future__ import annotations
@@ -55,8 +65,10 @@ __all__ = [
     "manifest_path",
     "merge_records",
     "merge_shards",
+    "merge_target",
     "parse_manifest",
     "search_key",
+    "thresholds",
     "update_index",
 ]
 
@@ -250,25 +262,22 @@ def merge_shards(
     """Merge a batch's records into the index, given as one sorted run of distinct, well-formed
     records per shard (the sequencer builds them so, as the batch is admitted; unchecked here).
     No record can be in the index already: each carries an index the tree did not have."""
-    t1 = manifest.t1 if t1 is None else t1
-    t2 = manifest.t2 if t2 is None else t2
     if len(shards) != SHARDS:
         raise MalformedError(f"expected {SHARDS} shards of records, got {len(shards)}")
+    if t1 is None or t2 is None:
+        t1, t2 = thresholds(manifest, sum(map(len, shards)))
     levels = [list(s) for s in manifest.levels]
     objects: dict[str, bytes] = {}
     for shard, new in enumerate(shards):
         if not new:
             continue
+        counts = [0 if r is None else r.records for r in levels[shard]]
+        target = merge_target(counts, len(new), t1, t2)
         merged = list(new)
-        target = 0
-        for level in range(LEVELS):
+        for level in range(target + 1):
             ref = levels[shard][level]
             if ref is not None:
                 merged += _chunks(read(ref.path))
-            limit = (t1, t2, None)[level]
-            if limit is None or len(merged) <= limit:
-                target = level
-                break
         merged.sort()  # a few sorted runs: a linear merge
         for level in range(target):
             levels[shard][level] = None
@@ -277,6 +286,32 @@ def merge_shards(
         levels[shard][target] = level_ref(path, objects[path])
     m = Manifest(new_size, tuple(tuple(s) for s in levels), t1, t2)
     return IndexUpdate(m, objects)
+
+
+def merge_target(counts: Sequence[int], incoming: int, t1: int, t2: int) -> int:
+    """The level a shard's merge ends in, given its levels' record counts and the batch's
+    records for it: L1 while the merge fits in ``t1``, else L2 while it fits in ``t2``, else
+    L3 (every level above the target merges into it)."""
+    merged = incoming
+    for level, limit in enumerate((t1, t2)):
+        merged += counts[level]
+        if merged <= limit:
+            return level
+    return LEVELS - 1
+
+
+_SMOOTHING = 0.05  # weight of this batch in the moving average of batch sizes
+
+
+def thresholds(manifest: Manifest, batch: int) -> tuple[int, int]:
+    """(t1, t2) for merging a batch of ``batch`` records into the index ``manifest`` describes
+    (see the module's docstring): pure, so every sequencer computes the same ones."""
+    per_shard = batch / SHARDS
+    before = manifest.t1 * manifest.t1 / manifest.t2 if manifest.t1 and manifest.t2 else per_shard
+    b = max(1.0, before + _SMOOTHING * (per_shard - before))
+    n = (sum(r.records for shard in manifest.levels for r in shard if r) + batch) / SHARDS
+    r = max(2.0, (n / b) ** (1 / 3))
+    return max(1, round(b * r)), max(2, round(b * r * r))
 
 
 def _find(data: Buffer, key: bytes) -> tuple[int, int]:
