@@ -225,6 +225,24 @@ class TileHashReader:
             out.append(h)
         return out
 
+    def read_leaves(self, lo: int, hi: int) -> list[bytes]:
+        """The leaf hashes ``lo`` to ``hi`` - 1, sliced from their authenticated level-0 tiles
+        (``read_hashes`` of each leaf gives the same, one tile lookup per leaf slower)."""
+        if not 0 <= lo <= hi <= self.size:
+            raise MalformedError(f"leaves {lo}-{hi} are not in a tree of size {self.size}",
+                                 field="node")
+        if lo == hi:
+            return []
+        tiles = [tile_for_node(Node(0, n * TILE_WIDTH), self.size)[0]
+                 for n in range(lo // TILE_WIDTH, (hi - 1) // TILE_WIDTH + 1)]
+        self._authenticate(set(tiles))
+        out: list[bytes] = []
+        for t in tiles:
+            data, base = self.verified[t], t.n * TILE_WIDTH
+            a, b = max(lo, base) - base, min(hi, base + t.width) - base
+            out += [data[32 * i : 32 * i + 32] for i in range(a, b)]
+        return out
+
     def _get(self, tiles: Sequence[Tile]) -> dict[Tile, bytes]:
         got = self._fetch(list(tiles))
         if len(got) != len(tiles):

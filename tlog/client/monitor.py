@@ -272,7 +272,7 @@ class Monitor:
         end = p.checkpoint.size
         spans = [(n, max(start, n * 256), min(end, n * 256 + 256)) for n in ns]
         fetched = self._bundles([(n, min(256, end - n * 256)) for n in ns])
-        hashes = iter(reader.read_hashes([(0, i) for _, lo, hi in spans for i in range(lo, hi)]))
+        hashes = iter(reader.read_leaves(spans[0][1], spans[-1][2]))
         todo: list[tuple[int, bytes | None, Any]] = []
         for (n, lo, hi), (path, raw, width) in zip(spans, fetched, strict=True):
             want = [next(hashes) for _ in range(lo, hi)]
