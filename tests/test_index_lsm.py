@@ -270,3 +270,56 @@ def test_thresholds_grow_with_the_log() -> None:
     assert 3 * b < small[0] < big[0] < 30 * b and small[1] < big[1]
     r = (3 * 10**8 / 16 / b) ** (1 / 3)
     assert abs(big[0] / b - r) < 0.5 and abs(big[1] / (b * r * r) - 1) < 0.05
+
+
+class _Touches:
+    """A level's bytes that records the record ranges a lookup reads or searches."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.spans = data, []  # type: list[int]
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, s: slice) -> bytes:
+        self.spans.append(max(1, (s.stop - s.start) // ix.RECORD_SIZE))
+        return self.data[s]
+
+    def find(self, sub: bytes, start: int, end: int) -> int:
+        self.spans.append((end - start) // ix.RECORD_SIZE)
+        return self.data.find(sub, start, end)
+
+
+@pytest.mark.parametrize("fenced", [False, True])
+def test_dedup_lookups_read_a_few_records_however_large_the_level(fenced: bool) -> None:
+    """A million-record level (an L3 at about 5·10^6 entries): lookups of present, absent,
+    repeated and extreme keys find exactly the truth, and search a few dozen records each,
+    not the whole fenced window (n/4,096 records, or n/512 with the manifest's fences, which
+    grows with the level)."""
+    n, rng = 1_000_000, random.Random(9)
+    step = (1 << 252) // n
+    keys = [(i * step + rng.randrange(step)).to_bytes(32, "big") for i in range(n)]
+    hot = keys[n // 2]
+    keys[n // 2 + 1 : n // 2 + 301] = [hot] * 300  # one key on 301 records, across windows
+    data = b"".join(k + i.to_bytes(8, "big") for i, k in enumerate(keys))
+    touched = _Touches(data)
+    if fenced:  # the sequencer's: the manifest's fence keys, no page read to make the view
+        view, ref = ix.level_view(touched, fenced=True), ix.level_ref("index/3/0/1", data)
+        assert not touched.spans and ref.stride > 1000
+    else:
+        view, ref = ix.level_view(touched), ix.LevelRef("index/3/0/1", n)
+        assert view.stride > 200
+    manifest = ix.Manifest(n, ((None, None, ref),) + ((None, None, None),) * 15)
+    present = [*rng.sample(range(n), 300), 0, n - 1]
+    absent = [(rng.randrange(n) * step + step // 2 + 1).to_bytes(32, "big") for _ in range(300)]
+    extremes = [bytes(32), bytes([0x0f]) + b"\xff" * 31]
+    asked = [keys[i] for i in present] + absent + extremes + [hot]
+    touched.spans.clear()
+    found = ix.lookup_many(manifest, asked, lambda _: view)
+    truth: dict[bytes, list[int]] = {}
+    wanted = set(asked)
+    for i, k in enumerate(keys):
+        if k in wanted:
+            truth.setdefault(k, []).append(i)
+    assert found == truth
+    assert sum(touched.spans) / len(asked) < 100, (view.stride, sum(touched.spans) / len(asked))

@@ -342,7 +342,7 @@ class LevelView:
     (an L1, rewritten every batch) also keeps the set of its keys: one hash probe per lookup."""
 
     data: Buffer
-    prefixes: list[bytes]
+    prefixes: list[bytes] | None  # None: the manifest's fence keys serve instead
     stride: int
     keys: frozenset[bytes] | None = None
 
@@ -350,9 +350,15 @@ class LevelView:
 _SET_LEVEL = 8192  # records up to which a level's keys are also held as a set
 
 
-def level_view(data: Buffer) -> LevelView:
-    """Index ``data`` (whole records) for repeated lookups."""
+def level_view(data: Buffer, *, fenced: bool = False) -> LevelView:
+    """Index ``data`` (whole records) for repeated lookups. ``fenced``: a large level keeps no
+    prefixes of its own, and lookups use the fence keys its manifest entry carries, so that
+    making the view reads none of it (4,096 scattered pages of each level, at every start of
+    a sequencer whose page cache does not hold the index, were most of what a batch read
+    from the disk at 10^7 entries)."""
     n = len(data) // RECORD_SIZE
+    if fenced and n > _SET_LEVEL:
+        return LevelView(data, None, 0)
     stride = max(16, -(-n // 4096))
     prefixes = [data[j * RECORD_SIZE : j * RECORD_SIZE + 8] for j in range(0, n, stride)]
     keys = None
@@ -366,7 +372,8 @@ def lookup_many(
 ) -> dict[bytes, list[int]]:
     """All indexes of many keys (the sequencer's dedup). ``view`` gives each level object,
     best as a ``LevelView`` kept from one call to the next: a search then starts from its
-    in-memory prefixes and visits about ``stride`` records (or probes its key set)."""
+    prefixes (or the manifest's fence keys) and reads a few dozen records around the key's
+    interpolated place (``_narrow``), or probes a small level's key set."""
     out: dict[bytes, list[int]] = {}
     by_shard: dict[int, list[bytes]] = {}
     for k in keys:
@@ -377,18 +384,23 @@ def lookup_many(
                 continue
             v = view(ref.path)
             lv = v if isinstance(v, LevelView) else level_view(v)
+            if lv.prefixes is None and not ref.fences:  # an old manifest: no fences
+                lv = level_view(lv.data)
             data, prefixes, stride = lv.data, lv.prefixes, lv.stride
+            if prefixes is None:
+                prefixes, stride = _fence_list(ref), ref.stride
             n, find = len(data) // RECORD_SIZE, data.find
             if lv.keys is not None:
                 hits = [k for k in ks if k in lv.keys]
-            else:  # most keys are new: a byte search of the fenced window rules them out
-                hits = []
+            else:  # most keys are new: a byte search of the few records around the key
+                hits, windows = [], {}  # rules them out
                 for k in ks:
-                    lo, hi = _fenced(prefixes, stride, n, k)
+                    lo, hi = windows[k] = _narrow(data, k, prefixes, stride, n)
                     if find(k, lo * RECORD_SIZE, hi * RECORD_SIZE) >= 0:
                         hits.append(k)  # maybe: the exact scan below decides
             for k in hits:
-                first = _scan(data, k, *_fenced(prefixes, stride, n, k))
+                first = _scan(data, k, *(windows[k] if lv.keys is None else
+                                         _fenced(prefixes, stride, n, k)))
                 if first >= 0:
                     end = first + 1
                     while end < n and data[end * RECORD_SIZE : end * RECORD_SIZE + 32] == k:
@@ -405,6 +417,29 @@ def _scan(data: Buffer, key: bytes, lo: int, hi: int) -> int:
     while at >= 0 and (at - start) % RECORD_SIZE:
         at = data.find(key, at + 1, end)
     return -1 if at < 0 else at // RECORD_SIZE
+
+
+def _narrow(data: Buffer, key: bytes, prefixes: list[bytes], stride: int, n: int,
+            ) -> tuple[int, int]:
+    """[lo, hi) of the records that can hold ``key``, a few dozen wide: the fenced window,
+    then the key's place in it interpolated from the fences (keys are uniform hashes, so it
+    is off by about √stride) and widened until the records at both ends bracket the key. A
+    lookup so touches two or three pages of a level however large it grows; the whole
+    window (``stride`` records, n/4,096) grew with the level."""
+    lo, hi = _fenced(prefixes, stride, n, key)
+    if hi - lo <= 64:
+        return lo, hi
+    low = int.from_bytes(prefixes[lo // stride], "big")
+    high = int.from_bytes(prefixes[hi // stride], "big") if hi < n else 1 << 64
+    guess = lo + (int.from_bytes(key[:8], "big") - low) * (hi - lo) // max(1, high - low)
+    guess = min(max(guess, lo), hi - 1)
+    a, b, step = max(lo, guess - 16), min(hi, guess + 16), 32
+    while a > lo and data[a * RECORD_SIZE : a * RECORD_SIZE + 32] >= key:
+        a, step = max(lo, a - step), 2 * step  # every record from a on is >= key: go lower
+    step = 32
+    while b < hi and data[(b - 1) * RECORD_SIZE : (b - 1) * RECORD_SIZE + 32] <= key:
+        b, step = min(hi, b + step), 2 * step  # every record before b is <= key: go higher
+    return a, b
 
 
 def _fence_list(ref: LevelRef) -> list[bytes]:
