@@ -6,14 +6,15 @@
 Default: a pure simulation over a dict (real records, real merges, default thresholds):
 objects and bytes written per 1,000-entry batch, GETs and bytes per lookup.
 
-``--model``: index bytes written per batch against the batch's entry-bundle bytes (issue 23
-item 6: ≤ 2×, amortised), to 10^8 entries in seconds. It first sequences 2,000 real Ed25519
+``--model``: index bytes written per batch against the batch's entry-bundle bytes (issue 23 item
+6: ≤ 2×, amortised), to 10^8 entries in seconds. It first sequences 2,000 real Ed25519
 hashedrekord submissions into a folder log to measure what one entry costs there (its bundle
 bytes and its index records), then replays the index's own merge decisions
-(``tlog.index.thresholds`` and ``merge_target``) batch after batch on record counts only: one
-shard stands for all sixteen (keys are uniform hashes). Printed for the size-ratio thresholds
-the index uses and for the fixed ones it had before (4,096 and 131,072), at each power of ten:
-the amortised ratio since the start and over the last decade, and the largest batch's bytes.
+(``tlog.index.replay_counts``) batch after batch on
+record counts only, each shard receiving an equal share (keys are uniform hashes). Printed for
+the size-ratio thresholds the index uses and for the fixed ones it had before (4,096 and
+131,072), at each power of ten: the amortised ratio since the start and over the last decade,
+and the largest batch's bytes.
 """
 
 from __future__ import annotations
@@ -112,22 +113,11 @@ def entry_cost(n: int = 2000) -> dict[str, float]:
 def model(batch: int, upto: int, records_per_entry: float, bundle_bytes: float,
           fixed: bool) -> list[dict[str, float]]:
     """Index bytes per batch of ``batch`` entries, replayed on record counts to ``upto``."""
-    per_shard = batch * records_per_entry / ix.SHARDS
-    counts = [0, 0, 0]
-    manifest = ix.empty_manifest()
     written = biggest = decade_written = 0.0
     rows, mark, decade_start = [], 10 ** 5, 0
-    for b in range(1, upto // batch + 1):
-        t1, t2 = ((ix.T1, ix.T2) if fixed else
-                  ix.thresholds(manifest, round(per_shard * ix.SHARDS)))
-        target = ix.merge_target(counts, round(per_shard), t1, t2)
-        counts[target] = round(per_shard) + sum(counts[: target + 1])
-        for level in range(target):
-            counts[level] = 0
-        out = counts[target] * ix.RECORD_SIZE * ix.SHARDS
+    steps = ix.replay_counts(round(batch * records_per_entry), upto // batch, fixed)
+    for b, (_, t1, t2, out) in enumerate(steps, 1):
         written, decade_written, biggest = written + out, decade_written + out, max(biggest, out)
-        refs = tuple(ix.LevelRef("m", c) if c else None for c in counts)
-        manifest = ix.Manifest(b * batch, (refs,) * ix.SHARDS, t1, t2)
         if b * batch >= mark:
             bundle = batch * bundle_bytes
             rows.append({"entries": b * batch, "thresholds": "fixed" if fixed else "size-ratio",
@@ -135,8 +125,8 @@ def model(batch: int, upto: int, records_per_entry: float, bundle_bytes: float,
                          "ratio_to_bundle_bytes_all": round(written / b / bundle, 2),
                          "ratio_to_bundle_bytes_last_decade":
                              round(decade_written / (b - decade_start) / bundle, 2),
-                         "rewrites_per_record": round(written / b / (per_shard * ix.SHARDS *
-                                                                    ix.RECORD_SIZE), 1),
+                         "rewrites_per_record": round(written / b / (batch * records_per_entry
+                                                                    * ix.RECORD_SIZE), 1),
                          "largest_batch_bytes": round(biggest), "t1": t1, "t2": t2})
             mark, decade_start, decade_written = mark * 10, b, 0.0
     return rows

@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from sequencer.config import LogConfig
-from sequencer.lock import publish_empty_log
+from sequencer.lock import CHECKPOINT_KEY, LOCK_KEY, publish_empty_log
 from sequencer.pipeline import Sequencer
-from tlog.checkpoint import parse_checkpoint
+from tlog.checkpoint import Checkpoint, format_checkpoint, parse_checkpoint
 from tlog.errors import MalformedError, NotFoundError, StoreError
 from tlog.index import search_key
+from tlog.integrate import edge_root, edge_tiles
 from tlog.merkle import leaf_hash, tree_root
-from tlog.note import generate_key, new_verifier, open_note
+from tlog.note import generate_key, new_signer, new_verifier, open_note, sign_note
 from tlog.storage import open_store
-from tlog.tiles import TileHashReader, bundles_for_size, decode_entry_bundle, tiles_for_size
+from tlog.tiles import (
+    ENTRIES,
+    Tile,
+    TileHashReader,
+    bundles_for_size,
+    decode_entry_bundle,
+    encode_entry_bundle,
+    encode_hash_tile,
+    tiles_for_size,
+)
 
 ORIGIN = "example.com/testlog"
 
@@ -127,3 +138,24 @@ def snapshot(folder: Path | str) -> dict[str, bytes]:
     records = sorted(r for p in tindex.index_paths(m) for r in tindex.decode_records(store.get(p)))
     out["index-records"] = b"".join(k + i.to_bytes(8, "big") for k, i in records)
     return out
+
+
+def synthetic_right_edge(store: Any, origin: str, skey: str, size: int) -> None:
+    """Make ``store`` (a log made by ``make_log``) hold a tree of ``size`` entries of which only
+    the right edge exists: real leaf hashes of the entries of the partial bundle, random hashes
+    above, and the lock and checkpoint signed over the root they imply. A sequencer that read
+    anything else of the tree would fail on a missing object."""
+    entries = [b"synthetic entry %d" % i for i in range(size % 256)]
+    edge: dict[Tile, bytes] = {}
+    for t in edge_tiles(size):
+        if t.level == 0:
+            edge[t] = encode_hash_tile([leaf_hash(e) for e in entries])
+        else:
+            edge[t] = encode_hash_tile([os.urandom(32) for _ in range(t.width)])
+        store.put(t.path, edge[t])
+    store.put(Tile(ENTRIES, size // 256, size % 256).path, encode_entry_bundle(entries))
+    note = sign_note(format_checkpoint(Checkpoint(origin, size, edge_root(size, edge))),
+                     new_signer(skey))
+    for key in (LOCK_KEY, CHECKPOINT_KEY):
+        _, version = store.fetch(key)
+        store.replace(key, version, note)

@@ -323,3 +323,14 @@ def test_dedup_lookups_read_a_few_records_however_large_the_level(fenced: bool) 
             truth.setdefault(k, []).append(i)
     assert found == truth
     assert sum(touched.spans) / len(asked) < 100, (view.stride, sum(touched.spans) / len(asked))
+
+
+def test_shards_do_not_all_merge_into_l3_in_one_batch() -> None:
+    """Keys are uniform, so the sixteen shards fill at the same pace: with equal thresholds
+    they all merged into L3 in the same batch, which rewrote the whole index at once (at
+    10^8 entries, 11.6 GB in one staging bundle, over S3's 5 GB limit for one object).
+    Replayed to 10^7 entries in batches of 10,000: no batch writes a sixth of the index."""
+    steps = list(ix.replay_counts(30_000, 1000))
+    largest = max(written for *_, written in steps)
+    index_bytes = sum(map(sum, steps[-1][0])) * ix.RECORD_SIZE
+    assert largest < index_bytes / 6, (largest, index_bytes)

@@ -7,21 +7,16 @@ root they imply. A sequencer that read anything else would fail on a missing obj
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from seqhelpers import enqueue, make_log, sequencer
+from seqhelpers import enqueue, make_log, sequencer, synthetic_right_edge
 
-from sequencer.lock import CHECKPOINT_KEY, LOCK_KEY
 from tlog import index as tindex
-from tlog.checkpoint import Checkpoint, format_checkpoint
-from tlog.integrate import edge_root, edge_tiles
-from tlog.merkle import leaf_hash
-from tlog.note import new_signer, sign_note
+from tlog.integrate import edge_tiles
 from tlog.storage import open_store
-from tlog.tiles import ENTRIES, Tile, encode_entry_bundle, encode_hash_tile, new_tiles
+from tlog.tiles import ENTRIES, Tile, new_tiles
 
 BIG = 10_000_000
 
@@ -84,23 +79,7 @@ class Counting:
 
 def _synthetic_log(cfg: Any, skey: str) -> None:
     store = open_store(cfg.store)
-    rnd = os.urandom
-    entries = [b"synthetic entry %d" % i for i in range(BIG % 256)]
-    edge: dict[Tile, bytes] = {}
-    for t in edge_tiles(BIG):
-        if t.level == 0:
-            edge[t] = encode_hash_tile([leaf_hash(e) for e in entries])
-        else:
-            edge[t] = encode_hash_tile([rnd(32) for _ in range(t.width)])
-        store.put(t.path, edge[t])
-    store.put(Tile(ENTRIES, BIG // 256, BIG % 256).path, encode_entry_bundle(entries))
-    note = sign_note(
-        format_checkpoint(Checkpoint(cfg.origin, BIG, edge_root(BIG, edge))), new_signer(skey)
-    )
-    _, version = store.fetch(LOCK_KEY)
-    store.replace(LOCK_KEY, version, note)
-    _, version = store.fetch(CHECKPOINT_KEY)
-    store.replace(CHECKPOINT_KEY, version, note)
+    synthetic_right_edge(store, cfg.origin, skey, BIG)
     store.put(tindex.manifest_path(BIG), tindex.format_manifest(tindex.empty_manifest(BIG)))
 
 
