@@ -65,6 +65,7 @@ __all__ = [
     "lookup",
     "lookup_many",
     "manifest_path",
+    "merge_into",
     "merge_records",
     "merge_shards",
     "merge_target",
@@ -278,18 +279,43 @@ def merge_shards(
         counts = [0 if r is None else r.records for r in levels[shard]]
         target = merge_target(counts, len(new), *shard_thresholds(t1, t2, shard))
         merged = list(new)
-        for level in range(target + 1):
+        for level in range(target):
             ref = levels[shard][level]
             if ref is not None:
                 merged += _chunks(read(ref.path))
         merged.sort()  # a few sorted runs: a linear merge
         for level in range(target):
             levels[shard][level] = None
+        into = levels[shard][target]
         path = f"index/{target + 1}/{shard:x}/{new_size}"
-        objects[path] = b"".join(merged)
+        objects[path] = merge_into(read(into.path) if into else b"", merged)
         levels[shard][target] = level_ref(path, objects[path])
     m = Manifest(new_size, tuple(tuple(s) for s in levels), t1, t2)
     return IndexUpdate(m, objects)
+
+
+def merge_into(level: Buffer, records: Sequence[bytes]) -> bytes:
+    """A sorted level object with sorted ``records`` (none of them in it) merged in: the
+    level is copied in slices between the places the records go, found by galloping from the
+    last one, never split into records (an L3 at 10^8 entries holds 19 million: as Python
+    objects, twice its 750 MB)."""
+    out, at, n, rs = bytearray(), 0, len(level) // RECORD_SIZE, RECORD_SIZE
+    for rec in records:
+        lo, step = at, 1  # the first record from ``at`` on that sorts after ``rec``
+        while lo + step <= n and level[(lo + step - 1) * rs : (lo + step) * rs] < rec:
+            lo, step = lo + step, 2 * step
+        hi = min(n, lo + step)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if level[mid * rs : (mid + 1) * rs] < rec:
+                lo = mid + 1
+            else:
+                hi = mid
+        out += level[at * rs : lo * rs]
+        out += rec
+        at = lo
+    out += level[at * rs :]
+    return bytes(out)
 
 
 def merge_target(counts: Sequence[int], incoming: int, t1: int, t2: int) -> int:
