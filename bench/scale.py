@@ -1,6 +1,7 @@
 """Scale proof (issue 23 item 7): what one batch costs on a log of 10^5 … 10^8 entries.
 
-    .venv/bin/python bench/scale.py [--sizes 100000 1000000 10000000 100000000] [--batch 10000]
+    .venv/bin/python bench/scale.py [--sizes 100000 … 100000000] [--batch 10000] [--batches 3]
+                                    [--cold]
 
 Each size is fast-forwarded, not grown batch by batch (sequencing 10^8 entries would take this
 machine two days): in a folder,
@@ -15,8 +16,9 @@ machine two days): in a folder,
   in each of as many equal slices of its shard's key space, random indexes), with a manifest
   carrying their fence keys: about 12 GB at 10^8.
 
-Then one real batch of ``--batch`` signed Ed25519 hashedrekord submissions is sequenced into
-it by the real pipeline (`Sequencer.run`, admission on all cores) in a child process: objects
+Then ``--batches`` real batches of ``--batch`` signed Ed25519 hashedrekord submissions, one
+after the other, are sequenced into it by the real pipeline (`Sequencer.run`, admission on all
+cores) in a child process, each counted: objects
 read and written, bytes written by kind, links (a folder applies staged files by hard links),
 how many shards' merges ended in each index level, seconds, the bytes the batch had read from
 the disk (``--cold`` empties the page cache first, as on a machine whose memory cannot hold
@@ -124,19 +126,29 @@ def build(root: Path, size: int, batch: int) -> LogConfig:
         shards.append(tuple(refs))
     manifest = ix.Manifest(size, tuple(shards), t1, t2)
     store.put(ix.manifest_path(size), ix.format_manifest(manifest))
-    queue = open_store(cfg.queue)
-    docs = [d for _, d in hashedrekord_docs(batch, seed=size % 1000)]
-    for i in range(0, batch, BULK_MAX):
-        part = docs[i : i + BULK_MAX]
-        body = b"\n".join(part) + b"\n"
-        queue.put(bulk_key(body, len(part)), body)
     (root / "tlog.toml").write_text(format_config(cfg))
     return cfg
 
 
-def one_batch(config: Path) -> dict[str, Any]:
-    """Sequence the queued batch (in the child process) and count what it did."""
+def batches(config: Path, count: int, cold: bool) -> list[dict[str, Any]]:
+    """In the child process: ``count`` batches one after the other, each queued (untimed),
+    then sequenced by one ``Sequencer.run`` and counted."""
     cfg = load_config(str(config))
+    out = []
+    for k in range(count):
+        queue = open_store(cfg.queue)
+        docs = [d for _, d in hashedrekord_docs(cfg.batch_size, seed=k)]
+        for i in range(0, len(docs), BULK_MAX):
+            part = docs[i : i + BULK_MAX]
+            body = b"\n".join(part) + b"\n"
+            queue.put(bulk_key(body, len(part)), body)
+        out.append({"batch": k + 1, "page_cache": "dropped" if cold and _drop_caches()
+                    else "warm", **one_batch(cfg)})
+    return out
+
+
+def one_batch(cfg: LogConfig) -> dict[str, Any]:
+    """Sequence the queued batch and count what it did."""
     store = Measuring(open_store(cfg.store))
     before = ix.parse_manifest(store.inner.get(ix.manifest_path(_size(store))))
     start, disk = time.perf_counter(), _disk_read()
@@ -186,9 +198,10 @@ def _drop_caches() -> bool:
     return True
 
 
-def _child(config: Path) -> dict[str, Any]:
-    """Run ``one_batch`` in a child process, sampling its memory every 10 ms."""
-    proc = subprocess.Popen([sys.executable, __file__, "--child", str(config)],
+def _child(config: Path, count: int, cold: bool) -> dict[str, Any]:
+    """Run ``batches`` in a child process, sampling its memory every 10 ms."""
+    proc = subprocess.Popen([sys.executable, __file__, "--child", str(config), "--batches",
+                             str(count), *(["--cold"] if cold else [])],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = {"rssanon": 0, "rssfile": 0}
     while proc.poll() is None:
@@ -198,7 +211,7 @@ def _child(config: Path) -> dict[str, Any]:
     out, err = proc.communicate()
     if proc.returncode:
         raise SystemExit(err)
-    return {**json.loads(out.splitlines()[-1]), "peak_anon_mb": peak["rssanon"],
+    return {"batches": json.loads(out.splitlines()[-1]), "peak_anon_mb": peak["rssanon"],
             "peak_mapped_file_mb": peak["rssfile"]}
 
 
@@ -214,13 +227,14 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+",
                     default=[10**5, 10**6, 10**7, 10**8])
     ap.add_argument("--batch", type=int, default=10_000)
+    ap.add_argument("--batches", type=int, default=3, help="batches sequenced at each size")
     ap.add_argument("--cold", action="store_true",
                     help="drop the page cache before each batch (root only)")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(one_batch(args.child)))
+        print(json.dumps(batches(args.child, args.batches, args.cold)))
         return
     rows = []
     for size in args.sizes:
@@ -229,14 +243,17 @@ def main() -> None:
             start = time.perf_counter()
             build(root, size + 37, args.batch)  # +37: a partial bundle on the right edge
             built = time.perf_counter() - start
-            cold = args.cold and _drop_caches()
             row = {"log_size": size + 37, "fast_forward_seconds": round(built),
-                   "page_cache": "dropped" if cold else "warm", **_child(root / "tlog.toml")}
+                   **_child(root / "tlog.toml", args.batches, args.cold)}
         finally:
             shutil.rmtree(root, ignore_errors=True)
         rows.append(row)
-        print(json.dumps(row) if args.json else "  ".join(f"{k}={v}" for k, v in row.items()),
-              flush=True)
+        if args.json:
+            print(json.dumps(row), flush=True)
+            continue
+        print("  ".join(f"{k}={v}" for k, v in row.items() if k != "batches"))
+        for b in row["batches"]:
+            print("   ", "  ".join(f"{k}={v}" for k, v in b.items()), flush=True)
 
 
 if __name__ == "__main__":

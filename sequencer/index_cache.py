@@ -59,6 +59,11 @@ class IndexCache:
             view = self.views[path] = tindex.level_view(data, fenced=True)
         return view
 
+    def mapped(self, path: str) -> tindex.Buffer:
+        """An index object's bytes for a merge: its mapped local copy, not a second copy in
+        memory (the L3 a merge ends in is 750 MB at 10^8 entries)."""
+        return self.view(path).data
+
     def forget(self, manifest: tindex.Manifest) -> None:
         """Drop the index objects the new manifest no longer references."""
         keep = set(tindex.index_paths(manifest))

@@ -253,7 +253,7 @@ class Sequencer:
                                                                self.queue)
             return draft.base, stats
         size = draft.size
-        upd = tindex.merge_shards(draft.manifest, draft.shard_records(), size, self.index.read)
+        upd = tindex.merge_shards(draft.manifest, draft.shard_records(), size, self.index.mapped)
         objects = {**draft.objects(), **upd.objects,
                    tindex.manifest_path(size): tindex.format_manifest(upd.manifest)}
         checkpoint = Checkpoint(self.cfg.origin, size, edge_root(size, draft.edge))
