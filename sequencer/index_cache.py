@@ -61,8 +61,12 @@ class IndexCache:
 
     def mapped(self, path: str) -> tindex.Buffer:
         """An index object's bytes for a merge: its mapped local copy, not a second copy in
-        memory (the L3 a merge ends in is 750 MB at 10^8 entries)."""
-        return self.view(path).data
+        memory (the L3 a merge ends in is 750 MB at 10^8 entries), read ahead: a merge reads
+        it from end to end, and the merge replaces it."""
+        data = self.view(path).data
+        if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_SEQUENTIAL"):
+            data.madvise(mmap.MADV_SEQUENTIAL)
+        return data
 
     def forget(self, manifest: tindex.Manifest) -> None:
         """Drop the index objects the new manifest no longer references."""

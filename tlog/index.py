@@ -300,6 +300,8 @@ def merge_into(level: Buffer, records: Sequence[bytes]) -> bytes:
     are joined as views into it, so memory holds the result once, never the level split into
     records (an L3 at 10^8 entries holds 19 million: as Python objects, twice its 750 MB) or
     copied whole."""
+    if not level:
+        return b"".join(records)
     whole = memoryview(level)
     try:
         parts: list[bytes | memoryview] = []
@@ -315,7 +317,9 @@ def merge_into(level: Buffer, records: Sequence[bytes]) -> bytes:
                     lo = mid + 1
                 else:
                     hi = mid
-            parts += (whole[at * rs : lo * rs], rec)
+            if lo > at:
+                parts.append(whole[at * rs : lo * rs])
+            parts.append(rec)
             at = lo
         parts.append(whole[at * rs :])
         return b"".join(parts)
