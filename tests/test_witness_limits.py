@@ -165,3 +165,63 @@ def test_workers_are_checked_in_the_config(tmp_path: Path, workers: str) -> None
                          capture_output=True, text=True, timeout=30)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert f"{cfg}: workers: expected a number of processes from 1 to 64" in res.stderr
+
+
+def _answers(s: socket.socket, count: int, seconds: float) -> list[bytes]:
+    """The status lines of the next ``count`` answers on ``s`` (fewer if it closes)."""
+    s.settimeout(seconds)
+    got, out = b"", []
+    with contextlib.suppress(TimeoutError, ConnectionResetError):
+        while len(out) < count:
+            while b"\r\n\r\n" not in got:
+                chunk = s.recv(4096)
+                if not chunk:
+                    return out
+                got += chunk
+            head, _, got = got.partition(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            while len(got) < length:
+                got += s.recv(4096)
+            out.append(head.split(b"\r\n")[0] + b" " + got[:length])
+            got = got[length:]
+    return out
+
+
+def test_a_pipelined_request_is_not_cut_off_by_the_head_deadline(tmp_path: Path) -> None:
+    """Two requests in one packet, the second's body late (beyond the head deadline): its head
+    came in time, so it is answered on its merits, not with a 408 while it is served."""
+    with witness_server(_witness(tmp_path, "head_timeout = 1\n")) as url:
+        s = _connect(url)
+        body = b"old 0\n\nunknown.example/log\n1\n" + b"A" * 43 + b"=\n\n"
+        s.sendall(b"GET / HTTP/1.1\r\nHost: w\r\n\r\n"
+                  b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Length: %d\r\n\r\n"
+                  % len(body))
+        time.sleep(1.6)
+        s.sendall(body)
+        said = _answers(s, 2, 10)
+        s.close()
+        assert said[0].startswith(b"HTTP/1.1 200"), said
+        assert len(said) == 2 and said[1].startswith(b"HTTP/1.1 404"), said  # unknown log
+
+
+def test_a_request_asking_to_upgrade_is_read_as_http_1_1(tmp_path: Path) -> None:
+    """Java's HttpClient asks every cleartext connection to upgrade to h2c: the witness
+    ignores the upgrade and reads the request, body included (uvicorn's httptools protocol
+    lost the body: the answer was 400 'no empty line')."""
+    with witness_server(_witness(tmp_path, "")) as url:
+        body = b"old 0\n\nunknown.example/log\n1\n" + b"A" * 43 + b"=\n\n"
+        for _ in range(2):  # a fresh connection, then the same request again on it
+            s = _connect(url)
+            upgrade = (b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\n"
+                       b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                       b"HTTP2-Settings: AAMAAABkAAQAAP__\r\nContent-Length: %d\r\n\r\n"
+                       % len(body)) + body
+            s.sendall(upgrade)
+            first = _answers(s, 1, 10)
+            s.sendall(upgrade)
+            second = _answers(s, 1, 10)
+            s.close()
+            for said in (first, second):
+                assert said and said[0].startswith(b"HTTP/1.1 404"), said
+                assert b"unknown log 'unknown.example/log'" in said[0], said
+        assert requests.get(url + "/", timeout=10).status_code == 200

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -42,17 +43,40 @@ def _reply(transport: asyncio.BaseTransport, status: bytes) -> None:
 def guarded_protocol(limits: Limits) -> type[asyncio.Protocol]:
     """uvicorn's HTTP protocol with ``limits`` applied (one class per server): its httptools
     protocol (a C parser, about a third of the cost of a request less) when httptools is
-    installed, else its h11 one."""
-    try:
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
-        head_hook = "on_headers_complete"  # called once a whole request head is parsed
-    except ImportError:
-        from uvicorn.protocols.http.h11_impl import H11Protocol as Base  # type: ignore[assignment]
-        head_hook = "handle_events"
+    installed, else its h11 one. A request asking to upgrade the connection (Java's client
+    asks for h2c on every cleartext connection) is handed to the h11 protocol, which ignores
+    the upgrade and reads the body; uvicorn's httptools protocol loses that body."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
 
     open_from: Counter[str] = Counter()
+    plain = _guarded(H11Protocol, "handle_events", limits, open_from)
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:
+        return plain
+    fast = _guarded(HttpToolsProtocol, "on_headers_complete", limits, open_from)
 
-    class Guarded(Base):  # type: ignore[valid-type,misc]
+    class Fast(fast):  # type: ignore[valid-type,misc]
+        def data_received(self, data: bytes) -> None:
+            between = self.cycle is None or (self.cycle.response_complete and not self.pipeline)
+            if between and _UPGRADE.search(data):
+                self._unset_keepalive_if_required()
+                self._hand_over(plain, data)
+                return
+            super().data_received(data)
+
+    return Fast
+
+
+_UPGRADE = re.compile(rb"\r\nupgrade:", re.IGNORECASE)
+
+
+def _guarded(base: type[Any], head_hook: str, limits: Limits,
+             open_from: Counter[str]) -> type[Any]:
+    """``base`` (one of uvicorn's HTTP protocols) with the head deadline and the caps;
+    ``head_hook`` is its method that sees a whole request head."""
+
+    class Guarded(base):  # type: ignore[valid-type,misc]
         _counted: str | None = None
         _head_timer: asyncio.TimerHandle | None = None
 
@@ -72,13 +96,26 @@ def guarded_protocol(limits: Limits) -> type[asyncio.Protocol]:
                 self._arm()
 
         def connection_lost(self, exc: Exception | None) -> None:
+            self._uncount()
+            super().connection_lost(exc)
+
+        def _uncount(self) -> None:
             self._disarm()
             if self._counted is not None:
                 open_from[self._counted] -= 1
                 if not open_from[self._counted]:
                     del open_from[self._counted]
                 self._counted = None
-            super().connection_lost(exc)
+
+        def _hand_over(self, other: type[Any], data: bytes) -> None:
+            """Give this connection, and ``data`` (the start of a request), to ``other``."""
+            self._uncount()
+            self.server_state.connections.discard(self)
+            proto = other(config=self.config, server_state=self.server_state,
+                          app_state=self.app_state, _loop=self.loop)
+            proto.connection_made(self.transport)
+            self.transport.set_protocol(proto)
+            proto.data_received(data)
 
         def _head_seen(self, *args: Any) -> None:
             before = self.cycle
@@ -87,7 +124,9 @@ def guarded_protocol(limits: Limits) -> type[asyncio.Protocol]:
                 self._disarm()
 
         def on_response_complete(self) -> None:
-            self._arm()
+            # A pipelined request whose head already came is served next: no deadline then.
+            if not getattr(self, "pipeline", None):
+                self._arm()
             super().on_response_complete()
 
         def _arm(self) -> None:
