@@ -12,9 +12,9 @@ machine two days): in a folder,
   anything else would fail;
 - the lookup index in the state the index's own policy reaches at that size in batches of
   ``--batch`` (level sizes from ``tlog.index.replay_counts``, the index's own merge decisions
-  replayed on counts), each level object filled with that many sorted records (one random key
-  in each of as many equal slices of its shard's key space, random indexes), with a manifest
-  carrying their fence keys: about 12 GB at 10^8.
+  replayed on counts), each level object filled with that many sorted records (keys spaced as
+  sorted uniform hashes are, random indexes), with a manifest carrying their fence keys: about
+  12 GB at 10^8.
 
 Then ``--batches`` real batches of ``--batch`` signed Ed25519 hashedrekord submissions, one
 after the other, are sequenced into it by the real pipeline (`Sequencer.run`, admission on all
@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import random
 import shutil
@@ -88,14 +89,16 @@ class Measuring(Counting):
 
 
 def _level_object(shard: int, records: int, size: int, rng: random.Random) -> bytes:
-    """``records`` sorted records of one shard: a random key in each of as many equal slices of
-    the shard's key space (sorted by construction), each with a random index below ``size``."""
-    step = (1 << 252) // records
-    base = shard << 252
+    """``records`` sorted records of one shard, their keys spaced as sorted uniform hashes are
+    (exponential gaps: a Poisson process over the shard's key space, so that lookups meet
+    the same unevenness real keys have), each with a random index below ``size``."""
+    end = (shard + 1) << 252
+    mean = (1 << 252) // (records + 10 * math.isqrt(records) + 10)  # ends inside the shard
+    key, unit, draw, index = shard << 252, mean >> 32, rng.expovariate, rng.randrange
     out = bytearray()
-    bits, index = rng.getrandbits, rng.randrange
     for i in range(records):
-        out += (base + i * step + bits(240) % step).to_bytes(32, "big")
+        key = min(key + 1 + int(draw(1.0) * (1 << 32)) * unit, end - records + i)
+        out += key.to_bytes(32, "big")
         out += index(size).to_bytes(8, "big")
     return bytes(out)
 

@@ -270,6 +270,8 @@ def test_thresholds_grow_with_the_log() -> None:
     assert 3 * b < small[0] < big[0] < 30 * b and small[1] < big[1]
     r = (3 * 10**8 / 16 / b) ** (1 / 3)
     assert abs(big[0] / b - r) < 0.5 and abs(big[1] / (b * r * r) - 1) < 0.05
+    # A new log's first batch sets b̂ (ten records a shard: t1 = 2·10), not the defaults.
+    assert ix.thresholds(ix.empty_manifest(), 16 * 10) == (20, 40)
 
 
 class _Touches:

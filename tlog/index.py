@@ -357,9 +357,11 @@ def thresholds(manifest: Manifest, batch: int) -> tuple[int, int]:
     """(t1, t2) for merging a batch of ``batch`` records into the index ``manifest`` describes
     (see the module's docstring): pure, so every sequencer computes the same ones."""
     per_shard = batch / SHARDS
-    before = manifest.t1 * manifest.t1 / manifest.t2 if manifest.t1 and manifest.t2 else per_shard
+    held = sum(r.records for shard in manifest.levels for r in shard if r)
+    # b̂ as the last manifest left it; an empty index starts from this batch.
+    before = manifest.t1 * manifest.t1 / manifest.t2 if held and manifest.t2 else per_shard
     b = max(1.0, before + _SMOOTHING * (per_shard - before))
-    n = (sum(r.records for shard in manifest.levels for r in shard if r) + batch) / SHARDS
+    n = (held + batch) / SHARDS
     r = max(2.0, (n / b) ** (1 / 3))
     return max(1, round(b * r)), max(2, round(b * r * r))
 
