@@ -39,14 +39,24 @@ def _connect(url: str, source: str = "127.0.0.1") -> socket.socket:
 def _get(s: socket.socket) -> bytes:
     """GET / on a kept-alive socket: the whole answer (head and body), leaving it open."""
     s.sendall(b"GET / HTTP/1.1\r\nHost: w\r\n\r\n")
-    got = b""
+    answer, _ = _read_answer(s)
+    assert answer is not None
+    return answer
+
+
+def _read_answer(s: socket.socket, got: bytes = b"") -> tuple[bytes | None, bytes]:
+    """One whole answer (head and body) from ``s`` after the bytes ``got`` already read, and
+    the bytes after it; None if the connection closed first."""
     while b"\r\n\r\n" not in got:
-        got += s.recv(4096)
-    head, _, body = got.partition(b"\r\n\r\n")
+        chunk = s.recv(4096)
+        if not chunk:
+            return None, got
+        got += chunk
+    head, _, got = got.partition(b"\r\n\r\n")
     length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-    while len(body) < length:
-        body += s.recv(4096)
-    return head + b"\r\n\r\n" + body
+    while len(got) < length:
+        got += s.recv(4096)
+    return head + b"\r\n\r\n" + got[:length], got[length:]
 
 
 def _closed_within(s: socket.socket, seconds: float) -> tuple[float, bytes]:
@@ -168,22 +178,15 @@ def test_workers_are_checked_in_the_config(tmp_path: Path, workers: str) -> None
 
 
 def _answers(s: socket.socket, count: int, seconds: float) -> list[bytes]:
-    """The status lines of the next ``count`` answers on ``s`` (fewer if it closes)."""
+    """The next ``count`` whole answers on ``s`` (fewer if it closes or falls silent)."""
     s.settimeout(seconds)
     got, out = b"", []
     with contextlib.suppress(TimeoutError, ConnectionResetError):
         while len(out) < count:
-            while b"\r\n\r\n" not in got:
-                chunk = s.recv(4096)
-                if not chunk:
-                    return out
-                got += chunk
-            head, _, got = got.partition(b"\r\n\r\n")
-            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-            while len(got) < length:
-                got += s.recv(4096)
-            out.append(head.split(b"\r\n")[0] + b" " + got[:length])
-            got = got[length:]
+            answer, got = _read_answer(s, got)
+            if answer is None:
+                break
+            out.append(answer)
     return out
 
 
