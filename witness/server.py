@@ -36,7 +36,7 @@ from .handler import (
 )
 from .state import WitnessState
 
-__all__ = ["BODY_TIMEOUT", "CONFIG_ENV", "GroupCommit", "app_from_environ", "make_app", "process",
+__all__ = ["BODY_TIMEOUT", "CONFIG_ENV", "GroupCommit", "app_from_environ", "make_app",
            "process_grouped"]
 
 Scope = MutableMapping[str, Any]
@@ -48,23 +48,6 @@ log = logging.getLogger("tiledlog.witness")
 BODY_TIMEOUT = 10.0  # seconds to receive a request body
 CONFIG_ENV = "TLOG_WITNESS_CONFIG"  # the config file, for worker processes
 _CAS_TRIES = 20
-
-
-def process(body: bytes, state: WitnessState, signer: Signer) -> Response:
-    """Handle one add-checkpoint body against the stored state (blocking: SQLite, Ed25519)."""
-    for _ in range(_CAS_TRIES):
-        try:
-            acc = add_checkpoint(body, state.get, signer)
-        except ForkDetected as e:
-            log.warning("fork detected at size %d: %s", e.size, e)
-            state.record_fork(acc_origin(e.offered), e.size, e.cosigned, e.offered)
-            return response_for(e)
-        except TlogError as e:
-            return response_for(e)
-        if state.compare_and_swap(acc.snapshot, acc.size, acc.root, acc.note):
-            log.info("cosigned %s at size %d", acc.snapshot.origin, acc.size)
-            return acc.response()
-    return response_for(WitnessError("too much contention on this log's state; retry"))
 
 
 class GroupCommit:
@@ -103,9 +86,10 @@ class GroupCommit:
 
 async def process_grouped(body: bytes, state: WitnessState, signer: Signer,
                           commits: GroupCommit) -> Response:
-    """``process`` on the event loop: parsing, the log's signature and the cosignature run
-    here (a fraction of a millisecond; a thread hop costs more than they do), the state's
-    write through the group commit. The answer is the same as ``process``'s."""
+    """One add-checkpoint body against the stored state, on the event loop: parsing, the log's
+    signature and the cosignature run here (a fraction of a millisecond; a thread hop costs
+    more than they do), the state's write through the group commit, retried against the new
+    state when a concurrent request moved it first."""
     for _ in range(_CAS_TRIES):
         try:
             acc = add_checkpoint(body, state.get, signer)
