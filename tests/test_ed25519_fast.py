@@ -14,6 +14,8 @@ import json
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519 as openssl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tlog import ed25519 as fast
 from tlog.entries import admit
@@ -125,3 +127,23 @@ def test_admission_of_a_small_order_key(libsodium: bool, monkeypatch: pytest.Mon
         admit(json.dumps(doc).encode())
     doc["signature"] = base64.b64encode(sig).decode()
     assert admit(json.dumps(doc).encode()).type == "hashedrekord"
+
+
+@given(seed=st.binary(min_size=32, max_size=32), msg=st.binary(max_size=300))
+@settings(max_examples=200, deadline=None)
+def test_signing_makes_openssls_bytes(seed: bytes, msg: bytes) -> None:
+    """Signing by libsodium (``tlog.ed25519.signer``, for notes and cosignatures) makes the
+    very signature OpenSSL makes: Ed25519 is deterministic, so what a witness cosigns does not
+    depend on which library is installed."""
+    ours = fast.signer(seed)(msg)
+    assert ours == openssl.Ed25519PrivateKey.from_private_bytes(seed).sign(msg)
+    assert _verify(openssl.Ed25519PrivateKey.from_private_bytes(seed).public_key()
+                   .public_bytes_raw(), ours, msg)
+
+
+def test_signing_without_libsodium_is_openssls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trimmed install without PyNaCl signs with OpenSSL (the same bytes)."""
+    seed = hashlib.sha256(b"seed").digest()
+    with_sodium = fast.signer(seed)(b"checkpoint")
+    monkeypatch.setattr(fast, "FAST", False)
+    assert fast.signer(seed)(b"checkpoint") == with_sodium

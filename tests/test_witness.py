@@ -205,6 +205,102 @@ def test_every_status_over_http(witness: tuple[str, WitnessState]) -> None:
     assert requests.get(url + "/" + "0" * 64 + "/checkpoint", timeout=10).status_code == 404
 
 
+def test_answers_follow_a_state_another_process_moved(
+        witness: tuple[str, WitnessState]) -> None:
+    """A witness process answers from the state it last knew (no database read per request);
+    another worker moving the log's state must not make it refuse a right request or accept a
+    wrong one."""
+    url, state = witness
+    assert _post(url, REQUEST).status_code == 200  # this process now knows size 8
+
+    def elsewhere(size: int) -> None:  # another worker cosigns the log up to ``size``
+        now = state.get(ORIGIN)
+        assert now is not None and state.compare_and_swap(now, size, root(size), note(size))
+
+    elsewhere(20)
+    r = _post(url, format_add_checkpoint(20, proof(20, 30), note(30)))
+    assert r.status_code == 200, r.text  # not 409 "8": the size it knew is out of date
+    elsewhere(40)
+    r = _post(url, format_add_checkpoint(30, proof(30, 50), note(50)))
+    assert (r.status_code, r.content) == (409, b"40\n")  # the size now, not 30
+    got = state.get(ORIGIN)
+    assert got is not None and got.size == 40
+
+
+def test_a_key_replaced_while_serving_is_no_longer_accepted(
+        witness: tuple[str, WitnessState]) -> None:
+    """`tlog witness add-log` replaces a log's keys while the witness runs (a key rotated away
+    after a compromise): the next checkpoint signed by the old key is refused, though the
+    process had checked one with it a moment before; the new key's is cosigned."""
+    url, state = witness
+    assert _post(url, REQUEST).status_code == 200
+    new_skey, new_vkey = generate_key(ORIGIN)
+    assert not state.add_log(ORIGIN, [new_vkey])
+    r = _post(url, format_add_checkpoint(8, proof(8, 9), note(9)))
+    assert r.status_code == 403 and "no signature by a known key" in r.text
+    r = _post(url, format_add_checkpoint(8, proof(8, 9), note(9, skey=new_skey)))
+    assert r.status_code == 200, r.text
+    got = state.get(ORIGIN)
+    assert got is not None and got.size == 9 and got.vkeys == (new_vkey,)
+
+
+def test_one_access_line_per_request_says_what_was_cosigned(tmp_path: Path) -> None:
+    """The witness's own access line: one per request, the log and size it cosigned, the path
+    as sent (a percent-encoded newline cannot forge a line of its own)."""
+    log = tmp_path / "log"
+    with witness_server(_witness_dir(tmp_path), log=log) as url:
+        assert _post(url, REQUEST).status_code == 200
+        assert _post(url, REQUEST).status_code == 409
+        assert requests.get(url + "/%0aINFO:%20forged", timeout=10).status_code == 404
+    lines = log.read_text().splitlines()
+    posts = [x for x in lines if "/add-checkpoint" in x]
+    assert len(posts) == 2
+    assert posts[0].endswith('"POST /add-checkpoint HTTP/1.1" 200 cosigned example.com/log at '
+                             'size 8')
+    assert posts[1].endswith('"POST /add-checkpoint HTTP/1.1" 409')
+    assert any(x.endswith('"GET /%0AINFO:%20forged HTTP/1.1" 404') for x in lines)
+    assert not any("forged" in x and "GET" not in x for x in lines)
+
+
+class _Writes:
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.writes.append(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_access_lines_of_one_loop_turn_go_in_one_write() -> None:
+    import asyncio
+    import logging
+
+    from witness.access import LOGGER, configure
+
+    stream = _Writes()
+    configure(stream)  # type: ignore[arg-type]
+    log = logging.getLogger(LOGGER)
+    try:
+        log.info("outside the loop")  # written at once
+        assert stream.writes == ["INFO:     outside the loop\n"]
+
+        async def turn() -> None:
+            log.info("one")
+            log.info("two")
+            assert len(stream.writes) == 1  # not yet: at the end of this turn
+            await asyncio.sleep(0)
+            log.info("three")
+            await asyncio.sleep(0)
+
+        asyncio.run(turn())
+        assert stream.writes[1:] == ["INFO:     one\nINFO:     two\n", "INFO:     three\n"]
+    finally:
+        for h in list(log.handlers):
+            log.removeHandler(h)
+
+
 def _fresh_log_key() -> str:
     return generate_key(ORIGIN)[0]
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from tlog.ed25519 import signer as ed25519_signer
 from tlog.ed25519 import verify as verify_ed25519
 from tlog.errors import MalformedError, VerificationError
 from tlog.note import (
@@ -80,15 +81,16 @@ class CosignatureSigner:
         if not valid_name(name) or len(seed) != 32:
             raise MalformedError("cosigner needs a valid name and a 32-byte seed", field="skey")
         self.name, self._seed, self._clock = name, seed, clock
-        self._key = Ed25519PrivateKey.from_private_bytes(seed)
-        self.public_key = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self._sign = ed25519_signer(seed)
+        self.public_key = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(
+            Encoding.Raw, PublicFormat.Raw)
         self.key_id = key_id(name, ALG_COSIGNATURE, self.public_key)
 
     def sign(self, msg: bytes) -> bytes:
         ts = int(self._clock())
         if not 0 < ts <= MAX_TIMESTAMP:
             raise MalformedError("cosignature timestamp out of range")
-        return ts.to_bytes(8, "big") + self._key.sign(cosignature_message(msg.decode(), ts))
+        return ts.to_bytes(8, "big") + self._sign(cosignature_message(msg.decode(), ts))
 
     def verifier(self) -> CosignatureVerifier:
         return CosignatureVerifier(self.name, self.public_key)

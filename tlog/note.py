@@ -22,6 +22,7 @@ from typing import Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from tlog.ed25519 import signer as ed25519_signer
 from tlog.ed25519 import verify as verify_ed25519
 from tlog.errors import MalformedError, VerificationError
 
@@ -194,13 +195,13 @@ class Ed25519Signer:
                 "Ed25519 signer needs a valid name and a 32-byte seed", field="skey"
             )
         self.name = name
-        self._key = Ed25519PrivateKey.from_private_bytes(seed)
-        self._seed = seed
-        self.public_key = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self._seed, self._sign = seed, ed25519_signer(seed)
+        self.public_key = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(
+            Encoding.Raw, PublicFormat.Raw)
         self.key_id = key_id(name, ALG_ED25519, self.public_key)
 
     def sign(self, msg: bytes) -> bytes:
-        return self._key.sign(msg)
+        return self._sign(msg)
 
     def verifier(self) -> Ed25519Verifier:
         return Ed25519Verifier(self.name, self.public_key)

@@ -15,6 +15,7 @@ import tomli_w
 from tlog.cli.options import listen_address
 from tlog.errors import ConfigError, MalformedError
 
+from . import access
 from .config import WitnessConfig, load_config, load_signer
 from .guard import uvicorn_settings
 
@@ -133,16 +134,17 @@ def serve(config: str, listen: str | None, as_json: bool) -> None:
     click.echo(json.dumps(info) if as_json else
                f"witness {signer.name} ({vkey}) on {info['url']}, following "
                f"{len(info['logs'])} log(s)")
-    # One access-log line per request (client, method, path, status; never a body).
+    # One access-log line per request, ours (witness.access), not uvicorn's.
     # Limits (witness.guard): a deadline per request head, caps per client and in all.
     settings = uvicorn_settings(cfg.limits)
     if cfg.workers == 1:
+        access.configure()
         uvicorn.run(make_app(state, signer), host=host, port=port, log_level="info",
-                    access_log=True, **settings)
+                    access_log=False, **settings)
         return
     # Several processes on one socket: uvicorn starts each from import strings, which read
     # the same config file.
     os.environ[CONFIG_ENV] = str(cfg.path.resolve())
     settings["http"] = "witness.server:GuardedFromEnviron"
     uvicorn.run("witness.server:app_from_environ", factory=True, workers=cfg.workers,
-                host=host, port=port, log_level="info", access_log=True, **settings)
+                host=host, port=port, log_level="info", access_log=False, **settings)

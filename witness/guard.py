@@ -20,7 +20,7 @@ from typing import Any
 
 __all__ = ["Limits", "guarded_protocol", "uvicorn_settings"]
 
-log = logging.getLogger("tiledlog.witness")
+log = logging.getLogger("tiledlog.witness")  # witness.access.LOGGER
 
 
 @dataclass(frozen=True)

@@ -15,17 +15,17 @@ import asyncio
 import hashlib
 import logging
 import os
-import queue
-import threading
 from collections.abc import Awaitable, Callable, MutableMapping
-from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tlog.errors import TlogError
 from tlog.note import Signer
 
+from . import access
 from .handler import (
     MAX_BODY,
+    Accepted,
     BadRequest,
     ForkDetected,
     Response,
@@ -34,7 +34,7 @@ from .handler import (
     add_checkpoint,
     response_for,
 )
-from .state import WitnessState
+from .state import KnownStates, LogState, WitnessState
 
 __all__ = ["BODY_TIMEOUT", "CONFIG_ENV", "GroupCommit", "app_from_environ", "make_app",
            "process_grouped"]
@@ -44,67 +44,97 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-log = logging.getLogger("tiledlog.witness")
+log = logging.getLogger(access.LOGGER)
 BODY_TIMEOUT = 10.0  # seconds to receive a request body
 CONFIG_ENV = "TLOG_WITNESS_CONFIG"  # the config file, for worker processes
 _CAS_TRIES = 20
 
 
 class GroupCommit:
-    """One writer thread for the state: the compare-and-swaps that arrive while it commits
-    are committed together, in arrival order, with one fsync (group commit). A request is
-    answered only once its own write is on disk, as before; the cost of the sync is shared."""
+    """The state's compare-and-swaps, committed in groups (group commit): while one group
+    commits (one transaction, one fsync, in a writer thread) the requests that arrive queue on
+    the event loop, and go together in the next. A request is answered only once its own write
+    is on disk; the sync, and the hop to the writer thread and back, are shared by the group."""
 
     def __init__(self, state: WitnessState, most: int = 256) -> None:
         self.state, self.most = state, most
-        self.queue: queue.SimpleQueue[tuple[tuple[Any, int, bytes, bytes], Future[bool]]] = \
-            queue.SimpleQueue()
-        threading.Thread(target=self._run, name="witness-commit", daemon=True).start()
+        self._waiting: list[tuple[tuple[Any, int, bytes, bytes], asyncio.Future[bool]]] = []
+        self._committing = False
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="witness-commit")
 
-    def submit(self, op: tuple[Any, int, bytes, bytes]) -> Future[bool]:
-        done: Future[bool] = Future()
-        self.queue.put((op, done))
-        return done
+    async def swap(self, op: tuple[Any, int, bytes, bytes]) -> bool:
+        """``WitnessState.compare_and_swap`` of ``op`` (old, size, root, note), in a group."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[bool] = loop.create_future()
+        self._waiting.append((op, done))
+        if not self._committing:
+            self._commit(loop)
+        return await done
 
-    def _run(self) -> None:
-        while True:
-            batch = [self.queue.get()]
-            while len(batch) < self.most:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                results = self.state.compare_and_swap_many([op for op, _ in batch])
-            except Exception as e:  # the state's own error, to every request of the group
-                for _, done in batch:
-                    done.set_exception(e)
+    def _commit(self, loop: asyncio.AbstractEventLoop) -> None:
+        group, self._waiting = self._waiting[:self.most], self._waiting[self.most:]
+        self._committing = True
+        ops = [op for op, _ in group]
+        loop.run_in_executor(self._writer, self.state.compare_and_swap_many, ops) \
+            .add_done_callback(lambda f: self._answer(loop, group, f))
+
+    def _answer(self, loop: asyncio.AbstractEventLoop, group: list[Any],
+                result: asyncio.Future[list[bool]]) -> None:
+        self._committing = False
+        error = result.exception()  # the state's own error, to every request of the group
+        for i, (_, done) in enumerate(group):
+            if done.done():  # its request was cancelled
                 continue
-            for (_, done), ok in zip(batch, results, strict=True):
-                done.set_result(ok)
+            if error is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(result.result()[i])
+        if self._waiting:
+            self._commit(loop)
 
 
-async def process_grouped(body: bytes, state: WitnessState, signer: Signer,
-                          commits: GroupCommit) -> Response:
-    """One add-checkpoint body against the stored state, on the event loop: parsing, the log's
+async def process_grouped(body: bytes, known: KnownStates, signer: Signer,
+                          commits: GroupCommit) -> tuple[Response, str]:
+    """One add-checkpoint body against the log's state, on the event loop: parsing, the log's
     signature and the cosignature run here (a fraction of a millisecond; a thread hop costs
-    more than they do), the state's write through the group commit, retried against the new
-    state when a concurrent request moved it first."""
+    more than they do), the state's write through the group commit. The state is this
+    process's last known one (``KnownStates``); when the swap finds it moved, or before
+    refusing, the request is checked again against a fresh read. Returns the answer and, for
+    the access line, what was cosigned."""
+    fresh = False
     for _ in range(_CAS_TRIES):
-        try:
-            acc = add_checkpoint(body, state.get, signer)
-        except ForkDetected as e:
-            log.warning("fork detected at size %d: %s", e.size, e)
-            await asyncio.to_thread(state.record_fork, acc_origin(e.offered), e.size,
-                                    e.cosigned, e.offered)
-            return response_for(e)
-        except TlogError as e:
-            return response_for(e)
-        op = (acc.snapshot, acc.size, acc.root, acc.note)
-        if await asyncio.wrap_future(commits.submit(op)):
-            log.info("cosigned %s at size %d", acc.snapshot.origin, acc.size)
-            return acc.response()
-    return response_for(WitnessError("too much contention on this log's state; retry"))
+        acc, shown = _check(body, known, signer, fresh)
+        if isinstance(acc, TlogError):
+            if not fresh and shown and known.read(shown[0], fresh=True) != shown[1]:
+                fresh = True  # refused against a state since moved: check again
+                continue
+            if isinstance(acc, ForkDetected):
+                log.warning("fork detected at size %d: %s", acc.size, acc)
+                await asyncio.to_thread(known.state.record_fork, acc_origin(acc.offered),
+                                        acc.size, acc.cosigned, acc.offered)
+            return response_for(acc), ""
+        old = acc.snapshot
+        if await commits.swap((old, acc.size, acc.root, acc.note)):
+            known.stored(LogState(old.origin, old.vkeys, acc.size, acc.root, acc.note))
+            return acc.response(), f" cosigned {old.origin} at size {acc.size}"
+        fresh = True  # another request, or another worker, moved the state first
+    return response_for(WitnessError("too much contention on this log's state; retry")), ""
+
+
+def _check(body: bytes, known: KnownStates, signer: Signer, fresh: bool,
+           ) -> tuple[Accepted | TlogError, tuple[str, LogState | None] | None]:
+    """``add_checkpoint`` against ``known``'s state, or its error; with the (origin, state) it
+    was shown, if it got as far as looking the log up."""
+    shown: list[tuple[str, LogState | None]] = []
+
+    def lookup(origin: str) -> LogState | None:
+        shown.append((origin, known.read(origin, fresh)))
+        return shown[-1][1]
+
+    try:
+        return add_checkpoint(body, lookup, signer), shown[0] if shown else None
+    except TlogError as e:
+        return e, shown[0] if shown else None
 
 
 def acc_origin(note: bytes) -> str:
@@ -136,7 +166,8 @@ async def _body(scope: Scope, receive: Receive) -> bytes:
                 return
 
     try:
-        await asyncio.wait_for(read(), BODY_TIMEOUT)
+        async with asyncio.timeout(BODY_TIMEOUT):  # no task of its own, unlike wait_for
+            await read()
     except TimeoutError as e:
         raise BadRequest(f"request body not received within {BODY_TIMEOUT:g} s") from e
     return b"".join(chunks)
@@ -166,34 +197,60 @@ def make_app(state: WitnessState, signer: Signer) -> ASGIApp:
     three routes do not need a framework and each request's cost is the witness's limit
     (bench/witness.py)."""
 
-    commits = GroupCommit(state)
+    commits, known = GroupCommit(state), KnownStates(state)
 
-    async def add(scope: Scope, receive: Receive, send: Send) -> None:
+    async def add(scope: Scope, receive: Receive, send: Send) -> tuple[int, str]:
         try:
             body = await _body(scope, receive)
         except TlogError as e:
             r = response_for(e)
-            return await _send(send, r.status, r.body, r.content_type)
+            await _send(send, r.status, r.body, r.content_type)
+            return r.status, ""
         except _Disconnected:
-            return await _send(send, 400, b"")
+            await _send(send, 400, b"")
+            return 400, " (client went away)"
         try:
-            r = await process_grouped(body, state, signer, commits)
+            r, done = await process_grouped(body, known, signer, commits)
         except TlogError as e:  # the state could not be read or written
             log.error("witness state: %s", e)
-            return await _send(send, 503, b"the witness's state is unavailable; retry\n")
+            await _send(send, 503, b"the witness's state is unavailable; retry\n")
+            return 503, ""
         await _send(send, r.status, r.body, r.content_type)
+        return r.status, done
 
-    async def checkpoint(wanted: str, send: Send) -> None:
+    async def checkpoint(wanted: str, send: Send) -> int:
         for s in await asyncio.to_thread(state.logs):
             if s.note and hashlib.sha256(s.origin.encode()).hexdigest() == wanted:
-                return await _send(send, 200, s.note)
+                await _send(send, 200, s.note)
+                return 200
         await _send(send, 404, b"no checkpoint cosigned for this log\n")
+        return 404
 
-    async def home(send: Send) -> None:
+    async def home(send: Send) -> int:
         logs = await asyncio.to_thread(state.logs)
         text = f"tiledlog witness {signer.name}\n" + "".join(
             f"{s.origin} {s.size}\n" for s in logs)
         await _send(send, 200, text.encode())
+        return 200
+
+    async def route(scope: Scope, receive: Receive, send: Send) -> tuple[int, str]:
+        path, method = scope["path"], scope["method"]
+        parts = path.split("/")
+        if path == "/add-checkpoint":
+            allowed = "POST"
+        elif path == "/" or (len(parts) == 3 and parts[1] and parts[2] == "checkpoint"):
+            allowed = "GET, HEAD"
+        else:
+            await _send(send, 404, b"Not Found")
+            return 404, ""
+        if method not in allowed.split(", "):
+            await _send(send, 405, b"Method Not Allowed", _TEXT, ((b"allow", allowed.encode()),))
+            return 405, ""
+        if path == "/add-checkpoint":
+            return await add(scope, receive, send)
+        if path == "/":
+            return await home(send), ""
+        return await checkpoint(parts[1].lower(), send), ""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -202,23 +259,14 @@ def make_app(state: WitnessState, signer: Signer) -> ASGIApp:
             return await send({"type": "lifespan.shutdown.complete"})
         if scope["type"] != "http":
             return
-        path, method = scope["path"], scope["method"]
-        parts = path.split("/")
-        if path == "/add-checkpoint":
-            allowed = "POST"
-        elif path == "/" or (len(parts) == 3 and parts[1] and parts[2] == "checkpoint"):
-            allowed = "GET, HEAD"
-        else:
-            return await _send(send, 404, b"Not Found")
-        if method not in allowed.split(", "):
-            return await _send(send, 405, b"Method Not Allowed", _TEXT,
-                               ((b"allow", allowed.encode()),))
-        if path == "/add-checkpoint":
-            await add(scope, receive, send)
-        elif path == "/":
-            await home(send)
-        else:
-            await checkpoint(parts[1].lower(), send)
+        status, done = await route(scope, receive, send)
+        # The access line (witness.access): who asked what, the answer; never a body.
+        # The path as it came (percent-encoded, so it cannot forge a line of its own).
+        host, port = scope.get("client") or ("-", 0)
+        path = scope.get("raw_path") or scope["path"].encode()
+        log.info('%s:%d - "%s %s HTTP/%s" %d%s', host, port, scope["method"],
+                 path.decode("ascii", "backslashreplace"), scope.get("http_version", "1.1"),
+                 status, done)
 
     return app
 
@@ -229,6 +277,7 @@ def app_from_environ() -> ASGIApp:
     from .config import load_config, load_signer
 
     cfg = load_config(os.environ[CONFIG_ENV])
+    access.configure()
     return make_app(WitnessState(cfg.state), load_signer(cfg))
 
 

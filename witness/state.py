@@ -2,8 +2,10 @@
 
 The whole signed note is kept (not only size and root), so that if the log later shows another
 tree of the same size, both signed notes can be handed to others as proof of the fork. Updates
-are compare-and-swap (``UPDATE … WHERE size = ? AND note = ?`` in one transaction), so two
-concurrent requests can never move a log's state backwards.
+are compare-and-swap (``UPDATE … WHERE size = ? AND root = ? AND vkeys = ?`` in one
+transaction), so two concurrent requests can never move a log's state backwards, nor store a
+cosignature checked against keys the log no longer has. ``KnownStates`` keeps a process's last
+known state of each log, which that swap makes safe to answer from.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from tlog.errors import ConfigError, StoreError
 from tlog.merkle import EMPTY_ROOT
 
-__all__ = ["Fork", "LogState", "WitnessState"]
+__all__ = ["Fork", "KnownStates", "LogState", "WitnessState"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS logs (
@@ -124,17 +126,11 @@ class WitnessState:
             return [_state(r) for r in rows.fetchall()]
 
     def compare_and_swap(self, old: LogState, size: int, root: bytes, note: bytes) -> bool:
-        """Store (size, root, note) for ``old.origin`` if its state is still ``old``. Never
-        moves backwards, whatever the caller passes."""
-        if size < old.size:
-            return False
-        with self._tx() as db:
-            cur = db.execute(
-                "UPDATE logs SET size = ?, root = ?, note = ? WHERE origin = ? AND size = ? "
-                "AND root = ? AND note IS ?",
-                (size, root, note, old.origin, old.size, old.root, old.note),
-            )
-            return cur.rowcount == 1
+        """Store (size, root, note) for ``old.origin`` if its size, root and keys are still
+        ``old``'s. Never moves backwards, whatever the caller passes. The note is not compared:
+        another request may have replaced it by another cosignature of the same tree, which
+        is as good."""
+        return self.compare_and_swap_many([(old, size, root, note)])[0]
 
     def compare_and_swap_many(
             self, ops: list[tuple[LogState, int, bytes, bytes]]) -> list[bool]:
@@ -149,8 +145,8 @@ class WitnessState:
                     continue
                 cur = db.execute(
                     "UPDATE logs SET size = ?, root = ?, note = ? WHERE origin = ? AND size = ? "
-                    "AND root = ? AND note IS ?",
-                    (size, root, note, old.origin, old.size, old.root, old.note),
+                    "AND root = ? AND vkeys = ?",
+                    (size, root, note, old.origin, old.size, old.root, "\n".join(old.vkeys)),
                 )
                 out.append(cur.rowcount == 1)
             return out
@@ -173,3 +169,32 @@ def _state(row: tuple) -> LogState:  # type: ignore[type-arg]
     origin, vkeys, size, root, note = row
     return LogState(origin, tuple(v for v in vkeys.split("\n") if v), size, bytes(root),
                     None if note is None else bytes(note))
+
+
+class KnownStates:
+    """A process's last known state of each log it has answered for, so that a request costs
+    no read of the database (a read is a few system calls for SQLite's locks, a tenth of a
+    request's cost). Answering from it is safe because every cosignature is stored by a
+    compare-and-swap that fails unless the log's size, root and keys are still the ones it
+    was checked against (another worker, or ``tlog witness add-log``, may have moved them):
+    the caller then reads afresh (``read(fresh=True)``) and checks again, and does the same
+    before refusing a request, so no answer rests on a state that is out of date. Unknown
+    logs are not remembered."""
+
+    def __init__(self, state: WitnessState) -> None:
+        self.state = state
+        self._known: dict[str, LogState] = {}
+
+    def read(self, origin: str, fresh: bool = False) -> LogState | None:
+        known = None if fresh else self._known.get(origin)
+        if known is None:
+            known = self.state.get(origin)
+            if known is None:
+                self._known.pop(origin, None)
+            else:
+                self._known[origin] = known
+        return known
+
+    def stored(self, new: LogState) -> None:
+        """``new`` was just stored by a compare-and-swap."""
+        self._known[new.origin] = new
