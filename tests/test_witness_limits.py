@@ -228,3 +228,26 @@ def test_a_request_asking_to_upgrade_is_read_as_http_1_1(tmp_path: Path) -> None
                 assert said and said[0].startswith(b"HTTP/1.1 404"), said
                 assert b"unknown log 'unknown.example/log'" in said[0], said
         assert requests.get(url + "/", timeout=10).status_code == 200
+
+
+def test_continue_and_close_are_written_whole(tmp_path: Path) -> None:
+    """A response's writes go out together at the end of the event loop's turn
+    (witness.guard._TurnWrites): a client waiting for '100 Continue' before its body still gets
+    it, and a 'Connection: close' answer is written whole before the socket closes."""
+    with witness_server(_witness(tmp_path, "")) as url:
+        body = b"old 0\n\nunknown.example/log\n1\n" + b"A" * 43 + b"=\n\n"
+        s = _connect(url)
+        s.settimeout(10)
+        s.sendall(b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nExpect: 100-continue\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body))
+        got = b""
+        while b"\r\n\r\n" not in got:
+            got += s.recv(4096)
+        assert got.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), got
+        s.sendall(body)
+        said = _answers(s, 1, 10)
+        assert said and b"unknown log 'unknown.example/log'" in said[0], said
+        s.sendall(b"GET / HTTP/1.1\r\nHost: w\r\nConnection: close\r\n\r\n")
+        _, rest = _closed_within(s, 10)
+        assert rest.startswith(b"HTTP/1.1 200"), rest
+        assert rest.endswith(b"\r\n\r\ntiledlog witness limits.example/w\n"), rest

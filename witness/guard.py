@@ -57,6 +57,11 @@ def guarded_protocol(limits: Limits) -> type[asyncio.Protocol]:
     fast = _guarded(HttpToolsProtocol, "on_headers_complete", limits, open_from)
 
     class Fast(fast):  # type: ignore[valid-type,misc]
+        def on_headers_complete(self) -> None:
+            super().on_headers_complete()
+            if self.cycle is not None and not isinstance(self.cycle.transport, _TurnWrites):
+                self.cycle.transport = _TurnWrites(self.cycle.transport, self.loop)
+
         def data_received(self, data: bytes) -> None:
             between = self.cycle is None or (self.cycle.response_complete and not self.pipeline)
             if between and _UPGRADE.search(data):
@@ -66,6 +71,34 @@ def guarded_protocol(limits: Limits) -> type[asyncio.Protocol]:
             super().data_received(data)
 
     return Fast
+
+
+class _TurnWrites:
+    """A response's transport whose writes of one event-loop turn go out in one system call
+    (uvicorn writes a response's head and its body apart: two sends where one does)."""
+
+    __slots__ = ("_chunks", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport, self._loop, self._chunks = transport, loop, []  # type: list[bytes]
+
+    def write(self, data: bytes) -> None:
+        if not self._chunks:
+            self._loop.call_soon(self._flush)
+        self._chunks.append(data)
+
+    def _flush(self) -> None:
+        if self._chunks:
+            data, self._chunks = b"".join(self._chunks), []
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 _UPGRADE = re.compile(rb"\r\nupgrade:", re.IGNORECASE)
