@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from servers import witness_server
 from test_vectors import LEAVES, ListReader
 
@@ -299,6 +301,40 @@ def test_access_lines_of_one_loop_turn_go_in_one_write() -> None:
     finally:
         for h in list(log.handlers):
             log.removeHandler(h)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a.example/log", "b.example/log"]),
+                          st.integers(0, 3), st.integers(0, 2), st.integers(0, 1),
+                          st.integers(0, 3), st.integers(0, 2)), max_size=12))
+@settings(max_examples=150, deadline=None)
+def test_a_group_of_swaps_is_each_swap_in_turn(
+        tmp_path_factory: pytest.TempPathFactory,
+        ops: list[tuple[str, int, int, int, int, int]]) -> None:
+    """The group commit decides a group's compare-and-swaps against rows read once: each
+    gets the answer, and the state ends as, the swaps done one by one in order would give
+    (a model of ``UPDATE ... WHERE size = ? AND root = ? AND vkeys = ?``)."""
+    state = WitnessState(tmp_path_factory.mktemp("cas") / "w.db")
+    keys = [f"key{i}" for i in range(2)]
+    model: dict[str, tuple[str, int, bytes, bytes | None]] = {}
+    for origin in ("a.example/log", "b.example/log"):
+        state.add_log(origin, [keys[0]])
+        model[origin] = (keys[0], 0, EMPTY_ROOT, None)
+    group, expected = [], []
+    for origin, old_size, old_root, old_key, size, r in ops:
+        old = LogState(origin, (keys[old_key],), old_size,
+                       EMPTY_ROOT if old_root == 0 else bytes([old_root]) * 32, None)
+        new_root, note_ = bytes([r]) * 32, b"note %d" % len(group)
+        group.append((old, size, new_root, note_))
+        vkeys, now_size, now_root, _ = model[origin]
+        ok = (old.size <= size and (now_size, now_root, vkeys)
+              == (old.size, old.root, "\n".join(old.vkeys)))
+        if ok:
+            model[origin] = (vkeys, size, new_root, note_)
+        expected.append(ok)
+    assert state.compare_and_swap_many(group) == expected
+    for origin, (_, size, r, note_) in model.items():
+        got = state.get(origin)
+        assert got is not None and (got.size, got.root, got.note) == (size, r, note_)
 
 
 def _fresh_log_key() -> str:

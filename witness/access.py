@@ -16,9 +16,10 @@ import sys
 import threading
 from typing import IO
 
-__all__ = ["TurnBufferedHandler", "configure"]
+__all__ = ["TurnBufferedHandler", "access_line", "configure"]
 
 LOGGER = "tiledlog.witness"
+_access: TurnBufferedHandler | None = None  # where access lines go, once configured
 
 
 class TurnBufferedHandler(logging.Handler):
@@ -37,6 +38,10 @@ class TurnBufferedHandler(logging.Handler):
         except Exception:  # logging's own convention: report, never raise into the caller
             self.handleError(record)
             return
+        self.add(line)
+
+    def add(self, line: str) -> None:
+        """Write ``line`` (ending in a newline) with the others of this loop turn."""
         with self._guard:
             self._lines.append(line)
             if self._pending:
@@ -63,9 +68,13 @@ class TurnBufferedHandler(logging.Handler):
                 pass
 
 
+def _aligned(level: str, text: str) -> str:
+    return f"{level + ':':<9} {text}"
+
+
 class _Aligned(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return f"{record.levelname + ':':<9} {super().format(record)}"
+        return _aligned(record.levelname, super().format(record))
 
 
 def configure(stream: IO[str] | None = None) -> TurnBufferedHandler:
@@ -79,4 +88,14 @@ def configure(stream: IO[str] | None = None) -> TurnBufferedHandler:
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    global _access
+    _access = handler
     return handler
+
+
+def access_line(text: str) -> None:
+    """One access line, handed to the configured handler as it is: no ``LogRecord`` (its
+    clock, pid and thread lookups cost a twentieth of a request). Dropped until
+    ``configure`` (an app in a test)."""
+    if _access is not None and logging.getLogger(LOGGER).isEnabledFor(logging.INFO):
+        _access.add(_aligned("INFO", text) + "\n")

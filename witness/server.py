@@ -263,10 +263,9 @@ def make_app(state: WitnessState, signer: Signer) -> ASGIApp:
         # The access line (witness.access): who asked what, the answer; never a body.
         # The path as it came (percent-encoded, so it cannot forge a line of its own).
         host, port = scope.get("client") or ("-", 0)
-        path = scope.get("raw_path") or scope["path"].encode()
-        log.info('%s:%d - "%s %s HTTP/%s" %d%s', host, port, scope["method"],
-                 path.decode("ascii", "backslashreplace"), scope.get("http_version", "1.1"),
-                 status, done)
+        path = (scope.get("raw_path") or scope["path"].encode()).decode("ascii", "backslashreplace")
+        access.access_line(f'{host}:{port} - "{scope["method"]} {path} HTTP/'
+                           f'{scope.get("http_version", "1.1")}" {status}{done}')
 
     return app
 
