@@ -83,6 +83,44 @@ def test_hashedrekord_valid(algo: str) -> None:
     assert describe_entry(a.entry)["key_details"] == s.details
 
 
+@pytest.mark.parametrize(("first", "then"), [("rsa-pss", "rsa-pkcs1"), ("ed25519", "ed25519ph")])
+def test_a_key_s_usual_variant_is_checked_first(first: str, then: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key that may sign two ways (RSA: PSS or PKCS#1 v1.5; Ed25519 over a SHA-512 digest:
+    pure or Ed25519ph) signs one way every time: after one signature, the next by that key
+    costs one check, not a failing one first (three PSS documents: 4 checks, not 6). A
+    signature made the other way still verifies, and each entry names how it was signed."""
+    from tlog.entries import keys
+
+    checks: list[str] = []
+    real = keys._verify
+
+    def counted(key: Any, details: str, *rest: Any) -> bool:
+        checks.append(details)
+        return real(key, details, *rest)
+
+    monkeypatch.setattr(keys, "_verify", counted)
+    monkeypatch.setattr(keys, "_LAST", {})
+    usual, other = signer(first, seed=77), signer(then, seed=77)  # one key, two ways
+
+    def doc(s: Signer, artifact: bytes) -> bytes:
+        if s.algo != "ed25519":
+            return _doc(hashedrekord(s, artifact))
+        digest = hashlib.sha512(artifact).digest()  # pure Ed25519 over a SHA-512 digest,
+        return _doc(hashedrekord(s, artifact, digest=f"sha512:{digest.hex()}",  # which also
+                                 signature=base64.b64encode(  # offers Ed25519ph
+                                     s.key.sign(digest)).decode()))  # type: ignore[attr-defined]
+
+    for i in range(3):
+        a = admit(doc(usual, ARTIFACT + b"%d" % i))
+        assert describe_entry(a.entry)["key_details"] == usual.details
+    assert len(checks) == 4, checks
+    a = admit(doc(other, ARTIFACT))
+    assert describe_entry(a.entry)["key_details"] == other.details
+    a = admit(doc(usual, OTHER))
+    assert describe_entry(a.entry)["key_details"] == usual.details
+
+
 @pytest.mark.parametrize("algo", ALGOS)
 def test_hashedrekord_rejections_name_the_field(algo: str) -> None:
     s, stranger = signer(algo), signer(algo, seed=7)

@@ -244,11 +244,30 @@ def _verify(key: PublicKey, details: str, sig: bytes, data: bytes, prehashed: bo
 _PURE = ("PKIX_ED25519",)
 
 
+_LAST: dict[tuple[str, tuple[str, ...]], str] = {}  # see _first
+_LAST_MOST = 4096
+
+
 def _first(
     key: PublicKey, options: Sequence[str], sig: bytes, data: bytes, pre: bool
 ) -> str | None:
-    for details in options:
+    """The first of ``options`` under which ``sig`` verifies, trying first the one that
+    verified this key's last signature: a key signs with one padding (or one Ed25519 variant)
+    every time, and trying the other first cost RSA-PSS and pure Ed25519 signatures a second,
+    failing check each. Only the order changes: a signature verifying under two of a key's
+    options would need a hash collision, so the answer is the same."""
+    options = tuple(options)
+    if len(options) == 1:
+        return options[0] if _verify(key, options[0], sig, data, pre) else None
+    remembered = (key.fingerprint, options)
+    last = _LAST.get(remembered)
+    order = options if last is None else (last, *(o for o in options if o != last))
+    for details in order:
         if _verify(key, details, sig, data, pre):
+            if details != last:
+                if len(_LAST) >= _LAST_MOST:
+                    _LAST.clear()
+                _LAST[remembered] = details
             return details
     return None
 
