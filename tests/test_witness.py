@@ -9,6 +9,7 @@ import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -20,7 +21,7 @@ from test_vectors import LEAVES, ListReader
 from tlog.checkpoint import Checkpoint, format_checkpoint
 from tlog.client.witness import WitnessSpec, cosign_with
 from tlog.cosignature import CosignatureSigner, parse_any_verifier
-from tlog.errors import VerificationError
+from tlog.errors import StoreError, VerificationError
 from tlog.merkle import EMPTY_ROOT, leaf_hash, prove_consistency, tree_root
 from tlog.note import generate_key, new_signer, open_note, sign_note
 from tlog.witness_protocol import format_add_checkpoint, parse_add_checkpoint
@@ -275,32 +276,152 @@ class _Writes:
         pass
 
 
-def test_access_lines_of_one_loop_turn_go_in_one_write() -> None:
+@pytest.fixture
+def access_to() -> Iterator[_Writes]:
+    """The witness's log lines, configured as `tlog witness serve` does, into a list; the
+    logger as it was afterwards."""
+    import logging
+
+    from witness import access
+
+    log = logging.getLogger(access.LOGGER)
+    before = (log.level, log.propagate, list(log.handlers), access._access)
+    stream = _Writes()
+    access.configure(stream)  # type: ignore[arg-type]
+    yield stream
+    log.level, log.propagate, access._access = before[0], before[1], before[3]
+    log.handlers[:] = before[2]
+
+
+def test_access_lines_of_one_loop_turn_go_in_one_write(access_to: _Writes) -> None:
     import asyncio
     import logging
 
-    from witness.access import LOGGER, configure
+    from witness.access import LOGGER
 
-    stream = _Writes()
-    configure(stream)  # type: ignore[arg-type]
     log = logging.getLogger(LOGGER)
-    try:
-        log.info("outside the loop")  # written at once
-        assert stream.writes == ["INFO:     outside the loop\n"]
+    log.info("outside the loop")  # written at once
+    assert access_to.writes == ["INFO:     outside the loop\n"]
 
-        async def turn() -> None:
-            log.info("one")
-            log.info("two")
-            assert len(stream.writes) == 1  # not yet: at the end of this turn
-            await asyncio.sleep(0)
-            log.info("three")
-            await asyncio.sleep(0)
+    async def turn() -> None:
+        log.info("one")
+        log.info("two")
+        assert len(access_to.writes) == 1  # not yet: at the end of this turn
+        await asyncio.sleep(0)
+        log.info("three")
+        await asyncio.sleep(0)
 
-        asyncio.run(turn())
-        assert stream.writes[1:] == ["INFO:     one\nINFO:     two\n", "INFO:     three\n"]
-    finally:
-        for h in list(log.handlers):
-            log.removeHandler(h)
+    asyncio.run(turn())
+    assert access_to.writes[1:] == ["INFO:     one\nINFO:     two\n", "INFO:     three\n"]
+
+
+def _call(app: Any, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    """One request to an ASGI app in this process: (status, body)."""
+    import asyncio
+
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": method, "path": path, "raw_path": path.encode(),
+             "http_version": "1.1", "client": ("127.0.0.1", 9), "headers": []}
+    asyncio.run(app(scope, receive, send))
+    return sent[0]["status"], sent[1]["body"]
+
+
+def test_a_state_that_cannot_be_read_is_503_and_a_failure_is_still_a_line(
+        tmp_path: Path, access_to: _Writes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The state failing to read is the witness's trouble, not the request's: 503 and retry
+    (it was 500, 'internal error'). A request the app fails on still gets its access line."""
+    from tlog.errors import StoreError
+    from witness.server import make_app
+
+    _witness_dir(tmp_path)
+    state = WitnessState(tmp_path / "w1.db")
+    app = make_app(state, witness_signer())
+
+    def unreadable(*_: object) -> None:
+        raise StoreError("witness state: disk I/O error", key="w1.db")
+
+    monkeypatch.setattr(state, "get", unreadable)
+    status, said = _call(app, "POST", "/add-checkpoint", REQUEST)
+    assert (status, said) == (503, b"the witness's state is unavailable; retry\n")
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(state, "logs", broken)
+    with pytest.raises(RuntimeError):
+        _call(app, "GET", "/")
+    lines = "".join(access_to.writes).splitlines()
+    assert any(x.startswith("ERROR:") and "disk I/O error" in x for x in lines), lines
+    assert any(x.endswith('"POST /add-checkpoint HTTP/1.1" 503') for x in lines), lines
+    assert lines[-1].endswith('"GET / HTTP/1.1" 500 (the witness failed or stopped; uvicorn '
+                              'answers 500 if it can)'), lines
+
+
+def test_keys_stored_with_a_blank_line_still_match_their_swap(tmp_path: Path) -> None:
+    """The swap compares a log's keys as the state reads them: a key list stored with a blank
+    line (by hand, or through the API) must not fail every swap of that log for good."""
+    state = WitnessState(tmp_path / "w.db")
+    state.add_log(ORIGIN, [LOG_VKEY, ""])
+    now = state.get(ORIGIN)
+    assert now is not None and now.vkeys == (LOG_VKEY,)
+    assert state.compare_and_swap(now, 8, root(8), NOTE8)
+
+
+class _Groups:
+    """A state that records each group the commit hands it, and fails when told to (a stand-in
+    for SQLite: a failing disk, on demand, is what a real file cannot be made to be)."""
+
+    def __init__(self) -> None:
+        self.groups: list[int] = []
+        self.fail = False
+
+    def compare_and_swap_many(self, ops: list[Any]) -> list[bool]:
+        import time
+
+        time.sleep(0.01)  # a commit takes a while: the others queue meanwhile
+        self.groups.append(len(ops))
+        if self.fail:
+            raise StoreError("witness state: disk full", key="w.db")
+        return [op[1] % 2 == 0 for op in ops]
+
+
+def test_group_commit_answers_every_request_whatever_a_group_does() -> None:
+    """Groups of at most ``most``, each request its own answer; a group's error goes to each
+    of its requests and the next group still commits; a writer that cannot take a group
+    answers its requests with the error rather than leaving them, and all later ones,
+    waiting."""
+    import asyncio
+
+    from witness.server import GroupCommit
+
+    groups = _Groups()
+
+    async def run() -> None:
+        commits = GroupCommit(groups, most=3)  # type: ignore[arg-type]
+        answers = await asyncio.gather(*[commits.swap((None, n, b"", b"")) for n in range(10)])
+        assert answers == [n % 2 == 0 for n in range(10)]
+        assert max(groups.groups) <= 3 and sum(groups.groups) == 10
+        groups.fail = True
+        failed = await asyncio.gather(*[commits.swap((None, n, b"", b"")) for n in range(4)],
+                                      return_exceptions=True)
+        assert all(isinstance(e, StoreError) for e in failed), failed
+        groups.fail = False
+        assert await asyncio.wait_for(commits.swap((None, 2, b"", b"")), 5)
+        commits._writer.shutdown()
+        with pytest.raises(RuntimeError):  # said, not a request left waiting
+            await asyncio.wait_for(commits.swap((None, 2, b"", b"")), 5)
+        groups.groups.clear()
+        with pytest.raises(RuntimeError):  # and the next is not stuck behind it either
+            await asyncio.wait_for(commits.swap((None, 4, b"", b"")), 5)
+
+    asyncio.run(run())
 
 
 @given(st.lists(st.tuples(st.sampled_from(["a.example/log", "b.example/log"]),

@@ -5,6 +5,7 @@ server (uvicorn on loopback), real sockets; the attacker speaks from 127.0.0.2."
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -251,3 +253,73 @@ def test_continue_and_close_are_written_whole(tmp_path: Path) -> None:
         _, rest = _closed_within(s, 10)
         assert rest.startswith(b"HTTP/1.1 200"), rest
         assert rest.endswith(b"\r\n\r\ntiledlog witness limits.example/w\n"), rest
+
+
+class _Transport(asyncio.Transport):
+    """What a connection's writes would send, in order. A stand-in for the socket: the two
+    cases below are orders of callbacks within one turn of the event loop, which a client
+    over a real socket cannot pin down."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:  # type: ignore[override]
+        if not self.closed:
+            self.sent.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"peername": ("127.0.0.1", 5), "sockname": ("127.0.0.1", 80)}.get(name, default)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("then", ["shutdown", "garbage"])
+def test_a_finished_response_is_sent_before_the_connection_ends(then: str) -> None:
+    """A response completed in the same loop turn as the server's graceful shutdown (which
+    closes connections whose response is complete), or as bytes that do not parse (uvicorn
+    answers 400 on the socket itself and closes it), is still sent whole, and first."""
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from witness.guard import Limits, guarded_protocol
+
+    async def app(scope: dict, receive: object, send: Any) -> None:  # type: ignore[type-arg]
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 404,
+                        "headers": [(b"content-length", b"2")]})
+            await send({"type": "http.response.body", "body": b"no"})
+
+    async def run() -> _Transport:
+        config = Config(app=app, http="httptools", log_level="warning")
+        config.load()
+        proto = guarded_protocol(Limits())(config=config, server_state=ServerState(),
+                                           app_state={})
+        t = _Transport()
+        proto.connection_made(t)
+        proto.data_received(b"GET /x HTTP/1.1\r\nHost: w\r\n\r\n")
+        loop = asyncio.get_running_loop()
+        if then == "shutdown":
+            loop.call_soon(proto.shutdown)
+        else:
+            loop.call_soon(proto.data_received, b"\x00garbage\r\n\r\n")
+        for _ in range(5):
+            await asyncio.sleep(0)
+        return t
+
+    t = asyncio.run(run())
+    assert t.sent and t.sent[0] == b"HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\n\r\nno", t.sent
+    assert t.closed
+    if then == "garbage":
+        assert len(t.sent) == 2 and t.sent[1].startswith(b"HTTP/1.1 400"), t.sent

@@ -58,14 +58,14 @@ class TurnBufferedHandler(logging.Handler):
             loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        with self._guard:
+        with self._guard:  # written under the lock too: lines keep their order across threads
             text, self._lines, self._pending = "".join(self._lines), [], False
-        if text:
-            try:
-                self.stream.write(text)
-                self.stream.flush()
-            except (OSError, ValueError):  # stderr closed or gone: nowhere left to write
-                pass
+            if text:
+                try:
+                    self.stream.write(text)
+                    self.stream.flush()
+                except (OSError, ValueError):  # stderr closed or gone: nowhere left to write
+                    pass
 
 
 def _aligned(level: str, text: str) -> str:

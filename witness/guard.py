@@ -74,23 +74,31 @@ def guarded_protocol(limits: Limits) -> type[asyncio.Protocol]:
 
 
 class _TurnWrites:
-    """A response's transport whose writes of one event-loop turn go out in one system call
-    (uvicorn writes a response's head and its body apart: two sends where one does)."""
+    """A response's transport that sends its head with the first write after it, in one
+    system call (uvicorn writes a response's head and its body apart: two sends where one
+    does). A write with nothing held is held until that next write or the end of the event
+    loop's turn, whichever comes first: a lone head, or a '100 Continue' a client waits for
+    before its body, still goes out at once. So a whole response is written by the time
+    uvicorn marks it complete, before anything else may write to the connection or close it
+    (its graceful shutdown, its own 400 for bytes that do not parse)."""
 
-    __slots__ = ("_chunks", "_loop", "_transport")
+    __slots__ = ("_held", "_loop", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport, self._loop, self._chunks = transport, loop, []  # type: list[bytes]
+        self._transport, self._loop, self._held = transport, loop, b""
 
     def write(self, data: bytes) -> None:
-        if not self._chunks:
+        if self._held:
+            data, self._held = self._held + data, b""
+            self._transport.write(data)
+        elif data:
+            self._held = bytes(data)
             self._loop.call_soon(self._flush)
-        self._chunks.append(data)
 
     def _flush(self) -> None:
-        if self._chunks:
-            data, self._chunks = b"".join(self._chunks), []
-            if not self._transport.is_closing():
+        if self._held:
+            data, self._held = self._held, b""
+            if not self._transport.is_closing():  # closed meanwhile: nowhere to go
                 self._transport.write(data)
 
     def close(self) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tlog.errors import TlogError
+from tlog.errors import StoreError, TlogError
 from tlog.note import Signer
 
 from . import access
@@ -75,20 +75,29 @@ class GroupCommit:
         group, self._waiting = self._waiting[:self.most], self._waiting[self.most:]
         self._committing = True
         ops = [op for op, _ in group]
-        loop.run_in_executor(self._writer, self.state.compare_and_swap_many, ops) \
-            .add_done_callback(lambda f: self._answer(loop, group, f))
+        try:
+            pending = loop.run_in_executor(self._writer, self.state.compare_and_swap_many, ops)
+        except Exception as e:  # the writer cannot take it (shut down): said to the group
+            self._answer(loop, group, None, e)
+            return
+        pending.add_done_callback(lambda f: self._answer(loop, group, f))
 
     def _answer(self, loop: asyncio.AbstractEventLoop, group: list[Any],
-                result: asyncio.Future[list[bool]]) -> None:
+                result: asyncio.Future[list[bool]] | None,
+                error: BaseException | None = None) -> None:
+        """Answer each request of ``group`` (the state's own error, if any, to all of them),
+        then start the next group: no outcome of one group leaves the others waiting."""
         self._committing = False
-        error = result.exception()  # the state's own error, to every request of the group
+        if result is not None:
+            error = (StoreError("the witness's state write was cancelled")
+                     if result.cancelled() else result.exception())
         for i, (_, done) in enumerate(group):
             if done.done():  # its request was cancelled
                 continue
             if error is not None:
                 done.set_exception(error)
             else:
-                done.set_result(result.result()[i])
+                done.set_result(result.result()[i])  # type: ignore[union-attr]
         if self._waiting:
             self._commit(loop)
 
@@ -133,6 +142,8 @@ def _check(body: bytes, known: KnownStates, signer: Signer, fresh: bool,
 
     try:
         return add_checkpoint(body, lookup, signer), shown[0] if shown else None
+    except StoreError:
+        raise  # the state could not be read: 503, not the request's fault
     except TlogError as e:
         return e, shown[0] if shown else None
 
@@ -259,15 +270,22 @@ def make_app(state: WitnessState, signer: Signer) -> ASGIApp:
             return await send({"type": "lifespan.shutdown.complete"})
         if scope["type"] != "http":
             return
-        status, done = await route(scope, receive, send)
-        # The access line (witness.access): who asked what, the answer; never a body.
-        # The path as it came (percent-encoded, so it cannot forge a line of its own).
-        host, port = scope.get("client") or ("-", 0)
-        path = (scope.get("raw_path") or scope["path"].encode()).decode("ascii", "backslashreplace")
-        access.access_line(f'{host}:{port} - "{scope["method"]} {path} HTTP/'
-                           f'{scope.get("http_version", "1.1")}" {status}{done}')
+        status, done = 500, " (the witness failed or stopped; uvicorn answers 500 if it can)"
+        try:
+            status, done = await route(scope, receive, send)
+        finally:
+            _access(scope, status, done)
 
     return app
+
+
+def _access(scope: Scope, status: int, done: str) -> None:
+    """The request's access line (witness.access): who asked what, the answer; never a body.
+    The path as it came (percent-encoded, so it cannot forge a line of its own)."""
+    host, port = scope.get("client") or ("-", 0)
+    path = (scope.get("raw_path") or scope["path"].encode()).decode("ascii", "backslashreplace")
+    access.access_line(f'{host}:{port} - "{scope["method"]} {path} HTTP/'
+                       f'{scope.get("http_version", "1.1")}" {status}{done}')
 
 
 def app_from_environ() -> ASGIApp:

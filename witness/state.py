@@ -83,6 +83,7 @@ class WitnessState:
         if db is None:
             db = self._local.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             db.execute("PRAGMA synchronous=FULL")  # a cosigned state is on disk before the reply
+            db.create_function("keyset", 1, _keyset, deterministic=True)
         return db
 
     @contextmanager
@@ -145,7 +146,7 @@ class WitnessState:
                     continue
                 cur = db.execute(
                     "UPDATE logs SET size = ?, root = ?, note = ? WHERE origin = ? AND size = ? "
-                    "AND root = ? AND vkeys = ?",
+                    "AND root = ? AND keyset(vkeys) = ?",
                     (size, root, note, old.origin, old.size, old.root, "\n".join(old.vkeys)),
                 )
                 out.append(cur.rowcount == 1)
@@ -165,9 +166,19 @@ class WitnessState:
         return [Fork(r[0], r[1], bytes(r[2]), bytes(r[3]), r[4]) for r in rows]
 
 
+def _keys(text: str) -> tuple[str, ...]:
+    return tuple(v for v in text.split("\n") if v)
+
+
+def _keyset(text: str) -> str:
+    """A log's stored keys as ``LogState.vkeys`` reads them, joined: what the swap compares
+    (keys stored with a blank line, by hand or through the API, must still match)."""
+    return "\n".join(_keys(text))
+
+
 def _state(row: tuple) -> LogState:  # type: ignore[type-arg]
     origin, vkeys, size, root, note = row
-    return LogState(origin, tuple(v for v in vkeys.split("\n") if v), size, bytes(root),
+    return LogState(origin, _keys(vkeys), size, bytes(root),
                     None if note is None else bytes(note))
 
 
@@ -196,5 +207,8 @@ class KnownStates:
         return known
 
     def stored(self, new: LogState) -> None:
-        """``new`` was just stored by a compare-and-swap."""
-        self._known[new.origin] = new
+        """``new`` was just stored by a compare-and-swap (kept unless a fresh read meanwhile
+        found the log further on)."""
+        now = self._known.get(new.origin)
+        if now is None or now.size <= new.size:
+            self._known[new.origin] = new
