@@ -374,6 +374,34 @@ def test_keys_stored_with_a_blank_line_still_match_their_swap(tmp_path: Path) ->
     assert state.compare_and_swap(now, 8, root(8), NOTE8)
 
 
+def test_a_write_waits_for_another_process_write_then_gives_up(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A swap while another process holds SQLite's write lock (another worker committing its
+    group) waits for it and then commits; held past the wait, it fails as the state's error
+    (503 to the request), never a half-written state."""
+    import sqlite3
+
+    from witness import state as witness_state
+
+    _witness_dir(tmp_path, size=0)
+    state = WitnessState(tmp_path / "w1.db")
+    other = sqlite3.connect(tmp_path / "w1.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # the other worker's commit, under way
+    release = threading.Timer(0.3, other.execute, ("COMMIT",))
+    release.start()
+    now = state.get(ORIGIN)
+    assert now is not None and state.compare_and_swap(now, 8, root(8), NOTE8)
+    release.join()
+    other.execute("BEGIN IMMEDIATE")
+    monkeypatch.setattr(witness_state, "_BUSY_WAIT", 0.2)
+    now = state.get(ORIGIN)
+    with pytest.raises(StoreError, match="locked"):
+        state.compare_and_swap(now, 9, root(9), note(9))  # type: ignore[arg-type]
+    other.execute("ROLLBACK")
+    got = state.get(ORIGIN)
+    assert got is not None and got.size == 8
+
+
 class _Groups:
     """A state that records each group the commit hands it, and fails when told to (a stand-in
     for SQLite: a failing disk, on demand, is what a real file cannot be made to be)."""

@@ -77,20 +77,27 @@ class WitnessState:
         except sqlite3.Error as e:
             raise ConfigError(f"cannot open witness state {self.path}: {e}") from e
 
-    def _db(self) -> sqlite3.Connection:
-        """This thread's connection (a server thread reuses its own across requests)."""
-        db = getattr(self._local, "db", None)
+    def _db(self, write: bool = False) -> sqlite3.Connection:
+        """This thread's connection for reads, or for writes (a server thread reuses its own
+        across requests). Writes wait for another process's write in short steps of their
+        own (``_begin_write``), not SQLite's."""
+        name = "write" if write else "read"
+        db = getattr(self._local, name, None)
         if db is None:
-            db = self._local.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db = sqlite3.connect(self.path, timeout=0 if write else 30, isolation_level=None)
             db.execute("PRAGMA synchronous=FULL")  # a cosigned state is on disk before the reply
             db.create_function("keyset", 1, _keyset, deterministic=True)
+            setattr(self._local, name, db)
         return db
 
     @contextmanager
     def _tx(self, write: bool = True) -> Iterator[sqlite3.Connection]:
         try:
-            db = self._db()
-            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            db = self._db(write)
+            if write:
+                _begin_write(db)
+            else:
+                db.execute("BEGIN")
             try:
                 yield db
             except BaseException:
@@ -164,6 +171,29 @@ class WitnessState:
                 "SELECT origin, size, cosigned_note, offered_note, detected_at FROM forks "
                 "WHERE ? IS NULL OR origin = ? ORDER BY id", (origin, origin)).fetchall()
         return [Fork(r[0], r[1], bytes(r[2]), bytes(r[3]), r[4]) for r in rows]
+
+
+_BUSY_WAIT = 30.0  # seconds a write waits for another process's write to end
+_BUSY_STEP = 0.0002  # seconds between tries
+
+
+def _begin_write(db: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, waiting for another process's write (another worker's group commit)
+    by short steps: SQLite's own busy handler sleeps 1, 2, 5, 10 ... ms, longer than the
+    other's commit takes, and every request of the group waits with it."""
+    deadline = 0.0
+    while True:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+            now = time.monotonic()
+            deadline = deadline or now + _BUSY_WAIT
+            if now > deadline:
+                raise
+            time.sleep(_BUSY_STEP)
 
 
 def _keys(text: str) -> tuple[str, ...]:
