@@ -14,6 +14,11 @@ bytes (the CDN's view), and ``--verifications`` `tlog verify --index i` processe
 an empty cache, verify random entries: requests and bytes per verification, priced per
 million verifications.
 
+Following: a monitor polling every minute (``tlog monitor`` against the same CDN view, a fresh
+state): its first pass over the whole log, a poll with nothing new, and ``--polls`` polls each
+after a minute's worth of ``--per-day`` new entries is sequenced, priced per month for one
+monitor.
+
 What the figures leave out: the index's growth with the log (a batch at 10^7–10^8 entries
 writes more index bytes than one at 10^5: see `bench/index.py --model`; uploads are free on S3
 and GCS, so that costs time, not money) and egress to the CDN.
@@ -125,13 +130,12 @@ def sequence(entries: int, batch: int, endpoint: str, tmp: Path) -> dict[str, An
     run.attach(store)
     run.attach(queue)
     summary = Sequencer(cfg, store, queue).run()
-    shutdown_admission_pool()
     objects, stored = _bucket_bytes(store)
     return {"entries": summary.size, "batches": summary.batches, "submit": submit.split(),
             "submit_calls": dict(submit.calls), "sequence": run.split(),
             "sequence_calls": dict(run.calls), "uploaded_bytes": run.uploaded,
             "stored_objects": objects, "stored_bytes": stored, "vkey": vkey_for_skey(skey),
-            "store": store}
+            "store": store, "queue": queue, "cfg": cfg}
 
 
 def _download(store: Any, root: Path) -> None:
@@ -153,10 +157,7 @@ def serve(store: Any, vkey: str, size: int, n: int, tmp: Path) -> dict[str, Any]
     with StaticServer(root) as server:
         for _ in range(n):
             server.reset()
-            home = tmp / "home"
-            shutil.rmtree(home, ignore_errors=True)
-            env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / "cache"),
-                   "XDG_STATE_HOME": str(home / "state"), "XDG_CONFIG_HOME": str(home / "cfg")}
+            env = _isolated(tmp)
             res = subprocess.run([str(BIN / "tlog"), "verify", "--log", server.url, "--vkey",
                                   str(tmp / "log.pub"), "--index", str(rng.randrange(size))],
                                  capture_output=True, text=True, env=env, timeout=60)
@@ -165,6 +166,46 @@ def serve(store: Any, vkey: str, size: int, n: int, tmp: Path) -> dict[str, Any]
             sent.append(sum(server.sent.values()))
     return {"verifications": n, "requests_per_verification": sum(requests) / n,
             "bytes_per_verification": sum(sent) / n}
+
+
+def _isolated(tmp: Path) -> dict[str, str]:
+    """A client environment with an empty cache and no config of its own."""
+    home = tmp / "home"
+    shutil.rmtree(home, ignore_errors=True)
+    return {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / "cache"),
+            "XDG_STATE_HOME": str(home / "state"), "XDG_CONFIG_HOME": str(home / "cfg")}
+
+
+def follow(seq: dict[str, Any], per_poll: int, rounds: int, tmp: Path) -> dict[str, Any]:
+    """A monitor following the log through the CDN: (requests, bytes) of its first pass, of a
+    poll with nothing new, and the mean of ``rounds`` polls each after ``per_poll`` more
+    entries (a minute's worth: a poll re-reads the partial tiles at the log's right edge, so
+    the cost is measured at the pace it is priced at, not extrapolated from a large step)."""
+    root, state, env = tmp / "cdn", tmp / "monitor", _isolated(tmp)
+    argv = [str(BIN / "tlog"), "monitor", "--vkey", str(tmp / "log.pub"), "--state",
+            str(state), "--json"]
+
+    def poll() -> tuple[int, int]:
+        with StaticServer(root) as server:
+            res = subprocess.run([*argv, "--log", server.url], capture_output=True, text=True,
+                                 env=env, timeout=600)
+            assert res.returncode == 0, res.stderr
+            return server.count(), sum(server.sent.values())
+
+    first, idle = poll(), poll()
+    queue, store, grown = seq["queue"], seq["store"], []
+    for r in range(rounds):
+        body = b"\n".join(d for _, d in hashedrekord_docs(per_poll, seed=100 + r)) + b"\n"
+        queue.put(bulk_key(body, per_poll), body)
+        Sequencer(seq["cfg"], store, queue).run()
+        _download(store, root)
+        grown.append(poll())
+    return {"monitor_first_pass": {"requests": first[0], "bytes": first[1]},
+            "monitor_idle_poll": {"requests": idle[0], "bytes": idle[1]},
+            "monitor_poll_with_new_entries": {
+                "entries": per_poll, "polls": rounds,
+                "requests": round(sum(g[0] for g in grown) / rounds, 1),
+                "bytes": round(sum(g[1] for g in grown) / rounds)}}
 
 
 def price(seq: dict[str, Any], cdn: dict[str, Any], p: dict[str, float]) -> dict[str, Any]:
@@ -194,11 +235,27 @@ def price(seq: dict[str, Any], cdn: dict[str, Any], p: dict[str, float]) -> dict
     }
 
 
+def price_following(f: dict[str, Any], per_day: int, p: dict[str, float]) -> dict[str, Any]:
+    """One monitor polling every minute for a 30-day month, the log growing by ``per_day``
+    (spread over the day: every poll finds the measured minute's worth of new entries)."""
+    polls = 30 * 24 * 60
+    each = f["monitor_poll_with_new_entries"] if per_day else f["monitor_idle_poll"]
+    requests, gb = polls * each["requests"], polls * each["bytes"] / 1e9
+    return {"new_entries_per_day": per_day, "polls": polls, "requests": round(requests),
+            "gb": round(gb, 2),
+            "cdn_usd": round(requests / 10_000 * p["cdn_per_10000_requests"]
+                             + gb * p["cdn_gb"], 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="what the log costs on S3/GCS and a CDN")
     ap.add_argument("--entries", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=10_000)
     ap.add_argument("--verifications", type=int, default=20)
+    ap.add_argument("--per-day", type=int, default=100_000,
+                    help="new entries a day, for the monitor polling every minute")
+    ap.add_argument("--polls", type=int, default=5,
+                    help="polls measured, each after a minute's worth of new entries")
     ap.add_argument("--price", action="append", default=[], metavar="NAME=USD",
                     help=f"override a price ({', '.join(PRICES)})")
     ap.add_argument("--json", action="store_true")
@@ -213,8 +270,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d, moto_server() as endpoint:
         tmp = Path(d)
         seq = sequence(args.entries, args.batch, endpoint, tmp)
-        cdn = serve(seq.pop("store"), seq.pop("vkey"), seq["entries"], args.verifications, tmp)
-    out = {"measured": {**seq, **cdn}, "prices_usd": prices, **price(seq, cdn, prices)}
+        cdn = serve(seq["store"], seq.pop("vkey"), seq["entries"], args.verifications, tmp)
+        following = follow(seq, max(1, args.per_day // 1440), args.polls, tmp)
+        shutdown_admission_pool()
+    for k in ("store", "queue", "cfg"):
+        seq.pop(k)
+    out = {"measured": {**seq, **cdn, **following}, "prices_usd": prices,
+           **price(seq, cdn, prices),
+           "per_month_one_monitor_every_minute": price_following(following, args.per_day,
+                                                                 prices)}
     print(json.dumps(out, indent=2))
 
 
