@@ -237,12 +237,14 @@ def price(seq: dict[str, Any], cdn: dict[str, Any], p: dict[str, float]) -> dict
 
 def price_following(f: dict[str, Any], per_day: int, p: dict[str, float]) -> dict[str, Any]:
     """One monitor polling every minute for a 30-day month, the log growing by ``per_day``
-    (spread over the day: every poll finds the measured minute's worth of new entries)."""
-    polls = 30 * 24 * 60
-    each = f["monitor_poll_with_new_entries"] if per_day else f["monitor_idle_poll"]
-    requests, gb = polls * each["requests"], polls * each["bytes"] / 1e9
-    return {"new_entries_per_day": per_day, "polls": polls, "requests": round(requests),
-            "gb": round(gb, 2),
+    spread over the day: a poll finds the measured minute's worth of new entries, or, below
+    one a minute, ``per_day`` polls a day find one each and the others nothing."""
+    polls, idle, busy = 30 * 24 * 60, f["monitor_idle_poll"], f["monitor_poll_with_new_entries"]
+    active = min(polls, 30 * per_day) if per_day else 0
+    requests = active * busy["requests"] + (polls - active) * idle["requests"]
+    gb = (active * busy["bytes"] + (polls - active) * idle["bytes"]) / 1e9
+    return {"new_entries_per_day": per_day, "polls": polls, "polls_with_new_entries": active,
+            "requests": round(requests), "gb": round(gb, 2),
             "cdn_usd": round(requests / 10_000 * p["cdn_per_10000_requests"]
                              + gb * p["cdn_gb"], 2)}
 

@@ -350,6 +350,9 @@ def test_a_state_that_cannot_be_read_is_503_and_a_failure_is_still_a_line(
     monkeypatch.setattr(state, "get", unreadable)
     status, said = _call(app, "POST", "/add-checkpoint", REQUEST)
     assert (status, said) == (503, b"the witness's state is unavailable; retry\n")
+    monkeypatch.setattr(state, "logs", unreadable)
+    assert _call(app, "GET", "/")[0] == 503
+    assert _call(app, "GET", "/" + "0" * 64 + "/checkpoint")[0] == 503
 
     def broken() -> None:
         raise RuntimeError("a bug")
@@ -377,29 +380,89 @@ def test_keys_stored_with_a_blank_line_still_match_their_swap(tmp_path: Path) ->
 def test_a_write_waits_for_another_process_write_then_gives_up(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A swap while another process holds SQLite's write lock (another worker committing its
-    group) waits for it and then commits; held past the wait, it fails as the state's error
-    (503 to the request), never a half-written state."""
+    group) waits for it in its own short steps and then commits; held past the wait, it fails
+    as the state's error (503 to the request), never a half-written state."""
     import sqlite3
+    import time
 
     from witness import state as witness_state
 
     _witness_dir(tmp_path, size=0)
     state = WitnessState(tmp_path / "w1.db")
-    other = sqlite3.connect(tmp_path / "w1.db", isolation_level=None, check_same_thread=False)
+    other = sqlite3.connect(tmp_path / "w1.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # the other worker's commit, under way
-    release = threading.Timer(0.3, other.execute, ("COMMIT",))
-    release.start()
+    steps: list[float] = []
+    sleep = time.sleep
+
+    def step(seconds: float) -> None:  # the first step waited: the other commits meanwhile
+        steps.append(seconds)
+        if other.in_transaction:
+            other.execute("COMMIT")
+        sleep(seconds)
+
+    monkeypatch.setattr(witness_state.time, "sleep", step)
     now = state.get(ORIGIN)
     assert now is not None and state.compare_and_swap(now, 8, root(8), NOTE8)
-    release.join()
+    assert steps == [witness_state._BUSY_STEP]  # it waited, once, and committed
+    monkeypatch.undo()
     other.execute("BEGIN IMMEDIATE")
     monkeypatch.setattr(witness_state, "_BUSY_WAIT", 0.2)
     now = state.get(ORIGIN)
     with pytest.raises(StoreError, match="locked"):
         state.compare_and_swap(now, 9, root(9), note(9))  # type: ignore[arg-type]
     other.execute("ROLLBACK")
+    other.close()
     got = state.get(ORIGIN)
     assert got is not None and got.size == 8
+
+
+def test_a_failed_commit_leaves_the_state_writable(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A COMMIT that fails (a full disk: a stand-in connection fails it once, as a real file
+    cannot be made to on demand) is the state's error for that swap; the connection leaves
+    its transaction, so the next swap commits (it was refused for good: 'cannot start a
+    transaction within a transaction', while holding the write lock)."""
+    import sqlite3
+
+    _witness_dir(tmp_path, size=0)
+    state = WitnessState(tmp_path / "w1.db")
+    real = state._db(True)
+
+    class FullDisk:
+        failed = False
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            if sql == "COMMIT" and not FullDisk.failed:
+                FullDisk.failed = True
+                raise sqlite3.OperationalError("database or disk is full")
+            return real.execute(sql, *args)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    monkeypatch.setattr(state, "_db", lambda write=False: FullDisk() if write else real)
+    now = state.get(ORIGIN)
+    with pytest.raises(StoreError, match="disk is full"):
+        state.compare_and_swap(now, 8, root(8), NOTE8)  # type: ignore[arg-type]
+    assert not real.in_transaction
+    now = state.get(ORIGIN)
+    assert now is not None and now.size == 0
+    assert state.compare_and_swap(now, 8, root(8), NOTE8)
+
+
+def test_known_states_never_move_back(tmp_path: Path) -> None:
+    """A swap stored late (its group committed before a fresh read found the log further on)
+    does not move the process's known state back."""
+    from witness.state import KnownStates
+
+    _witness_dir(tmp_path, size=8)
+    state = WitnessState(tmp_path / "w1.db")
+    known = KnownStates(state)
+    at8 = known.read(ORIGIN)
+    assert at8 is not None and state.compare_and_swap(at8, 20, root(20), note(20))
+    assert known.read(ORIGIN, fresh=True).size == 20  # type: ignore[union-attr]
+    known.stored(LogState(ORIGIN, at8.vkeys, 9, root(9), note(9)))
+    assert known.read(ORIGIN).size == 20  # type: ignore[union-attr]
 
 
 class _Groups:

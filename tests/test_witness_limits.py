@@ -285,11 +285,13 @@ class _Transport(asyncio.Transport):
         pass
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
 @pytest.mark.parametrize("then", ["shutdown", "garbage"])
-def test_a_finished_response_is_sent_before_the_connection_ends(then: str) -> None:
+def test_a_finished_response_is_sent_before_the_connection_ends(then: str, method: str) -> None:
     """A response completed in the same loop turn as the server's graceful shutdown (which
     closes connections whose response is complete), or as bytes that do not parse (uvicorn
-    answers 400 on the socket itself and closes it), is still sent whole, and first."""
+    answers 400 on the socket itself and closes it), is still sent whole, and first; a HEAD
+    answer too, whose head is its last write."""
     from uvicorn.config import Config
     from uvicorn.server import ServerState
 
@@ -308,7 +310,7 @@ def test_a_finished_response_is_sent_before_the_connection_ends(then: str) -> No
                                            app_state={})
         t = _Transport()
         proto.connection_made(t)
-        proto.data_received(b"GET /x HTTP/1.1\r\nHost: w\r\n\r\n")
+        proto.data_received(method.encode() + b" /x HTTP/1.1\r\nHost: w\r\n\r\n")
         loop = asyncio.get_running_loop()
         if then == "shutdown":
             loop.call_soon(proto.shutdown)
@@ -319,7 +321,8 @@ def test_a_finished_response_is_sent_before_the_connection_ends(then: str) -> No
         return t
 
     t = asyncio.run(run())
-    assert t.sent and t.sent[0] == b"HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\n\r\nno", t.sent
+    head = b"HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\n\r\n"
+    assert t.sent and t.sent[0] == head + (b"no" if method == "GET" else b""), t.sent
     assert t.closed
     if then == "garbage":
         assert len(t.sent) == 2 and t.sent[1].startswith(b"HTTP/1.1 400"), t.sent

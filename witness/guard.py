@@ -57,6 +57,13 @@ def guarded_protocol(limits: Limits) -> type[asyncio.Protocol]:
     fast = _guarded(HttpToolsProtocol, "on_headers_complete", limits, open_from)
 
     class Fast(fast):  # type: ignore[valid-type,misc]
+        def on_response_complete(self) -> None:
+            # A HEAD answer's head is its last write: out now, before uvicorn may close
+            # the connection (graceful shutdown) or write its own 400 to it.
+            if self.cycle is not None and isinstance(self.cycle.transport, _TurnWrites):
+                self.cycle.transport._flush()
+            super().on_response_complete()
+
         def on_headers_complete(self) -> None:
             super().on_headers_complete()
             if self.cycle is not None and not isinstance(self.cycle.transport, _TurnWrites):
@@ -78,9 +85,10 @@ class _TurnWrites:
     system call (uvicorn writes a response's head and its body apart: two sends where one
     does). A write with nothing held is held until that next write or the end of the event
     loop's turn, whichever comes first: a lone head, or a '100 Continue' a client waits for
-    before its body, still goes out at once. So a whole response is written by the time
-    uvicorn marks it complete, before anything else may write to the connection or close it
-    (its graceful shutdown, its own 400 for bytes that do not parse)."""
+    before its body, still goes out at once; and whatever is held when uvicorn marks the
+    response complete (a HEAD answer's head) is written then. So a whole response is written
+    before anything else may write to the connection or close it (uvicorn's graceful shutdown,
+    its own 400 for bytes that do not parse)."""
 
     __slots__ = ("_held", "_loop", "_transport")
 

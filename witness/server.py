@@ -259,9 +259,14 @@ def make_app(state: WitnessState, signer: Signer) -> ASGIApp:
             return 405, ""
         if path == "/add-checkpoint":
             return await add(scope, receive, send)
-        if path == "/":
-            return await home(send), ""
-        return await checkpoint(parts[1].lower(), send), ""
+        try:
+            if path == "/":
+                return await home(send), ""
+            return await checkpoint(parts[1].lower(), send), ""
+        except TlogError as e:  # the state could not be read
+            log.error("witness state: %s", e)
+            await _send(send, 503, b"the witness's state is unavailable; retry\n")
+            return 503, ""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,7 +72,10 @@ class WitnessState:
         self._local = threading.local()
         try:
             with closing(sqlite3.connect(self.path, timeout=30)) as db:
-                db.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+                # Readers never wait for the writer. Where WAL cannot be had (some network
+                # file systems), a commit waits for readers: writes keep SQLite's own wait.
+                mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                self._wal = str(mode).lower() == "wal"
                 db.executescript(_SCHEMA)
         except sqlite3.Error as e:
             raise ConfigError(f"cannot open witness state {self.path}: {e}") from e
@@ -84,7 +87,8 @@ class WitnessState:
         name = "write" if write else "read"
         db = getattr(self._local, name, None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=0 if write else 30, isolation_level=None)
+            db = sqlite3.connect(self.path, timeout=0 if write and self._wal else 30,
+                                 isolation_level=None)
             db.execute("PRAGMA synchronous=FULL")  # a cosigned state is on disk before the reply
             db.create_function("keyset", 1, _keyset, deterministic=True)
             setattr(self._local, name, db)
@@ -100,10 +104,14 @@ class WitnessState:
                 db.execute("BEGIN")
             try:
                 yield db
+                db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                # Whatever failed, the COMMIT included (a full disk), the connection leaves
+                # the transaction: else it holds the write lock and refuses every later BEGIN.
+                if db.in_transaction:
+                    with suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
         except sqlite3.Error as e:
             raise StoreError(f"witness state: {e}", key=self.path) from e
 
