@@ -276,3 +276,51 @@ def test_search_survives_its_manifest_being_collected(tmp_path: Path) -> None:
     found = search(LogClient(MovesOn(), vkey), digest)
     assert len(found.entries) == 1 and found.size == 5
     assert digest in entry_search_keys(found.entries[0].entry)
+
+
+def test_monitor_reads_the_edge_bundle_once(tmp_path: Path) -> None:
+    """A monitor polling a growing log reads only the bytes after the partial entry bundle it
+    kept (a range read), not the whole partial bundle again; a kept copy that went bad costs
+    a whole read, not a false alarm; a log serving bad new bytes is still caught."""
+    skey, vkey = generate_key("edge.example/log")
+    entries = _entries(200, keys=3)
+    root, state = tmp_path / "public", tmp_path / "state"
+
+    def grow(n: int) -> None:
+        (root / "checkpoint").unlink(missing_ok=True)
+        _publish(root, entries[:n], "edge.example/log", skey)
+
+    def bundle(n: int) -> Path:
+        return root / f"tile/entries/000.p/{n}"
+
+    grow(100)
+    with StaticServer(root) as server:
+        assert _monitor(server.url, vkey, state).returncode == 0
+        grow(130)
+        server.reset()
+        assert _monitor(server.url, vkey, state).returncode == 0
+        read = server.sent["tile/entries/000.p/130"]
+        new_bytes = bundle(130).stat().st_size - bundle(100).stat().st_size
+        assert read == new_bytes, (read, new_bytes)  # before: the whole 130-entry bundle
+        # The kept copy corrupted where it places the entries after it (an entry's length):
+        # the combination fails, and the whole bundle is read instead.
+        (state_file,) = state.glob("monitor-*.json")
+        doc = json.loads(state_file.read_text())
+        kept = bytearray(base64.b64decode(doc["edge"]["bundle"]))
+        kept[0] ^= 1
+        doc["edge"]["bundle"] = base64.b64encode(bytes(kept)).decode()
+        state_file.write_text(json.dumps(doc))
+        grow(160)
+        server.reset()
+        res = _monitor(server.url, vkey, state)
+        assert res.returncode == 0, res.stdout
+        assert server.sent["tile/entries/000.p/160"] > bundle(160).stat().st_size
+        # The log serves a bundle whose new entry is not the tree's: misbehaviour, as before.
+        grow(190)
+        raw = bytearray(bundle(190).read_bytes())
+        raw[-1] ^= 1
+        bundle(190).write_bytes(bytes(raw))
+        bad = _monitor(server.url, vkey, state)
+    assert bad.returncode == 5, bad.stdout
+    event = json.loads(bad.stdout.splitlines()[0])
+    assert event["kind"] == "bad-bundle" and event["index"] == 189, event

@@ -18,10 +18,18 @@ a ``kind`` and evidence files a third party can check with the log's key alone:
 
 An entry of a type this installation does not know is an ``unverified`` event (exit 4): it is
 neither passed as verified nor called misbehaviour.
+
+The state also keeps the partial entry bundle at the right edge of the last verified tree: the
+next run asks only for the bytes after it (a range read of the grown bundle; entry bundles only
+ever grow at the end), so a monitor polling every minute reads each entry about once rather than
+the whole partial bundle again each time. What the kept bytes and the new ones make together is
+authenticated like any bundle; if it does not check, the whole bundle is read and checked before
+anything is called misbehaviour.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -51,6 +59,7 @@ __all__ = ["EXIT_EVENTS", "EXIT_MISBEHAVIOUR", "EXIT_NOTHING", "Monitor", "Monit
 EXIT_NOTHING = 0
 EXIT_EVENTS = 4
 EXIT_MISBEHAVIOUR = 5
+_MAX_BUNDLE = 256 * (2 + 0xFFFF)  # bytes of an entry bundle at most (uint16-length entries)
 _GROUP = 32  # entry bundles fetched, authenticated and re-verified together (8,192 entries)
 _CHUNK = 512  # entries per re-verification task on the pool
 
@@ -85,6 +94,7 @@ class _Pass:
     checkpoint: Checkpoint
     result: MonitorResult
     emit: Emit
+    edge: tuple[int, int, bytes] | None = None  # the right edge's partial bundle (n, width, bytes)
 
 
 class Monitor:
@@ -110,6 +120,7 @@ class Monitor:
         except re.error as e:
             raise ConfigError(f"--watch-identity: not a regular expression: {e}") from e
         self.issuers = {f"issuer:{u.lower()}" for u in watch_issuers}
+        self._edge: tuple[int, int, bytes] | None = None  # the last tree's partial bundle
 
     # ----- state ---------------------------------------------------------------------------
 
@@ -125,11 +136,16 @@ class Monitor:
             return None, None
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
             raise TlogError(f"{self._state_file()}: corrupt monitor state: {e!r}") from e
+        self._edge = _edge_of(data.get("edge"))
         return parse_checkpoint(open_note(note, [self.verifier]).text), note
 
-    def _save(self, note: bytes) -> None:
+    def _save(self, note: bytes, edge: tuple[int, int, bytes] | None = None) -> None:
         self.state.mkdir(parents=True, exist_ok=True)
-        write_atomic(self._state_file(), json.dumps({"checkpoint": note.decode()}).encode())
+        doc: dict[str, Any] = {"checkpoint": note.decode()}
+        if edge is not None:
+            doc["edge"] = {"n": edge[0], "width": edge[1],
+                           "bundle": base64.b64encode(edge[2]).decode()}
+        write_atomic(self._state_file(), json.dumps(doc).encode())
 
     def _misbehaved(self, p: _Pass, kind: str, reason: str, evidence: dict[str, bytes],
                     index: int | None = None) -> None:
@@ -179,7 +195,7 @@ class Monitor:
                 {"served.checkpoint": note,
                  **({"trusted.checkpoint": old_note} if old_note else {})})
         if not p.result.misbehaviour:
-            self._save(note)
+            self._save(note, p.edge if cp.size > start else self._edge)
         return p.result
 
     def _check_growth(self, old: Checkpoint, new: Checkpoint,
@@ -274,20 +290,17 @@ class Monitor:
         fetched = self._bundles([(n, min(256, end - n * 256)) for n in ns])
         hashes = iter(reader.read_leaves(spans[0][1], spans[-1][2]))
         todo: list[tuple[int, bytes | None, Any]] = []
-        for (n, lo, hi), (path, raw, width) in zip(spans, fetched, strict=True):
+        for (n, lo, hi), (path, raw, width, grown) in zip(spans, fetched, strict=True):
             want = [next(hashes) for _ in range(lo, hi)]
-            try:
-                entries = decode_entry_bundle(raw, width)
-            except MalformedError as e:
-                todo.append((lo, None, ("bad-bundle", f"{path} does not decode: {e}", raw)))
-                continue
-            for i, leaf in zip(range(lo, hi), want, strict=True):
-                entry = entries[i - n * 256]
-                if leaf_hash(entry) != leaf:
-                    todo.append((i, None, ("bad-bundle", f"{path}: entry {i} does not hash to "
-                                           f"the tree's leaf {leaf.hex()}", raw)))
-                else:
-                    todo.append((i, entry, leaf))
+            checked = _authenticate(n, lo, hi, path, raw, width, want)
+            if grown and any(entry is None for _, entry, _ in checked):
+                # The kept edge and the new bytes do not make the bundle the tree holds: the
+                # whole bundle decides (the kept copy may be what went wrong).
+                path, raw, width = self._bundle(n, width)
+                checked = _authenticate(n, lo, hi, path, raw, width, want)
+            todo += checked
+            if width < 256 and hi == end and all(e is not None for _, e, _ in checked):
+                p.edge = (n, width, raw)
         return todo
 
     def _report(self, todo: list[tuple[int, bytes | None, Any]], verdicts: Iterator[Any],
@@ -301,13 +314,42 @@ class Monitor:
             p.result.entries_checked += 1
             self._report_entry(p, i, entry, extra, next(verdicts), reader)
 
-    def _bundles(self, wanted: list[tuple[int, int]]) -> list[tuple[str, bytes, int]]:
-        """Entry bundles (n, width) fetched together: (path, bytes, width read); a partial
-        bundle the log deleted is read as the full one."""
+    def _bundles(self, wanted: list[tuple[int, int]]) -> list[tuple[str, bytes, int, bool]]:
+        """Entry bundles (n, width) fetched together: (path, bytes, width read, whether they
+        are the kept edge with the bytes after it); a partial bundle the log deleted is read
+        as the full one."""
+        edge = self._edge
+        grown = [(i, n, w) for i, (n, w) in enumerate(wanted)
+                 if edge is not None and n == edge[0] and edge[1] < w]
         tiles = [Tile(ENTRIES, n, w) for n, w in wanted]
-        got = self.store.get_many([t.path for t in tiles])
-        return [(t.path, data, t.width) if data is not None else self._bundle(t.n, t.width)
-                for t, data in zip(tiles, got, strict=True)]
+        skip = {i for i, _, _ in grown}
+        got = self.store.get_many([t.path for i, t in enumerate(tiles) if i not in skip])
+        out: list[tuple[str, bytes, int, bool] | None] = [None] * len(wanted)
+        rest = iter(got)
+        for i, t in enumerate(tiles):
+            if i in skip:
+                continue
+            data = next(rest)
+            out[i] = ((t.path, data, t.width, False) if data is not None
+                      else (*self._bundle(t.n, t.width), False))
+        for i, n, w in grown:
+            out[i] = self._grown(n, w, edge[2])  # type: ignore[index]
+        return out  # type: ignore[return-value]  # every slot is filled above
+
+    def _grown(self, n: int, width: int, kept: bytes) -> tuple[str, bytes, int, bool]:
+        """Bundle ``n`` at ``width``: the kept bytes of its earlier width and, by one range
+        read, what follows them (from the full bundle if the log deleted the partial one)."""
+        for w in (width, 256) if width < 256 else (256,):
+            tile = Tile(ENTRIES, n, w)
+            try:
+                more = self.store.get_range(tile.path, len(kept), len(kept) + _MAX_BUNDLE)
+            except NotFoundError:
+                continue
+            except TlogError:  # e.g. 416, a bundle shorter than the kept one: read it whole
+                break
+            return tile.path, kept + more, w, True
+        path, raw, w = self._bundle(n, width)
+        return path, raw, w, False
 
     def _identity_hits(self, keys: set[str]) -> list[str]:
         """The entry's identities that a --watch-identity pattern matches whole (and, with
@@ -352,3 +394,34 @@ class Monitor:
                      "leaf_hash": leaf.hex(), "entry": body}
             p.result.events.append(event)
             p.emit(event)
+
+
+def _authenticate(n: int, lo: int, hi: int, path: str, raw: bytes, width: int,
+                  want: list[bytes]) -> list[tuple[int, bytes | None, Any]]:
+    """Entries ``lo``..``hi`` of bundle ``n`` checked against the tree's leaf hashes ``want``:
+    (index, entry, leaf hash), or (index, None, (kind, reason, bundle)) where they fail."""
+    try:
+        entries = decode_entry_bundle(raw, width)
+    except MalformedError as e:
+        return [(lo, None, ("bad-bundle", f"{path} does not decode: {e}", raw))]
+    out: list[tuple[int, bytes | None, Any]] = []
+    for i, leaf in zip(range(lo, hi), want, strict=True):
+        entry = entries[i - n * 256]
+        if leaf_hash(entry) != leaf:
+            out.append((i, None, ("bad-bundle", f"{path}: entry {i} does not hash to the "
+                                  f"tree's leaf {leaf.hex()}", raw)))
+        else:
+            out.append((i, entry, leaf))
+    return out
+
+
+def _edge_of(doc: Any) -> tuple[int, int, bytes] | None:
+    """The kept edge bundle from the state file, or None if absent or not well formed (it is
+    a cache: at worst the whole bundle is read again)."""
+    try:
+        n, width, raw = doc["n"], doc["width"], base64.b64decode(doc["bundle"], validate=True)
+    except (TypeError, KeyError, ValueError):
+        return None
+    if not (isinstance(n, int) and isinstance(width, int) and 0 < width < 256 and n >= 0):
+        return None
+    return n, width, raw
