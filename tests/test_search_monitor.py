@@ -280,18 +280,19 @@ def test_search_survives_its_manifest_being_collected(tmp_path: Path) -> None:
 
 def test_monitor_reads_the_edge_bundle_once(tmp_path: Path) -> None:
     """A monitor polling a growing log reads only the bytes after the partial entry bundle it
-    kept (a range read), not the whole partial bundle again; a kept copy that went bad costs
-    a whole read, not a false alarm; a log serving bad new bytes is still caught."""
+    kept (a range read), not the whole partial bundle again; a bundle that filled is read
+    whole, once (that the permanent bundle decodes is checked); a kept copy that went bad
+    costs a whole read, not a false alarm; a log serving bad new bytes is still caught."""
     skey, vkey = generate_key("edge.example/log")
-    entries = _entries(200, keys=3)
+    entries = _entries(300, keys=3)
     root, state = tmp_path / "public", tmp_path / "state"
 
     def grow(n: int) -> None:
         (root / "checkpoint").unlink(missing_ok=True)
         _publish(root, entries[:n], "edge.example/log", skey)
 
-    def bundle(n: int) -> Path:
-        return root / f"tile/entries/000.p/{n}"
+    def bundle(path: str) -> Path:
+        return root / "tile/entries" / path
 
     grow(100)
     with StaticServer(root) as server:
@@ -300,7 +301,7 @@ def test_monitor_reads_the_edge_bundle_once(tmp_path: Path) -> None:
         server.reset()
         assert _monitor(server.url, vkey, state).returncode == 0
         read = server.sent["tile/entries/000.p/130"]
-        new_bytes = bundle(130).stat().st_size - bundle(100).stat().st_size
+        new_bytes = bundle("000.p/130").stat().st_size - bundle("000.p/100").stat().st_size
         assert read == new_bytes, (read, new_bytes)  # before: the whole 130-entry bundle
         # The kept copy corrupted where it places the entries after it (an entry's length):
         # the combination fails, and the whole bundle is read instead.
@@ -314,13 +315,54 @@ def test_monitor_reads_the_edge_bundle_once(tmp_path: Path) -> None:
         server.reset()
         res = _monitor(server.url, vkey, state)
         assert res.returncode == 0, res.stdout
-        assert server.sent["tile/entries/000.p/160"] > bundle(160).stat().st_size
+        assert server.sent["tile/entries/000.p/160"] > bundle("000.p/160").stat().st_size
+        # The bundle fills: read whole.
+        grow(260)
+        server.reset()
+        assert _monitor(server.url, vkey, state).returncode == 0
+        assert server.sent["tile/entries/000"] == bundle("000").stat().st_size
         # The log serves a bundle whose new entry is not the tree's: misbehaviour, as before.
-        grow(190)
-        raw = bytearray(bundle(190).read_bytes())
+        grow(290)
+        raw = bytearray(bundle("001.p/34").read_bytes())
         raw[-1] ^= 1
-        bundle(190).write_bytes(bytes(raw))
+        bundle("001.p/34").write_bytes(bytes(raw))
         bad = _monitor(server.url, vkey, state)
     assert bad.returncode == 5, bad.stdout
     event = json.loads(bad.stdout.splitlines()[0])
-    assert event["kind"] == "bad-bundle" and event["index"] == 189, event
+    assert event["kind"] == "bad-bundle" and event["index"] == 289, event
+
+
+@pytest.mark.parametrize("doc", [
+    None, [], {"n": 0, "width": 100}, {"n": 0, "width": 100, "bundle": "not base64!"},
+    {"n": True, "width": 100, "bundle": ""}, {"n": 0, "width": 100.0, "bundle": ""},
+    {"n": 0, "width": 50, "bundle": ""},  # another tree's edge
+    {"n": 1, "width": 100, "bundle": ""}, {"n": -1, "width": 100, "bundle": ""},
+])
+def test_a_kept_edge_that_is_not_this_tree_s_is_ignored(doc: object) -> None:
+    """The state's kept edge bundle is a cache: one that is malformed or belongs to another
+    tree size is dropped (the bundle is read whole), never an error."""
+    from tlog.client.monitor import _edge_of
+
+    assert _edge_of(doc, 100) is None
+    assert _edge_of({"n": 0, "width": 100, "bundle": "AAE="}, 100) == (0, 100, b"\x00\x01")
+    assert _edge_of({"n": 1, "width": 0, "bundle": ""}, 256) is None  # no partial bundle
+
+
+def test_a_bundle_that_filled_is_checked_whole(tmp_path: Path) -> None:
+    """The monitor checked entries 0..159 from a partial bundle; when the bundle fills it is
+    read whole, and an earlier entry the permanent bundle serves wrong is misbehaviour (the
+    partial bundles were right: only the bundle that stays was altered)."""
+    skey, vkey = generate_key("edge.example/log")
+    entries = _entries(260, keys=3)
+    root, state = tmp_path / "public", tmp_path / "state"
+    _publish(root, entries[:160], "edge.example/log", skey)
+    assert _monitor(str(root), vkey, state).returncode == 0
+    (root / "checkpoint").unlink()
+    _publish(root, entries, "edge.example/log", skey)
+    full = bytearray((root / "tile/entries/000").read_bytes())
+    full[2] ^= 1  # inside entry 0, after its 2-byte length
+    (root / "tile/entries/000").write_bytes(bytes(full))
+    res = _monitor(str(root), vkey, state)
+    assert res.returncode == 5, res.stdout
+    event = json.loads(res.stdout.splitlines()[0])
+    assert event["kind"] == "bad-bundle" and event["index"] == 0, event

@@ -133,11 +133,13 @@ class Monitor:
             data = json.loads(self._state_file().read_text())
             note = data["checkpoint"].encode()
         except FileNotFoundError:
+            self._edge = None
             return None, None
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
             raise TlogError(f"{self._state_file()}: corrupt monitor state: {e!r}") from e
-        self._edge = _edge_of(data.get("edge"))
-        return parse_checkpoint(open_note(note, [self.verifier]).text), note
+        cp = parse_checkpoint(open_note(note, [self.verifier]).text)
+        self._edge = _edge_of(data.get("edge"), cp.size)
+        return cp, note
 
     def _save(self, note: bytes, edge: tuple[int, int, bytes] | None = None) -> None:
         self.state.mkdir(parents=True, exist_ok=True)
@@ -195,7 +197,7 @@ class Monitor:
                 {"served.checkpoint": note,
                  **({"trusted.checkpoint": old_note} if old_note else {})})
         if not p.result.misbehaviour:
-            self._save(note, p.edge if cp.size > start else self._edge)
+            self._save(note, p.edge)
         return p.result
 
     def _check_growth(self, old: Checkpoint, new: Checkpoint,
@@ -298,6 +300,13 @@ class Monitor:
                 # whole bundle decides (the kept copy may be what went wrong).
                 path, raw, width = self._bundle(n, width)
                 checked = _authenticate(n, lo, hi, path, raw, width, want)
+            if width == 256 and lo > n * 256:
+                # A bundle that filled since the last pass, read whole: its earlier entries,
+                # checked before from the partial bundle's bytes, are checked in the bundle
+                # that stays (their signatures need no second check).
+                older = reader.read_leaves(n * 256, lo)
+                todo += [t for t in _authenticate(n, n * 256, lo, path, raw, width, older)
+                         if t[1] is None]
             todo += checked
             if width < 256 and hi == end and all(e is not None for _, e, _ in checked):
                 p.edge = (n, width, raw)
@@ -319,8 +328,10 @@ class Monitor:
         are the kept edge with the bytes after it); a partial bundle the log deleted is read
         as the full one."""
         edge = self._edge
+        # A bundle that is now full is read whole, once: a monitor so still sees that the
+        # permanent bundle decodes, which the bytes kept of it do not tell.
         grown = [(i, n, w) for i, (n, w) in enumerate(wanted)
-                 if edge is not None and n == edge[0] and edge[1] < w]
+                 if edge is not None and n == edge[0] and edge[1] < w < 256]
         tiles = [Tile(ENTRIES, n, w) for n, w in wanted]
         skip = {i for i, _, _ in grown}
         got = self.store.get_many([t.path for i, t in enumerate(tiles) if i not in skip])
@@ -337,19 +348,16 @@ class Monitor:
         return out  # type: ignore[return-value]  # every slot is filled above
 
     def _grown(self, n: int, width: int, kept: bytes) -> tuple[str, bytes, int, bool]:
-        """Bundle ``n`` at ``width``: the kept bytes of its earlier width and, by one range
-        read, what follows them (from the full bundle if the log deleted the partial one)."""
-        for w in (width, 256) if width < 256 else (256,):
-            tile = Tile(ENTRIES, n, w)
-            try:
-                more = self.store.get_range(tile.path, len(kept), len(kept) + _MAX_BUNDLE)
-            except NotFoundError:
-                continue
-            except TlogError:  # e.g. 416, a bundle shorter than the kept one: read it whole
-                break
-            return tile.path, kept + more, w, True
-        path, raw, w = self._bundle(n, width)
-        return path, raw, w, False
+        """Partial bundle ``n`` at ``width``: the kept bytes of its earlier width and, by one
+        range read, what follows them; read whole if that read fails (a 416: a bundle shorter
+        than the kept one) or the log deleted the partial one."""
+        tile = Tile(ENTRIES, n, width)
+        try:
+            more = self.store.get_range(tile.path, len(kept), len(kept) + _MAX_BUNDLE)
+        except TlogError:
+            path, raw, w = self._bundle(n, width)
+            return path, raw, w, False
+        return tile.path, kept + more, width, True
 
     def _identity_hits(self, keys: set[str]) -> list[str]:
         """The entry's identities that a --watch-identity pattern matches whole (and, with
@@ -415,13 +423,13 @@ def _authenticate(n: int, lo: int, hi: int, path: str, raw: bytes, width: int,
     return out
 
 
-def _edge_of(doc: Any) -> tuple[int, int, bytes] | None:
-    """The kept edge bundle from the state file, or None if absent or not well formed (it is
-    a cache: at worst the whole bundle is read again)."""
+def _edge_of(doc: Any, size: int) -> tuple[int, int, bytes] | None:
+    """The kept edge bundle from the state file if it is the partial bundle of the trusted
+    tree of ``size`` entries, else None (it is a cache: at worst a bundle is read whole)."""
     try:
         n, width, raw = doc["n"], doc["width"], base64.b64decode(doc["bundle"], validate=True)
     except (TypeError, KeyError, ValueError):
         return None
-    if not (isinstance(n, int) and isinstance(width, int) and 0 < width < 256 and n >= 0):
+    if type(n) is not int or type(width) is not int or (n, width) != divmod(size, 256):
         return None
-    return n, width, raw
+    return (n, width, raw) if width else None
