@@ -19,6 +19,7 @@ from typing import IO
 __all__ = ["TurnBufferedHandler", "access_line", "configure"]
 
 LOGGER = "tiledlog.witness"
+_logger = logging.getLogger(LOGGER)
 _access: TurnBufferedHandler | None = None  # where access lines go, once configured
 
 
@@ -80,7 +81,7 @@ class _Aligned(logging.Formatter):
 def configure(stream: IO[str] | None = None) -> TurnBufferedHandler:
     """Send the witness's INFO lines and above to ``stream`` (stderr) through one
     ``TurnBufferedHandler``, aligned as uvicorn's own lines are (``INFO:     ...``)."""
-    logger = logging.getLogger(LOGGER)
+    logger = _logger
     for old in [h for h in logger.handlers if isinstance(h, TurnBufferedHandler)]:
         logger.removeHandler(old)
     handler = TurnBufferedHandler(stream)
@@ -97,5 +98,5 @@ def access_line(text: str) -> None:
     """One access line, handed to the configured handler as it is: no ``LogRecord`` (its
     clock, pid and thread lookups cost a twentieth of a request). Dropped until
     ``configure`` (an app in a test)."""
-    if _access is not None and logging.getLogger(LOGGER).isEnabledFor(logging.INFO):
+    if _access is not None and _logger.isEnabledFor(logging.INFO):
         _access.add(_aligned("INFO", text) + "\n")

@@ -18,9 +18,11 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from .access import LOGGER
+
 __all__ = ["Limits", "guarded_protocol", "uvicorn_settings"]
 
-log = logging.getLogger("tiledlog.witness")  # witness.access.LOGGER
+log = logging.getLogger(LOGGER)
 
 
 @dataclass(frozen=True)

@@ -220,12 +220,7 @@ def make_app(state: WitnessState, signer: Signer) -> ASGIApp:
         except _Disconnected:
             await _send(send, 400, b"")
             return 400, " (client went away)"
-        try:
-            r, done = await process_grouped(body, known, signer, commits)
-        except TlogError as e:  # the state could not be read or written
-            log.error("witness state: %s", e)
-            await _send(send, 503, b"the witness's state is unavailable; retry\n")
-            return 503, ""
+        r, done = await process_grouped(body, known, signer, commits)
         await _send(send, r.status, r.body, r.content_type)
         return r.status, done
 
@@ -257,13 +252,13 @@ def make_app(state: WitnessState, signer: Signer) -> ASGIApp:
         if method not in allowed.split(", "):
             await _send(send, 405, b"Method Not Allowed", _TEXT, ((b"allow", allowed.encode()),))
             return 405, ""
-        if path == "/add-checkpoint":
-            return await add(scope, receive, send)
         try:
+            if path == "/add-checkpoint":
+                return await add(scope, receive, send)
             if path == "/":
                 return await home(send), ""
             return await checkpoint(parts[1].lower(), send), ""
-        except TlogError as e:  # the state could not be read
+        except TlogError as e:  # the state could not be read or written
             log.error("witness state: %s", e)
             await _send(send, 503, b"the witness's state is unavailable; retry\n")
             return 503, ""

@@ -2,7 +2,7 @@
 
 The whole signed note is kept (not only size and root), so that if the log later shows another
 tree of the same size, both signed notes can be handed to others as proof of the fork. Updates
-are compare-and-swap (``UPDATE … WHERE size = ? AND root = ? AND vkeys = ?`` in one
+are compare-and-swap (``UPDATE … WHERE size = ? AND root = ? AND keyset(vkeys) = ?`` in one
 transaction), so two concurrent requests can never move a log's state backwards, nor store a
 cosignature checked against keys the log no longer has. ``KnownStates`` keeps a process's last
 known state of each log, which that swap makes safe to answer from.

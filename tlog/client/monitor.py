@@ -294,19 +294,23 @@ class Monitor:
         todo: list[tuple[int, bytes | None, Any]] = []
         for (n, lo, hi), (path, raw, width, grown) in zip(spans, fetched, strict=True):
             want = [next(hashes) for _ in range(lo, hi)]
-            checked = _authenticate(n, lo, hi, path, raw, width, want)
-            if grown and any(entry is None for _, entry, _ in checked):
-                # The kept edge and the new bytes do not make the bundle the tree holds: the
-                # whole bundle decides (the kept copy may be what went wrong).
-                path, raw, width = self._bundle(n, width)
+            checked = None
+            if grown:
                 checked = _authenticate(n, lo, hi, path, raw, width, want)
+                if any(entry is None for _, entry, _ in checked):
+                    # The kept edge and the new bytes do not make the bundle the tree holds:
+                    # the whole bundle decides (the kept copy may be what went wrong).
+                    path, raw, width = self._bundle(n, width)
+                    checked = None
             if width == 256 and lo > n * 256:
                 # A bundle that filled since the last pass, read whole: its earlier entries,
                 # checked before from the partial bundle's bytes, are checked in the bundle
-                # that stays (their signatures need no second check).
+                # that stays (only a failure is kept: their signatures need no second check).
                 older = reader.read_leaves(n * 256, lo)
-                todo += [t for t in _authenticate(n, n * 256, lo, path, raw, width, older)
-                         if t[1] is None]
+                checked = [t for t in _authenticate(n, n * 256, hi, path, raw, width,
+                                                    older + want) if t[0] >= lo or t[1] is None]
+            elif checked is None:
+                checked = _authenticate(n, lo, hi, path, raw, width, want)
             todo += checked
             if width < 256 and hi == end and all(e is not None for _, e, _ in checked):
                 p.edge = (n, width, raw)
