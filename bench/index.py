@@ -110,13 +110,32 @@ def entry_cost(n: int = 2000) -> dict[str, float]:
                 "records_per_entry": records / n}
 
 
+def manifest_bytes(counts: list[list[int]], size: int, t1: int, t2: int) -> int:
+    """The bytes of the manifest a batch writes beside its level objects, for these record
+    counts: formatted for real, with as many fence keys as ``tlog.index.level_ref`` makes."""
+    levels = []
+    for shard, c in enumerate(counts):
+        refs: list[ix.LevelRef | None] = []
+        for level, n in enumerate(c):
+            if not n:
+                refs.append(None)
+                continue
+            stride = max(512, -(-n // ix.MAX_FENCES))
+            refs.append(ix.LevelRef(f"index/{level + 1}/{shard:x}/{size}", n,
+                                    bytes(8 * -(-n // stride)), stride))
+        levels.append(tuple(refs))
+    return len(ix.format_manifest(ix.Manifest(size, tuple(levels), t1, t2)))
+
+
 def model(batch: int, upto: int, records_per_entry: float, bundle_bytes: float,
           fixed: bool) -> list[dict[str, float]]:
-    """Index bytes per batch of ``batch`` entries, replayed on record counts to ``upto``."""
+    """Index bytes per batch of ``batch`` entries (its level objects and its manifest),
+    replayed on record counts to ``upto``."""
     written = biggest = decade_written = 0.0
     rows, mark, decade_start = [], 10 ** 5, 0
     steps = ix.replay_counts(round(batch * records_per_entry), upto // batch, fixed)
-    for b, (_, t1, t2, out) in enumerate(steps, 1):
+    for b, (counts, t1, t2, out) in enumerate(steps, 1):
+        out += manifest_bytes(counts, b * batch, t1, t2)
         written, decade_written, biggest = written + out, decade_written + out, max(biggest, out)
         if b * batch >= mark:
             bundle = batch * bundle_bytes

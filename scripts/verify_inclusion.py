@@ -252,30 +252,39 @@ def check_inclusion(proof: list[bytes], index: int, size: int, leaf: bytes, root
 
 
 def lookup(log: Log, size: int, key: bytes) -> list[int]:
-    """Indexes the log's index lists for a leaf hash (sorted 40-byte records: key ‖ index)."""
+    """Indexes the log's index proposes for a leaf hash: sorted records of the key's first 8
+    bytes and a 40-bit index (13 bytes; a version-1 manifest's: the whole key and a 64-bit
+    index, 40 bytes). Candidates only: the caller checks each entry's leaf hash."""
     data = log.get(f"index/manifest/{size}")
     if data is None:
         raise Unreadable(f"index/manifest/{size}: the log has no index for its tree size")
     try:
-        refs = [(r["path"], int(r["records"])) for r in json.loads(data)["shards"][key[0] >> 4]
-                if r]
+        doc = json.loads(data)
+        version = doc["version"]
+        if version not in (1, 2):
+            raise ValueError(f"unsupported version {version!r}")
+        refs = [(r["path"], int(r["records"]), 40 if version == 1 else r["record"])
+                for r in doc["shards"][key[0] >> 4] if r]
+        if any(rs not in (13, 40) for _, _, rs in refs):
+            raise ValueError("unsupported record size")
     except (ValueError, KeyError, IndexError, TypeError) as e:
-        raise Failed(f"index/manifest/{size}: malformed") from e
+        raise Failed(f"index/manifest/{size}: malformed ({e})") from e
     found = []
-    for path, count in refs:
+    for path, count, rs in refs:
+        kl = 32 if rs == 40 else 8
         whole = log.get(path) if count <= 4096 else None  # small objects: one request
 
-        def record(i: int, path: str = path, whole: bytes | None = whole) -> bytes:
+        def record(i: int, path: str = path, whole: bytes | None = whole, rs: int = rs) -> bytes:
             if whole is not None:
-                return whole[40 * i : 40 * i + 40]
-            return log.get(path, (40 * i, 40 * i + 40)) or b""
+                return whole[rs * i : rs * i + rs]
+            return log.get(path, (rs * i, rs * i + rs)) or b""
 
         lo, hi = 0, count
         while lo < hi:  # binary search: the first record whose key is >= the wanted key
             mid = (lo + hi) // 2
-            lo, hi = (mid + 1, hi) if record(mid)[:32] < key else (lo, mid)
-        while lo < count and record(lo)[:32] == key:
-            found.append(int.from_bytes(record(lo)[32:40], "big"))
+            lo, hi = (mid + 1, hi) if record(mid)[:kl] < key[:kl] else (lo, mid)
+        while lo < count and record(lo)[:kl] == key[:kl]:
+            found.append(int.from_bytes(record(lo)[kl:rs], "big"))
             lo += 1
     return sorted(set(found))
 

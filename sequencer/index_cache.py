@@ -42,34 +42,37 @@ class IndexCache:
             self.put(path, data)
             return data
 
-    def view(self, path: str) -> tindex.LevelView:
+    def view(self, ref: tindex.LevelRef) -> tindex.LevelView:
         """An index object for lookups: its local copy mapped into memory, kept open while
         the index references it (dedup searches touch a few pages of each, batch after
         batch, however large the levels grow)."""
-        view = self.views.get(path)
+        view = self.views.get(ref.path)
         if view is None:
-            local = self.local(path)
-            # A local copy is mapped, never read whole (an L3 at 10^8 entries is 750 MB).
-            data: tindex.Buffer = b"" if local.exists() else self.read(path)
-            if local.stat().st_size:
-                with open(local, "rb") as f:
-                    data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-                if hasattr(mmap, "MADV_RANDOM"):  # lookups touch scattered pages: without
-                    data.madvise(mmap.MADV_RANDOM)  # this, read-ahead maps whole levels in
-            view = self.views[path] = tindex.level_view(data, fenced=True)
+            data = self._map(ref.path)
+            if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_RANDOM"):
+                data.madvise(mmap.MADV_RANDOM)  # lookups touch scattered pages: without this,
+                # read-ahead maps whole levels in
+            view = tindex.level_view(data, ref.record, fenced=True)
+            self.views[ref.path] = view
         return view
 
-    def mapped(self, path: str) -> tindex.Buffer:
-        """An index object's bytes for a merge: its local copy mapped (not a second copy in
-        memory: the L3 a merge ends in is 750 MB at 10^8 entries) and read ahead, as a merge
-        reads it from end to end; a mapping of its own, so that lookups keep theirs random."""
-        self.view(path)  # makes sure the local copy exists
+    def _map(self, path: str) -> tindex.Buffer:
+        """An index object's local copy (fetched first if need be), mapped into memory: never
+        read whole (an L3 at 10^8 entries is 250 MB)."""
         local = self.local(path)
+        if not local.exists():
+            self.read(path)
         if not local.stat().st_size:
             return b""
         with open(local, "rb") as f:
-            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        if hasattr(mmap, "MADV_SEQUENTIAL"):
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+
+    def mapped(self, path: str) -> tindex.Buffer:
+        """An index object's bytes for a merge: its local copy mapped (not a second copy in
+        memory) and read ahead, as a merge reads it from end to end; a mapping of its own, so
+        that lookups keep theirs random."""
+        data = self._map(path)
+        if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_SEQUENTIAL"):
             data.madvise(mmap.MADV_SEQUENTIAL)
         return data  # unmapped when the merge drops it
 

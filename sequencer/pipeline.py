@@ -220,20 +220,23 @@ class Sequencer:
             draft.append(new)
 
     def _confirmed(self, found: dict[bytes, list[int]], size: int) -> dict[bytes, list[int]]:
-        """The index's hits that the log's own level-0 tiles confirm: a submission is
-        dropped as a duplicate only if an entry of the committed tree has its leaf hash.
-        Anything else is a broken index: said, and the submission is logged (again, at
+        """The index's candidates that the log's own level-0 tiles confirm: a submission is
+        dropped as a duplicate only if an entry of the committed tree has its leaf hash. A
+        candidate whose leaf hash only shares the prefix the index keeps is a collision;
+        anything else is a broken index: said, and the submission is logged (again, at
         worst), never lost on the index's word."""
         tiles = {i // 256 for indexes in found.values() for i in indexes if i < size}
         paths = {n: Tile(0, n, min(256, size - n * 256)).path for n in tiles}
         data = dict(zip(paths, self.store.get_many(list(paths.values())), strict=True))
         out = {}
         for leaf, indexes in found.items():
-            good = [i for i in indexes if i < size and (t := data.get(i // 256)) is not None
-                    and t[i % 256 * 32 : i % 256 * 32 + 32] == leaf]
+            held = {i: t[i % 256 * 32 : i % 256 * 32 + 32] for i in indexes
+                    if i < size and (t := data.get(i // 256)) is not None}
+            good = [i for i, h in held.items() if h == leaf]
             if good:
                 out[leaf] = good
-            else:
+            elif len(held) < len(indexes) or not all(
+                    tindex.same_prefix(leaf, h) for h in held.values()):
                 log.warning("the index names entries %s for leaf hash %s, but the log's tiles "
                             "hold other hashes there: the index is broken; the submission is "
                             "logged rather than dropped", indexes[:8], leaf.hex())

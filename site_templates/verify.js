@@ -502,13 +502,18 @@
   }
 
   // The indexes the static index (index/manifest/<size>) names for a 32-byte key: a leaf
-  // hash, or SHA-256 of a search key string. Untrusted: the caller checks each entry.
+  // hash, or SHA-256 of a search key string. Untrusted, and by the key's first 8 bytes (what a
+  // record keeps of it, tlog/index.py; all 32 in a version-1 manifest's 40-byte records): the
+  // caller checks each entry.
   async function indexLookup(key, opened, base) {
     const { get, cp } = opened;
     const mpath = `index/manifest/${cp.size}`;
-    let shard;
+    let shard, version;
     try {
-      shard = JSON.parse(new TextDecoder().decode(await get(mpath))).shards[key[0] >> 4];
+      const doc = JSON.parse(new TextDecoder().decode(await get(mpath)));
+      version = doc.version;
+      if (version !== 1 && version !== 2) throw new Error(`unsupported version ${JSON.stringify(version)}`);
+      shard = doc.shards[key[0] >> 4];
       if (!Array.isArray(shard)) throw new Error("no such shard");
     } catch (e) {
       if (e instanceof VerifyError) throw e;
@@ -517,17 +522,33 @@
     const found = [];
     for (const ref of shard) {
       if (!ref || !ref.records) continue;
-      const data = await levelRecords(base, get, ref, key);
-      let lo = 0, hi = data.length / 40;
+      const rs = version === 1 ? 40 : ref.record;
+      if (rs !== 13 && rs !== 40) throw new VerifyError(`${mpath}: unsupported index record size ${JSON.stringify(rs)}`);
+      const kl = rs === 40 ? 32 : 8, want = key.subarray(0, kl);
+      const data = await levelRecords(base, get, ref, key, rs);
+      const n = Math.floor(data.length / rs);
+      let lo = 0, hi = n;
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
-        if (compare(data.subarray(mid * 40, mid * 40 + 32), key) < 0) lo = mid + 1; else hi = mid;
+        if (compare(data.subarray(mid * rs, mid * rs + kl), want) < 0) lo = mid + 1; else hi = mid;
       }
-      for (let i = lo; i < data.length / 40 && equal(data.subarray(i * 40, i * 40 + 32), key); i++) {
-        found.push(Number(new DataView(data.buffer, data.byteOffset + i * 40 + 32, 8).getBigUint64(0)));
+      for (let i = lo; i < n && equal(data.subarray(i * rs, i * rs + kl), want); i++) {
+        const at = new DataView(data.buffer, data.byteOffset + i * rs + kl, rs - kl);
+        found.push(rs === 40 ? Number(at.getBigUint64(0)) : at.getUint8(0) * 2 ** 32 + at.getUint32(1));
       }
     }
     return found;
+  }
+
+  // Whether a verified entry that does not carry what was asked still has a key whose first 8
+  // bytes are `key`'s: a collision of the prefix the index keeps, not a lying index.
+  async function sharesPrefix(v, key) {
+    const want = key.subarray(0, 8);
+    if (equal(unhex(v.leafHash).subarray(0, 8), want)) return true;
+    for (const k of (await searchKeysOf(v.entry)) || []) {
+      if (equal((await sha256(enc.encode(k.toLowerCase()))).subarray(0, 8), want)) return true;
+    }
+    return false;
   }
 
   // Find an entry by its leaf hash through the static index, then verify it; the index itself
@@ -538,12 +559,14 @@
     const want = unhex(leafHex.toLowerCase());
     if (want.length !== 32) throw new InputError("a leaf hash is 64 hex digits");
     const found = (await indexLookup(want, opened, o.base)).filter((i) => i < opened.cp.size);
+    const wrong = [];
     for (const index of found) {
       const v = await verifyIndex(index, o, opened);
       if (v.leafHash === hex(want)) return v;
+      if (!equal(unhex(v.leafHash).subarray(0, 8), want.subarray(0, 8))) wrong.push(index);
     }
-    if (found.length) {
-      throw new VerifyError(`index/manifest/${opened.cp.size}: the index names entries ${found.slice(0, 8).join(", ")} ` +
+    if (wrong.length) {
+      throw new VerifyError(`index/manifest/${opened.cp.size}: the index names entries ${wrong.slice(0, 8).join(", ")} ` +
                             "for this leaf hash, and none of them has it: the index is broken");
     }
     throw new InputError("no entry with this leaf hash in the log");
@@ -553,7 +576,7 @@
   // keys (every stride-th record's 8-byte prefix, in the manifest) leave, as the Python client
   // reads it; a level without fences (a manifest from before they were published) whole. A
   // server that ignores Range sends the whole object, which is cut here.
-  async function levelRecords(base, get, ref, key) {
+  async function levelRecords(base, get, ref, key, rs) {
     const path = indexPath(ref);
     if (!ref.fences || !ref.stride) return get(path);
     const raw = atob(ref.fences), fences = [];
@@ -569,9 +592,9 @@
     while (top < end) { const m = (top + end) >> 1; if (compare(fences[m], prefix) <= 0) top = m + 1; else end = m; }
     const first = lo ? (lo - 1) * ref.stride : 0, last = Math.min(top * ref.stride, ref.records);
     if (last <= first) return new Uint8Array(0);
-    const r = await counted(base + path, { headers: { Range: `bytes=${first * 40}-${last * 40 - 1}` } });
+    const r = await counted(base + path, { headers: { Range: `bytes=${first * rs}-${last * rs - 1}` } });
     if (!r.ok) throw new VerifyError(`${path}: HTTP ${r.status}`);
-    return r.status === 206 ? r.data : r.data.subarray(first * 40, last * 40);
+    return r.status === 206 ? r.data : r.data.subarray(first * rs, last * rs);
   }
 
 
@@ -719,12 +742,13 @@
     const asks = queryKeys(q);
     const candidates = new Map();
     for (const a of asks) {
-      const key = a.kind === "leaf hash" ? unhex(a.text) : await sha256(enc.encode(a.text));
-      for (const i of await indexLookup(key, opened, o.base)) if (!candidates.has(i)) candidates.set(i, a);
+      a.key = a.kind === "leaf hash" ? unhex(a.text) : await sha256(enc.encode(a.text));
+      for (const i of await indexLookup(a.key, opened, o.base)) if (!candidates.has(i)) candidates.set(i, a);
     }
     const beyond = [...candidates.keys()].filter((i) => i >= opened.cp.size);
     const order = [...candidates.keys()].filter((i) => i < opened.cp.size).sort((a, b) => b - a);
     const hits = [];
+    let collisions = 0;  // candidates that only share the key prefix the index keeps: not shown
     for (const index of order.slice(offset, offset + limit)) {
       const a = candidates.get(index);
       try {
@@ -732,6 +756,7 @@
         let carries;
         if (a.kind === "leaf hash") carries = v.leafHash === a.text;
         else { const keys = await searchKeysOf(v.entry); carries = keys === null ? null : keys.has(a.text); }
+        if (carries === false && await sharesPrefix(v, a.key)) { collisions++; continue; }
         const d = await describe(v.entry);
         hits.push({ index, ok: true, carries, type: d.type, digest: artifactDigest(v.entry), leafHash: v.leafHash, asked: a.kind });
       } catch (e) {
@@ -740,7 +765,7 @@
       }
     }
     return { query: q, asked: asks.map((a) => a.kind), size: opened.cp.size, total: order.length,
-             beyond: beyond.length, offset, hits, requests: spent.requests - before.requests,
+             beyond: beyond.length, collisions, offset, hits, requests: spent.requests - before.requests,
              bytes: spent.bytes - before.bytes, opened };
   }
 

@@ -145,8 +145,40 @@ def plant_index_lie(store: Any, size: int, key: bytes, index: int) -> None:
 
     manifest = ix.parse_manifest(store.get(ix.manifest_path(size)))
     shards: list[list[bytes]] = [[] for _ in range(ix.SHARDS)]
-    shards[key[0] >> 4] = [key + index.to_bytes(8, "big")]
+    shards[key[0] >> 4] = [ix.encode_record(key, index)]
     lie = ix.merge_shards(manifest, shards, size, store.get)
     for path, data in lie.objects.items():
         store.overwrite(path, data)
     store.overwrite(ix.manifest_path(size), ix.format_manifest(lie.manifest))
+
+
+def write_v1_index(put: Any, size: int, records: Iterable[tuple[bytes, int]]) -> list[str]:
+    """Write ``records`` (32-byte key, index) as the index of tree ``size`` exactly as tiledlog
+    wrote it before short records (manifest version 1): whole keys and 64-bit indexes in
+    40-byte records, here all in each shard's L3, with fence keys every ``stride`` records.
+    ``put(path, data)`` writes an object; returns the level objects' paths."""
+    import base64
+    import json
+
+    from tlog import index as ix
+
+    by_shard: list[list[bytes]] = [[] for _ in range(ix.SHARDS)]
+    for key, i in records:
+        by_shard[key[0] >> 4].append(key + i.to_bytes(8, "big"))
+    shards, paths = [], []
+    for s, recs in enumerate(by_shard):
+        if not recs:
+            shards.append([None, None, None])
+            continue
+        data = b"".join(sorted(set(recs)))
+        n = len(data) // 40
+        stride = max(512, -(-n // ix.MAX_FENCES))
+        fences = b"".join(data[j * 40 : j * 40 + 8] for j in range(0, n, stride))
+        path = f"index/3/{s:x}/{size}"
+        put(path, data)
+        paths.append(path)
+        shards.append([None, None, {"path": path, "records": n, "stride": stride,
+                                    "fences": base64.b64encode(fences).decode()}])
+    doc = {"version": 1, "size": size, "t1": 4096, "t2": 131072, "shards": shards}
+    put(manifest_path(size), json.dumps(doc, sort_keys=True, separators=(",", ":")).encode())
+    return paths

@@ -135,7 +135,9 @@ def snapshot(folder: Path | str) -> dict[str, bytes]:
     out = {t.path: store.get(t.path) for t in tiles_for_size(cp.size) + bundles_for_size(cp.size)}
     out["root"] = cp.root_hash
     m = tindex.parse_manifest(store.get(tindex.manifest_path(cp.size)))
-    records = sorted(r for p in tindex.index_paths(m) for r in tindex.decode_records(store.get(p)))
+    refs = [r for shard in m.levels for r in shard if r is not None]
+    records = sorted(rec for r in refs
+                     for rec in tindex.decode_records(store.get(r.path), r.record))
     out["index-records"] = b"".join(k + i.to_bytes(8, "big") for k, i in records)
     return out
 

@@ -94,8 +94,9 @@ def test_a_lying_index_cannot_make_a_wrong_entry_verify(env: Env) -> None:
             if ref:
                 p = env.server.root / ref["path"]
                 recs = p.read_bytes()
-                p.write_bytes(b"".join(recs[i : i + 32] + (3).to_bytes(8, "big")
-                                       for i in range(0, len(recs), 40)))
+                rs = ref["record"]
+                p.write_bytes(b"".join(recs[i : i + rs - 5] + (3).to_bytes(5, "big")
+                                       for i in range(0, len(recs), rs)))
     with pytest.raises(VerificationError, match="none of them has it: the index is broken"):
         env.client().find(leaf_hash(b"entry 777"))
 

@@ -130,7 +130,7 @@ def _in_a_large_level(root: Path, log: Any) -> tuple[int, str]:
     for index in range(1000, SIZE):
         leaf = hashlib.sha256(b"\0" + log.entries[index]).digest()
         for ref in manifest["shards"][leaf[0] >> 4]:
-            if ref and ref["records"] > 4096 and leaf in (root / ref["path"]).read_bytes():
+            if ref and ref["records"] > 4096 and leaf[:8] in (root / ref["path"]).read_bytes():
                 return index, ref["path"]
     raise AssertionError("no entry in a level object of over 4,096 records")
 

@@ -4,10 +4,21 @@ Serves the sequencer's exact deduplication (leaf hash → index) and clients' se
 digest or key fingerprint. A leaf hash is its own key; a search key string (``sha256:<hex>``,
 ``key:<hex>``) is keyed by ``sha256(string)``, so every key is a uniform 32-byte value.
 
-Layout: records are ``key (32) ‖ index (uint64 BE)``, 40 bytes, sorted, no framing. Keys fall in
-16 shards by their first nibble; each shard has up to three levels, each one immutable object
-``index/<level>/<shard>/<generation>`` (generation = the tree size when it was written).
-``index/manifest/<size>`` (JSON, immutable, one per committed tree size) names them.
+Layout: records are ``key prefix (8) ‖ index (40-bit BE)``, 13 bytes, sorted, no framing. Keys
+fall in 16 shards by their first nibble; each shard has up to three levels, each one immutable
+object ``index/<level>/<shard>/<generation>`` (generation = the tree size when it was written).
+``index/manifest/<size>`` (JSON, immutable, one per committed tree size) names them, and says
+each object's record size.
+
+A record keeps 8 bytes of its key, so a lookup returns *candidates*: the entries whose key
+shares those 64 bits. Each reader checks a candidate against the entry it names (which it
+must anyway: the index is untrusted), and tells a prefix collision (the entry carries a key
+with the asked prefix: n/2^64 per lookup among n records by chance, 2^64 hashes to make one
+for a chosen key) from a lie (it carries none). Whole keys made records 40 bytes
+(``WIDE_RECORD``: manifest version 1, whose objects are still read, and rewritten short when
+a merge reaches them); short records write 13/40 of the bytes, which is what brings the
+write cost within twice the bundles' bytes at 10^7 entries (``bench/index.py --model``).
+Indexes are 40 bits: logs of up to 2^40 entries.
 
 Per batch, each shard that receives records merges them into its L1; an L1 over ``t1`` records
 is merged into L2 (and L1 becomes empty), an L2 over ``t2`` into L3. A shard writes at most one
@@ -28,9 +39,9 @@ which fill at the same pace, do not all merge into L3 in the same batch.
 Cost (n = records in the log, about 3 per entry; b = records per batch):
 - lookup: manifest + one range read per level: the manifest holds ≤ 512 fence keys per level
   object (one every ≥ 512 records), so each read covers exactly the block(s) that can hold the
-  key: 4 GETs, about 2·max(512, n/(16·512))·40 bytes per level (older manifests without fences
+  key: 4 GETs, about 2·max(512, n/(16·512))·13 bytes per level (older manifests without fences
   fall back to L1 whole and interpolation around the key's expected position).
-- written per batch: ≤ 17 objects; on average about 3·r/2 · b · 40 bytes (``bench/index.py
+- written per batch: ≤ 17 objects; on average about 3·r/2 · b · 13 bytes (``bench/index.py
   --model`` prints it for a given log size and batch).
 """
 
@@ -43,24 +54,27 @@ import hashlib
 import json
 import math
 import mmap
-import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from tlog.errors import MalformedError
 
 __all__ = [
+    "KEY_PREFIX",
     "RECORD_SIZE",
     "SHARDS",
+    "WIDE_RECORD",
     "IndexUpdate",
     "LevelRef",
     "LevelView",
     "Manifest",
     "decode_records",
     "empty_manifest",
+    "encode_record",
     "format_manifest",
     "index_paths",
     "leaf_key",
+    "level_ref",
     "level_view",
     "lookup",
     "lookup_many",
@@ -71,6 +85,7 @@ __all__ = [
     "merge_target",
     "parse_manifest",
     "replay_counts",
+    "same_prefix",
     "search_key",
     "shard_thresholds",
     "thresholds",
@@ -78,8 +93,11 @@ __all__ = [
 ]
 
 Buffer = bytes | mmap.mmap  # what lookups read level objects as
-RECORD_SIZE = 40
-_INDEX_TOP = operator.itemgetter(32)  # a record's index byte holding bit 63
+KEY_PREFIX = 8  # bytes of its key a record keeps
+INDEX_BYTES = 5
+RECORD_SIZE = KEY_PREFIX + INDEX_BYTES
+MAX_INDEX = 1 << (8 * INDEX_BYTES)
+WIDE_RECORD = 40  # manifest version 1: the whole key and a 64-bit index
 SHARDS = 16
 LEVELS = 3
 T1 = 4096
@@ -87,25 +105,33 @@ T2 = 131072
 _MANIFEST_PREFIX = "index/manifest/"
 
 
+def _key_len(record: int) -> int:
+    """Bytes of the key a record of ``record`` bytes holds."""
+    return 32 if record == WIDE_RECORD else KEY_PREFIX
+
+
 @dataclass(frozen=True)
 class LevelRef:
     """One level object of one shard; ``fences`` holds the 8-byte key prefix of every
-    ``stride``-th record, so a lookup knows exactly which records to read."""
+    ``stride``-th record, so a lookup knows exactly which records to read; ``record`` is its
+    record size (``WIDE_RECORD`` for an object of a version-1 manifest)."""
 
     path: str
     records: int
     fences: bytes = b""
     stride: int = 0
+    record: int = RECORD_SIZE
 
 
-MAX_FENCES = 512  # per level object: the manifest stays ~130 KB at 10^7 entries, blocks ~150 KB
+MAX_FENCES = 512  # per level object: the manifest stays ~130 KB at 10^7 entries, blocks ~50 KB
 
 
 def level_ref(path: str, data: bytes) -> LevelRef:
-    """The manifest entry of a level object, with its fence keys."""
-    n = len(data) // RECORD_SIZE
+    """The manifest entry of a level object (short records), with its fence keys."""
+    rs = RECORD_SIZE
+    n = len(data) // rs
     stride = max(512, -(-n // MAX_FENCES))
-    fences = b"".join(data[j * RECORD_SIZE : j * RECORD_SIZE + 8] for j in range(0, n, stride))
+    fences = b"".join(data[j * rs : j * rs + 8] for j in range(0, n, stride))
     return LevelRef(path, n, fences, stride)
 
 
@@ -139,6 +165,19 @@ def search_key(s: str) -> bytes:
     return hashlib.sha256(s.lower().encode()).digest()
 
 
+def same_prefix(key: bytes, other: bytes) -> bool:
+    """Whether two keys share what a record keeps of them: an entry whose key is ``other``
+    is a fair candidate for ``key`` (a prefix collision), not a sign of a lying index."""
+    return key[:KEY_PREFIX] == other[:KEY_PREFIX]
+
+
+def encode_record(key: bytes, index: int) -> bytes:
+    """The record of a 32-byte key at a log index."""
+    if len(key) != 32 or not 0 <= index < MAX_INDEX:
+        raise MalformedError("index records need a 32-byte key and an index below 2^40")
+    return key[:KEY_PREFIX] + index.to_bytes(INDEX_BYTES, "big")
+
+
 def manifest_path(size: int) -> str:
     return f"{_MANIFEST_PREFIX}{size}"
 
@@ -147,24 +186,47 @@ def empty_manifest(size: int = 0) -> Manifest:
     return Manifest(size, tuple((None,) * LEVELS for _ in range(SHARDS)))
 
 
-def decode_records(data: bytes) -> list[tuple[bytes, int]]:
-    if len(data) % RECORD_SIZE:
+def decode_records(data: bytes, record: int = RECORD_SIZE) -> list[tuple[bytes, int]]:
+    """(key bytes kept, index) of each record of a level object of ``record``-byte records."""
+    if record not in (RECORD_SIZE, WIDE_RECORD) or len(data) % record:
         raise MalformedError(f"index object of {len(data)} bytes is not whole records")
-    return [
-        (bytes(data[p : p + 32]), int.from_bytes(data[p + 32 : p + 40], "big"))
-        for p in range(0, len(data), RECORD_SIZE)
-    ]
+    k = _key_len(record)
+    return [(bytes(data[p : p + k]), int.from_bytes(data[p + k : p + record], "big"))
+            for p in range(0, len(data), record)]
+
+
+def _short(data: Buffer, record: int) -> Buffer:
+    """A level object's records in the short form: itself, or a version-1 object's records cut
+    to 13 bytes (once per object, when a merge first reaches it). Cutting keys can reorder
+    records whose keys share a prefix, so such runs (only colliding keys make them) are
+    re-sorted."""
+    if record == RECORD_SIZE:
+        return data
+    n = len(data) // WIDE_RECORD
+    out = bytearray()
+    run: list[bytes] = []
+    for p in range(0, n * WIDE_RECORD, WIDE_RECORD):
+        if data[p + 32 : p + 35] != b"\0\0\0":
+            raise MalformedError("an index record names an index beyond 2^40")
+        rec = bytes(data[p : p + KEY_PREFIX]) + bytes(data[p + 35 : p + 40])
+        if run and rec[:KEY_PREFIX] != run[0][:KEY_PREFIX]:
+            out += b"".join(sorted(run))
+            run = []
+        run.append(rec)
+    out += b"".join(sorted(run))
+    return bytes(out)
 
 
 def format_manifest(m: Manifest) -> bytes:
-    """The manifest as published: per level its path, record count and (L2, L3) fence keys."""
+    """The manifest as published: per level its path, record count, record size and fence
+    keys (version 2: version 1 had no record sizes, every record being 40 bytes)."""
     shards = [[None if r is None else _ref_json(r) for r in s] for s in m.levels]
-    doc = {"version": 1, "size": m.size, "t1": m.t1, "t2": m.t2, "shards": shards}
+    doc = {"version": 2, "size": m.size, "t1": m.t1, "t2": m.t2, "shards": shards}
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _ref_json(r: LevelRef) -> dict[str, object]:
-    out: dict[str, object] = {"path": r.path, "records": r.records}
+    out: dict[str, object] = {"path": r.path, "records": r.records, "record": r.record}
     if r.fences:
         out["fences"], out["stride"] = base64.b64encode(r.fences).decode(), r.stride
     return out
@@ -173,7 +235,8 @@ def _ref_json(r: LevelRef) -> dict[str, object]:
 def parse_manifest(data: bytes) -> Manifest:
     try:
         doc = json.loads(data)
-        if doc["version"] != 1 or len(doc["shards"]) != SHARDS:
+        version = doc["version"]
+        if version not in (1, 2) or len(doc["shards"]) != SHARDS:
             raise MalformedError("unsupported index manifest version or shape")
         levels = []
         for shard in doc["shards"]:
@@ -195,7 +258,10 @@ def parse_manifest(data: bytes) -> Manifest:
                     raise MalformedError("bad fences in manifest")
                 if fences and (stride < 1 or len(fences) // 8 != -(-n // stride)):
                     raise MalformedError("fences do not match the record count")
-                refs.append(LevelRef(path, n, fences, stride))
+                record = r["record"] if version == 2 else WIDE_RECORD
+                if record not in (RECORD_SIZE, WIDE_RECORD) or isinstance(record, bool):
+                    raise MalformedError(f"unsupported index record size {record!r}")
+                refs.append(LevelRef(path, n, fences, stride, record))
             levels.append(tuple(refs))
         size, t1, t2 = doc["size"], doc["t1"], doc["t2"]
         if not all(
@@ -216,7 +282,7 @@ def index_paths(m: Manifest) -> list[str]:
     return sorted(r.path for shard in m.levels for r in shard if r is not None)
 
 
-def _chunks(data: bytes) -> list[bytes]:
+def _chunks(data: Buffer) -> list[bytes]:
     return [data[p : p + RECORD_SIZE] for p in range(0, len(data), RECORD_SIZE)]
 
 
@@ -230,11 +296,7 @@ def update_index(
 ) -> IndexUpdate:
     """Add a batch's (key, index) records; pure given ``read`` (which reads existing level
     objects)."""
-    encoded = []
-    for key, idx in records:
-        if len(key) != 32 or not 0 <= idx < 1 << 63:
-            raise MalformedError("index records need a 32-byte key and a valid index")
-        encoded.append(key + idx.to_bytes(8, "big"))
+    encoded = [encode_record(key, idx) for key, idx in records]
     return merge_records(manifest, encoded, new_size, read, t1, t2)
 
 
@@ -246,11 +308,11 @@ def merge_records(
     t1: int | None = None,
     t2: int | None = None,
 ) -> IndexUpdate:
-    """``update_index`` for records already encoded (``key ‖ index``, 40 bytes each), in any
-    order: checked, sorted, split by shard, then ``merge_shards``."""
-    batch = sorted(set(records))  # a record twice: an entry naming one search key twice
-    if batch and (set(map(len, batch)) != {RECORD_SIZE} or max(map(_INDEX_TOP, batch)) & 0x80):
-        raise MalformedError("index records need a 32-byte key and a valid index")
+    """``update_index`` for records already encoded (``encode_record``), in any order:
+    checked, sorted, split by shard, then ``merge_shards``."""
+    batch = sorted(set(records))  # a record twice: an entry naming one key (prefix) twice
+    if batch and set(map(len, batch)) != {RECORD_SIZE}:
+        raise MalformedError(f"index records must be {RECORD_SIZE} bytes (encode_record)")
     cuts = [bisect.bisect_left(batch, bytes([s << 4])) for s in range(SHARDS)] + [len(batch)]
     shards = [batch[cuts[s] : cuts[s + 1]] for s in range(SHARDS)]
     return merge_shards(manifest, shards, new_size, read, t1, t2)
@@ -266,7 +328,8 @@ def merge_shards(
 ) -> IndexUpdate:
     """Merge a batch's records into the index, given as one sorted run of distinct, well-formed
     records per shard (the sequencer builds them so, as the batch is admitted; unchecked here).
-    No record can be in the index already: each carries an index the tree did not have."""
+    No record can be in the index already: each carries an index the tree did not have. The
+    objects written hold short records, whatever the form of those merged into them."""
     if len(shards) != SHARDS:
         raise MalformedError(f"expected {SHARDS} shards of records, got {len(shards)}")
     if t1 is None or t2 is None:
@@ -282,13 +345,13 @@ def merge_shards(
         for level in range(target):
             ref = levels[shard][level]
             if ref is not None:
-                merged += _chunks(read(ref.path))
+                merged += _chunks(_short(read(ref.path), ref.record))
         merged.sort()  # a few sorted runs: a linear merge
         for level in range(target):
             levels[shard][level] = None
         into = levels[shard][target]
         path = f"index/{target + 1}/{shard:x}/{new_size}"
-        objects[path] = merge_into(read(into.path) if into else b"", merged)
+        objects[path] = merge_into(_short(read(into.path), into.record) if into else b"", merged)
         levels[shard][target] = level_ref(path, objects[path])
     m = Manifest(new_size, tuple(tuple(s) for s in levels), t1, t2)
     return IndexUpdate(m, objects)
@@ -298,7 +361,7 @@ def merge_into(level: Buffer, records: Sequence[bytes]) -> bytes:
     """A sorted level object with sorted ``records`` (none of them in it) merged in: the
     level's runs between the places the records go (found by galloping from the last one)
     are joined as views into it, so memory holds the result once, never the level split into
-    records (an L3 at 10^8 entries holds 19 million: as Python objects, twice its 750 MB) or
+    records (an L3 at 10^8 entries holds 19 million: as Python objects, four times its 250 MB) or
     copied whole."""
     if not level:
         return b"".join(records)
@@ -391,24 +454,27 @@ def replay_counts(batch_records: int, batches: int, fixed: bool = False,
         yield [list(c) for c in counts], t1, t2, written
 
 
-def _find(data: Buffer, key: bytes) -> tuple[int, int]:
-    """[first, end) record positions of ``key`` in sorted records."""
-    n = len(data) // RECORD_SIZE
+def _find(data: Buffer, key: bytes, rs: int = RECORD_SIZE) -> tuple[int, int]:
+    """[first, end) positions of the records that keep ``key`` (its prefix, or all of it in
+    wide records) among sorted records of ``rs`` bytes."""
+    k = _key_len(rs)
+    p, n = key[:k], len(data) // rs
     lo, hi = 0, n
     while lo < hi:
         mid = (lo + hi) // 2
-        if data[mid * RECORD_SIZE : mid * RECORD_SIZE + 32] < key:
+        if data[mid * rs : mid * rs + k] < p:
             lo = mid + 1
         else:
             hi = mid
     end = lo
-    while end < n and data[end * RECORD_SIZE : end * RECORD_SIZE + 32] == key:
+    while end < n and data[end * rs : end * rs + k] == p:
         end += 1
     return lo, end
 
 
-def _indexes(data: bytes, first: int, end: int) -> list[int]:
-    return [int.from_bytes(data[i * 40 + 32 : i * 40 + 40], "big") for i in range(first, end)]
+def _indexes(data: Buffer, first: int, end: int, rs: int = RECORD_SIZE) -> list[int]:
+    k = _key_len(rs)
+    return [int.from_bytes(data[i * rs + k : (i + 1) * rs], "big") for i in range(first, end)]
 
 
 @dataclass(frozen=True)
@@ -422,35 +488,38 @@ class LevelView:
     prefixes: list[bytes] | None  # None: the manifest's fence keys serve instead
     stride: int
     keys: frozenset[bytes] | None = None
+    record: int = RECORD_SIZE
 
 
 _SET_LEVEL = 8192  # records up to which a level's keys are also held as a set
 
 
-def level_view(data: Buffer, *, fenced: bool = False) -> LevelView:
-    """Index ``data`` (whole records) for repeated lookups. ``fenced``: a large level keeps no
-    prefixes of its own, and lookups use the fence keys its manifest entry carries, so that
-    making the view reads none of it (4,096 scattered pages of each level, at every start of
-    a sequencer whose page cache does not hold the index, were most of what a batch read
-    from the disk at 10^7 entries)."""
-    n = len(data) // RECORD_SIZE
+def level_view(data: Buffer, record: int = RECORD_SIZE, *, fenced: bool = False) -> LevelView:
+    """Index ``data`` (whole records of ``record`` bytes) for repeated lookups. ``fenced``: a
+    large level keeps no prefixes of its own, and lookups use the fence keys its manifest
+    entry carries, so that making the view reads none of it (4,096 scattered pages of each
+    level, at every start of a sequencer whose page cache does not hold the index, were most
+    of what a batch read from the disk at 10^7 entries)."""
+    rs, k = record, _key_len(record)
+    n = len(data) // rs
     if fenced and n > _SET_LEVEL:
-        return LevelView(data, None, 0)
+        return LevelView(data, None, 0, None, rs)
     stride = max(16, -(-n // 4096))
-    prefixes = [data[j * RECORD_SIZE : j * RECORD_SIZE + 8] for j in range(0, n, stride)]
+    prefixes = [data[j * rs : j * rs + 8] for j in range(0, n, stride)]
     keys = None
     if n <= _SET_LEVEL:
-        keys = frozenset([data[p : p + 32] for p in range(0, n * RECORD_SIZE, RECORD_SIZE)])
-    return LevelView(data, prefixes, stride, keys)
+        keys = frozenset([data[p : p + k] for p in range(0, n * rs, rs)])
+    return LevelView(data, prefixes, stride, keys, rs)
 
 
 def lookup_many(
-    manifest: Manifest, keys: Sequence[bytes], view: Callable[[str], LevelView | bytes]
+    manifest: Manifest, keys: Sequence[bytes], view: Callable[[LevelRef], LevelView | Buffer]
 ) -> dict[bytes, list[int]]:
-    """All indexes of many keys (the sequencer's dedup). ``view`` gives each level object,
-    best as a ``LevelView`` kept from one call to the next: a search then starts from its
-    prefixes (or the manifest's fence keys) and reads a few dozen records around the key's
-    interpolated place (``_narrow``), or probes a small level's key set."""
+    """The candidate indexes of many keys (the sequencer's dedup): those of the records that
+    keep each key's prefix. ``view`` gives each level object, best as a ``LevelView`` kept
+    from one call to the next: a search then starts from its prefixes (or the manifest's
+    fence keys) and reads a few dozen records around the key's interpolated place
+    (``_narrow``), or probes a small level's key set."""
     out: dict[bytes, list[int]] = {}
     by_shard: dict[int, list[bytes]] = {}
     for k in keys:
@@ -459,45 +528,47 @@ def lookup_many(
         for ref in manifest.levels[shard]:
             if ref is None or ref.records == 0:
                 continue
-            v = view(ref.path)
-            lv = v if isinstance(v, LevelView) else level_view(v)
-            if lv.prefixes is None and not ref.fences:  # an old manifest: no fences
-                lv = level_view(lv.data)
+            v = view(ref)
+            lv = v if isinstance(v, LevelView) else level_view(v, ref.record)
+            if lv.record != ref.record or (lv.prefixes is None and not ref.fences):
+                lv = level_view(lv.data, ref.record)  # an old manifest: no fences
             data, prefixes, stride = lv.data, lv.prefixes, lv.stride
             if prefixes is None:
                 prefixes, stride = _fence_list(ref), ref.stride
-            n, find = len(data) // RECORD_SIZE, data.find
+            rs, kl = ref.record, _key_len(ref.record)
+            n, find = len(data) // rs, data.find
             if lv.keys is not None:
-                hits = [k for k in ks if k in lv.keys]
+                hits = [k for k in ks if k[:kl] in lv.keys]
             else:  # most keys are new: a byte search of the few records around the key
                 hits, windows = [], {}  # rules them out
                 for k in ks:
-                    lo, hi = windows[k] = _narrow(data, k, prefixes, stride, n)
-                    if find(k, lo * RECORD_SIZE, hi * RECORD_SIZE) >= 0:
+                    lo, hi = windows[k] = _narrow(data, k, prefixes, stride, n, rs)
+                    if find(k[:kl], lo * rs, hi * rs) >= 0:
                         hits.append(k)  # maybe: the exact scan below decides
             for k in hits:
-                first = _scan(data, k, *(windows[k] if lv.keys is None else
-                                         _fenced(prefixes, stride, n, k)))
+                p = k[:kl]
+                first = _scan(data, p, *(windows[k] if lv.keys is None else
+                                         _fenced(prefixes, stride, n, k)), rs)
                 if first >= 0:
                     end = first + 1
-                    while end < n and data[end * RECORD_SIZE : end * RECORD_SIZE + 32] == k:
+                    while end < n and data[end * rs : end * rs + kl] == p:
                         end += 1
-                    out.setdefault(k, []).extend(_indexes(data, first, end))
+                    out.setdefault(k, []).extend(_indexes(data, first, end, rs))
     return {k: sorted(set(v)) for k, v in out.items()}
 
 
-def _scan(data: Buffer, key: bytes, lo: int, hi: int) -> int:
-    """The first record in [lo, hi) whose key is ``key``, or -1: a byte search (C speed)
+def _scan(data: Buffer, p: bytes, lo: int, hi: int, rs: int) -> int:
+    """The first record in [lo, hi) that starts with ``p``, or -1: a byte search (C speed)
     over the few records the fences leave, keeping only matches at a record's start."""
-    start, end = lo * RECORD_SIZE, hi * RECORD_SIZE
-    at = data.find(key, start, end)
-    while at >= 0 and (at - start) % RECORD_SIZE:
-        at = data.find(key, at + 1, end)
-    return -1 if at < 0 else at // RECORD_SIZE
+    start, end = lo * rs, hi * rs
+    at = data.find(p, start, end)
+    while at >= 0 and (at - start) % rs:
+        at = data.find(p, at + 1, end)
+    return -1 if at < 0 else at // rs
 
 
 def _narrow(data: Buffer, key: bytes, prefixes: list[bytes], stride: int, n: int,
-            ) -> tuple[int, int]:
+            rs: int = RECORD_SIZE) -> tuple[int, int]:
     """[lo, hi) of the records that can hold ``key``, a few dozen wide: the fenced window,
     then the key's place in it interpolated from the fences (keys are uniform hashes, so it
     is off by about √stride) and widened until the records at both ends bracket the key. A
@@ -506,15 +577,17 @@ def _narrow(data: Buffer, key: bytes, prefixes: list[bytes], stride: int, n: int
     lo, hi = _fenced(prefixes, stride, n, key)
     if hi - lo <= 64:
         return lo, hi
+    kl = _key_len(rs)
+    p = key[:kl]
     low = int.from_bytes(prefixes[lo // stride], "big")
     high = int.from_bytes(prefixes[hi // stride], "big") if hi < n else 1 << 64
     guess = lo + (int.from_bytes(key[:8], "big") - low) * (hi - lo) // max(1, high - low)
     guess = min(max(guess, lo), hi - 1)
     a, b, step = max(lo, guess - 16), min(hi, guess + 16), 32
-    while a > lo and data[a * RECORD_SIZE : a * RECORD_SIZE + 32] >= key:
+    while a > lo and data[a * rs : a * rs + kl] >= p:
         a, step = max(lo, a - step), 2 * step  # every record from a on is >= key: go lower
     step = 32
-    while b < hi and data[(b - 1) * RECORD_SIZE : (b - 1) * RECORD_SIZE + 32] <= key:
+    while b < hi and data[(b - 1) * rs : (b - 1) * rs + kl] <= p:
         b, step = min(hi, b + step), 2 * step  # every record before b is <= key: go higher
     return a, b
 
@@ -537,8 +610,10 @@ def _fenced(prefixes: list[bytes], stride: int, n: int, key: bytes) -> tuple[int
 def lookup(
     manifest: Manifest, key: bytes, read_range: Callable[[str, int, int], bytes]
 ) -> list[int]:
-    """All indexes of one key (clients): each level by one range read of the block its fence
-    keys leave (manifests without fences: L1 whole, L2/L3 by interpolated range reads)."""
+    """The candidate indexes of one key (clients): those of the records that keep its prefix,
+    for the caller to check against the entries. Each level by one range read of the block
+    its fence keys leave (manifests without fences: L1 whole, L2/L3 by interpolated range
+    reads)."""
     if len(key) != 32:
         raise MalformedError("lookup key must be 32 bytes", field="key")
     found: list[int] = []
@@ -546,37 +621,35 @@ def lookup(
         if ref is None or ref.records == 0:
             continue
         if level == 0 and not ref.fences:
-            data = read_range(ref.path, 0, ref.records * RECORD_SIZE)
-            first, end = _find(data, key)
-            found += _indexes(data, first, end)
+            data = read_range(ref.path, 0, ref.records * ref.record)
+            found += _indexes(data, *_find(data, key, ref.record), ref.record)
         else:
             found += _ranged(ref, key, read_range)
     return sorted(set(found))
 
 
 def _ranged(ref: LevelRef, key: bytes, read_range: Callable[[str, int, int], bytes]) -> list[int]:
+    rs, kl = ref.record, _key_len(ref.record)
     if ref.fences:  # one exact read, however skewed the keys are
         lo, hi = _fenced(_fence_list(ref), ref.stride, ref.records, key)
-        data = read_range(ref.path, lo * RECORD_SIZE, hi * RECORD_SIZE)
-        first, end = _find(data, key)
-        return _indexes(data, first, end)
-    n = ref.records
+        data = read_range(ref.path, lo * rs, hi * rs)
+        return _indexes(data, *_find(data, key, rs), rs)
+    n, p = ref.records, key[:kl]
     frac = (int.from_bytes(key[:8], "big") & ((1 << 60) - 1)) / float(1 << 60)
     width = max(64, int(7 * math.sqrt(n) / 2))
     lo = max(0, int(frac * n) - width)
     hi = min(n, int(frac * n) + width)
     while True:
-        data = read_range(ref.path, lo * RECORD_SIZE, hi * RECORD_SIZE)
-        count = len(data) // RECORD_SIZE
-        first_key = data[:32]
-        last_key = data[(count - 1) * 40 : (count - 1) * 40 + 32] if count else b""
-        if lo > 0 and (not count or first_key >= key):
+        data = read_range(ref.path, lo * rs, hi * rs)
+        count = len(data) // rs
+        first_key = data[:kl]
+        last_key = data[(count - 1) * rs : (count - 1) * rs + kl] if count else b""
+        if lo > 0 and (not count or first_key >= p):
             lo = max(0, lo - 2 * width)
             width *= 2
             continue
-        if hi < n and (not count or last_key <= key):
+        if hi < n and (not count or last_key <= p):
             hi = min(n, hi + 2 * width)
             width *= 2
             continue
-        first, end = _find(data, key)
-        return _indexes(data, first, end)
+        return _indexes(data, *_find(data, key, rs), rs)

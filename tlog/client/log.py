@@ -33,7 +33,7 @@ from tlog.errors import (
     NotFoundError,
     VerificationError,
 )
-from tlog.index import lookup, manifest_path, parse_manifest
+from tlog.index import lookup, manifest_path, parse_manifest, same_prefix
 from tlog.merkle import (
     HASH_SIZE,
     Node,
@@ -353,8 +353,9 @@ class LogClient:
     def index_candidates(self, key: bytes, cp: VerifiedCheckpoint) -> tuple[list[int], str]:
         """What the log's static index proposes for a 32-byte index key (a leaf hash, or
         ``tlog.index.search_key`` of a digest or key fingerprint), and the manifest read.
-        Untrusted: each candidate is for the caller to prove. The manifest of the tree
-        ``cp`` names, or of the latest one when that was deleted (``index_keep``)."""
+        Untrusted, and by key prefix: each candidate is for the caller to prove. The manifest
+        of the tree ``cp`` names, or of the latest one when that was deleted
+        (``index_keep``)."""
         path, size = manifest_path(cp.size), cp.size
         try:
             try:
@@ -382,13 +383,17 @@ class LogClient:
         # A newer manifest (the tree's own was deleted) also names entries beyond this tree:
         # they are not in it, which says nothing about the index.
         candidates = [i for i in candidates if i < cp.size]
+        wrong = []
         for index in candidates:
             # The index is untrusted: skip a candidate whose entry has another leaf hash.
-            if leaf_hash(self.source.entry(index, cp.size)) == leaf:
+            other = leaf_hash(self.source.entry(index, cp.size))
+            if other == leaf:
                 return self.entry(index, cp)
-        if candidates:  # it named entries, and none is this one: the index lies or is broken
+            if not same_prefix(leaf, other):  # not even a collision of the prefix it keeps
+                wrong.append(index)
+        if wrong:  # it named entries that cannot be this one: the index lies or is broken
             raise VerificationError(
-                f"{path}: the log's index names entries {sorted(candidates)[:8]} for leaf hash "
+                f"{path}: the log's index names entries {sorted(wrong)[:8]} for leaf hash "
                 f"{leaf.hex()}, and none of them has it: the index is broken")
         raise NotFoundError(f"no entry with leaf hash {leaf.hex()} in the log at size "
                             f"{cp.size} (according to its index); not included yet?")

@@ -1,9 +1,10 @@
 """Search a log by artifact digest, key fingerprint or leaf hash, through its static index.
 
-The index is untrusted: it only proposes indexes. Each candidate entry is fetched, proven
-included in the verified checkpoint, and checked to really carry the searched key, so a result
-is never wrong; a log that left an entry out of its index is caught by monitors (who read every
-entry) rather than by searchers.
+The index is untrusted: it only proposes indexes, by the 8-byte prefix of the searched key.
+Each candidate entry is fetched, proven included in the verified checkpoint, and checked to
+really carry the searched key, so a result is never wrong. A candidate that does not carry it
+is a broken index unless one of its keys shares that prefix (a collision); a log that left an
+entry out of its index is caught by monitors (who read every entry) rather than by searchers.
 
 GETs per lookup: the checkpoint, the index manifest for its size, the shard's L1 object and one
 range read per larger level (see ``tlog.index``), then for each match its inclusion proof.
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from tlog.client import LogClient, VerifiedEntry
 from tlog.errors import MalformedError
-from tlog.index import search_key
+from tlog.index import same_prefix, search_key
 
 __all__ = ["SearchResult", "search"]
 
@@ -42,7 +43,8 @@ def search(client: LogClient, query: str) -> SearchResult:
             "identity:<name>, issuer:<url> or namespace:<ssh namespace>", field="query"
         )
     cp = client.checkpoint()
-    candidates, _ = client.index_candidates(search_key(query), cp)
+    asked = search_key(query)
+    candidates, _ = client.index_candidates(asked, cp)
     found, rejected = [], []
     for index in candidates:
         if index >= cp.size:
@@ -55,6 +57,6 @@ def search(client: LogClient, query: str) -> SearchResult:
             keys = set()
         if query in keys:
             found.append(entry)
-        else:
-            rejected.append(index)
+        elif not any(same_prefix(asked, k) for k in [entry.leaf_hash, *map(search_key, keys)]):
+            rejected.append(index)  # a collision of the key prefix the index keeps is not
     return SearchResult(query, cp.size, tuple(found), tuple(rejected))
