@@ -65,6 +65,14 @@ class _Handler(BaseHTTPRequestHandler):
                 return None
             if key == "checkpoint" and mode == "redirect":
                 return self._send(302, b"", Location=f"{self.server.other}/checkpoint")
+            if key.startswith("tile/") and (
+                    (mode == "big-tiles" and not key.startswith("tile/entries/"))
+                    or (mode == "big-bundles" and key.startswith("tile/entries/"))):
+                self.send_response(200)
+                self.end_headers()
+                for _ in range(100 * 16):  # 100 MiB, no Content-Length
+                    self.wfile.write(b"\1" * 65536)
+                return None
             if key == "tile/entries/000" and mode == "big-bundle":
                 self.send_response(200)
                 self.end_headers()
@@ -173,3 +181,48 @@ def test_a_hostile_witness_is_a_typed_error(hostile: tuple[Hostile, str], mode: 
     note = (server.root / "checkpoint").read_bytes()
     with pytest.raises(VerificationError, match=why):
         cosign_with(spec, note, 300, lambda old: [], timeout=5)
+
+
+@pytest.mark.parametrize(("mode", "what"), [("big-tiles", "tile/"),
+                                            ("big-bundles", "tile/entries/")])
+def test_a_hostile_answer_is_not_called_misbehaviour_by_the_monitor(tmp_path: Path, mode: str,
+                                                                    what: str) -> None:
+    """`tlog monitor` following a log whose server turns hostile (an endless answer for each
+    hash tile, which the consistency proof reads first, or for each entry bundle): exit 3
+    naming the object, no misbehaviour event ("fork", "bad-tile": they claim what a third party
+    can check with the log's key, and there is nothing to check), and the state left where it
+    was, so the next honest answer is checked from there."""
+    from submissions import hashedrekord_docs
+
+    from tlog.entries import admit
+
+    entries = [admit(doc).entry for _, doc in hashedrekord_docs(600, seed=5)]
+    log = TestLog(tmp_path / "log", origin="hostile.example/log")
+    log.append(entries[:300])
+    log.publish()
+    server = Hostile(tmp_path / "log")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def monitor() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "tlog"), "monitor", "--log", url, "--vkey", log.vkey, "--state",
+             str(tmp_path / "mon")], capture_output=True, text=True, timeout=120,
+            env={**os.environ, "TLOG_HTTP_TIMEOUT": "3", "XDG_CACHE_HOME": str(tmp_path / "c")})
+
+    try:
+        first = monitor()
+        assert first.returncode in (0, 4), first.stderr
+        log.append(entries[300:])
+        log.publish()
+        server.mode = mode
+        res = monitor()
+        assert res.returncode == 3, (res.stdout, res.stderr)
+        assert "misbehaviour" not in res.stdout and "Traceback" not in res.stderr
+        assert res.stderr.startswith(f"error: {what}") and "more than" in res.stderr, res.stderr
+        server.mode = ""
+        again = monitor()
+        assert again.returncode in (0, 4), again.stderr
+        assert "checked 300 new entries up to size 600" in again.stderr, again.stderr
+    finally:
+        server.shutdown()

@@ -83,7 +83,8 @@ def monitor(
     rollback, a tile or entry bundle the signed checkpoint does not vouch for, or a committed
     entry that is malformed or whose signature does not verify. Each misbehaviour event has a
     "kind" and names its evidence files (checkpoints, or a proof bundle of the bad entry that
-    `tlog verify --bundle` checks) in the --state folder.
+    `tlog verify --bundle` checks) in the --state folder. A server that answers as no honest
+    one does (too large, too slow, redirected) stops the run with exit 3, the state unchanged.
     \b
     Examples:
       tlog monitor --log https://log.example/ --vkey "$(cat log.pub)" --state .mon \\

@@ -25,6 +25,10 @@ ever grow at the end), so a monitor polling every minute reads each entry about 
 the whole partial bundle again each time. What the kept bytes and the new ones make together is
 authenticated like any bundle; if it does not check, the whole bundle is read and checked before
 anything is called misbehaviour.
+
+A server that answers as no honest server does (an object over its size limit, too slow, or
+redirected to another origin) stops the run with that error (exit 3), the state unchanged: it is
+not a misbehaviour event, which claims what a third party can check with the log's key.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from tlog.checkpoint import Checkpoint, parse_checkpoint
 from tlog.client import fetch_checkpoint
 from tlog.errors import (
     ConfigError,
+    HostileResponseError,
     MalformedError,
     NotFoundError,
     TlogError,
@@ -189,6 +194,8 @@ class Monitor:
             return p.result
         try:
             self._scan(start, reader, p)
+        except HostileResponseError:
+            raise  # no tile was checked: nothing a third party could check either
         except VerificationError as e:  # a tile the signed root does not vouch for
             self._misbehaved(
                 p, "bad-tile",
@@ -210,6 +217,8 @@ class Monitor:
             try:
                 proof = prove_consistency(new.size, old.size, older) if new.size else []
                 check_consistency(proof, new.size, old.size, new.root_hash, old.root_hash)
+            except HostileResponseError:
+                raise
             except VerificationError as e:
                 return "rollback", (f"rollback: checkpoint {new.size} is not a prefix of the "
                                     f"trusted checkpoint {old.size}: {e}")
@@ -223,6 +232,8 @@ class Monitor:
             proof = prove_consistency(old.size, new.size, reader) if old.size else []
             if old.size:
                 check_consistency(proof, old.size, new.size, old.root_hash, new.root_hash)
+        except HostileResponseError:
+            raise  # a tile too large, too slow or redirected: no proof either way
         except VerificationError as e:
             return "fork", (f"fork: checkpoint {new.size} is not consistent with trusted "
                             f"{old.size}: {e}")
