@@ -261,11 +261,11 @@ def lookup(log: Log, size: int, key: bytes) -> list[int]:
     try:
         doc = json.loads(data)
         version = doc["version"]
-        if version not in (1, 2):
+        if type(version) is not int or version not in (1, 2):
             raise ValueError(f"unsupported version {version!r}")
         refs = [(r["path"], int(r["records"]), 40 if version == 1 else r["record"])
                 for r in doc["shards"][key[0] >> 4] if r]
-        if any(rs not in (13, 40) for _, _, rs in refs):
+        if any(type(rs) is not int or rs not in (13, 40) for _, _, rs in refs):
             raise ValueError("unsupported record size")
     except (ValueError, KeyError, IndexError, TypeError) as e:
         raise Failed(f"index/manifest/{size}: malformed ({e})") from e

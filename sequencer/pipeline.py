@@ -25,7 +25,7 @@ from tlog.errors import ConfigError, MalformedError, NotFoundError, TlogError, V
 from tlog.integrate import edge_root, edge_tiles
 from tlog.note import new_signer, new_verifier, sign_note, vkey_for_skey
 from tlog.queue import BULK_SUFFIX
-from tlog.tiles import Tile
+from tlog.tiles import ENTRIES, Tile, decode_entry_bundle
 
 from .batch import Draft, Stage, bundle_tile
 from .commit import CommitProtocol, Cosign, StagedBatch
@@ -222,9 +222,9 @@ class Sequencer:
     def _confirmed(self, found: dict[bytes, list[int]], size: int) -> dict[bytes, list[int]]:
         """The index's candidates that the log's own level-0 tiles confirm: a submission is
         dropped as a duplicate only if an entry of the committed tree has its leaf hash. A
-        candidate whose leaf hash only shares the prefix the index keeps is a collision;
-        anything else is a broken index: said, and the submission is logged (again, at
-        worst), never lost on the index's word."""
+        candidate filed under a key that only shares the prefix the index keeps (its leaf hash
+        or a search key) is a collision; anything else is a broken index: said, and the
+        submission is logged (again, at worst), never lost on the index's word."""
         tiles = {i // 256 for indexes in found.values() for i in indexes if i < size}
         paths = {n: Tile(0, n, min(256, size - n * 256)).path for n in tiles}
         data = dict(zip(paths, self.store.get_many(list(paths.values())), strict=True))
@@ -236,11 +236,32 @@ class Sequencer:
             if good:
                 out[leaf] = good
             elif len(held) < len(indexes) or not all(
-                    tindex.same_prefix(leaf, h) for h in held.values()):
+                    tindex.same_prefix(leaf, h) or self._filed_near(leaf, i, size)
+                    for i, h in held.items()):
                 log.warning("the index names entries %s for leaf hash %s, but the log's tiles "
                             "hold other hashes there: the index is broken; the submission is "
                             "logged rather than dropped", indexes[:8], leaf.hex())
         return out
+
+    def _filed_near(self, key: bytes, index: int, size: int) -> bool:
+        """Whether entry ``index`` is filed under a key sharing ``key``'s prefix (one of its
+        search keys: a collision, not a broken index). Read from its entry bundle; only a
+        candidate whose leaf hash differs even in the prefix comes here."""
+        from tlog.entries import entry_index_keys
+
+        n = index // 256
+        for width in dict.fromkeys((min(256, size - n * 256), 256)):  # partial, else full
+            try:
+                entry = decode_entry_bundle(self.store.get(Tile(ENTRIES, n, width).path),
+                                            width)[index % 256]
+                break
+            except NotFoundError:
+                continue
+            except (MalformedError, IndexError):
+                return False
+        else:
+            return False
+        return any(tindex.same_prefix(key, k) for k in entry_index_keys(entry))
 
     def _batch(self, draft: Draft, summary: RunSummary) -> tuple[Committed, BatchStats]:
         """Step 4's end once the batch is admitted (merge the index, sign the checkpoint),

@@ -563,7 +563,7 @@
     for (const index of found) {
       const v = await verifyIndex(index, o, opened);
       if (v.leafHash === hex(want)) return v;
-      if (!equal(unhex(v.leafHash).subarray(0, 8), want.subarray(0, 8))) wrong.push(index);
+      if (!(await sharesPrefix(v, want))) wrong.push(index);
     }
     if (wrong.length) {
       throw new VerifyError(`index/manifest/${opened.cp.size}: the index names entries ${wrong.slice(0, 8).join(", ")} ` +
@@ -740,33 +740,40 @@
     const before = { ...spent };
     opened = opened || await openLog(o);
     const asks = queryKeys(q);
-    const candidates = new Map();
+    const candidates = new Map();  // index -> the query forms whose keys named it
     for (const a of asks) {
       a.key = a.kind === "leaf hash" ? unhex(a.text) : await sha256(enc.encode(a.text));
-      for (const i of await indexLookup(a.key, opened, o.base)) if (!candidates.has(i)) candidates.set(i, a);
+      for (const i of await indexLookup(a.key, opened, o.base)) candidates.set(i, [...(candidates.get(i) || []), a]);
     }
     const beyond = [...candidates.keys()].filter((i) => i >= opened.cp.size);
     const order = [...candidates.keys()].filter((i) => i < opened.cp.size).sort((a, b) => b - a);
     const hits = [];
     let collisions = 0;  // candidates that only share the key prefix the index keeps: not shown
-    for (const index of order.slice(offset, offset + limit)) {
-      const a = candidates.get(index);
+    const page = order.slice(offset, offset + limit);
+    for (const index of page) {
+      const named = candidates.get(index);
       try {
         const v = await verifyIndex(index, o, opened);
-        let carries;
-        if (a.kind === "leaf hash") carries = v.leafHash === a.text;
-        else { const keys = await searchKeysOf(v.entry); carries = keys === null ? null : keys.has(a.text); }
-        if (carries === false && await sharesPrefix(v, a.key)) { collisions++; continue; }
+        const keys = named.some((a) => a.kind !== "leaf hash") ? await searchKeysOf(v.entry) : null;
+        const verdicts = named.map((a) => a.kind === "leaf hash" ? v.leafHash === a.text : keys === null ? null : keys.has(a.text));
+        const k = [true, null, false].map((x) => verdicts.indexOf(x)).find((j) => j >= 0);
+        const a = named[k], carries = verdicts[k];
+        if (carries === false && (await Promise.all(named.map((n) => sharesPrefix(v, n.key)))).every(Boolean)) {
+          collisions++;
+          continue;
+        }
         const d = await describe(v.entry);
         hits.push({ index, ok: true, carries, type: d.type, digest: artifactDigest(v.entry), leafHash: v.leafHash, asked: a.kind });
       } catch (e) {
         if (!(e instanceof VerifyError)) throw e;
-        hits.push({ index, ok: false, reason: String(e.message || e), asked: a.kind });
+        hits.push({ index, ok: false, reason: String(e.message || e), asked: named[0].kind });
       }
     }
+    // `next`: where the next page starts among the candidates (hits and collisions both
+    // consume one).
     return { query: q, asked: asks.map((a) => a.kind), size: opened.cp.size, total: order.length,
-             beyond: beyond.length, collisions, offset, hits, requests: spent.requests - before.requests,
-             bytes: spent.bytes - before.bytes, opened };
+             beyond: beyond.length, collisions, offset, next: offset + page.length, hits,
+             requests: spent.requests - before.requests, bytes: spent.bytes - before.bytes, opened };
   }
 
   // ----- entries in order (browse) -----

@@ -401,3 +401,17 @@ def test_short_records_write_a_third_of_the_bytes_and_keep_lookups_exact() -> No
     assert held == 6000 and sum(len(store.objects[p]) for p in ix.index_paths(m)) == 6000 * 13
     for key in [*random.Random(2).sample(sorted(truth), 60), ix.search_key("key:1")]:
         assert ix.lookup(m, key, store.read_range) == truth[key]
+
+
+@pytest.mark.parametrize("bad", [b'"record":13.0', b'"record":true', b'"record":12',
+                                 b'"record":"13"'])
+def test_a_manifest_with_a_record_size_not_13_or_40_is_malformed(bad: bytes) -> None:
+    """JSON's 13.0 equals 13 in Python and ``true`` equals 1: only the integers 13 and 40 are
+    record sizes (a float slipped through and failed later as a TypeError, not as a malformed
+    index)."""
+    recs = [(hashlib.sha256(b"%d" % i).digest(), i) for i in range(100)]
+    upd = ix.update_index(ix.empty_manifest(), recs, 100, DictStore().read)
+    doc = ix.format_manifest(upd.manifest)
+    assert b'"record":13' in doc
+    with pytest.raises(MalformedError):
+        ix.parse_manifest(doc.replace(b'"record":13', bad))

@@ -202,6 +202,8 @@ def _short(data: Buffer, record: int) -> Buffer:
     re-sorted."""
     if record == RECORD_SIZE:
         return data
+    if len(data) % WIDE_RECORD:
+        raise MalformedError(f"index object of {len(data)} bytes is not whole 40-byte records")
     n = len(data) // WIDE_RECORD
     out = bytearray()
     run: list[bytes] = []
@@ -236,7 +238,7 @@ def parse_manifest(data: bytes) -> Manifest:
     try:
         doc = json.loads(data)
         version = doc["version"]
-        if version not in (1, 2) or len(doc["shards"]) != SHARDS:
+        if type(version) is not int or version not in (1, 2) or len(doc["shards"]) != SHARDS:
             raise MalformedError("unsupported index manifest version or shape")
         levels = []
         for shard in doc["shards"]:
@@ -259,7 +261,7 @@ def parse_manifest(data: bytes) -> Manifest:
                 if fences and (stride < 1 or len(fences) // 8 != -(-n // stride)):
                     raise MalformedError("fences do not match the record count")
                 record = r["record"] if version == 2 else WIDE_RECORD
-                if record not in (RECORD_SIZE, WIDE_RECORD) or isinstance(record, bool):
+                if type(record) is not int or record not in (RECORD_SIZE, WIDE_RECORD):
                     raise MalformedError(f"unsupported index record size {record!r}")
                 refs.append(LevelRef(path, n, fences, stride, record))
             levels.append(tuple(refs))

@@ -383,14 +383,16 @@ class LogClient:
         # A newer manifest (the tree's own was deleted) also names entries beyond this tree:
         # they are not in it, which says nothing about the index.
         candidates = [i for i in candidates if i < cp.size]
+        from tlog.entries import entry_index_keys
+
         wrong = []
         for index in candidates:
             # The index is untrusted: skip a candidate whose entry has another leaf hash.
-            other = leaf_hash(self.source.entry(index, cp.size))
-            if other == leaf:
+            entry = self.source.entry(index, cp.size)
+            if leaf_hash(entry) == leaf:
                 return self.entry(index, cp)
-            if not same_prefix(leaf, other):  # not even a collision of the prefix it keeps
-                wrong.append(index)
+            if not any(same_prefix(leaf, k) for k in entry_index_keys(entry)):
+                wrong.append(index)  # not even a collision of the prefix the index keeps
         if wrong:  # it named entries that cannot be this one: the index lies or is broken
             raise VerificationError(
                 f"{path}: the log's index names entries {sorted(wrong)[:8]} for leaf hash "

@@ -33,7 +33,7 @@ class SearchResult:
 
 def search(client: LogClient, query: str) -> SearchResult:
     """All entries whose search keys include ``query`` (``sha256:<hex>`` or ``key:<hex>``)."""
-    from tlog.entries import entry_search_keys
+    from tlog.entries import entry_index_keys, entry_search_keys
 
     query = query.strip().lower()
     if not query.startswith(("sha256:", "sha384:", "sha512:", "blake2b512:", "key:", "keyid:",
@@ -57,6 +57,6 @@ def search(client: LogClient, query: str) -> SearchResult:
             keys = set()
         if query in keys:
             found.append(entry)
-        elif not any(same_prefix(asked, k) for k in [entry.leaf_hash, *map(search_key, keys)]):
+        elif not any(same_prefix(asked, k) for k in entry_index_keys(entry.entry)):
             rejected.append(index)  # a collision of the key prefix the index keeps is not
     return SearchResult(query, cp.size, tuple(found), tuple(rejected))

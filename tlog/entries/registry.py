@@ -209,6 +209,21 @@ def entry_search_keys(entry: bytes) -> list[str]:
     return _guard(t, "search keys", lambda: list(t.search_keys(bytes(entry))))
 
 
+def entry_index_keys(entry: bytes) -> list[bytes]:
+    """The 32-byte keys the lookup index files an entry under: its leaf hash, and the
+    ``tlog.index.search_key`` of each search key it mentions (none for an entry no known type
+    reads). A candidate the index names for a key is a fair one (a collision of the prefix it
+    keeps) if one of these shares that prefix."""
+    from tlog.index import search_key
+    from tlog.merkle import leaf_hash
+
+    try:
+        keys = entry_search_keys(entry)
+    except MalformedError:
+        keys = []
+    return [leaf_hash(entry), *(search_key(k) for k in keys)]
+
+
 def describe_entry(entry: bytes) -> dict[str, Any]:
     """``{"type", "digests", "key_fingerprints", ...}`` of a logged entry, for display."""
     t, _ = type_for_entry(entry)
