@@ -276,6 +276,14 @@ def test_search_survives_its_manifest_being_collected(tmp_path: Path) -> None:
     found = search(LogClient(MovesOn(), vkey), digest)
     assert len(found.entries) == 1 and found.size == 5
     assert digest in entry_search_keys(found.entries[0].entry)
+    # A key that signed entries on both sides of the checkpoint: the latest manifest names
+    # entries beyond the tree searched, which says nothing about the index (not "broken").
+    signer = next(k for k in entry_search_keys(found.entries[0].entry) if k.startswith("key:"))
+    stale = LogClient(store, vkey)
+    stale.checkpoint = lambda: found.entries[0].checkpoint  # type: ignore[method-assign]
+    by_key = search(stale, signer)
+    assert by_key.size == 5 and by_key.rejected_candidates == ()
+    assert [e.index for e in by_key.entries] == [0, 4]
 
 
 def test_monitor_reads_the_edge_bundle_once(tmp_path: Path) -> None:

@@ -47,9 +47,8 @@ def search(client: LogClient, query: str) -> SearchResult:
     candidates, _ = client.index_candidates(asked, cp)
     found, rejected = [], []
     for index in candidates:
-        if index >= cp.size:
-            rejected.append(index)
-            continue
+        if index >= cp.size:  # a newer manifest (this tree's was collected) names entries
+            continue  # beyond this tree: they are not in it, which says nothing of the index
         entry = client.entry(index, cp)  # proven: the entry itself is the log's
         try:
             keys = {k.lower() for k in entry_search_keys(entry.entry)}
