@@ -343,6 +343,52 @@ def test_monitor_reads_the_edge_bundle_once(tmp_path: Path) -> None:
     assert event["kind"] == "bad-bundle" and event["index"] == 289, event
 
 
+def test_monitor_reads_the_edge_tiles_by_range(tmp_path: Path) -> None:
+    """The same for the partial hash tiles at the right edge: a poll reads the hashes after
+    the kept ones (a range read), a tile that filled is read whole (the permanent one is
+    checked), a kept copy that went bad costs a whole read, not a false alarm, and a log
+    serving bad new hashes is still caught."""
+    skey, vkey = generate_key("edge.example/log")
+    entries = _entries(300, keys=3)
+    root, state = tmp_path / "public", tmp_path / "state"
+
+    def grow(n: int) -> None:
+        (root / "checkpoint").unlink(missing_ok=True)
+        _publish(root, entries[:n], "edge.example/log", skey)
+
+    grow(100)
+    with StaticServer(root) as server:
+        assert _monitor(server.url, vkey, state).returncode == 0
+        grow(130)
+        server.reset()
+        assert _monitor(server.url, vkey, state).returncode == 0
+        assert server.sent["tile/0/000.p/130"] == 30 * 32  # before: all 130 hashes
+        (state_file,) = state.glob("monitor-*.json")
+        doc = json.loads(state_file.read_text())
+        assert [(t["level"], t["n"], t["width"]) for t in doc["tiles"]] == [(0, 0, 130)]
+        kept = bytearray(base64.b64decode(doc["tiles"][0]["hashes"]))
+        kept[5] ^= 1
+        doc["tiles"][0]["hashes"] = base64.b64encode(bytes(kept)).decode()
+        state_file.write_text(json.dumps(doc))
+        grow(160)
+        server.reset()
+        res = _monitor(server.url, vkey, state)
+        assert res.returncode == 0, res.stdout
+        assert server.sent["tile/0/000.p/160"] == (160 - 130 + 160) * 32  # range, then whole
+        grow(260)
+        server.reset()
+        assert _monitor(server.url, vkey, state).returncode == 0
+        assert server.sent["tile/0/000"] == 256 * 32
+        grow(290)
+        tile = root / "tile/0/001.p/34"
+        raw = bytearray(tile.read_bytes())
+        raw[-1] ^= 1
+        tile.write_bytes(bytes(raw))
+        bad = _monitor(server.url, vkey, state)
+    assert bad.returncode == 5, bad.stdout
+    assert json.loads(bad.stdout.splitlines()[0])["event"] == "misbehaviour"
+
+
 @pytest.mark.parametrize("doc", [
     None, [], {"n": 0, "width": 100}, {"n": 0, "width": 100, "bundle": "not base64!"},
     {"n": True, "width": 100, "bundle": ""}, {"n": 0, "width": 100.0, "bundle": ""},
@@ -357,6 +403,25 @@ def test_a_kept_edge_that_is_not_this_tree_s_is_ignored(doc: object) -> None:
     assert _edge_of(doc, 100) is None
     assert _edge_of({"n": 0, "width": 100, "bundle": "AAE="}, 100) == (0, 100, b"\x00\x01")
     assert _edge_of({"n": 1, "width": 0, "bundle": ""}, 256) is None  # no partial bundle
+
+
+@pytest.mark.parametrize("doc", [
+    None, {}, [None], [{"level": 0, "n": 0, "width": 100}],
+    [{"level": 0, "n": 0, "width": 100, "hashes": "not base64!"}],
+    [{"level": 0, "n": 0, "width": 99, "hashes": base64.b64encode(bytes(99 * 32)).decode()}],
+    [{"level": 0, "n": 0, "width": 100, "hashes": base64.b64encode(bytes(99 * 32)).decode()}],
+    [{"level": 1, "n": 0, "width": 100, "hashes": base64.b64encode(bytes(100 * 32)).decode()}],
+    [{"level": True, "n": 0, "width": 100, "hashes": ""}],
+    [{"level": 9, "n": 0, "width": 0, "hashes": ""}],
+])
+def test_kept_tiles_that_are_not_this_tree_s_edge_are_ignored(doc: object) -> None:
+    """The state's kept hash tiles are a cache: any that is malformed, of another width or
+    level, or not this tree's right edge is dropped (the tile is read whole), never an error."""
+    from tlog.client.monitor import _tiles_of
+
+    assert _tiles_of(doc, 100) == {}
+    good = {"level": 0, "n": 0, "width": 100, "hashes": base64.b64encode(bytes(3200)).decode()}
+    assert _tiles_of([good], 100) == {(0, 0): bytes(3200)}
 
 
 @pytest.mark.parametrize("damage", ["entry", "truncated"])

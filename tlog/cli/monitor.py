@@ -25,8 +25,8 @@ __all__ = ["monitor"]
     "state_dir",
     required=True,
     type=click.Path(file_okay=False),
-    help="Folder holding the last verified checkpoint and the partial entry bundle at its "
-         "right edge (resumable; the next run reads only what follows it).",
+    help="Folder holding the last verified checkpoint and the partial entry bundle and "
+         "hash tiles at its right edge (resumable; the next run reads only what follows).",
 )
 @click.option(
     "--watch-key",

@@ -24,7 +24,11 @@ next run asks only for the bytes after it (a range read of the grown bundle; ent
 ever grow at the end), so a monitor polling every minute reads each entry about once rather than
 the whole partial bundle again each time. What the kept bytes and the new ones make together is
 authenticated like any bundle; if it does not check, the whole bundle is read and checked before
-anything is called misbehaviour.
+anything is called misbehaviour. The partial hash tiles of that edge are kept the same way, and
+a tile read as the kept hashes and the ones after them is authenticated against the new root
+like any tile; if the growth proof fails with them, it is made again from whole tiles before a
+fork is called. A bundle or tile that filled is read whole, once: the permanent object is what
+stays, and it is checked.
 
 A server that answers as no honest server does (an object over its size limit, too slow, or
 redirected to another origin) stops the run with that error (exit 3), the state unchanged: it is
@@ -126,6 +130,8 @@ class Monitor:
             raise ConfigError(f"--watch-identity: not a regular expression: {e}") from e
         self.issuers = {f"issuer:{u.lower()}" for u in watch_issuers}
         self._edge: tuple[int, int, bytes] | None = None  # the last tree's partial bundle
+        self._tiles: dict[tuple[int, int], bytes] = {}  # its partial hash tiles, by (level, n)
+        self._kept_used = False  # whether a read this pass started from ``_tiles``
 
     # ----- state ---------------------------------------------------------------------------
 
@@ -138,20 +144,26 @@ class Monitor:
             data = json.loads(self._state_file().read_text())
             note = data["checkpoint"].encode()
         except FileNotFoundError:
-            self._edge = None
+            self._edge, self._tiles = None, {}
             return None, None
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
             raise TlogError(f"{self._state_file()}: corrupt monitor state: {e!r}") from e
         cp = parse_checkpoint(open_note(note, [self.verifier]).text)
         self._edge = _edge_of(data.get("edge"), cp.size)
+        self._tiles = _tiles_of(data.get("tiles"), cp.size)
         return cp, note
 
-    def _save(self, note: bytes, edge: tuple[int, int, bytes] | None = None) -> None:
+    def _save(self, note: bytes, edge: tuple[int, int, bytes] | None = None,
+              tiles: dict[Tile, bytes] | None = None) -> None:
         self.state.mkdir(parents=True, exist_ok=True)
         doc: dict[str, Any] = {"checkpoint": note.decode()}
         if edge is not None:
             doc["edge"] = {"n": edge[0], "width": edge[1],
                            "bundle": base64.b64encode(edge[2]).decode()}
+        if tiles:
+            doc["tiles"] = [{"level": t.level, "n": t.n, "width": t.width,
+                             "hashes": base64.b64encode(data).decode()}
+                            for t, data in sorted(tiles.items()) if not t.is_full]
         write_atomic(self._state_file(), json.dumps(doc).encode())
 
     def _misbehaved(self, p: _Pass, kind: str, reason: str, evidence: dict[str, bytes],
@@ -183,7 +195,12 @@ class Monitor:
         p = _Pass(note, cp, MonitorResult(start, cp.size), emit)
         reader = TileHashReader(cp.size, cp.root_hash, self._fetch)
         if old is not None and old_note is not None:
+            self._kept_used = False
             problem = self._check_growth(old, cp, reader)
+            if problem and self._kept_used:  # the kept edge tiles may be what does not check:
+                self._tiles = {}  # read them whole, and decide from what the log serves
+                reader = TileHashReader(cp.size, cp.root_hash, self._fetch)
+                problem = self._check_growth(old, cp, reader)
             if problem:
                 kind, reason = problem
                 self._misbehaved(p, kind, reason, {"trusted.checkpoint": old_note,
@@ -204,7 +221,7 @@ class Monitor:
                 {"served.checkpoint": note,
                  **({"trusted.checkpoint": old_note} if old_note else {})})
         if not p.result.misbehaviour:
-            self._save(note, p.edge)
+            self._save(note, p.edge, dict(reader.verified))
         return p.result
 
     def _check_growth(self, old: Checkpoint, new: Checkpoint,
@@ -240,11 +257,29 @@ class Monitor:
         return None
 
     def _fetch(self, tiles: list[Tile]) -> list[bytes]:
-        data = self.store.get_many([t.path for t in tiles])
-        for t, d in zip(tiles, data, strict=True):
+        """Hash tiles, for a ``TileHashReader`` to authenticate: a partial tile of the last
+        tree's right edge that the state kept is that copy and, by one range read, the hashes
+        after it (tiles only grow at the end); any other, a tile that filled since (the
+        permanent one is checked whole), or if that read fails, read whole."""
+        out: list[bytes | None] = [None] * len(tiles)
+        for i, t in enumerate(tiles):
+            kept = self._tiles.get((t.level, t.n))
+            if kept is None or len(kept) > 32 * t.width or t.is_full:
+                continue  # a tile that filled is read whole, once: the one that stays
+            try:
+                more = (self.store.get_range(t.path, len(kept), 32 * t.width)
+                        if len(kept) < 32 * t.width else b"")
+            except HostileResponseError:
+                raise
+            except TlogError:
+                continue
+            out[i], self._kept_used = kept + more, True
+        rest = [i for i, d in enumerate(out) if d is None]
+        for i, d in zip(rest, self.store.get_many([tiles[i].path for i in rest]), strict=True):
             if d is None:
-                raise NotFoundError("tile missing from the log", key=t.path)
-        return data
+                raise NotFoundError("tile missing from the log", key=tiles[i].path)
+            out[i] = d
+        return out  # type: ignore[return-value]  # every slot is filled above
 
     def _bundle(self, n: int, width: int) -> tuple[str, bytes, int]:
         """Entry bundle ``n`` of a tree (path, bytes, width read): the partial one, or the full
@@ -435,6 +470,23 @@ def _authenticate(n: int, lo: int, hi: int, path: str, raw: bytes, width: int,
                                   f"tree's leaf {leaf.hex()}", raw)))
         else:
             out.append((i, entry, leaf))
+    return out
+
+
+def _tiles_of(doc: Any, size: int) -> dict[tuple[int, int], bytes]:
+    """The kept partial hash tiles from the state file: those that are the right edge of the
+    trusted tree of ``size`` entries at their level (a cache: any other is dropped)."""
+    out: dict[tuple[int, int], bytes] = {}
+    for t in doc if isinstance(doc, list) else []:
+        try:
+            level, n, width = t["level"], t["n"], t["width"]
+            hashes = base64.b64decode(t["hashes"], validate=True)
+        except (TypeError, KeyError, ValueError):
+            continue
+        if not all(type(v) is int for v in (level, n, width)) or not 0 <= level < 8:
+            continue
+        if (n, width) == divmod(size >> (8 * level), 256) and width and len(hashes) == 32 * width:
+            out[level, n] = hashes
     return out
 
 
