@@ -7,6 +7,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -289,18 +290,26 @@ def test_search_survives_its_manifest_being_collected(tmp_path: Path) -> None:
     assert [e.index for e in by_key.entries] == [i for i in carriers if i < 5]
 
 
+def _growing_log(root: Path) -> tuple[Callable[[int], None], str]:
+    """A log of up to 300 entries published in ``root`` at the size asked (grow(n)), and its
+    verifier key."""
+    skey, vkey = generate_key("edge.example/log")
+    entries = _entries(300, keys=3)
+
+    def grow(n: int) -> None:
+        (root / "checkpoint").unlink(missing_ok=True)
+        _publish(root, entries[:n], "edge.example/log", skey)
+
+    return grow, vkey
+
+
 def test_monitor_reads_the_edge_bundle_once(tmp_path: Path) -> None:
     """A monitor polling a growing log reads only the bytes after the partial entry bundle it
     kept (a range read), not the whole partial bundle again; a bundle that filled is read
     whole, once (that the permanent bundle decodes is checked); a kept copy that went bad
     costs a whole read, not a false alarm; a log serving bad new bytes is still caught."""
-    skey, vkey = generate_key("edge.example/log")
-    entries = _entries(300, keys=3)
+    grow, vkey = _growing_log(tmp_path / "public")
     root, state = tmp_path / "public", tmp_path / "state"
-
-    def grow(n: int) -> None:
-        (root / "checkpoint").unlink(missing_ok=True)
-        _publish(root, entries[:n], "edge.example/log", skey)
 
     def bundle(path: str) -> Path:
         return root / "tile/entries" / path
@@ -348,13 +357,8 @@ def test_monitor_reads_the_edge_tiles_by_range(tmp_path: Path) -> None:
     the kept ones (a range read), a tile that filled is read whole (the permanent one is
     checked), a kept copy that went bad costs a whole read, not a false alarm, and a log
     serving bad new hashes is still caught."""
-    skey, vkey = generate_key("edge.example/log")
-    entries = _entries(300, keys=3)
+    grow, vkey = _growing_log(tmp_path / "public")
     root, state = tmp_path / "public", tmp_path / "state"
-
-    def grow(n: int) -> None:
-        (root / "checkpoint").unlink(missing_ok=True)
-        _publish(root, entries[:n], "edge.example/log", skey)
 
     grow(100)
     with StaticServer(root) as server:
