@@ -189,6 +189,16 @@ def test_search_reports_a_lying_index(tmp_path: Path) -> None:
     assert res.returncode == 3, res.stdout + res.stderr
     assert "the log's index names entries [3]" in res.stderr and "the index is broken" in res.stderr
     assert "Traceback" not in res.stderr
+    # The tree's own manifest naming an entry beyond the tree is a lie too (a newer manifest,
+    # read when the tree's was collected, may; this one may not), by digest and by leaf hash.
+    other = "sha256:" + "cd" * 32
+    plant_index_lie(store, 300, ix.search_key(other), 305)
+    leaf = bytes(range(32))
+    plant_index_lie(store, 300, leaf, 301)
+    for args in (["--digest", other], ["--leaf-hash", leaf.hex()]):
+        res = subprocess.run([str(BIN / "tlog"), "search", "--log", str(tmp_path / "log"),
+                              "--vkey", log.vkey, *args], capture_output=True, text=True)
+        assert res.returncode == 3 and "the index is broken" in res.stderr, res.stderr
 
 
 def test_monitor_reports_bad_tiles_and_rollbacks_as_misbehaviour(tmp_path: Path) -> None:

@@ -381,11 +381,11 @@ class LogClient:
         cp = cp or self.checkpoint()
         candidates, path = self.index_candidates(leaf, cp)
         # A newer manifest (the tree's own was deleted) also names entries beyond this tree:
-        # they are not in it, which says nothing about the index.
+        # they are not in it, which says nothing about the index; the tree's own must not.
+        wrong = [i for i in candidates if i >= cp.size and path == manifest_path(cp.size)]
         candidates = [i for i in candidates if i < cp.size]
         from tlog.entries import entry_index_keys
 
-        wrong = []
         for index in candidates:
             # The index is untrusted: skip a candidate whose entry has another leaf hash.
             entry = self.source.entry(index, cp.size)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from tlog.client import LogClient, VerifiedEntry
 from tlog.errors import MalformedError
-from tlog.index import same_prefix, search_key
+from tlog.index import manifest_path, same_prefix, search_key
 
 __all__ = ["SearchResult", "search"]
 
@@ -44,11 +44,14 @@ def search(client: LogClient, query: str) -> SearchResult:
         )
     cp = client.checkpoint()
     asked = search_key(query)
-    candidates, _ = client.index_candidates(asked, cp)
+    candidates, path = client.index_candidates(asked, cp)
+    own = path == manifest_path(cp.size)
     found, rejected = [], []
     for index in candidates:
-        if index >= cp.size:  # a newer manifest (this tree's was collected) names entries
-            continue  # beyond this tree: they are not in it, which says nothing of the index
+        if index >= cp.size:  # not in this tree: a lie in its own manifest; a newer one (this
+            if own:  # tree's was collected) names later entries, which says nothing
+                rejected.append(index)
+            continue
         entry = client.entry(index, cp)  # proven: the entry itself is the log's
         try:
             keys = {k.lower() for k in entry_search_keys(entry.entry)}
