@@ -18,7 +18,7 @@ from tlog import index as ix
 from tlog.checkpoint import Checkpoint, format_checkpoint
 from tlog.entries import entry_search_keys
 from tlog.entries.hashedrekord import TYPE as HR
-from tlog.errors import TlogError
+from tlog.errors import NotFoundError, TlogError
 from tlog.integrate import integrate, integrate_bundles
 from tlog.merkle import leaf_hash
 from tlog.note import generate_key, new_signer, sign_note
@@ -300,6 +300,33 @@ def test_search_survives_its_manifest_being_collected(tmp_path: Path) -> None:
     assert [e.index for e in by_key.entries] == [i for i in carriers if i < 5]
 
 
+def test_a_stale_latest_manifest_does_not_answer_for_a_larger_tree(tmp_path: Path) -> None:
+    """The manifest of the tree searched is gone and the latest checkpoint served is an older,
+    smaller one (a stale copy): its manifest would leave out every entry between the two, so
+    the lookup fails (not found) rather than answer short."""
+    from seqhelpers import make_log, sequencer
+    from submissions import hashedrekord_docs
+
+    from tlog.client import LogClient
+
+    cfg, _, vkey = make_log(tmp_path, batch_size=5)
+    queue, store = open_store(cfg.queue), open_store(cfg.store)
+    docs = list(hashedrekord_docs(10, seed=4))
+    for key, doc in docs[:5]:
+        queue.put(key, doc)
+    sequencer(cfg, admit=None).run()
+    old_note = store.get("checkpoint")
+    for key, doc in docs[5:]:
+        queue.put(key, doc)
+    assert sequencer(cfg, admit=None).run().size == 10
+    client = LogClient(store, vkey)
+    cp = client.checkpoint()
+    store.delete(ix.manifest_path(10))
+    store.overwrite("checkpoint", old_note)
+    with pytest.raises(NotFoundError):
+        client.index_candidates(ix.search_key("key:" + "00" * 32), cp)
+
+
 def _growing_log(root: Path) -> tuple[Callable[[int], None], str]:
     """A log of up to 300 entries published in ``root`` at the size asked (grow(n)), and its
     verifier key."""
@@ -388,7 +415,7 @@ def test_monitor_reads_the_edge_tiles_by_range(tmp_path: Path) -> None:
         server.reset()
         res = _monitor(server.url, vkey, state)
         assert res.returncode == 0, res.stdout
-        assert server.sent["tile/0/000.p/160"] == (160 - 130 + 160) * 32  # range, then whole
+        assert server.sent["tile/0/000.p/160"] == 160 * 32  # not the trusted root's: whole
         grow(260)
         server.reset()
         assert _monitor(server.url, vkey, state).returncode == 0
@@ -400,7 +427,39 @@ def test_monitor_reads_the_edge_tiles_by_range(tmp_path: Path) -> None:
         tile.write_bytes(bytes(raw))
         bad = _monitor(server.url, vkey, state)
     assert bad.returncode == 5, bad.stdout
-    assert json.loads(bad.stdout.splitlines()[0])["event"] == "misbehaviour"
+    event = json.loads(bad.stdout.splitlines()[0])
+    assert event["kind"] == "bad-tile" and "checkpoint 290" in event["reason"], event
+
+
+def test_a_hostile_answer_after_a_bad_entry_keeps_the_misbehaviour(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass that reported a bad entry, then met a hostile answer for a later group of
+    bundles, exits 5 with the event (the state not advanced), not 3: a log cannot turn a
+    provable bad entry into "try again". One bundle per group stands in for the 8,192-entry
+    groups of a pass; the store is the log's folder, with that one later bundle answered as a
+    hostile server does."""
+    import tlog.client.monitor as monitor
+    from tlog.errors import HostileResponseError
+
+    monkeypatch.setattr(monitor, "_GROUP", 1)
+    skey, vkey = generate_key("h.example/log")
+    _publish(tmp_path / "log", _entries(600, keys=3, bad_at=10), "h.example/log", skey)
+    inner = open_store(str(tmp_path / "log"))
+
+    class Hostile:
+        def __getattr__(self, name: str) -> object:
+            return getattr(inner, name)
+
+        def get_many(self, keys: list[str]) -> list[bytes | None]:
+            if any(k.startswith("tile/entries/002") for k in keys):
+                raise HostileResponseError("tile/entries/002: more than the limit for it")
+            return inner.get_many(keys)
+
+    events: list[dict[str, object]] = []
+    result = monitor.Monitor(Hostile(), vkey, tmp_path / "state").run_once(events.append)
+    assert result.exit_code == 5
+    assert [(e["event"], e.get("index")) for e in events] == [("misbehaviour", 10)]
+    assert not list((tmp_path / "state").glob("monitor-*.json"))  # not advanced
 
 
 @pytest.mark.parametrize("doc", [

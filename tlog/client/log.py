@@ -362,7 +362,7 @@ class LogClient:
                 data = self.store.get(path)  # type: ignore[attr-defined]
             except NotFoundError:  # an old tree's manifest is deleted after a while (the
                 size = self.latest().size  # sequencer's index_keep): the latest covers it
-                if size == cp.size:
+                if size <= cp.size:  # not a later one (a stale copy): it would not cover it
                     raise
                 path = manifest_path(size)
                 data = self.store.get(path)  # type: ignore[attr-defined]

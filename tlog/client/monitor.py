@@ -26,9 +26,11 @@ the whole partial bundle again each time. What the kept bytes and the new ones m
 authenticated like any bundle; if it does not check, the whole bundle is read and checked before
 anything is called misbehaviour. The partial hash tiles of that edge are kept the same way, and
 a tile read as the kept hashes and the ones after them is authenticated against the new root
-like any tile; if the growth proof fails with them, it is made again from whole tiles before a
-fork is called. A bundle or tile that filled is read whole, once: the permanent object is what
-stays, and it is checked.
+like any tile (the kept ones are first checked against the trusted root, with no request, so a
+state file gone bad costs whole reads, never a false alarm; a tile that does not authenticate so
+is read whole to tell a fork from a bad tile). What a partial tile or bundle
+serves before the kept bytes is not read again; a bundle or tile that filled is read whole,
+once: the permanent object is what stays, and it is checked.
 
 A server that answers as no honest server does (an object over its size limit, too slow, or
 redirected to another origin) stops the run with that error (exit 3), the state unchanged: it is
@@ -38,6 +40,7 @@ not a misbehaviour event, which claims what a third party can check with the log
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -58,7 +61,13 @@ from tlog.errors import (
     TlogError,
     VerificationError,
 )
-from tlog.merkle import check_consistency, leaf_hash, prove_consistency, prove_inclusion
+from tlog.merkle import (
+    check_consistency,
+    leaf_hash,
+    prove_consistency,
+    prove_inclusion,
+    subtree_nodes,
+)
 from tlog.note import new_verifier, open_note
 from tlog.storage.files import write_atomic
 from tlog.tiles import ENTRIES, Tile, TileHashReader, decode_entry_bundle
@@ -131,7 +140,6 @@ class Monitor:
         self.issuers = {f"issuer:{u.lower()}" for u in watch_issuers}
         self._edge: tuple[int, int, bytes] | None = None  # the last tree's partial bundle
         self._tiles: dict[tuple[int, int], bytes] = {}  # its partial hash tiles, by (level, n)
-        self._kept_used = False  # whether a read this pass started from ``_tiles``
 
     # ----- state ---------------------------------------------------------------------------
 
@@ -195,12 +203,17 @@ class Monitor:
         p = _Pass(note, cp, MonitorResult(start, cp.size), emit)
         reader = TileHashReader(cp.size, cp.root_hash, self._fetch)
         if old is not None and old_note is not None:
-            self._kept_used = False
+            if self._tiles and not self._kept_authentic(old):
+                self._tiles = {}  # a kept copy gone bad: the tiles are read whole
             problem = self._check_growth(old, cp, reader)
-            if problem and self._kept_used:  # the kept edge tiles may be what does not check:
-                self._tiles = {}  # read them whole, and decide from what the log serves
-                reader = TileHashReader(cp.size, cp.root_hash, self._fetch)
-                problem = self._check_growth(old, cp, reader)
+            if problem and problem[0] == "bad-tile" and self._tiles and cp.size > old.size:
+                # Read as the kept hashes and what follows, a tile of a fork does not
+                # authenticate either: whole tiles tell which it is. Should they not come,
+                # the first answer stands (the kept hashes are the trusted tree's own).
+                self._tiles = {}
+                whole = TileHashReader(cp.size, cp.root_hash, self._fetch)
+                with contextlib.suppress(NotFoundError, HostileResponseError):
+                    problem, reader = self._check_growth(old, cp, whole), whole
             if problem:
                 kind, reason = problem
                 self._misbehaved(p, kind, reason, {"trusted.checkpoint": old_note,
@@ -212,7 +225,8 @@ class Monitor:
         try:
             self._scan(start, reader, p)
         except HostileResponseError:
-            raise  # no tile was checked: nothing a third party could check either
+            if not p.result.misbehaviour:  # nothing was checked that a third party could
+                raise  # check; what was (a group before) is reported, exit 5, state kept
         except VerificationError as e:  # a tile the signed root does not vouch for
             self._misbehaved(
                 p, "bad-tile",
@@ -226,35 +240,65 @@ class Monitor:
 
     def _check_growth(self, old: Checkpoint, new: Checkpoint,
                       reader: TileHashReader) -> tuple[str, str] | None:
-        """(kind, reason) if ``new`` cannot follow the trusted ``old``, else None."""
+        """(kind, reason) if ``new`` cannot follow the trusted ``old``, else None. Tiles that
+        do not authenticate are a ``bad-tile``; a fork or a rollback is a proof from tiles
+        that do."""
         if new.size < old.size:
             # A stale copy (a CDN) is a prefix of the trusted tree: proven from the trusted
             # tree's tiles, which the log still serves; anything else is a rollback.
             older = TileHashReader(old.size, old.root_hash, self._fetch)
             try:
                 proof = prove_consistency(new.size, old.size, older) if new.size else []
-                check_consistency(proof, new.size, old.size, new.root_hash, old.root_hash)
             except HostileResponseError:
                 raise
             except VerificationError as e:
-                return "rollback", (f"rollback: checkpoint {new.size} is not a prefix of the "
+                return "bad-tile", (f"the log serves tiles that do not authenticate against the "
                                     f"trusted checkpoint {old.size}: {e}")
             except NotFoundError:
                 return None  # the trusted tree's tiles are not served here: cannot tell yet
+            try:
+                check_consistency(proof, new.size, old.size, new.root_hash, old.root_hash)
+            except VerificationError as e:
+                return "rollback", (f"rollback: checkpoint {new.size} is not a prefix of the "
+                                    f"trusted checkpoint {old.size}: {e}")
             return None
         if new.size == old.size:
             return None if new.root_hash == old.root_hash else (
                 "fork", f"fork: two different trees of size {new.size}")
+        if not old.size:
+            return None
         try:
-            proof = prove_consistency(old.size, new.size, reader) if old.size else []
-            if old.size:
-                check_consistency(proof, old.size, new.size, old.root_hash, new.root_hash)
+            proof = prove_consistency(old.size, new.size, reader)
         except HostileResponseError:
             raise  # a tile too large, too slow or redirected: no proof either way
+        except VerificationError as e:
+            return "bad-tile", (f"the log serves tiles that do not authenticate against its "
+                                f"signed checkpoint {new.size}: {e}")
+        try:
+            check_consistency(proof, old.size, new.size, old.root_hash, new.root_hash)
         except VerificationError as e:
             return "fork", (f"fork: checkpoint {new.size} is not consistent with trusted "
                             f"{old.size}: {e}")
         return None
+
+    def _kept_authentic(self, old: Checkpoint) -> bool:
+        """Whether the kept tiles are the trusted tree's right edge: they hash to its root
+        (they hold all of its root's subtrees). Checked with no request, so that a failure
+        met with them is the log's, never a state file gone bad."""
+        kept = self._tiles
+
+        def only_kept(tiles: list[Tile]) -> list[bytes]:
+            out = [kept.get((t.level, t.n)) for t in tiles]
+            if any(d is None or len(d) != 32 * t.width for d, t in zip(out, tiles, strict=True)):
+                raise NotFoundError("not kept")
+            return out  # type: ignore[return-value]
+
+        try:
+            TileHashReader(old.size, old.root_hash, only_kept).read_hashes(
+                subtree_nodes(0, old.size))
+        except (VerificationError, NotFoundError):
+            return False
+        return True
 
     def _fetch(self, tiles: list[Tile]) -> list[bytes]:
         """Hash tiles, for a ``TileHashReader`` to authenticate: a partial tile of the last
@@ -273,7 +317,7 @@ class Monitor:
                 raise
             except TlogError:
                 continue
-            out[i], self._kept_used = kept + more, True
+            out[i] = kept + more
         rest = [i for i, d in enumerate(out) if d is None]
         for i, d in zip(rest, self.store.get_many([tiles[i].path for i in rest]), strict=True):
             if d is None:
@@ -404,6 +448,8 @@ class Monitor:
         tile = Tile(ENTRIES, n, width)
         try:
             more = self.store.get_range(tile.path, len(kept), len(kept) + _MAX_BUNDLE)
+        except HostileResponseError:
+            raise
         except TlogError:
             path, raw, w = self._bundle(n, width)
             return path, raw, w, False
