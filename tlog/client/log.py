@@ -376,6 +376,8 @@ class LogClient:
 
     def find(self, leaf: bytes, cp: VerifiedCheckpoint | None = None) -> VerifiedEntry:
         """The entry with this leaf hash, located by the log's static index, then proven."""
+        from tlog.entries import entry_index_keys
+
         if len(leaf) != HASH_SIZE:
             raise ConfigError("a leaf hash is 32 bytes (64 hex digits)")
         cp = cp or self.checkpoint()
@@ -384,8 +386,6 @@ class LogClient:
         # they are not in it, which says nothing about the index; the tree's own must not.
         wrong = [i for i in candidates if i >= cp.size and path == manifest_path(cp.size)]
         candidates = [i for i in candidates if i < cp.size]
-        from tlog.entries import entry_index_keys
-
         for index in candidates:
             # The index is untrusted: skip a candidate whose entry has another leaf hash.
             entry = self.source.entry(index, cp.size)

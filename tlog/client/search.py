@@ -60,5 +60,5 @@ def search(client: LogClient, query: str) -> SearchResult:
         if query in keys:
             found.append(entry)
         elif not any(same_prefix(asked, k) for k in entry_index_keys(entry.entry)):
-            rejected.append(index)  # a collision of the key prefix the index keeps is not
+            rejected.append(index)  # not even a collision of the prefix the index keeps
     return SearchResult(query, cp.size, tuple(found), tuple(rejected))
