@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import bisect
 import gzip
 import hashlib
 import json
@@ -254,7 +255,9 @@ def check_inclusion(proof: list[bytes], index: int, size: int, leaf: bytes, root
 def lookup(log: Log, size: int, key: bytes) -> list[int]:
     """Indexes the log's index proposes for a leaf hash: sorted records of the key's first 8
     bytes and a 40-bit index (13 bytes; a version-1 manifest's: the whole key and a 64-bit
-    index, 40 bytes). Candidates only: the caller checks each entry's leaf hash."""
+    index, 40 bytes). Each level is read by one range request of the block its fence keys
+    (every stride-th record's first 8 bytes, in the manifest) leave. Candidates only: the
+    caller checks each entry's leaf hash."""
     data = log.get(f"index/manifest/{size}")
     if data is None:
         raise Unreadable(f"index/manifest/{size}: the log has no index for its tree size")
@@ -263,30 +266,52 @@ def lookup(log: Log, size: int, key: bytes) -> list[int]:
         version = doc["version"]
         if type(version) is not int or version not in (1, 2):
             raise ValueError(f"unsupported version {version!r}")
-        refs = [(r["path"], int(r["records"]), 40 if version == 1 else r["record"])
-                for r in doc["shards"][key[0] >> 4] if r]
-        if any(type(rs) is not int or rs not in (13, 40) for _, _, rs in refs):
-            raise ValueError("unsupported record size")
-    except (ValueError, KeyError, IndexError, TypeError) as e:
+        refs = [_level(r, version) for r in doc["shards"][key[0] >> 4] if r]
+    except (ValueError, KeyError, IndexError, TypeError, binascii.Error) as e:
         raise Failed(f"index/manifest/{size}: malformed ({e})") from e
     found = []
-    for path, count, rs in refs:
-        kl = 32 if rs == 40 else 8
-        whole = log.get(path) if count <= 4096 else None  # small objects: one request
+    for path, count, rs, fences, stride in refs:
+        kl, want = (32 if rs == 40 else 8), key[: 32 if rs == 40 else 8]
+        if fences or count <= 4096:
+            lo, hi = 0, count
+            if fences:  # the records whose first 8 bytes are the key's lie between two fences
+                lo = max(0, bisect.bisect_left(fences, key[:8]) - 1) * stride
+                hi = min(count, bisect.bisect_right(fences, key[:8]) * stride)
+            block = (log.get(path, (rs * lo, rs * hi)) or b"") if hi > lo else b""
 
-        def record(i: int, path: str = path, whole: bytes | None = whole, rs: int = rs) -> bytes:
-            if whole is not None:
-                return whole[rs * i : rs * i + rs]
-            return log.get(path, (rs * i, rs * i + rs)) or b""
+            def record(i: int, block: bytes = block, rs: int = rs) -> bytes:
+                return block[rs * i : rs * i + rs]
+
+            count = len(block) // rs
+        else:  # a large level of a manifest from before fence keys: one request per probe
+
+            def record(i: int, path: str = path, rs: int = rs) -> bytes:
+                return log.get(path, (rs * i, rs * i + rs)) or b""
 
         lo, hi = 0, count
         while lo < hi:  # binary search: the first record whose key is >= the wanted key
             mid = (lo + hi) // 2
-            lo, hi = (mid + 1, hi) if record(mid)[:kl] < key[:kl] else (lo, mid)
-        while lo < count and record(lo)[:kl] == key[:kl]:
+            lo, hi = (mid + 1, hi) if record(mid)[:kl] < want else (lo, mid)
+        while lo < count and record(lo)[:kl] == want:
             found.append(int.from_bytes(record(lo)[kl:rs], "big"))
             lo += 1
     return sorted(set(found))
+
+
+def _level(ref: dict, version: int) -> tuple[str, int, int, list[bytes], int]:
+    """(path, records, record size, fence keys, stride) of a manifest's level object."""
+    path, count = ref["path"], ref["records"]
+    rs = 40 if version == 1 else ref["record"]
+    if not isinstance(path, str) or not path.startswith("index/") or ".." in path:
+        raise ValueError("bad index object path")
+    if type(count) is not int or count < 0 or type(rs) is not int or rs not in (13, 40):
+        raise ValueError("bad record count or size")
+    raw, stride = base64.b64decode(ref.get("fences", ""), validate=True), ref.get("stride", 0)
+    fences = [raw[i : i + 8] for i in range(0, len(raw), 8)]
+    if raw and (len(raw) % 8 or type(stride) is not int or stride < 1
+                or len(fences) != -(-count // stride)):
+        raise ValueError("fence keys do not match the record count")
+    return path, count, rs, fences, stride
 
 
 # ----- main --------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ loopback static HTTP server."""
 from __future__ import annotations
 
 import ast
+import json
 import shutil
 import subprocess
 import sys
@@ -126,3 +127,24 @@ def test_bad_arguments_and_unreachable_log(served: tuple) -> None:
     assert r.returncode == 2  # argparse: one of --index/--leaf-hash/--entry is required
     r = run(home, f"http://127.0.0.1:{free_port()}", log.vkey, "--index", "1")
     assert r.returncode == 1 and "error: cannot read the log: checkpoint" in r.stderr
+
+
+def test_a_large_index_level_is_one_range_request(tmp_path: Path) -> None:
+    """A leaf hash looked up in a level of over 4,096 records: one range request of the block
+    its fence keys leave (it was a binary search of one request per probe), the entry found
+    and proven."""
+    log = TestLog(tmp_path / "log")
+    log.append(synthetic_entries(70_000))
+    log.publish()
+    manifest = json.loads((tmp_path / "log" / "index/manifest/70000").read_bytes())
+    leaf = leaf_hash(b"entry 41234")
+    (ref,) = [r for r in manifest["shards"][leaf[0] >> 4] if r]
+    assert ref["records"] > 4096 and ref["fences"]
+    home = tmp_path / "user"
+    home.mkdir()
+    shutil.copy(SCRIPT, home / "verify_inclusion.py")
+    with StaticServer(tmp_path / "log") as server:
+        r = run(home, server.url, log.vkey, "--leaf-hash", leaf.hex())
+        assert r.returncode == 0 and r.stdout.startswith("OK: entry 41234 "), r.stderr
+        assert server.requests[ref["path"]] == 1
+        assert server.sent[ref["path"]] <= 2 * ref["stride"] * ref["record"]
