@@ -327,6 +327,32 @@ def test_a_stale_latest_manifest_does_not_answer_for_a_larger_tree(tmp_path: Pat
         client.index_candidates(ix.search_key("key:" + "00" * 32), cp)
 
 
+def test_a_first_pass_does_not_hold_every_level_0_tile(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A monitor's first pass reads every level-0 tile; each is dropped once its group's
+    leaves are read (kept, they were 8 KB per 256 entries: 3 GB at 10^8 entries). Four bundles
+    a group stand in for the 8,192-entry groups; the tile reader is the monitor's own, counted."""
+    import tlog.client.monitor as monitor
+    from tlog.tiles import TileHashReader
+
+    held: list[int] = []
+
+    class Counted(TileHashReader):
+        def read_leaves(self, lo: int, hi: int) -> list[bytes]:
+            out = super().read_leaves(lo, hi)
+            held.append(sum(1 for t in self.verified if t.level == 0))
+            return out
+
+    monkeypatch.setattr(monitor, "_GROUP", 4)
+    monkeypatch.setattr(monitor, "TileHashReader", Counted)
+    skey, vkey = generate_key("first.example/log")
+    _publish(tmp_path / "log", _entries(40 * 256 + 17, keys=3), "first.example/log", skey)
+    result = monitor.Monitor(open_store(str(tmp_path / "log")), vkey,
+                             tmp_path / "state").run_once(lambda e: None)
+    assert result.exit_code in (0, 4) and result.entries_checked == 40 * 256 + 17
+    assert len(held) >= 10 and max(held) <= 2 * 4 + 1, held
+
+
 def _growing_log(root: Path) -> tuple[Callable[[int], None], str]:
     """A log of up to 300 entries published in ``root`` at the size asked (grow(n)), and its
     verifier key."""

@@ -404,6 +404,8 @@ class Monitor:
             todo += checked
             if width < 256 and hi == end and all(e is not None for _, e, _ in checked):
                 p.edge = (n, width, raw)
+        for n in ns:  # their leaves are read: a first pass over 10^8 entries would otherwise
+            reader.verified.pop(Tile(0, n, 256), None)  # hold 3 GB of level-0 tiles
         return todo
 
     def _report(self, todo: list[tuple[int, bytes | None, Any]], verdicts: Iterator[Any],
