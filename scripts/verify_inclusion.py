@@ -264,6 +264,9 @@ def lookup(log: Log, size: int, key: bytes) -> list[int]:
     try:
         doc = json.loads(data)
         version = doc["version"]
+        if type(version) is int and version > 2:
+            raise Unreadable(f"index/manifest/{size}: index format version {version} is newer "
+                             "than this script reads: fetch verify_inclusion.py again")
         if type(version) is not int or version not in (1, 2):
             raise ValueError(f"unsupported version {version!r}")
         refs = [_level(r, version) for r in doc["shards"][key[0] >> 4] if r]

@@ -201,6 +201,30 @@ def test_search_reports_a_lying_index(tmp_path: Path) -> None:
         assert res.returncode == 3 and "the index is broken" in res.stderr, res.stderr
 
 
+def test_an_index_format_newer_than_this_tlog_says_upgrade(tmp_path: Path) -> None:
+    """A log whose index a newer tiledlog wrote (manifest version 3): `tlog search` says this
+    installation is too old (exit 2), not that the log's index is malformed (exit 3, which
+    would accuse the log); the one-file script says to fetch it again (exit 1)."""
+    from loglib import TestLog
+
+    log = TestLog(tmp_path / "log", origin="search.example/log")
+    log.append(_entries(20))
+    log.publish()
+    manifest = tmp_path / "log" / ix.manifest_path(20)
+    manifest.write_bytes(manifest.read_bytes().replace(b'"version":2', b'"version":3'))
+    res = subprocess.run([str(BIN / "tlog"), "search", "--log", str(tmp_path / "log"), "--vkey",
+                          log.vkey, "--digest", "sha256:" + "ab" * 32],
+                         capture_output=True, text=True)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith(f"error: {ix.manifest_path(20)}: index manifest version 3 is "
+                                 "newer than this tiledlog reads"), res.stderr
+    assert "upgrade tiledlog" in res.stderr
+    script = Path(__file__).resolve().parent.parent / "scripts" / "verify_inclusion.py"
+    res = subprocess.run([sys.executable, "-I", str(script), str(tmp_path / "log"), log.vkey,
+                          "--leaf-hash", "00" * 32], capture_output=True, text=True)
+    assert res.returncode == 1 and "fetch verify_inclusion.py again" in res.stderr, res.stderr
+
+
 def test_monitor_reports_bad_tiles_and_rollbacks_as_misbehaviour(tmp_path: Path) -> None:
     """Issue 17 item 5: a tile that fails authentication against the signed root, and a
     smaller tree that is not a prefix of the trusted one, are the log misbehaving (exit 5,

@@ -57,7 +57,7 @@ import mmap
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from tlog.errors import MalformedError
+from tlog.errors import ConfigError, MalformedError
 
 __all__ = [
     "KEY_PREFIX",
@@ -238,6 +238,9 @@ def parse_manifest(data: bytes) -> Manifest:
     try:
         doc = json.loads(data)
         version = doc["version"]
+        if type(version) is int and version > 2:
+            raise ConfigError(f"index manifest version {version} is newer than this tiledlog "
+                              "reads (1 and 2): upgrade tiledlog")
         if type(version) is not int or version not in (1, 2) or len(doc["shards"]) != SHARDS:
             raise MalformedError("unsupported index manifest version or shape")
         levels = []
@@ -271,7 +274,7 @@ def parse_manifest(data: bytes) -> Manifest:
         ):
             raise MalformedError("bad numbers in index manifest")
         return Manifest(size, tuple(levels), t1, t2)
-    except MalformedError:
+    except (MalformedError, ConfigError):
         raise
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as e:
         raise MalformedError(f"index manifest is malformed: {e}") from e

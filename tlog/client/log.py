@@ -372,6 +372,8 @@ class LogClient:
             found = lookup(manifest, key, self.store.get_range)  # type: ignore[attr-defined]
         except MalformedError as e:
             raise VerificationError(f"{path}: the log's index is malformed: {e}") from e
+        except ConfigError as e:  # a newer index format: this installation is too old
+            raise ConfigError(f"{path}: {e}") from e
         return found, path
 
     def find(self, leaf: bytes, cp: VerifiedCheckpoint | None = None) -> VerifiedEntry:
