@@ -361,15 +361,20 @@ class Monitor:
                 for k in range(0, max(len(entries), 1), _CHUNK):
                     yield g, entries[k : k + _CHUNK]
 
+        def report(g: int, verdicts: list[Any]) -> None:
+            self._report(todos.pop(g), iter(verdicts), reader, p)
+            for n in groups[g]:  # reported (a bad entry's proof reads its tile): a first pass
+                reader.verified.pop(Tile(0, n, 256), None)  # over 10^8 entries held 3 GB
+
         current, verdicts = None, []
         for g, part in check_stream(chunks()):
             if current is not None and g != current:
-                self._report(todos.pop(current), iter(verdicts), reader, p)
+                report(current, verdicts)
                 verdicts = []
             current = g
             verdicts += part
         if current is not None:
-            self._report(todos.pop(current), iter(verdicts), reader, p)
+            report(current, verdicts)
         if failed:
             raise failed[0]
 
@@ -404,8 +409,6 @@ class Monitor:
             todo += checked
             if width < 256 and hi == end and all(e is not None for _, e, _ in checked):
                 p.edge = (n, width, raw)
-        for n in ns:  # their leaves are read: a first pass over 10^8 entries would otherwise
-            reader.verified.pop(Tile(0, n, 256), None)  # hold 3 GB of level-0 tiles
         return todo
 
     def _report(self, todo: list[tuple[int, bytes | None, Any]], verdicts: Iterator[Any],
