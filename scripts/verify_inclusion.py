@@ -64,7 +64,7 @@ class Log:
             try:
                 with open(os.path.join(self.prefix, path), "rb") as f:
                     data = f.read()
-            except FileNotFoundError:
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 return None
             return data[byte_range[0] : byte_range[1]] if byte_range else data
         req = urllib.request.Request(f"{self.prefix}/{path}",
@@ -269,9 +269,12 @@ def lookup(log: Log, size: int, key: bytes) -> list[int]:
                              "than this script reads: fetch verify_inclusion.py again")
         if type(version) is not int or version not in (1, 2):
             raise ValueError(f"unsupported version {version!r}")
-        refs = [_level(r, version) for r in doc["shards"][key[0] >> 4] if r]
+        by_shard = doc["shards"] if version == 1 else doc["levels"]
+        refs = [_level(r, version) for r in by_shard[key[0] >> 4] if r]
     except (ValueError, KeyError, IndexError, TypeError, binascii.Error) as e:
         raise Failed(f"index/manifest/{size}: malformed ({e})") from e
+    except RecursionError as e:  # json.loads recurses once per nesting level
+        raise Failed(f"index/manifest/{size}: malformed (nested too deeply)") from e
     found = []
     for path, count, rs, fences, stride in refs:
         kl, want = (32 if rs == 40 else 8), key[: 32 if rs == 40 else 8]
@@ -307,7 +310,8 @@ def _level(ref: dict, version: int) -> tuple[str, int, int, list[bytes], int]:
     rs = 40 if version == 1 else ref["record"]
     if not isinstance(path, str) or not path.startswith("index/") or ".." in path:
         raise ValueError("bad index object path")
-    if type(count) is not int or count < 0 or type(rs) is not int or rs not in (13, 40):
+    if type(count) is not int or not 0 <= count <= 1 << 40 or type(rs) is not int or rs not in (
+            13, 40):
         raise ValueError("bad record count or size")
     raw, stride = base64.b64decode(ref.get("fences", ""), validate=True), ref.get("stride", 0)
     fences = [raw[i : i + 8] for i in range(0, len(raw), 8)]

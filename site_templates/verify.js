@@ -512,8 +512,11 @@
     try {
       const doc = JSON.parse(new TextDecoder().decode(await get(mpath)));
       version = doc.version;
+      if (Number.isInteger(version) && version > 2) {
+        throw new UnsupportedError(`${mpath}: index manifest version ${version} is newer than this page reads: reload the page`);
+      }
       if (version !== 1 && version !== 2) throw new Error(`unsupported version ${JSON.stringify(version)}`);
-      shard = doc.shards[key[0] >> 4];
+      shard = (version === 1 ? doc.shards : doc.levels)[key[0] >> 4];
       if (!Array.isArray(shard)) throw new Error("no such shard");
     } catch (e) {
       if (e instanceof VerifyError) throw e;

@@ -89,7 +89,7 @@ def test_a_lying_index_cannot_make_a_wrong_entry_verify(env: Env) -> None:
 
     man = env.server.root / "index/manifest/1000"
     doc = json.loads(man.read_bytes())
-    for shard in doc["shards"]:
+    for shard in doc["levels"]:
         for ref in shard:
             if ref:
                 p = env.server.root / ref["path"]

@@ -93,7 +93,7 @@ def test_the_sequencer_upgrades_a_version_1_index_in_place(upgraded: dict[str, A
     assert (s["admitted"], s["duplicates"], s["size"]) == (100, 5, 300)
     doc = json.loads((cwd / "public" / ix.manifest_path(300)).read_bytes())
     assert doc["version"] == 2
-    refs = [r for shard in doc["shards"] for r in shard if r]
+    refs = [r for shard in doc["levels"] for r in shard if r]
     written = [r for r in refs if r["path"] not in upgraded["old_paths"]]
     assert written and {r["record"] for r in written} == {ix.RECORD_SIZE}
     assert {r["record"] for r in refs if r["path"] in upgraded["old_paths"]} <= {ix.WIDE_RECORD}

@@ -129,7 +129,7 @@ def _in_a_large_level(root: Path, log: Any) -> tuple[int, str]:
     manifest = json.loads((root / f"index/manifest/{SIZE}").read_bytes())
     for index in range(1000, SIZE):
         leaf = hashlib.sha256(b"\0" + log.entries[index]).digest()
-        for ref in manifest["shards"][leaf[0] >> 4]:
+        for ref in manifest["levels"][leaf[0] >> 4]:
             if ref and ref["records"] > 4096 and leaf[:8] in (root / ref["path"]).read_bytes():
                 return index, ref["path"]
     raise AssertionError("no entry in a level object of over 4,096 records")

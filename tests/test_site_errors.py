@@ -81,7 +81,7 @@ def test_a_hostile_manifest_cannot_send_the_page_elsewhere(served: Any, browser:
     manifest = server.root / "index/manifest/300"
     doc = json.loads(manifest.read_bytes())
     leaf = leaf_hash(log.entries[7])
-    for ref in doc["shards"][leaf[0] >> 4]:
+    for ref in doc["levels"][leaf[0] >> 4]:
         if ref:
             ref["path"] = "//127.0.0.2:1/steal"  # another origin, protocol-relative
     manifest.write_text(json.dumps(doc))

@@ -138,7 +138,7 @@ def test_a_large_index_level_is_one_range_request(tmp_path: Path) -> None:
     log.publish()
     manifest = json.loads((tmp_path / "log" / "index/manifest/70000").read_bytes())
     leaf = leaf_hash(b"entry 41234")
-    (ref,) = [r for r in manifest["shards"][leaf[0] >> 4] if r]
+    (ref,) = [r for r in manifest["levels"][leaf[0] >> 4] if r]
     assert ref["records"] > 4096 and ref["fences"]
     home = tmp_path / "user"
     home.mkdir()
@@ -148,3 +148,26 @@ def test_a_large_index_level_is_one_range_request(tmp_path: Path) -> None:
         assert r.returncode == 0 and r.stdout.startswith("OK: entry 41234 "), r.stderr
         assert server.requests[ref["path"]] == 1
         assert server.sent[ref["path"]] <= 2 * ref["stride"] * ref["record"]
+
+
+def _manifest(ref: dict) -> bytes:
+    return json.dumps({"version": 2, "size": 1000, "t1": 1, "t2": 2,
+                       "levels": [[ref, None, None]] * 16}).encode()
+
+
+@pytest.mark.parametrize(("manifest", "says"), [
+    (b"[" * 200_000, "malformed (nested too deeply)"),
+    (_manifest({"path": "index/manifest", "records": 1, "record": 13}),
+     "no entry with leaf hash"),  # a folder where a level object should be
+    (_manifest({"path": "index/1/0/1", "records": 1e300, "record": 13}), "malformed"),
+    (_manifest({"path": "index/1/0/1", "records": 1 << 60, "record": 13}), "malformed"),
+])
+def test_a_hostile_manifest_is_a_one_line_answer(served: tuple, manifest: bytes,
+                                                 says: str) -> None:
+    """What a log serves as its index manifest cannot make the script print a traceback or
+    make millions of requests: too deep, a folder for a level object, absurd counts."""
+    server, log, home = served
+    (server.root / "index/manifest/1000").write_bytes(manifest)
+    r = run(home, str(server.root), log.vkey, "--leaf-hash", leaf_hash(b"nope").hex())
+    assert r.returncode == 3 and says in r.stdout + r.stderr, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr

@@ -220,10 +220,12 @@ def _short(data: Buffer, record: int) -> Buffer:
 
 
 def format_manifest(m: Manifest) -> bytes:
-    """The manifest as published: per level its path, record count, record size and fence
-    keys (version 2: version 1 had no record sizes, every record being 40 bytes)."""
+    """The manifest as published: per shard and level its path, record count, record size and
+    fence keys. Version 2 names them ``levels`` where version 1 (no record sizes, every record
+    40 bytes) said ``shards``, so that a reader of version 1 that ignores the version finds no
+    index rather than misreading 13-byte records as 40-byte ones."""
     shards = [[None if r is None else _ref_json(r) for r in s] for s in m.levels]
-    doc = {"version": 2, "size": m.size, "t1": m.t1, "t2": m.t2, "shards": shards}
+    doc = {"version": 2, "size": m.size, "t1": m.t1, "t2": m.t2, "levels": shards}
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -241,10 +243,13 @@ def parse_manifest(data: bytes) -> Manifest:
         if type(version) is int and version > 2:
             raise ConfigError(f"index manifest version {version} is newer than this tiledlog "
                               "reads (1 and 2): upgrade tiledlog")
-        if type(version) is not int or version not in (1, 2) or len(doc["shards"]) != SHARDS:
-            raise MalformedError("unsupported index manifest version or shape")
+        if type(version) is not int or version not in (1, 2):
+            raise MalformedError("unsupported index manifest version")
+        by_shard = doc["shards"] if version == 1 else doc["levels"]
+        if len(by_shard) != SHARDS:
+            raise MalformedError(f"index manifest must have {SHARDS} shards")
         levels = []
-        for shard in doc["shards"]:
+        for shard in by_shard:
             if len(shard) != LEVELS:
                 raise MalformedError("index manifest shard must have 3 levels")
             refs = []
