@@ -201,6 +201,31 @@ def test_search_reports_a_lying_index(tmp_path: Path) -> None:
         assert res.returncode == 3 and "the index is broken" in res.stderr, res.stderr
 
 
+def test_a_candidate_of_an_unknown_entry_type_is_not_a_broken_index(tmp_path: Path) -> None:
+    """The index names, for a digest, an entry of a type this installation has no plugin for:
+    it cannot tell whether the entry carries the digest, so it says so (a warning, and
+    "unreadable_candidates" in --json), exit 0, rather than calling the log's index broken
+    (exit 3)."""
+    from loglib import TestLog, plant_index_lie
+
+    future = json.dumps({"kind": "future-type", "apiVersion": "0.0.1", "spec": {}}).encode()
+    log = TestLog(tmp_path / "log", origin="search.example/log")
+    log.append([*_entries(10), future])
+    log.publish()
+    query = "sha256:" + "ef" * 32
+    plant_index_lie(open_store(str(tmp_path / "log")), 11, ix.search_key(query), 10)
+    args = [str(BIN / "tlog"), "search", "--log", str(tmp_path / "log"), "--vkey", log.vkey,
+            "--digest", query]
+    res = subprocess.run(args, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(f"no entries for {query} that this installation can read")
+    assert "entries [10] of types this installation cannot read" in res.stderr
+    res = subprocess.run([*args, "--json"], capture_output=True, text=True)
+    out = json.loads(res.stdout)
+    assert (out["matches"], out["broken_index_candidates"], out["unreadable_candidates"]) == (
+        [], [], [10])
+
+
 def test_an_index_format_newer_than_this_tlog_says_upgrade(tmp_path: Path) -> None:
     """A log whose index a newer tiledlog wrote (manifest version 3): `tlog search` says this
     installation is too old (exit 2), not that the log's index is malformed (exit 3, which

@@ -73,7 +73,7 @@ def search(
             leaf = bytes.fromhex(leaf_hash)
         except ValueError as e:
             raise ConfigError("--leaf-hash: expected 64 hex digits") from e
-        found, broken = [client.find(leaf)], []
+        found, broken, unreadable = [client.find(leaf)], [], []
         query, size = f"leaf:{leaf_hash.lower()}", found[0].checkpoint.size
     else:
         from tlog.client.search import search as run_search
@@ -98,18 +98,24 @@ def search(
             query = digest or ""
         result = run_search(client, query)
         found, size = list(result.entries), result.size
-        broken = list(result.rejected_candidates)
+        broken, unreadable = list(result.rejected_candidates), list(result.unreadable_candidates)
     rows = [_row(e.index, e.leaf_hash, e.entry) for e in found]
     if as_json:
         click.echo(json.dumps({"query": query, "tree_size": size, "matches": rows,
-                               "broken_index_candidates": broken}, indent=2))
+                               "broken_index_candidates": broken,
+                               "unreadable_candidates": unreadable}, indent=2))
     else:
         if not rows:
-            click.echo(f"no entries for {query} in the log at size {size}")
+            readable = " that this installation can read" if unreadable else ""
+            click.echo(f"no entries for {query}{readable} in the log at size {size}")
         for r in rows:
             digest = query if query in r["digests"] else (r["digests"] or ["-"])[0]
             click.echo(f"{r['index']}\t{r['type']}\t{digest}\t{r['name'] or '-'}\t"
                        f"leaf {r['leaf_hash']}\tinclusion proven at size {size}")
+    if unreadable:
+        click.echo(f"warning: the index also names entries {unreadable[:8]} of types this "
+                   "installation cannot read (install the log's entry-type plugin): not "
+                   "checked, so this answer may be incomplete", err=True)
     if broken:  # a lookup key is a hash of the query: a candidate without it is no accident
         raise VerificationError(
             f"the log's index names entries {broken[:8]} for {query}, and they do not carry "

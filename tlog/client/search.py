@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tlog.client import LogClient, VerifiedEntry
-from tlog.errors import MalformedError
+from tlog.errors import MalformedError, UnknownEntryTypeError
 from tlog.index import manifest_path, same_prefix, search_key
 
 __all__ = ["SearchResult", "search"]
@@ -23,12 +23,14 @@ __all__ = ["SearchResult", "search"]
 
 @dataclass(frozen=True)
 class SearchResult:
-    """Every verified entry that carries ``query``, and the lookups it took."""
+    """Every verified entry that carries ``query``; the candidates the index named that do not
+    (a broken index); and those of entry types this installation cannot read (not checked)."""
 
     query: str
     size: int
     entries: tuple[VerifiedEntry, ...]
     rejected_candidates: tuple[int, ...]
+    unreadable_candidates: tuple[int, ...] = ()
 
 
 def search(client: LogClient, query: str) -> SearchResult:
@@ -46,7 +48,7 @@ def search(client: LogClient, query: str) -> SearchResult:
     asked = search_key(query)
     candidates, path = client.index_candidates(asked, cp)
     own = path == manifest_path(cp.size)
-    found, rejected = [], []
+    found, rejected, unreadable = [], [], []
     for index in candidates:
         if index >= cp.size:  # not in this tree: a lie in its own manifest; a newer one (this
             if own:  # tree's was collected) names later entries, which says nothing
@@ -55,10 +57,13 @@ def search(client: LogClient, query: str) -> SearchResult:
         entry = client.entry(index, cp)  # proven: the entry itself is the log's
         try:
             keys = {k.lower() for k in entry_search_keys(entry.entry)}
-        except MalformedError:  # an entry no known type reads: it cannot carry the query
+        except UnknownEntryTypeError:  # a plugin this installation lacks: cannot tell
+            unreadable.append(index)
+            continue
+        except MalformedError:  # an entry no type reads: it cannot carry the query
             keys = set()
         if query in keys:
             found.append(entry)
         elif not any(same_prefix(asked, k) for k in entry_index_keys(entry.entry)):
             rejected.append(index)  # not even a collision of the prefix the index keeps
-    return SearchResult(query, cp.size, tuple(found), tuple(rejected))
+    return SearchResult(query, cp.size, tuple(found), tuple(rejected), tuple(unreadable))
