@@ -15,8 +15,10 @@ the verifier key; find the entry's index (given, or looked up in the log's stati
 inclusion proof needs; recompute the leaf hash from the entry bytes and check the RFC 6962
 inclusion proof against the signed root.
 
-Exit status: 0 verified; 3 a check failed (signature, proof, entry mismatch, not in the log);
-2 bad arguments; 1 the log could not be read.
+Exit status: 0 verified; 3 a check failed (signature, proof, entry mismatch, not in the log),
+or the server sent what no honest log sends (an object over the most it can hold, or not
+complete within $TLOG_HTTP_TIMEOUT seconds, default 60); 2 bad arguments; 1 the log could not
+be read.
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ import argparse
 import base64
 import binascii
 import bisect
-import gzip
 import hashlib
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
+import zlib
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -71,12 +75,20 @@ class Log:
                                      headers={"Accept-Encoding": "gzip, identity"})
         if byte_range:
             req.add_header("Range", f"bytes={byte_range[0]}-{byte_range[1] - 1}")
+        # Untrusted bytes are read up to what the object can hold: a range's length, or the
+        # most such an object can be; past that the server is hostile (exit 3).
+        limit = byte_range[1] - byte_range[0] if byte_range else _limit(path)
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
-                data = resp.read()
-                if resp.headers.get("Content-Encoding") == "gzip":
-                    data = gzip.decompress(data)
                 if byte_range and resp.status == 200:  # the server ignored Range
+                    limit = byte_range[1]
+                data = _read(resp, limit + 1, path)
+                if resp.headers.get("Content-Encoding") == "gzip":
+                    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                    data = inflate.decompress(data, limit + 1)
+                if len(data) > limit and not (byte_range and resp.status == 200):
+                    raise Failed(f"{path}: more than {limit} bytes: no honest log sends that")
+                if byte_range and resp.status == 200:
                     data = data[byte_range[0] : byte_range[1]]
                 return data
         except urllib.error.HTTPError as e:
@@ -85,6 +97,34 @@ class Log:
             raise Unreadable(f"{path}: HTTP {e.code}") from e
         except (urllib.error.URLError, OSError) as e:
             raise Unreadable(f"{path}: {e}") from e
+
+
+def _read(resp: Any, most: int, path: str) -> bytes:
+    """Up to ``most`` bytes of a response, within $TLOG_HTTP_TIMEOUT seconds (default 60)
+    however slowly they come."""
+    deadline = time.monotonic() + float(os.environ.get("TLOG_HTTP_TIMEOUT") or 60)
+    chunks, got = [], 0
+    while got < most:
+        chunk = resp.read1(min(1 << 16, most - got))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+        if time.monotonic() > deadline:
+            raise Failed(f"{path}: too slow: not complete within the deadline "
+                         "($TLOG_HTTP_TIMEOUT): no honest log sends that")
+    return b"".join(chunks)
+
+
+def _limit(path: str) -> int:
+    """The most bytes an object of the log at ``path`` can hold."""
+    if path.startswith("tile/entries/"):
+        return WIDTH * (2 + 65535)  # 256 entries of at most 64 KiB, each with its length
+    if path.startswith("tile/"):
+        return 32 * WIDTH
+    if path.startswith("index/"):
+        return 64 << 20  # a manifest (~200 KB at 10^8 entries); a small level object
+    return 1 << 20  # the checkpoint
 
 
 # ----- signed note and checkpoint ----------------------------------------------------------

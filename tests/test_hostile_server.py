@@ -163,6 +163,31 @@ def test_hostile_answers_are_typed_errors(hostile: tuple[Hostile, str], tmp_path
     assert rss < 200, rss  # MB: far below what the answer would inflate to
 
 
+@pytest.mark.parametrize(("mode", "what", "why"), [
+    ("bomb", "checkpoint", "more than 1048576 bytes"),
+    ("endless", "checkpoint", "more than 1048576 bytes"),
+    ("drip", "checkpoint", "too slow"),
+    ("big-bundle", "tile/entries/000", "more than 16777472 bytes"),
+])
+def test_the_one_file_script_bounds_what_it_reads(hostile: tuple[Hostile, str], tmp_path: Path,
+                                                 mode: str, what: str, why: str) -> None:
+    """scripts/verify_inclusion.py against the same hostile server: each answer is read up to
+    the most its object can hold, within the deadline, and ends in one line and exit 3 (it
+    read whole answers, inflated gzip without a bound and waited for a drip for ever)."""
+    server, vkey = hostile
+    server.mode = mode
+    script = Path(__file__).resolve().parent.parent / "scripts" / "verify_inclusion.py"
+    started = time.monotonic()
+    res = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(tmp_path / "rss"), sys.executable, "-I",
+         str(script), f"http://127.0.0.1:{server.server_address[1]}", vkey, "--index", "0"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "TLOG_HTTP_TIMEOUT": "3"})
+    rss = int((tmp_path / "rss").read_text()) // 1024
+    assert res.returncode == 3, res.stdout + res.stderr
+    assert res.stderr.startswith(f"FAILED: {what}: ") and why in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and time.monotonic() - started < 30 and rss < 200
+
+
 @pytest.mark.parametrize(("mode", "why"), [
     ("witness-big", "more than 65536 bytes"),
     ("witness-redirect", "redirected to another origin"),
