@@ -28,11 +28,14 @@ import base64
 import binascii
 import bisect
 import hashlib
+import http.client
+import io
 import json
 import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 from typing import Any
@@ -71,49 +74,93 @@ class Log:
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 return None
             return data[byte_range[0] : byte_range[1]] if byte_range else data
-        req = urllib.request.Request(f"{self.prefix}/{path}",
-                                     headers={"Accept-Encoding": "gzip, identity"})
+        # Untrusted bytes are read up to what the object can hold (a range's length, or the most
+        # such an object can be) and within the deadline; past either the server is hostile.
+        limit = byte_range[1] - byte_range[0] if byte_range else _limit(path)
+        if limit > MAX_READ:
+            raise Failed(f"{path}: {limit} bytes asked for: more than an honest log needs read")
+        req = urllib.request.Request(f"{self.prefix}/{path}", headers={
+            # A range of the identity encoding: a range of gzip bytes does not inflate alone.
+            "Accept-Encoding": "identity" if byte_range else "gzip, identity"})
         if byte_range:
             req.add_header("Range", f"bytes={byte_range[0]}-{byte_range[1] - 1}")
-        # Untrusted bytes are read up to what the object can hold: a range's length, or the
-        # most such an object can be; past that the server is hostile (exit 3).
-        limit = byte_range[1] - byte_range[0] if byte_range else _limit(path)
         try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                if byte_range and resp.status == 200:  # the server ignored Range
-                    limit = byte_range[1]
-                data = _read(resp, limit + 1, path)
-                if resp.headers.get("Content-Encoding") == "gzip":
-                    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                    data = inflate.decompress(data, limit + 1)
-                if len(data) > limit and not (byte_range and resp.status == 200):
-                    raise Failed(f"{path}: more than {limit} bytes: no honest log sends that")
-                if byte_range and resp.status == 200:
-                    data = data[byte_range[0] : byte_range[1]]
-                return data
+            with _OPENER.open(req, timeout=_deadline_seconds()) as resp:
+                ignored = bool(byte_range) and resp.status == 200  # the server ignored Range
+                if ignored:
+                    if byte_range[1] > MAX_READ:  # type: ignore[index]
+                        raise Unreadable(f"{path}: the server ignores Range requests, which "
+                                         "an index this large needs")
+                    limit = byte_range[1]  # type: ignore[index]
+                gzip = resp.headers.get("Content-Encoding", "").strip().lower() == "gzip"
+                data = _read(resp, limit, path, gzip, stop=ignored)
+                return data[byte_range[0] : byte_range[1]] if ignored else data  # type: ignore[index]
         except urllib.error.HTTPError as e:
             if e.code in (404, 410):
                 return None
             raise Unreadable(f"{path}: HTTP {e.code}") from e
-        except (urllib.error.URLError, OSError) as e:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
             raise Unreadable(f"{path}: {e}") from e
 
 
-def _read(resp: Any, most: int, path: str) -> bytes:
-    """Up to ``most`` bytes of a response, within $TLOG_HTTP_TIMEOUT seconds (default 60)
-    however slowly they come."""
-    deadline = time.monotonic() + float(os.environ.get("TLOG_HTTP_TIMEOUT") or 60)
-    chunks, got = [], 0
-    while got < most:
-        chunk = resp.read1(min(1 << 16, most - got))
+MAX_READ = 256 << 20  # the most one answer is read to (an index block of a 10^10-entry log)
+
+
+def _deadline_seconds() -> float:
+    """$TLOG_HTTP_TIMEOUT: seconds an answer may take, whole (60 if unset or not a number)."""
+    try:
+        t = float(os.environ.get("TLOG_HTTP_TIMEOUT") or 60)
+    except ValueError:
+        return 60.0
+    return t if 0 < t < 86400 else 60.0
+
+
+def _read(resp: Any, limit: int, path: str, gzip: bool, stop: bool) -> bytes:
+    """The body of an answer: at most ``limit`` bytes (inflated, for gzip), within the
+    deadline however slowly they come, and whole (a body cut short cannot be read). ``stop``:
+    the first ``limit`` bytes are all that is wanted (a range the server ignored)."""
+    deadline = time.monotonic() + _deadline_seconds()
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
+    out, got = [], 0
+    while True:
+        chunk = resp.read1(1 << 16)
         if not chunk:
             break
-        chunks.append(chunk)
+        if inflate is not None:
+            try:
+                chunk = inflate.decompress(chunk, limit + 1 - got)
+            except zlib.error as e:
+                raise Unreadable(f"{path}: not gzip as its Content-Encoding says: {e}") from e
+        out.append(chunk)
         got += len(chunk)
+        if got > limit or (inflate is not None and inflate.unconsumed_tail):
+            if stop:
+                break
+            raise Failed(f"{path}: more than {limit} bytes: no honest log sends that")
         if time.monotonic() > deadline:
             raise Failed(f"{path}: too slow: not complete within the deadline "
                          "($TLOG_HTTP_TIMEOUT): no honest log sends that")
-    return b"".join(chunks)
+    if not stop and ((resp.length or 0) > 0 or (inflate is not None and not inflate.eof)):
+        raise Unreadable(f"{path}: the answer was cut short")
+    return b"".join(out)[:limit] if stop else b"".join(out)
+
+
+class _SameOrigin(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect within the log's origin without reading its body; another origin
+    is what no honest log does (a redirect's body was read whole, unbounded)."""
+
+    def http_error_302(self, req: Any, fp: Any, code: int, msg: str, headers: Any) -> Any:
+        new = urllib.parse.urljoin(req.full_url, headers.get("Location", ""))
+        fp.close()
+        if urllib.parse.urlsplit(new)[:2] != urllib.parse.urlsplit(req.full_url)[:2]:
+            raise Failed(f"{req.full_url}: redirected to another origin ({new[:100]}): no "
+                         "honest log does that")
+        return super().http_error_302(req, io.BytesIO(), code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+_OPENER = urllib.request.build_opener(_SameOrigin)
 
 
 def _limit(path: str) -> int:
@@ -123,7 +170,7 @@ def _limit(path: str) -> int:
     if path.startswith("tile/"):
         return 32 * WIDTH
     if path.startswith("index/"):
-        return 64 << 20  # a manifest (~200 KB at 10^8 entries); a small level object
+        return 64 << 20  # a manifest: about 200 KB at 10^8 entries
     return 1 << 20  # the checkpoint
 
 

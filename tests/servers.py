@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip as gzip_module
 import os
 import socket
 import subprocess
@@ -98,7 +99,7 @@ class StaticServer:
     """Serves a folder over HTTP/1.1 with Range support; counts requests and bytes sent per
     path."""
 
-    def __init__(self, root: Path, ranges: bool = True) -> None:
+    def __init__(self, root: Path, ranges: bool = True, gzip: bool = False) -> None:
         self.root = Path(root)
         self.requests: Counter[str] = Counter()
         self.sent: Counter[str] = Counter()
@@ -125,16 +126,21 @@ class StaticServer:
                 up = upload_for(path)
                 status, body = 200, data
                 rng = self.headers.get("Range")
+                encoding = None
                 if rng and rng.startswith("bytes=") and ranges:
                     a, _, b = rng[6:].partition("-")
                     start, end = int(a), min(int(b) + 1 if b else len(data), len(data))
                     status, body = 206, data[start:end]
+                elif gzip and "gzip" in self.headers.get("Accept-Encoding", ""):
+                    encoding, body = "gzip", gzip_module.compress(data)  # as a CDN compresses
                 with server.lock:
                     server.sent[path] += len(body)
                 self.send_response(status)
                 self.send_header("Content-Type", up.content_type)
                 self.send_header("Cache-Control", up.cache_control)
                 self.send_header("Content-Length", str(len(body)))
+                if encoding:
+                    self.send_header("Content-Encoding", encoding)
                 self.end_headers()
                 self.wfile.write(body)
 

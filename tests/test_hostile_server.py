@@ -63,6 +63,14 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.flush()
                     time.sleep(0.5)
                 return None
+            if key == "tile/0/000" and mode == "short-tile":  # cut short, as a network does
+                self.send_response(200)
+                self.send_header("Content-Length", "8192")
+                self.end_headers()
+                self.wfile.write(b"\0" * 100)
+                return None
+            if key == "checkpoint" and mode == "not-gzip":
+                return self._send(200, b"plain", Content_Encoding="gzip", Content_Length="5")
             if key == "checkpoint" and mode == "redirect":
                 return self._send(302, b"", Location=f"{self.server.other}/checkpoint")
             if key.startswith("tile/") and (
@@ -168,12 +176,17 @@ def test_hostile_answers_are_typed_errors(hostile: tuple[Hostile, str], tmp_path
     ("endless", "checkpoint", "more than 1048576 bytes"),
     ("drip", "checkpoint", "too slow"),
     ("big-bundle", "tile/entries/000", "more than 16777472 bytes"),
+    ("redirect", "http://127.0.0.1", "redirected to another origin"),
+    ("short-tile", "tile/0/000", "cut short"),
+    ("not-gzip", "checkpoint", "not gzip"),
 ])
 def test_the_one_file_script_bounds_what_it_reads(hostile: tuple[Hostile, str], tmp_path: Path,
                                                  mode: str, what: str, why: str) -> None:
     """scripts/verify_inclusion.py against the same hostile server: each answer is read up to
     the most its object can hold, within the deadline, and ends in one line and exit 3 (it
-    read whole answers, inflated gzip without a bound and waited for a drip for ever)."""
+    read whole answers, inflated gzip without a bound, waited for a drip for ever and
+    followed a redirect anywhere); a body cut short or not the gzip it says is "cannot read"
+    (exit 1), not a verdict on the log."""
     server, vkey = hostile
     server.mode = mode
     script = Path(__file__).resolve().parent.parent / "scripts" / "verify_inclusion.py"
@@ -183,8 +196,12 @@ def test_the_one_file_script_bounds_what_it_reads(hostile: tuple[Hostile, str], 
          str(script), f"http://127.0.0.1:{server.server_address[1]}", vkey, "--index", "0"],
         capture_output=True, text=True, timeout=120, env={**os.environ, "TLOG_HTTP_TIMEOUT": "3"})
     rss = int((tmp_path / "rss").read_text()) // 1024
-    assert res.returncode == 3, res.stdout + res.stderr
-    assert res.stderr.startswith(f"FAILED: {what}: ") and why in res.stderr, res.stderr
+    if mode in ("short-tile", "not-gzip"):  # a network or a broken server: cannot read (1)
+        assert res.returncode == 1, res.stdout + res.stderr
+        assert res.stderr.startswith(f"error: cannot read the log: {what}: ") and why in res.stderr
+    else:
+        assert res.returncode == 3, res.stdout + res.stderr
+        assert res.stderr.startswith(f"FAILED: {what}") and why in res.stderr, res.stderr
     assert "Traceback" not in res.stderr and time.monotonic() - started < 30 and rss < 200
 
 

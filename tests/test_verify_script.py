@@ -171,3 +171,14 @@ def test_a_hostile_manifest_is_a_one_line_answer(served: tuple, manifest: bytes,
     r = run(home, str(server.root), log.vkey, "--leaf-hash", leaf_hash(b"nope").hex())
     assert r.returncode == 3 and says in r.stdout + r.stderr, (r.stdout, r.stderr)
     assert "Traceback" not in r.stderr
+
+
+def test_a_server_that_compresses_is_read_whole(served: tuple) -> None:
+    """A server (a CDN) that gzips what it sends: tiles, bundles, the manifest and the index's
+    small objects inflate to exactly their bytes, so an honest log verifies (gzipped random
+    hashes are larger than the tile, which a bound on the compressed bytes cut short)."""
+    server, log, home = served
+    with StaticServer(server.root, gzip=True) as zipped:
+        for args in (["--index", "5"], ["--leaf-hash", leaf_hash(b"entry 777").hex()]):
+            r = run(home, zipped.url, log.vkey, *args)
+            assert r.returncode == 0 and r.stdout.startswith("OK: entry "), r.stderr
