@@ -78,7 +78,8 @@ class Log:
         # such an object can be) and within the deadline; past either the server is hostile.
         limit = byte_range[1] - byte_range[0] if byte_range else _limit(path)
         if limit > MAX_READ:
-            raise Failed(f"{path}: {limit} bytes asked for: more than an honest log needs read")
+            raise Failed(f"{path}: the index names a block of {limit} bytes: more than an "
+                         "honest log's index holds")
         req = urllib.request.Request(f"{self.prefix}/{path}", headers={
             # A range of the identity encoding: a range of gzip bytes does not inflate alone.
             "Accept-Encoding": "identity" if byte_range else "gzip, identity"})
