@@ -51,11 +51,14 @@ def _server_process(argv: list[str], port: int, log: Path | None = None) -> Iter
             out.close()  # type: ignore[union-attr]
 
 
-def moto_server() -> contextlib.AbstractContextManager[str]:
-    """``python -m moto.server`` on a free loopback port; yields its endpoint URL."""
+def moto_server(switch_interval: float | None = None) -> contextlib.AbstractContextManager[str]:
+    """moto's S3 server, its writes made atomic as S3's are (``tests/moto_atomic.py``), on a
+    free loopback port; yields its endpoint URL."""
     port = free_port()
+    extra = ["--switch-interval", str(switch_interval)] if switch_interval else []
     return _server_process(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port)
+        [sys.executable, str(Path(__file__).with_name("moto_atomic.py")), "127.0.0.1",
+         str(port), *extra], port)
 
 
 def witness_server(config: Path, port: int | None = None, log: Path | None = None,
