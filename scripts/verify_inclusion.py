@@ -27,12 +27,15 @@ import argparse
 import base64
 import binascii
 import bisect
+import contextlib
 import hashlib
 import http.client
 import io
 import json
 import os
+import socket
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -85,6 +88,8 @@ class Log:
             "Accept-Encoding": "identity" if byte_range else "gzip, identity"})
         if byte_range:
             req.add_header("Range", f"bytes={byte_range[0]}-{byte_range[1] - 1}")
+        _Head.path, _Head.deadline = path, time.monotonic() + _deadline_seconds()
+        deadline = _Head.deadline
         try:
             with _OPENER.open(req, timeout=_deadline_seconds()) as resp:
                 ignored = bool(byte_range) and resp.status == 200  # the server ignored Range
@@ -94,7 +99,7 @@ class Log:
                                          "an index this large needs")
                     limit = byte_range[1]  # type: ignore[index]
                 gzip = resp.headers.get("Content-Encoding", "").strip().lower() == "gzip"
-                data = _read(resp, limit, path, gzip, stop=ignored)
+                data = _read(resp, limit, path, gzip, ignored, deadline)
                 return data[byte_range[0] : byte_range[1]] if ignored else data  # type: ignore[index]
         except urllib.error.HTTPError as e:
             if e.code in (404, 410):
@@ -116,11 +121,10 @@ def _deadline_seconds() -> float:
     return t if 0 < t < 86400 else 60.0
 
 
-def _read(resp: Any, limit: int, path: str, gzip: bool, stop: bool) -> bytes:
-    """The body of an answer: at most ``limit`` bytes (inflated, for gzip), within the
-    deadline however slowly they come, and whole (a body cut short cannot be read). ``stop``:
-    the first ``limit`` bytes are all that is wanted (a range the server ignored)."""
-    deadline = time.monotonic() + _deadline_seconds()
+def _read(resp: Any, limit: int, path: str, gzip: bool, stop: bool, deadline: float) -> bytes:
+    """The body of an answer: at most ``limit`` bytes (inflated, for gzip), by ``deadline``
+    however slowly they come, and whole (a body cut short cannot be read). ``stop``: the first
+    ``limit`` bytes are all that is wanted (a range the server ignored)."""
     inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
     out, got = [], 0
     while True:
@@ -161,7 +165,64 @@ class _SameOrigin(urllib.request.HTTPRedirectHandler):
     http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
-_OPENER = urllib.request.build_opener(_SameOrigin)
+class _Head:
+    """The status line and headers of an answer must come by the object's deadline too: the
+    socket's timeout bounds each read only, so a head sent a byte at a time was waited for
+    for ever. A timer shuts the socket down at the deadline, which ends the read."""
+
+    path, deadline = "", 0.0
+
+    @staticmethod
+    def within(conn: http.client.HTTPConnection, getresponse: Any) -> Any:
+        cut = []
+
+        def expire() -> None:
+            cut.append(True)
+            with contextlib.suppress(OSError):
+                conn.sock.shutdown(socket.SHUT_RDWR)
+
+        # A second late: a server that sends nothing meets the socket's timeout first, which
+        # is "cannot read" (exit 1), not a verdict.
+        timer = threading.Timer(max(0.0, _Head.deadline + 1 - time.monotonic()), expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            resp = getresponse()
+        except (OSError, http.client.HTTPException):
+            if cut:
+                resp = None
+            else:
+                raise
+        finally:
+            timer.cancel()
+        if cut:  # a head cut off reads as a whole one, with no body
+            raise Failed(f"{_Head.path}: too slow: the answer's status line and headers were not "
+                         "complete within the deadline ($TLOG_HTTP_TIMEOUT): no honest log "
+                         "sends that")
+        return resp
+
+
+class _HTTP(http.client.HTTPConnection):
+    def getresponse(self) -> http.client.HTTPResponse:
+        return _Head.within(self, super().getresponse)
+
+
+class _HTTPS(http.client.HTTPSConnection):
+    def getresponse(self) -> http.client.HTTPResponse:
+        return _Head.within(self, super().getresponse)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: Any) -> Any:
+        return self.do_open(_HTTP, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: Any) -> Any:
+        return self.do_open(_HTTPS, req, context=self._context)  # type: ignore[attr-defined]
+
+
+_OPENER = urllib.request.build_opener(_SameOrigin, _HTTPHandler, _HTTPSHandler)
 
 
 def _limit(path: str) -> int:

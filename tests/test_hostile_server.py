@@ -1,8 +1,8 @@
 """The client against a hostile log server on loopback (issue 18 item 1): a gzip bomb, an
-endless checkpoint, a slow drip, an oversized entry bundle and a redirect to another origin each end
-in a typed error naming the object (exit 3), within bounded time and memory, never in a
-MemoryError traceback or a hang. `tlog verify` runs as a user runs it, in its own process,
-whose peak RSS is read from the kernel (wait4)."""
+endless checkpoint, a slow drip (of the body, or of the head), an oversized entry bundle and a
+redirect to another origin each end in a typed error naming the object (exit 3), within bounded
+time and memory, never in a MemoryError traceback or a hang. `tlog verify` runs as a user runs
+it, in its own process, whose peak RSS is read from the kernel (wait4)."""
 
 from __future__ import annotations
 
@@ -62,6 +62,15 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.write(bytes([byte]))
                     self.wfile.flush()
                     time.sleep(0.5)
+                return None
+            if key == "checkpoint" and mode == "drip-head":  # the head itself, a byte at a time
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                for _ in range(120):
+                    self.wfile.write(b"a")
+                    time.sleep(0.5)
+                return None
+            if key == "checkpoint" and mode == "silent":  # says nothing: a network, or down
+                time.sleep(30)
                 return None
             if key == "tile/0/000" and mode == "short-tile":  # cut short, as a network does
                 self.send_response(200)
@@ -153,6 +162,7 @@ def _verify(server: Hostile, vkey: str, tmp: Path) -> tuple[int, str, float, int
     ("bomb", "checkpoint", "more than 1048576 bytes"),
     ("endless", "checkpoint", "more than 1048576 bytes"),
     ("drip", "checkpoint", "too slow"),
+    ("drip-head", "checkpoint", "too slow"),
     ("redirect", "checkpoint", "redirected to another origin"),
     ("big-bundle", "tile/entries/000", "more than 16777472 bytes"),
 ])
@@ -175,10 +185,12 @@ def test_hostile_answers_are_typed_errors(hostile: tuple[Hostile, str], tmp_path
     ("bomb", "checkpoint", "more than 1048576 bytes"),
     ("endless", "checkpoint", "more than 1048576 bytes"),
     ("drip", "checkpoint", "too slow"),
+    ("drip-head", "checkpoint", "too slow"),
     ("big-bundle", "tile/entries/000", "more than 16777472 bytes"),
     ("redirect", "http://127.0.0.1", "redirected to another origin"),
     ("short-tile", "tile/0/000", "cut short"),
     ("not-gzip", "checkpoint", "not gzip"),
+    ("silent", "checkpoint", "timed out"),
 ])
 def test_the_one_file_script_bounds_what_it_reads(hostile: tuple[Hostile, str], tmp_path: Path,
                                                  mode: str, what: str, why: str) -> None:
@@ -196,13 +208,36 @@ def test_the_one_file_script_bounds_what_it_reads(hostile: tuple[Hostile, str], 
          str(script), f"http://127.0.0.1:{server.server_address[1]}", vkey, "--index", "0"],
         capture_output=True, text=True, timeout=120, env={**os.environ, "TLOG_HTTP_TIMEOUT": "3"})
     rss = int((tmp_path / "rss").read_text()) // 1024
-    if mode in ("short-tile", "not-gzip"):  # a network or a broken server: cannot read (1)
+    if mode in ("short-tile", "not-gzip", "silent"):  # a network or a broken server: exit 1
         assert res.returncode == 1, res.stdout + res.stderr
         assert res.stderr.startswith(f"error: cannot read the log: {what}: ") and why in res.stderr
     else:
         assert res.returncode == 3, res.stdout + res.stderr
         assert res.stderr.startswith(f"FAILED: {what}") and why in res.stderr, res.stderr
     assert "Traceback" not in res.stderr and time.monotonic() - started < 30 and rss < 200
+
+
+@pytest.mark.parametrize("mode", ["silent", "drip-head"])
+def test_a_silent_server_is_told_from_a_dripping_head(hostile: tuple[Hostile, str],
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     mode: str) -> None:
+    """``bounded_get``: a server that says nothing meets the socket's own timeout, a transport
+    failure (retried, exit 1); one that sends its head a byte at a time is cut at the deadline,
+    hostile (not retried, exit 3). It was read for as long as it dripped: http.client bounds
+    each socket read, not the head."""
+    import requests
+
+    from tlog.errors import HostileResponseError
+    from tlog.storage.bounded import bounded_get
+
+    server, _ = hostile
+    server.mode = mode
+    monkeypatch.setenv("TLOG_HTTP_TIMEOUT", "2")
+    started = time.monotonic()
+    with pytest.raises(requests.Timeout if mode == "silent" else HostileResponseError):
+        bounded_get(requests.Session(), f"http://127.0.0.1:{server.server_address[1]}/checkpoint",
+                    "checkpoint", 1 << 20)
+    assert time.monotonic() - started < 10
 
 
 @pytest.mark.parametrize(("mode", "why"), [

@@ -5,20 +5,26 @@ deadline, and only from the origin that was asked.
 A hash tile is at most 256 hashes (8,192 bytes); an entry bundle at most 256 entries of a 16-bit
 length and up to 65,535 bytes; a checkpoint, a manifest and a page have generous limits of their
 own. Anything else an honest log does not send: a gzip bomb, an endless or oversized body, a
-drip of one byte every few seconds, a redirect to another origin. Each ends in
-``HostileResponseError`` naming the object, never in a ``MemoryError`` or a hang.
+drip of one byte every few seconds (of the body, or of the status line and headers, which
+http.client reads with a timeout per socket read only), a redirect to another origin. Each ends
+in ``HostileResponseError`` naming the object, never in a ``MemoryError`` or a hang.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import socket
+import threading
 import time
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import requests.adapters
 import urllib3
+import urllib3.connection
 
 from tlog.errors import HostileResponseError, StoreError
 
@@ -63,15 +69,106 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), parts.port
 
 
+# ----- the answer's head within the deadline --------------------------------------------------
+
+_sending = threading.local()  # .head: the _Head of the request this thread is sending
+_GRACE = 1.0  # a silent server meets the socket's own timeout first: a transport failure
+
+
+class _Head:
+    """The deadline of one request's status line and headers, and whether it was cut."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline, self.cut = deadline, False
+
+    def expire(self, sock: socket.socket) -> None:
+        self.cut = True
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns: the head is cut
+
+
+class _HeadWithinDeadline:
+    """A urllib3 connection whose answer's head must come by the request's deadline: a timer
+    shuts the socket down then (a read in progress ends)."""
+
+    sock: socket.socket | None
+
+    def getresponse(self, *args: Any, **kw: Any) -> Any:
+        head: _Head | None = getattr(_sending, "head", None)
+        if head is None or self.sock is None:
+            return super().getresponse(*args, **kw)  # type: ignore[misc]
+        timer = threading.Timer(max(0.0, head.deadline + _GRACE - time.monotonic()),
+                                head.expire, (self.sock,))
+        timer.daemon = True
+        timer.start()
+        try:
+            return super().getresponse(*args, **kw)  # type: ignore[misc]
+        finally:
+            timer.cancel()
+
+
+class _HTTPConnection(_HeadWithinDeadline, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_HeadWithinDeadline, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """requests' adapter whose connections bound the time to the answer's head."""
+
+    _POOLS: ClassVar[dict[str, type]] = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def init_poolmanager(self, *args: Any, **kw: Any) -> None:
+        super().init_poolmanager(*args, **kw)
+        self.poolmanager.pool_classes_by_scheme = self._POOLS
+
+    def proxy_manager_for(self, proxy: str, **kw: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kw)
+        manager.pool_classes_by_scheme = self._POOLS
+        return manager
+
+
+def _fit(session: requests.Session) -> None:
+    """Mount ``_Adapter`` on a session (once): any session given to ``bounded_get`` works."""
+    if not isinstance(session.get_adapter("https://"), _Adapter):
+        session.mount("https://", _Adapter())
+        session.mount("http://", _Adapter())
+
+
 def _send(session: requests.Session, method: str, url: str, what: str, deadline: float,
           **kw: Any) -> requests.Response:
-    """One request, following redirects only within the origin asked."""
+    """One request, following redirects only within the origin asked; its answer's head (a
+    status line and headers) must come by ``deadline``, however slowly it drips."""
+    _fit(session)
     for _ in range(_REDIRECTS + 1):
         left = deadline - time.monotonic()
         if left <= 0:
             raise HostileResponseError(f"{what}: no answer within the deadline")
-        resp = session.request(method, url, stream=True, allow_redirects=False,
-                               timeout=min(left, 30.0), **kw)
+        head = _sending.head = _Head(deadline)
+        slow = HostileResponseError(f"{what}: too slow: the answer's status line and headers "
+                                    "were not complete within the deadline")
+        try:
+            resp = session.request(method, url, stream=True, allow_redirects=False,
+                                   timeout=min(left, 30.0), **kw)
+        except requests.RequestException as e:
+            if head.cut:
+                raise slow from e
+            raise
+        finally:
+            _sending.head = None
+        if head.cut:  # http.client takes a head cut off for a whole one, with no body
+            resp.close()
+            raise slow
         if resp.status_code not in (301, 302, 303, 307, 308):
             return resp
         target = urljoin(url, resp.headers.get("Location", ""))
