@@ -133,6 +133,26 @@ def test_bad_entry_bundle(signed: Any, served: Any, tmp_path: Path) -> None:
     assert _evidence(event, "bundle") == path.read_bytes()
 
 
+def test_a_bundle_of_wrong_entries_is_one_event(signed: Any, served: Any,
+                                               tmp_path: Path) -> None:
+    """A bundle all of whose entries are not the tree's is one misbehaviour event with one copy
+    of the bundle as evidence: it was one event, and one copy of the bundle (up to 16 MiB), per
+    entry (256 of each), so a log serving wrong bundles filled the monitor's disk 256 times
+    faster than it was read."""
+    skey, vkey, entries = signed
+    root, url = served
+    _publish(root, entries[:300], ORIGIN, skey)
+    path = root / "tile" / "entries" / "000"
+    path.write_bytes(encode_entry_bundle(entries[1:257]))  # every entry one place off
+    res = _monitor(url, vkey, tmp_path / "st")
+    event = _misbehaviour(res, "bad-bundle")
+    assert len(res.stdout.splitlines()) == 1, res.stdout
+    assert event["index"] == 0 and "256 of its entries" in event["reason"], event
+    assert "entry 0 does not hash" in event["reason"], event
+    assert _evidence(event, "bundle") == path.read_bytes()
+    assert len(list((tmp_path / "st").glob("evidence-*"))) == 2  # the bundle, the checkpoint
+
+
 def test_admitted_entry_whose_signature_does_not_verify(signed: Any, served: Any,
                                                         tmp_path: Path) -> None:
     skey, vkey, _ = signed

@@ -508,19 +508,31 @@ class Monitor:
 def _authenticate(n: int, lo: int, hi: int, path: str, raw: bytes, width: int,
                   want: list[bytes]) -> list[tuple[int, bytes | None, Any]]:
     """Entries ``lo``..``hi`` of bundle ``n`` checked against the tree's leaf hashes ``want``:
-    (index, entry, leaf hash), or (index, None, (kind, reason, bundle)) where they fail."""
+    (index, entry, leaf hash) for each that is the tree's, and one (first index, None, (kind,
+    reason, bundle)) for the bundle if any is not: one event and one copy of the bundle as
+    evidence, however many of its entries are wrong."""
     try:
         entries = decode_entry_bundle(raw, width)
     except MalformedError as e:
         return [(lo, None, ("bad-bundle", f"{path} does not decode: {e}", raw))]
     out: list[tuple[int, bytes | None, Any]] = []
+    wrong: list[tuple[int, bytes]] = []
+    at = 0  # where the bundle's event goes: where it first fails
     for i, leaf in zip(range(lo, hi), want, strict=True):
         entry = entries[i - n * 256]
-        if leaf_hash(entry) != leaf:
-            out.append((i, None, ("bad-bundle", f"{path}: entry {i} does not hash to the "
-                                  f"tree's leaf {leaf.hex()}", raw)))
-        else:
+        if leaf_hash(entry) == leaf:
             out.append((i, entry, leaf))
+            continue
+        if not wrong:
+            at = len(out)
+        wrong.append((i, leaf))
+    if wrong:
+        first, leaf = wrong[0]
+        reason = f"{path}: entry {first} does not hash to the tree's leaf {leaf.hex()}"
+        if len(wrong) > 1:
+            listed = ", ".join(str(i) for i, _ in wrong[:8]) + (", …" if len(wrong) > 8 else "")
+            reason += f" ({len(wrong)} of its entries do not: {listed})"
+        out.insert(at, (first, None, ("bad-bundle", reason, raw)))
     return out
 
 
