@@ -153,6 +153,47 @@ def test_a_bundle_of_wrong_entries_is_one_event(signed: Any, served: Any,
     assert len(list((tmp_path / "st").glob("evidence-*"))) == 2  # the bundle, the checkpoint
 
 
+def test_bundles_that_all_fail_are_not_fetched_all_before_the_first_report(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A group whose bundles all fail authentication gives the workers nothing to check; it
+    counted nothing in the window of entries fetched ahead, so a log whose every bundle fails
+    was fetched whole, each bad bundle held (up to 16 MiB), before the first event. Now its
+    entries count: the monitor reads about a window ahead of what it reports."""
+    from loglib import TestLog, synthetic_entries
+
+    import tlog.client.monitor as mon
+    from tlog.storage import open_store
+
+    log = TestLog(tmp_path / "log", origin=ORIGIN)
+    log.append(synthetic_entries(40 * 256))
+    log.publish()
+    for n in range(40):
+        (tmp_path / "log" / f"tile/entries/{n:03d}").write_bytes(b"\xff")  # does not decode
+    monkeypatch.setattr(mon, "_GROUP", 1)
+    monkeypatch.setattr(mon, "_AHEAD", 1024)  # 4 bundles' entries
+
+    class Counting:
+        def __init__(self, store: Any) -> None:
+            self.store, self.bundles = store, 0
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.store, name)
+
+        def get_many(self, keys: list[str]) -> Any:
+            self.bundles += sum(k.startswith("tile/entries/") for k in keys)
+            return self.store.get_many(keys)
+
+    store = Counting(open_store(str(tmp_path / "log")))
+    fetched_at_first: list[int] = []
+
+    def emit(event: dict[str, Any]) -> None:
+        fetched_at_first.append(store.bundles)
+
+    result = mon.Monitor(store, log.vkey, tmp_path / "st").run_once(emit)
+    assert [e["kind"] for e in result.misbehaviour] == ["bad-bundle"] * 40
+    assert fetched_at_first[0] <= 6, fetched_at_first  # the window, and the one being prepared
+
+
 def test_admitted_entry_whose_signature_does_not_verify(signed: Any, served: Any,
                                                         tmp_path: Path) -> None:
     skey, vkey, _ = signed

@@ -382,7 +382,6 @@ def test_a_first_pass_does_not_hold_every_level_0_tile(tmp_path: Path,
     reported (kept, they were 8 KB per 256 entries: 3 GB at 10^8 entries), so a pass holds
     those of the groups in flight. Four bundles a group and 1,024 entries in flight stand in
     for 8,192 and 16,384; the tile reader is the monitor's own, counted."""
-    import tlog.client.admission as admission
     import tlog.client.monitor as monitor
     from tlog.tiles import TileHashReader
 
@@ -396,8 +395,7 @@ def test_a_first_pass_does_not_hold_every_level_0_tile(tmp_path: Path,
 
     monkeypatch.setattr(monitor, "_GROUP", 4)
     monkeypatch.setattr(monitor, "TileHashReader", Counted)
-    monkeypatch.setattr(admission, "check_stream", lambda chunks, workers=None: admission._stream(
-        admission.check_entries, chunks, workers or 2, 1024))
+    monkeypatch.setattr(monitor, "_AHEAD", 1024)
     skey, vkey = generate_key("first.example/log")
     _publish(tmp_path / "log", _entries(40 * 256 + 17, keys=3), "first.example/log", skey)
     result = monitor.Monitor(open_store(str(tmp_path / "log")), vkey,

@@ -77,22 +77,24 @@ def task_spans(n: int, workers: int) -> list[tuple[int, int]]:
 
 def _stream(fn: Callable[[Sequence[bytes]], list[R]], chunks: Iterable[tuple[T, Sequence[bytes]]],
             workers: int, window: int, window_bytes: int = 1 << 62,
+            held: Callable[[T], tuple[int, int]] | None = None,
             ) -> Iterator[tuple[T, list[R]]]:
     """Run ``fn`` over tagged chunks on the pool, in order, with up to ``window`` documents
-    (``window_bytes`` of them) in flight. A worker that dies (killed, out of memory) costs
-    one restart of the pool and a resubmission of what was in flight; a second death is an
-    error."""
+    (``window_bytes`` of them) in flight; ``held(tag)``: what else the producer holds for a
+    chunk until it is consumed (documents, bytes), counted in the window with it. A worker
+    that dies (killed, out of memory) costs one restart of the pool and a resubmission of
+    what was in flight; a second death is an error."""
     if workers == 1:
         for tag, docs in chunks:
             yield tag, fn(docs)
         return
-    pending: deque[tuple[T, Sequence[bytes], Future[list[R]]]] = deque()
+    pending: deque[tuple[T, Sequence[bytes], Future[list[R]], int, int]] = deque()
     in_flight = in_bytes = 0
     restarted = False
 
     def oldest() -> tuple[T, list[R]]:
         nonlocal in_flight, in_bytes, restarted
-        tag, docs, future = pending[0]
+        tag, _, future, n, size = pending[0]
         try:
             result = future.result()
         except BrokenProcessPool:
@@ -100,26 +102,28 @@ def _stream(fn: Callable[[Sequence[bytes]], list[R]], chunks: Iterable[tuple[T, 
                 raise
             restarted = True
             _POOLS.pop(workers, None)
-            again = [(t, d, _pool(workers).submit(fn, d)) for t, d, _ in pending]
+            again = [(t, d, _pool(workers).submit(fn, d), n, b) for t, d, _, n, b in pending]
             pending.clear()
             pending.extend(again)
             return oldest()
         pending.popleft()
-        in_flight -= len(docs)
-        in_bytes -= sum(map(len, docs))
+        in_flight -= n
+        in_bytes -= size
         return tag, result
 
     try:
         for tag, docs in chunks:
-            pending.append((tag, docs, _pool(workers).submit(fn, docs)))
-            in_flight += len(docs)
-            in_bytes += sum(map(len, docs))
+            n, size = held(tag) if held else (0, 0)
+            n, size = n + len(docs), size + sum(map(len, docs))
+            pending.append((tag, docs, _pool(workers).submit(fn, docs), n, size))
+            in_flight += n
+            in_bytes += size
             while pending and (in_flight >= window or in_bytes >= window_bytes):
                 yield oldest()
         while pending:
             yield oldest()
     finally:  # the consumer stopped early: tasks not started yet are not run
-        for _, _, future in pending:
+        for _, _, future, _, _ in pending:
             future.cancel()
 
 
@@ -303,7 +307,11 @@ def check_entries(entries: Sequence[bytes]) -> list[EntryCheck]:
     return out
 
 
-def check_stream(chunks: Iterable[tuple[T, Sequence[bytes]]], workers: int | None = None,
+def check_stream(chunks: Iterable[tuple[T, Sequence[bytes]]], workers: int | None = None, *,
+                 window: int = 16_384, window_bytes: int = 256 << 20,
+                 held: Callable[[T], tuple[int, int]] | None = None,
                  ) -> Iterator[tuple[T, list[EntryCheck]]]:
-    """``check_entries`` over tagged chunks on the pool, in order (a monitor's pass)."""
-    return _stream(check_entries, chunks, workers or os.cpu_count() or 1, 16_384)
+    """``check_entries`` over tagged chunks on the pool, in order (a monitor's pass); the
+    window as ``_stream``'s."""
+    return _stream(check_entries, chunks, workers or os.cpu_count() or 1, window, window_bytes,
+                   held)

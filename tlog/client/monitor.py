@@ -79,6 +79,7 @@ EXIT_EVENTS = 4
 EXIT_MISBEHAVIOUR = 5
 _MAX_BUNDLE = 256 * (2 + 0xFFFF)  # bytes of an entry bundle at most (uint16-length entries)
 _GROUP = 32  # entry bundles fetched, authenticated and re-verified together (8,192 entries)
+_AHEAD = 16_384  # entries fetched ahead of the report, whether to re-verify or not
 _CHUNK = 512  # entries per re-verification task on the pool
 
 Emit = Callable[[dict[str, Any]], None]
@@ -348,6 +349,7 @@ class Monitor:
         bundles = range(start // 256, (end + 255) // 256)
         groups = [list(bundles[g : g + _GROUP]) for g in range(0, len(bundles), _GROUP)]
         todos: dict[int, list[tuple[int, bytes | None, Any]]] = {}
+        held: dict[int, tuple[int, int]] = {}  # what a group holds besides entries to check
         failed: list[TlogError] = []
 
         def chunks() -> Iterator[tuple[int, list[bytes]]]:
@@ -358,6 +360,12 @@ class Monitor:
                     failed.append(e)
                     return
                 entries = [e for _, e, _ in todo if e is not None]
+                # Entries that failed authentication go to no worker but count in the window
+                # (their tiles and bundles are held until reported): a log whose bundles all
+                # fail was otherwise fetched whole before the first report.
+                covered = min(end, ns[-1] * 256 + 256) - max(start, ns[0] * 256)
+                bad = {id(x[2][2]): len(x[2][2]) for x in todo if x[1] is None}
+                held[g] = (covered - len(entries), sum(bad.values()))
                 for k in range(0, max(len(entries), 1), _CHUNK):
                     yield g, entries[k : k + _CHUNK]
 
@@ -367,7 +375,8 @@ class Monitor:
                 reader.verified.pop(Tile(0, n, 256), None)  # over 10^8 entries held 3 GB
 
         current, verdicts = None, []
-        for g, part in check_stream(chunks()):
+        for g, part in check_stream(chunks(), window=_AHEAD,
+                                    held=lambda g: held.pop(g, (0, 0))):
             if current is not None and g != current:
                 report(current, verdicts)
                 verdicts = []
