@@ -7,9 +7,10 @@ import contextlib
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from signers import signer
+from signers import ALGOS, signer
 from test_entries import dsse, hashedrekord, intoto
 
 from tlog.entries import admit, describe_entry, entry_search_keys, verify_entry
@@ -116,3 +117,66 @@ def test_structurally_mutated_entries(name: str, data: st.DataObject, new: Any) 
     for read in (describe_entry, entry_search_keys, verify_entry):
         with contextlib.suppress(TYPED):
             read(broken)
+
+
+# ----- the canonical fast path of hashedrekord re-verification ---------------------------------
+
+def _both_readings(entry: bytes) -> tuple[Any, Any]:
+    """(outcome of ``recheck_entry`` as a monitor runs it, outcome with the canonical fast path
+    off: the JSON parse finding the type and the fields): a value, or the error's class."""
+    from unittest import mock
+
+    import tlog.entries.hashedrekord as hr
+    import tlog.entries.registry as registry
+
+    def run() -> Any:
+        hr._decode.cache_clear()
+        registry._parsed.cache_clear()
+        try:
+            return registry.recheck_entry(entry)
+        except TYPED as e:
+            return type(e)
+
+    fast = run()
+    with mock.patch.object(hr, "_decode_canonical", lambda entry: None), \
+            mock.patch.object(registry, "_by_prefix", lambda: ()):
+        slow = run()
+    return fast, slow
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_canonical_hashedrekord_entries_take_the_fast_path_to_the_same_reading(
+        algo: str) -> None:
+    """Each key type's logged entry is read from its bytes without a JSON parse, to the same
+    parts and the same verdict as the parse gives (the fast path is not silently skipped)."""
+    import dataclasses
+
+    import tlog.entries.hashedrekord as hr
+
+    entry = admit(json.dumps(hashedrekord(signer(algo))).encode()).entry
+    fast = hr._decode_canonical(entry)
+    assert fast is not None
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(hr, "_decode_canonical", lambda entry: None)
+        hr._decode.cache_clear()
+        slow = hr._decode(entry)
+    hr._decode.cache_clear()
+    assert dataclasses.astuple(fast)[:3] == dataclasses.astuple(slow)[:3]
+    assert (fast.key.der, fast.options, fast.details) == (slow.key.der, slow.options,
+                                                          slow.details)
+    reading = _both_readings(entry)
+    assert reading[0] == reading[1] and isinstance(reading[0], tuple), reading
+
+
+@SETTINGS
+@given(st.sampled_from(["hashedrekord", "hashedrekord-ed25519"]), st.integers(0, 10**6),
+       st.binary(min_size=0, max_size=3), st.integers(0, 3))
+def test_mutated_hashedrekord_entries_read_alike_with_and_without_the_fast_path(
+        name: str, at: int, insert: bytes, cut: int) -> None:
+    entry = ENTRIES[name]
+    at %= len(entry)
+    broken = entry[:at] + insert + entry[at + cut:]
+    fast, slow = _both_readings(broken)
+    assert fast == slow or (fast is MalformedError and slow is not None
+                            and isinstance(slow, type) and issubclass(slow, MalformedError)), \
+        (broken, fast, slow)

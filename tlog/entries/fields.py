@@ -22,11 +22,13 @@ __all__ = [
     "digest_spec",
     "get",
     "hash_output",
+    "hash_output_parts",
     "object_list",
     "parse_hash_output",
     "parse_verifier",
     "pem_keys",
     "verifier_json",
+    "verifier_parts",
 ]
 
 _DIGEST = re.compile(r"(sha256|sha384|sha512):([0-9a-f]*)")
@@ -137,9 +139,15 @@ def parse_hash_output(obj: Any, field: str) -> tuple[str, bytes]:
         raise MalformedError("expected an object", field=field)
     check_fields(obj, ("algorithm", "digest"), field)
     alg = get(obj, "algorithm", str, f"{field}.algorithm")
+    return hash_output_parts(alg, get(obj, "digest", str, f"{field}.digest"), field)
+
+
+def hash_output_parts(alg: str, digest_b64: str, field: str) -> tuple[str, bytes]:
+    """A ``HashOutput``'s algorithm name and base64 digest, read from wherever they were
+    found, to (hash name, digest)."""
     if alg not in _ALG_NAMES:
         raise MalformedError(f"unsupported hash algorithm {alg!r}", field=f"{field}.algorithm")
-    digest = b64(get(obj, "digest", str, f"{field}.digest"), f"{field}.digest")
+    digest = b64(digest_b64, f"{field}.digest")
     name = _ALG_NAMES[alg]
     if len(digest) != HASHES[name][2]:
         raise MalformedError(f"not a {name} digest", field=f"{field}.digest")
@@ -154,8 +162,6 @@ def verifier_json(key: PublicKey, details: str) -> dict[str, Any]:
 
 def parse_verifier(obj: Any, field: str) -> tuple[PublicKey, str]:
     """A logged ``Verifier`` back to (key, key details), checking that they fit each other."""
-    from .keys import candidate_details
-
     if not isinstance(obj, dict):
         raise MalformedError("expected an object", field=field)
     is_cert = "x509Certificate" in obj
@@ -164,7 +170,18 @@ def parse_verifier(obj: Any, field: str) -> tuple[PublicKey, str]:
     details = get(obj, "keyDetails", str, f"{field}.keyDetails")
     inner = get(obj, which, dict, f"{field}.{which}")
     check_fields(inner, ("rawBytes",), f"{field}.{which}")
-    der = b64(get(inner, "rawBytes", str, f"{field}.{which}.rawBytes"), f"{field}.{which}.rawBytes")
+    return verifier_parts(details, is_cert,
+                          get(inner, "rawBytes", str, f"{field}.{which}.rawBytes"), field)
+
+
+def verifier_parts(details: str, is_cert: bool, der_b64: str, field: str,
+                   ) -> tuple[PublicKey, str]:
+    """A ``Verifier``'s key details and base64 DER key (or certificate), read from wherever
+    they were found, to (key, key details), checking that they fit each other."""
+    from .keys import candidate_details
+
+    which = "x509Certificate" if is_cert else "publicKey"
+    der = b64(der_b64, f"{field}.{which}.rawBytes")
     if der[:1] != b"\x30":
         raise MalformedError("not DER", field=f"{field}.{which}.rawBytes")
     key = load_public_key(der, f"{field}.{which}.rawBytes", is_cert)
