@@ -181,9 +181,11 @@ class _Head:
             with contextlib.suppress(OSError):
                 conn.sock.shutdown(socket.SHUT_RDWR)
 
-        # A second late: a server that sends nothing meets the socket's timeout first, which
-        # is "cannot read" (exit 1), not a verdict.
-        timer = threading.Timer(max(0.0, _Head.deadline + 1 - time.monotonic()), expire)
+        # The socket's own timeout ends at the deadline, the timer a second later: a server
+        # that sends nothing meets the timeout, which is "cannot read" (exit 1), not a verdict.
+        left = _Head.deadline - time.monotonic()
+        conn.sock.settimeout(max(0.001, left))
+        timer = threading.Timer(max(0.0, left + 1), expire)
         timer.daemon = True
         timer.start()
         try:

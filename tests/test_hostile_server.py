@@ -72,6 +72,12 @@ class _Handler(BaseHTTPRequestHandler):
             if key == "checkpoint" and mode == "silent":  # says nothing: a network, or down
                 time.sleep(30)
                 return None
+            if key == "checkpoint" and mode == "slow-redirect":  # a slow hop, then silence
+                time.sleep(2)
+                return self._send(302, b"", Location="/silent", Content_Length="0")
+            if key == "silent":
+                time.sleep(30)
+                return None
             if key == "tile/0/000" and mode == "short-tile":  # cut short, as a network does
                 self.send_response(200)
                 self.send_header("Content-Length", "8192")
@@ -191,6 +197,7 @@ def test_hostile_answers_are_typed_errors(hostile: tuple[Hostile, str], tmp_path
     ("short-tile", "tile/0/000", "cut short"),
     ("not-gzip", "checkpoint", "not gzip"),
     ("silent", "checkpoint", "timed out"),
+    ("slow-redirect", "checkpoint", "timed out"),
 ])
 def test_the_one_file_script_bounds_what_it_reads(hostile: tuple[Hostile, str], tmp_path: Path,
                                                  mode: str, what: str, why: str) -> None:
@@ -208,7 +215,8 @@ def test_the_one_file_script_bounds_what_it_reads(hostile: tuple[Hostile, str], 
          str(script), f"http://127.0.0.1:{server.server_address[1]}", vkey, "--index", "0"],
         capture_output=True, text=True, timeout=120, env={**os.environ, "TLOG_HTTP_TIMEOUT": "3"})
     rss = int((tmp_path / "rss").read_text()) // 1024
-    if mode in ("short-tile", "not-gzip", "silent"):  # a network or a broken server: exit 1
+    if mode in ("short-tile", "not-gzip", "silent", "slow-redirect"):  # a network or a broken
+        # server (silent after a slow redirect: the deadline was not the socket's): exit 1
         assert res.returncode == 1, res.stdout + res.stderr
         assert res.stderr.startswith(f"error: cannot read the log: {what}: ") and why in res.stderr
     else:
@@ -238,6 +246,72 @@ def test_a_silent_server_is_told_from_a_dripping_head(hostile: tuple[Hostile, st
         bounded_get(requests.Session(), f"http://127.0.0.1:{server.server_address[1]}/checkpoint",
                     "checkpoint", 1 << 20)
     assert time.monotonic() - started < 10
+
+
+def test_a_socks_proxy_keeps_its_own_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through a SOCKS proxy (``requests[socks]``, ``ALL_PROXY=socks5://…``) a read fails as a
+    transport failure, not with a TypeError traceback: the head-bounding pools were given to
+    requests' SOCKS manager, whose pools take other arguments. PySocks is not installed here,
+    so a stand-in lets urllib3's SOCKS support import (it is never reached: the proxy's port
+    is closed)."""
+    import types
+
+    import requests
+
+    from tlog.storage.bounded import bounded_get
+
+    stub = types.ModuleType("socks")
+    stub.PROXY_TYPE_SOCKS4 = stub.SOCKS4 = 1  # type: ignore[attr-defined]
+    stub.PROXY_TYPE_SOCKS5 = stub.SOCKS5 = 2  # type: ignore[attr-defined]
+    for name in ("ProxyError", "GeneralProxyError", "SOCKS5AuthError"):
+        setattr(stub, name, type(name, (Exception,), {}))
+
+    def create_connection(*args: object, **kw: object) -> None:
+        raise ConnectionRefusedError("the stand-in SOCKS proxy refuses")
+
+    stub.create_connection = create_connection  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "socks", stub)
+    monkeypatch.delitem(sys.modules, "urllib3.contrib.socks", raising=False)
+    from urllib3.contrib.socks import SOCKSProxyManager  # requests looked for it at import
+
+    monkeypatch.setattr(requests.adapters, "SOCKSProxyManager", SOCKSProxyManager)
+    session = requests.Session()
+    session.proxies = {"http": "socks5://127.0.0.1:9", "https": "socks5://127.0.0.1:9"}
+    with pytest.raises(requests.ConnectionError):
+        bounded_get(session, "http://127.0.0.1:9/checkpoint", "checkpoint", 1 << 20)
+
+
+def test_sessions_are_fitted_once_under_a_lock() -> None:
+    """Eight threads making the first request on one fresh session: each fitting it at once
+    mutated its adapters while another read them (RuntimeError, InvalidSchema)."""
+    import requests
+
+    from tlog.storage.bounded import fit_session
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    errors: list[str] = []
+    try:
+        for _ in range(100):
+            session, barrier = requests.Session(), threading.Barrier(8)
+
+            def fit(session: requests.Session = session,
+                    barrier: threading.Barrier = barrier) -> None:
+                barrier.wait()
+                try:
+                    fit_session(session)
+                    session.get_adapter("http://x")
+                except Exception as e:  # what the race raised
+                    errors.append(repr(e))
+
+            threads = [threading.Thread(target=fit) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        sys.setswitchinterval(switch)
+    assert errors == []
 
 
 @pytest.mark.parametrize(("mode", "why"), [

@@ -6,6 +6,7 @@ reported as unverified (exit 4), neither passed nor called misbehaviour."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -171,6 +172,7 @@ def test_bundles_that_all_fail_are_not_fetched_all_before_the_first_report(
         (tmp_path / "log" / f"tile/entries/{n:03d}").write_bytes(b"\xff")  # does not decode
     monkeypatch.setattr(mon, "_GROUP", 1)
     monkeypatch.setattr(mon, "_AHEAD", 1024)  # 4 bundles' entries
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # a pool (one process reads nothing ahead)
 
     class Counting:
         def __init__(self, store: Any) -> None:

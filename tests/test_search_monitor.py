@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -396,6 +397,7 @@ def test_a_first_pass_does_not_hold_every_level_0_tile(tmp_path: Path,
     monkeypatch.setattr(monitor, "_GROUP", 4)
     monkeypatch.setattr(monitor, "TileHashReader", Counted)
     monkeypatch.setattr(monitor, "_AHEAD", 1024)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # a pool (one process reads nothing ahead)
     skey, vkey = generate_key("first.example/log")
     _publish(tmp_path / "log", _entries(40 * 256 + 17, keys=3), "first.example/log", skey)
     result = monitor.Monitor(open_store(str(tmp_path / "log")), vkey,

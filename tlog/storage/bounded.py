@@ -13,11 +13,13 @@ in ``HostileResponseError`` naming the object, never in a ``MemoryError`` or a h
 from __future__ import annotations
 
 import contextlib
+import heapq
 import os
 import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
 
@@ -28,8 +30,8 @@ import urllib3.connection
 
 from tlog.errors import HostileResponseError, StoreError
 
-__all__ = ["DEADLINE_ENV", "bounded_get", "bounded_post", "deadline_seconds", "limit_for",
-           "read_body", "transport_reason"]
+__all__ = ["DEADLINE_ENV", "bounded_get", "bounded_post", "deadline_seconds", "fit_session",
+           "limit_for", "read_body", "transport_reason"]
 
 DEADLINE_ENV = "TLOG_HTTP_TIMEOUT"  # total seconds for one object (default 60)
 _DEFAULT_DEADLINE = 60.0
@@ -81,15 +83,70 @@ class _Head:
     def __init__(self, deadline: float) -> None:
         self.deadline, self.cut = deadline, False
 
-    def expire(self, sock: socket.socket) -> None:
+    def expire(self, sock: Any) -> None:
         self.cut = True
-        with contextlib.suppress(OSError):
+        while not hasattr(sock, "shutdown") and hasattr(sock, "socket"):
+            sock = sock.socket  # urllib3's TLS inside TLS (an https:// proxy) wraps a socket
+        with contextlib.suppress(OSError, AttributeError):
             sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns: the head is cut
 
 
+class _Watchdog:
+    """Calls each armed function at its time, from one thread for the whole process: a timer
+    thread per request cost a thread start each, milliseconds while the GIL is busy (a
+    monitor's fetching threads waited on them)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._armed: set[int] = set()
+        self._next = 0
+        self._thread: threading.Thread | None = None
+
+    def arm(self, when: float, fn: Callable[[], None]) -> int:
+        with self._cond:
+            self._next += 1
+            heapq.heappush(self._heap, (when, self._next, fn))
+            self._armed.add(self._next)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="tlog-deadlines",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+            return self._next
+
+    def disarm(self, handle: int) -> bool:
+        """Whether it was still armed (False: its function has run or is about to)."""
+        with self._cond:
+            if handle in self._armed:
+                self._armed.discard(handle)
+                return True
+            return False
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    while self._heap and self._heap[0][1] not in self._armed:
+                        heapq.heappop(self._heap)  # disarmed: dropped when it comes up
+                    now = time.monotonic()
+                    if self._heap and self._heap[0][0] <= now:
+                        _, handle, fn = heapq.heappop(self._heap)
+                        self._armed.discard(handle)
+                        break
+                    self._cond.wait(self._heap[0][0] - now if self._heap else None)
+            with contextlib.suppress(Exception):
+                fn()
+
+
+_watchdog = _Watchdog()
+if hasattr(os, "register_at_fork"):  # a forked child starts with no thread and a free lock
+    os.register_at_fork(after_in_child=lambda: globals().update(_watchdog=_Watchdog()))
+
+
 class _HeadWithinDeadline:
-    """A urllib3 connection whose answer's head must come by the request's deadline: a timer
-    shuts the socket down then (a read in progress ends)."""
+    """A urllib3 connection whose answer's head must come by the request's deadline: the
+    watchdog shuts the socket down then (a read in progress ends)."""
 
     sock: socket.socket | None
 
@@ -97,14 +154,18 @@ class _HeadWithinDeadline:
         head: _Head | None = getattr(_sending, "head", None)
         if head is None or self.sock is None:
             return super().getresponse(*args, **kw)  # type: ignore[misc]
-        timer = threading.Timer(max(0.0, head.deadline + _GRACE - time.monotonic()),
-                                head.expire, (self.sock,))
-        timer.daemon = True
-        timer.start()
+        # The socket's own timeout ends at the deadline, the watchdog a moment later: a
+        # server that sends nothing (after however slow a connect) meets the timeout, a
+        # transport failure; only one that keeps sending is cut.
+        given = self.timeout if isinstance(self.timeout, int | float) else 30.0
+        self.timeout = max(0.001, min(given, head.deadline - time.monotonic()))
+        sock = self.sock
+        handle = _watchdog.arm(head.deadline + _GRACE, lambda: head.expire(sock))
         try:
             return super().getresponse(*args, **kw)  # type: ignore[misc]
         finally:
-            timer.cancel()
+            if not _watchdog.disarm(handle):
+                head.cut = True  # the socket is being shut down: the answer is not whole
 
 
 class _HTTPConnection(_HeadWithinDeadline, urllib3.connection.HTTPConnection):
@@ -134,22 +195,29 @@ class _Adapter(requests.adapters.HTTPAdapter):
 
     def proxy_manager_for(self, proxy: str, **kw: Any) -> Any:
         manager = super().proxy_manager_for(proxy, **kw)
-        manager.pool_classes_by_scheme = self._POOLS
+        if not proxy.lower().startswith("socks"):  # SOCKS pools are their own: unbounded head
+            manager.pool_classes_by_scheme = self._POOLS
         return manager
 
 
-def _fit(session: requests.Session) -> None:
-    """Mount ``_Adapter`` on a session (once): any session given to ``bounded_get`` works."""
-    if not isinstance(session.get_adapter("https://"), _Adapter):
-        session.mount("https://", _Adapter())
-        session.mount("http://", _Adapter())
+_fitting = threading.Lock()
+
+
+def fit_session(session: requests.Session) -> None:
+    """Mount ``_Adapter`` on a session where it has requests' default adapter (once): any
+    session given to ``bounded_get`` works; an adapter the caller mounted is left as it is
+    (its answers' heads are then bounded per read only)."""
+    with _fitting:
+        for prefix in ("https://", "http://"):
+            if type(session.adapters.get(prefix)) is requests.adapters.HTTPAdapter:
+                session.mount(prefix, _Adapter())
 
 
 def _send(session: requests.Session, method: str, url: str, what: str, deadline: float,
           **kw: Any) -> requests.Response:
     """One request, following redirects only within the origin asked; its answer's head (a
     status line and headers) must come by ``deadline``, however slowly it drips."""
-    _fit(session)
+    fit_session(session)
     for _ in range(_REDIRECTS + 1):
         left = deadline - time.monotonic()
         if left <= 0:
