@@ -112,7 +112,8 @@ class _Watchdog:
                 self._thread = threading.Thread(target=self._run, name="tlog-deadlines",
                                                 daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0][1] == self._next:  # sooner than what the thread waits for
+                self._cond.notify()
             return self._next
 
     def disarm(self, handle: int) -> bool:
