@@ -281,6 +281,21 @@ def test_a_socks_proxy_keeps_its_own_connections(monkeypatch: pytest.MonkeyPatch
         bounded_get(session, "http://127.0.0.1:9/checkpoint", "checkpoint", 1 << 20)
 
 
+def test_the_watchdog_holds_the_requests_in_flight_only() -> None:
+    """Each request arms a deadline and disarms it when its head has come; a disarmed one was
+    dropped only when its time came, so the heap held every request of the last deadline's
+    worth of time (60 s), each with its socket."""
+    from tlog.storage.bounded import _Watchdog
+
+    dog = _Watchdog()
+    far = time.monotonic() + 3600
+    slow = dog.arm(far, lambda: None)  # one request still waiting
+    for _ in range(10_000):
+        dog.disarm(dog.arm(far, lambda: None))
+    assert len(dog._heap) < 200, len(dog._heap)
+    assert dog.disarm(slow) and not dog.disarm(slow)
+
+
 def test_sessions_are_fitted_once_under_a_lock() -> None:
     """Eight threads making the first request on one fresh session: each fitting it at once
     mutated its adapters while another read them (RuntimeError, InvalidSchema)."""

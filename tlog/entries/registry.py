@@ -161,10 +161,13 @@ def _by_prefix() -> tuple[tuple[bytes, Any], ...]:
     """The types that check an entry's exact bytes themselves (``checks_encoding``), by how a
     canonical entry of theirs begins (RFC 8785 orders apiVersion, kind, spec): such an entry
     is re-verified without a JSON parse to find its type. Any other entry with that beginning
-    is not canonical, and that type calls it malformed, as the parse would have."""
+    is not canonical, and that type calls it malformed (one naming its kind twice, which the
+    parse read as its last kind, is malformed too). Built-in types only: a plugin is given
+    only bytes that the parse has read."""
+    builtin = [types()[name] for name in BUILTIN]  # a plugin is given bytes the parse passed
     return tuple((b'{"apiVersion":' + canonical_json(version) + b',"kind":' + canonical_json(kind)
                   + b",", t)
-                 for t in types().values() if getattr(t, "checks_encoding", False)
+                 for t in builtin if getattr(t, "checks_encoding", False)
                  for kind, version in [_kind_of(t)])
 
 
@@ -269,6 +272,8 @@ def recheck_entry(entry: bytes) -> tuple[list[str], bool]:
     """``verify_entry``, and in the same reading of the entry what a monitor needs next: its
     search keys, and whether its signature itself was re-checked
     (``signature_checked_by_entry``)."""
+    if not isinstance(entry, bytes | bytearray):
+        raise MalformedError("expected entry bytes", field="entry")
     raw = bytes(entry)
     t = next((t for prefix, t in _by_prefix() if raw.startswith(prefix)), None)
     if t is None:

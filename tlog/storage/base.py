@@ -107,11 +107,9 @@ class CASStore(Protocol):
 
 
 def get_many_parallel(
-    get: Callable[[str], bytes], keys: Sequence[str], workers: int = 16,
-    pool: ThreadPoolExecutor | None = None,
+    get: Callable[[str], bytes], keys: Sequence[str], workers: int = 16
 ) -> list[bytes | None]:
-    """``get`` for many keys on a thread pool (``pool``, kept by the caller, or one for this
-    call), in order; ``None`` where an object is missing."""
+    """``get`` for many keys on a thread pool, in order; ``None`` where an object is missing."""
     from tlog.errors import NotFoundError
 
     def one(k: str) -> bytes | None:
@@ -122,10 +120,8 @@ def get_many_parallel(
 
     if len(keys) <= 1:
         return [one(k) for k in keys]
-    if pool is not None:
+    with ThreadPoolExecutor(min(workers, len(keys))) as pool:
         return list(pool.map(one, keys))
-    with ThreadPoolExecutor(min(workers, len(keys))) as own:
-        return list(own.map(one, keys))
 
 
 def put_many_parallel(put: Callable[[str, bytes], None], items: Sequence[tuple[str, bytes]],

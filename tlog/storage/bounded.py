@@ -119,10 +119,15 @@ class _Watchdog:
     def disarm(self, handle: int) -> bool:
         """Whether it was still armed (False: its function has run or is about to)."""
         with self._cond:
-            if handle in self._armed:
-                self._armed.discard(handle)
-                return True
-            return False
+            if handle not in self._armed:
+                return False
+            self._armed.discard(handle)
+            if len(self._heap) > 2 * len(self._armed) + 64:  # mostly disarmed: rebuilt, so
+                # that what the heap holds follows the requests in flight, not those of the
+                # last deadline's worth of time
+                self._heap = [e for e in self._heap if e[1] in self._armed]
+                heapq.heapify(self._heap)
+            return True
 
     def _run(self) -> None:
         while True:
@@ -141,8 +146,10 @@ class _Watchdog:
 
 
 _watchdog = _Watchdog()
-if hasattr(os, "register_at_fork"):  # a forked child starts with no thread and a free lock
-    os.register_at_fork(after_in_child=lambda: globals().update(_watchdog=_Watchdog()))
+_fitting = threading.Lock()
+if hasattr(os, "register_at_fork"):  # a forked child starts with no thread and free locks
+    os.register_at_fork(after_in_child=lambda: globals().update(
+        _watchdog=_Watchdog(), _fitting=threading.Lock()))
 
 
 class _HeadWithinDeadline:
@@ -199,9 +206,6 @@ class _Adapter(requests.adapters.HTTPAdapter):
         if not proxy.lower().startswith("socks"):  # SOCKS pools are their own: unbounded head
             manager.pool_classes_by_scheme = self._POOLS
         return manager
-
-
-_fitting = threading.Lock()
 
 
 def fit_session(session: requests.Session) -> None:

@@ -7,9 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,7 +27,6 @@ _IMMUTABLE = re.compile(
     r"(tile/(?:entries/)?(?:x\d{3}/)*\d{3}|tile/\d+/(?:x\d{3}/)*\d{3}|index/.+)"
 )
 _RETRY_STATUS = {429, 500, 502, 503, 504}
-_POOL_NAME = "tlog-get"
 
 
 class HTTPStore:
@@ -54,8 +51,6 @@ class HTTPStore:
         self.tries, self.timeout, self.backoff = tries, timeout, backoff
         self.session = requests.Session()
         fit_session(self.session)  # before any thread shares it
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
         self.session.headers["Accept-Encoding"] = "gzip, identity"
         self.session.headers["User-Agent"] = "tiledlog"
 
@@ -130,15 +125,7 @@ class HTTPStore:
         return body[start:end]
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        # One pool for the store's life: starting 8 threads per call cost milliseconds each
-        # while the GIL is busy (a monitor calls this for every group of tiles and bundles).
-        # A call from one of its own threads gets a pool of its own (no waiting on itself).
-        if threading.current_thread().name.startswith(_POOL_NAME):
-            return get_many_parallel(self.get, keys, 8)
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(8, thread_name_prefix=_POOL_NAME)
-        return get_many_parallel(self.get, keys, 8, self._pool)
+        return get_many_parallel(self.get, keys, 8)
 
     def exists(self, key: str) -> bool:
         try:
