@@ -164,7 +164,7 @@ def _by_prefix() -> tuple[tuple[bytes, Any], ...]:
     is not canonical, and that type calls it malformed (one naming its kind twice, which the
     parse read as its last kind, is malformed too). Built-in types only: a plugin is given
     only bytes that the parse has read."""
-    builtin = [types()[name] for name in BUILTIN]  # a plugin is given bytes the parse passed
+    builtin = [types()[name] for name in BUILTIN]
     return tuple((b'{"apiVersion":' + canonical_json(version) + b',"kind":' + canonical_json(kind)
                   + b",", t)
                  for t in builtin if getattr(t, "checks_encoding", False)
