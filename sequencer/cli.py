@@ -445,10 +445,20 @@ def build(config_path: str, as_json: bool) -> None:
 @click.option("--forwarded-allow-ips", default="127.0.0.1", show_default=True, metavar="IPS",
               help="Load balancers whose X-Forwarded-For names the client (comma-separated, "
                    "or *): the rate limit is per client, not per balancer.")
+@click.option("--head-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds a connection has, from its opening or its last answer, to send a "
+                   "whole request head, and then as long for its body (then 408 and closed: a "
+                   "slow or silent client does not hold a connection).")
+@click.option("--max-connections", default=1024, show_default=True, type=click.IntRange(1),
+              help="Open connections in all (503 beyond).")
+@click.option("--max-connections-per-address", default=None, type=click.IntRange(1),
+              help="Open connections from one address (429 beyond; default: no cap of its own, "
+                   "as behind a load balancer every connection comes from it).")
 @click.option("--json", "as_json", is_flag=True, help="Print the start-up line as JSON.")
 def serve(config_path: str, listen: str, interval: float, no_sequence: bool, serve_files: bool,
           max_request: int, rate: float, burst: int, answer_timeout: float, site_every: float,
-          forwarded_allow_ips: str, as_json: bool) -> None:
+          forwarded_allow_ips: str, head_timeout: float, max_connections: int,
+          max_connections_per_address: int | None, as_json: bool) -> None:
     """Run the log as a Rekor v2 write endpoint: POST /api/v2/log/entries.
 
     Each request is checked as admission checks it, queued, sequenced in this process every
@@ -467,6 +477,7 @@ def serve(config_path: str, listen: str, interval: float, no_sequence: bool, ser
     import uvicorn
 
     from tlog.cli.options import listen_address
+    from tlog.guard import Limits, uvicorn_settings
 
     from .frontend import Frontend, FrontendLimits
     from .pipeline import Sequencer
@@ -488,7 +499,8 @@ def serve(config_path: str, listen: str, interval: float, no_sequence: bool, ser
             return seq.run(should_stop=should_stop)
 
     frontend = Frontend(cfg, store, queue, sequence, interval=interval, files=files,
-                        limits=FrontendLimits(max_request, rate, burst, answer_timeout),
+                        limits=FrontendLimits(max_request, rate, burst, answer_timeout,
+                                              body_timeout=head_timeout),
                         pages=pages)
     host, port = listen_address(listen)
     url = f"http://{host}:{port}"
@@ -502,6 +514,10 @@ def serve(config_path: str, listen: str, interval: float, no_sequence: bool, ser
         click.echo("note: Sigstore clients will not verify this log's checkpoints: its origin "
                    "and key name are not its public_url's hostname", err=True)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    # tlog.guard: a deadline for each request head, and caps on connections.
+    limits = Limits(head_timeout=head_timeout, per_client=max_connections_per_address
+                    or max_connections, total=max_connections)
     uvicorn.run(frontend.app(), host=host, port=port, log_level="warning", access_log=False,
                 timeout_graceful_shutdown=int(answer_timeout) + 5, proxy_headers=True,
-                forwarded_allow_ips=forwarded_allow_ips)
+                forwarded_allow_ips=forwarded_allow_ips,
+                **uvicorn_settings(limits, "tlog.serve"))

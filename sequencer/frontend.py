@@ -74,6 +74,7 @@ class FrontendLimits:
     rate: float = 50.0  # requests per second per client address, sustained
     burst: int = 100  # requests a client may send at once
     answer_timeout: float = 25.0  # seconds to wait for publication (clients wait >= 20 s)
+    body_timeout: float = 10.0  # seconds to receive a request's body once its head came
 
 
 @dataclass
@@ -293,9 +294,13 @@ class Frontend:
             return _error(429, f"too many requests from {client}; retry in {wait:.1f} s",
                           {"Retry-After": str(max(1, round(wait)))})
         try:
-            body = await _body(request, self.limits.max_request)
+            async with asyncio.timeout(self.limits.body_timeout):
+                body = await _body(request, self.limits.max_request)
         except _TooLarge as e:
             return _error(413, str(e))
+        except TimeoutError:  # a body sent slowly held the connection for as long as it lasted
+            return _error(408, f"request body not received within "
+                               f"{self.limits.body_timeout:g} s", {"Connection": "close"})
         except ClientDisconnect:
             return Response(status_code=400)
         try:

@@ -188,6 +188,48 @@ def test_a_flood_from_one_client_is_refused_with_retry_after(tmp_path: Path) -> 
     assert behind == [400] * 4
 
 
+def test_a_request_head_that_does_not_come_is_closed(tmp_path: Path) -> None:
+    """A client that opens a connection and sends nothing, half a request head, or a head
+    and part of its body, is answered 408 and closed after --head-timeout: each was held
+    open for as long as it liked, so a few hundred such sockets (a slowloris) used up the
+    server's file descriptors. A whole request still passes, and so does one sent slowly
+    within the deadline."""
+    import socket
+    import time
+
+    tlog(tmp_path, "keygen", HOST, "--out", "log")
+    tlog(tmp_path, "init", "--store", "public", "--origin", HOST, "--key", "log.key")
+    with serving(tmp_path, "--head-timeout", "1.5") as url:
+        port = int(url.rsplit(":", 1)[1])
+        silent = socket.create_connection(("127.0.0.1", port))
+        half = socket.create_connection(("127.0.0.1", port))
+        half.sendall(b"POST /api/v2/log/entries HTTP/1.1\r\nHost: x\r\n")
+        body = socket.create_connection(("127.0.0.1", port))
+        body.sendall(b"POST /api/v2/log/entries HTTP/1.1\r\nHost: x\r\nContent-Length: 100"
+                     b"\r\n\r\n{")
+        slow = socket.create_connection(("127.0.0.1", port))
+        for part in (b"GET /healthz HTTP/1.1\r\n", b"Host: x\r\n", b"\r\n"):
+            slow.sendall(part)
+            time.sleep(0.3)
+        started = time.monotonic()
+
+        def until_closed(sock: socket.socket) -> bytes:
+            sock.settimeout(10)
+            got = b""
+            while chunk := sock.recv(4096):
+                got += chunk
+            sock.close()
+            return got
+
+        answers = [until_closed(sock) for sock in (silent, half, body)]
+        assert time.monotonic() - started < 5
+        assert [a[:12] for a in answers] == [b"HTTP/1.1 408"] * 3, answers
+        slow.settimeout(10)
+        assert slow.recv(200).startswith(b"HTTP/1.1 200")
+        slow.close()
+        assert requests.get(f"{url}/healthz", timeout=10).json()["ok"] is True
+
+
 def test_three_frontends_on_one_s3_store_log_each_answered_entry_once(
         tmp_path: Path, s3_bucket: str, s3_env: dict[str, str]) -> None:
     pki = PrivateSigstore.create(tmp_path / "pki")

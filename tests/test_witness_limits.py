@@ -295,7 +295,7 @@ def test_a_finished_response_is_sent_before_the_connection_ends(then: str, metho
     from uvicorn.config import Config
     from uvicorn.server import ServerState
 
-    from witness.guard import Limits, guarded_protocol
+    from tlog.guard import Limits, guarded_protocol
 
     async def app(scope: dict, receive: object, send: Any) -> None:  # type: ignore[type-arg]
         if scope["type"] == "http":
@@ -306,8 +306,8 @@ def test_a_finished_response_is_sent_before_the_connection_ends(then: str, metho
     async def run() -> _Transport:
         config = Config(app=app, http="httptools", log_level="warning")
         config.load()
-        proto = guarded_protocol(Limits())(config=config, server_state=ServerState(),
-                                           app_state={})
+        guarded = guarded_protocol(Limits(), "witness.access")
+        proto = guarded(config=config, server_state=ServerState(), app_state={})
         t = _Transport()
         proto.connection_made(t)
         proto.data_received(method.encode() + b" /x HTTP/1.1\r\nHost: w\r\n\r\n")

@@ -14,10 +14,10 @@ import tomli_w
 
 from tlog.cli.options import listen_address
 from tlog.errors import ConfigError, MalformedError
+from tlog.guard import uvicorn_settings
 
 from . import access
 from .config import WitnessConfig, load_config, load_signer
-from .guard import uvicorn_settings
 
 __all__ = ["WitnessConfig", "load_config", "witness"]  # the config's names, as before
 
@@ -135,8 +135,8 @@ def serve(config: str, listen: str | None, as_json: bool) -> None:
                f"witness {signer.name} ({vkey}) on {info['url']}, following "
                f"{len(info['logs'])} log(s)")
     # One access-log line per request, ours (witness.access), not uvicorn's.
-    # Limits (witness.guard): a deadline per request head, caps per client and in all.
-    settings = uvicorn_settings(cfg.limits)
+    # Limits (tlog.guard): a deadline per request head, caps per client and in all.
+    settings = uvicorn_settings(cfg.limits, access.LOGGER)
     if cfg.workers == 1:
         access.configure()
         uvicorn.run(make_app(state, signer), host=host, port=port, log_level="info",

@@ -26,9 +26,8 @@ from pathlib import Path
 
 from tlog.cosignature import CosignatureSigner, new_cosignature_signer
 from tlog.errors import ConfigError
+from tlog.guard import Limits
 from tlog.storage.files import read_toml
-
-from .guard import Limits
 
 __all__ = ["WitnessConfig", "load_config", "load_signer"]
 

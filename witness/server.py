@@ -304,9 +304,10 @@ def __getattr__(name: str) -> Any:
     function cannot be handed to a new process; its import string can)."""
     if name != "GuardedFromEnviron":
         raise AttributeError(name)
-    from .config import load_config
-    from .guard import guarded_protocol
+    from tlog.guard import guarded_protocol
 
-    cls = guarded_protocol(load_config(os.environ[CONFIG_ENV]).limits)
+    from .config import load_config
+
+    cls = guarded_protocol(load_config(os.environ[CONFIG_ENV]).limits, access.LOGGER)
     globals()[name] = cls
     return cls

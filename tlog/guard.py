@@ -1,12 +1,12 @@
-"""Connection limits for ``tlog witness serve``: a deadline for each request head, and caps on
-connections per client address and in all.
+"""Connection limits for the HTTP servers (``tlog witness serve``, ``tlog serve``): a deadline
+for each request head, and caps on connections per client address and in all.
 
 uvicorn bounds the size of a request head but not the time it may take, and it counts idle
 connections against ``limit_concurrency``, so a few hundred silent sockets made every request
 a 503. This protocol (uvicorn's own HTTP protocol, given to it as ``http=``) closes a
 connection that has not sent a whole request head within ``head_timeout`` of opening or of its
 last response (408), and refuses a connection beyond the caps at once (429 for one address, 503
-in all), so one client cannot hold the witness.
+in all), so one client cannot hold the server.
 """
 
 from __future__ import annotations
@@ -18,16 +18,12 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from .access import LOGGER
-
 __all__ = ["Limits", "guarded_protocol", "uvicorn_settings"]
-
-log = logging.getLogger(LOGGER)
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What one witness allows; witness.toml's ``[limits]`` table sets them."""
+    """What one server allows (witness.toml's ``[limits]`` table; ``tlog serve``'s options)."""
 
     head_timeout: float = 10.0  # seconds from connect (or last response) to a full request head
     idle_timeout: float = 5.0  # seconds a kept-alive connection may wait for its next request
@@ -42,7 +38,7 @@ def _reply(transport: asyncio.BaseTransport, status: bytes) -> None:
     transport.close()
 
 
-def guarded_protocol(limits: Limits) -> type[asyncio.Protocol]:
+def guarded_protocol(limits: Limits, logger: str) -> type[asyncio.Protocol]:
     """uvicorn's HTTP protocol with ``limits`` applied (one class per server): its httptools
     protocol (a C parser, about a third of the cost of a request less) when httptools is
     installed, else its h11 one. A request asking to upgrade the connection (Java's client
@@ -51,12 +47,13 @@ def guarded_protocol(limits: Limits) -> type[asyncio.Protocol]:
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     open_from: Counter[str] = Counter()
-    plain = _guarded(H11Protocol, "handle_events", limits, open_from)
+    log = logging.getLogger(logger)  # where refusals are told
+    plain = _guarded(H11Protocol, "handle_events", limits, open_from, log)
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:
         return plain
-    fast = _guarded(HttpToolsProtocol, "on_headers_complete", limits, open_from)
+    fast = _guarded(HttpToolsProtocol, "on_headers_complete", limits, open_from, log)
 
     class Fast(fast):  # type: ignore[valid-type,misc]
         def on_response_complete(self) -> None:
@@ -122,8 +119,8 @@ class _TurnWrites:
 _UPGRADE = re.compile(rb"\r\nupgrade:", re.IGNORECASE)
 
 
-def _guarded(base: type[Any], head_hook: str, limits: Limits,
-             open_from: Counter[str]) -> type[Any]:
+def _guarded(base: type[Any], head_hook: str, limits: Limits, open_from: Counter[str],
+             log: logging.Logger) -> type[Any]:
     """``base`` (one of uvicorn's HTTP protocols) with the head deadline and the caps;
     ``head_hook`` is its method that sees a whole request head."""
 
@@ -198,7 +195,8 @@ def _guarded(base: type[Any], head_hook: str, limits: Limits,
     return Guarded
 
 
-def uvicorn_settings(limits: Limits) -> dict[str, Any]:
-    """Keyword arguments for ``uvicorn.run`` that apply ``limits``."""
-    return {"http": guarded_protocol(limits), "timeout_keep_alive": limits.idle_timeout,
+def uvicorn_settings(limits: Limits, logger: str) -> dict[str, Any]:
+    """Keyword arguments for ``uvicorn.run`` that apply ``limits`` (refusals logged to
+    ``logger``)."""
+    return {"http": guarded_protocol(limits, logger), "timeout_keep_alive": limits.idle_timeout,
             "limit_concurrency": None}
