@@ -446,11 +446,12 @@ def build(config_path: str, as_json: bool) -> None:
               help="Load balancers whose X-Forwarded-For names the client (comma-separated, "
                    "or *): the rate limit is per client, not per balancer.")
 @click.option("--head-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1),
-              help="Seconds a connection has, from its opening or its last answer, to send a "
-                   "whole request head, and then as long for its body (then 408 and closed: a "
-                   "slow or silent client does not hold a connection).")
+              help="Seconds a connection has from its opening to send a whole request head, "
+                   "and then as long for its body (then 408 and closed: a slow or silent client "
+                   "does not hold a connection; between requests it may wait 5 s).")
 @click.option("--max-connections", default=1024, show_default=True, type=click.IntRange(1),
-              help="Open connections in all (503 beyond).")
+              help="Open connections in all (503 beyond); fewer if the process may not open "
+                   "that many files beside its own (ulimit -n), which it says at start.")
 @click.option("--max-connections-per-address", default=None, type=click.IntRange(1),
               help="Open connections from one address (429 beyond; default: no cap of its own, "
                    "as behind a load balancer every connection comes from it).")
@@ -520,4 +521,4 @@ def serve(config_path: str, listen: str, interval: float, no_sequence: bool, ser
     uvicorn.run(frontend.app(), host=host, port=port, log_level="warning", access_log=False,
                 timeout_graceful_shutdown=int(answer_timeout) + 5, proxy_headers=True,
                 forwarded_allow_ips=forwarded_allow_ips,
-                **uvicorn_settings(limits, "tlog.serve"))
+                **uvicorn_settings(limits, "tiledlog.serve"))

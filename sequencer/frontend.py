@@ -202,7 +202,8 @@ class Frontend:
                 if self.pages is not None:
                     self.pages.flush()
                 pause = self.interval
-            except TlogError as e:  # a store's bad minute: nothing acknowledged is lost
+            except (TlogError, OSError) as e:  # a store's bad minute, or no file to be had
+                # (EMFILE): nothing acknowledged is lost, and the thread must live on
                 pause = min(30.0, pause * 2)
                 log.warning("sequencing run failed: %s; again in %g s", e, pause)
             else:
@@ -384,7 +385,7 @@ async def _body(request: Request, limit: int) -> bytes:
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     """An error as Rekor v2's gateway words it: ``{"code", "message"}`` (gRPC status codes)."""
-    code = {400: 3, 409: 6, 413: 8, 429: 8, 503: 14}.get(status, 2)
+    code = {400: 3, 408: 4, 409: 6, 413: 8, 429: 8, 503: 14}.get(status, 2)
     return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
 
 

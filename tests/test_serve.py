@@ -230,6 +230,44 @@ def test_a_request_head_that_does_not_come_is_closed(tmp_path: Path) -> None:
         assert requests.get(f"{url}/healthz", timeout=10).json()["ok"] is True
 
 
+def test_a_flood_of_connections_does_not_use_up_the_servers_files(tmp_path: Path) -> None:
+    """Under `ulimit -n 200` (the cap on connections, 1024 by default, is then more than the
+    process may open), 300 silent sockets are refused beyond what the process can hold
+    beside its own files, and the log goes on: the sockets had used up its file descriptors,
+    the next sequencing run failed with EMFILE (an OSError, not a TlogError) and its thread
+    died; every later request waited 25 s for a 503."""
+    import resource
+    import socket
+    import time
+
+    tlog(tmp_path, "keygen", HOST, "--out", "log")
+    tlog(tmp_path, "init", "--store", "public", "--origin", HOST, "--key", "log.key")
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(BIN / "tlog"), "serve", "--listen", f"127.0.0.1:{port}", "--interval", "0.1"],
+            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200)))
+        try:
+            wait_for_port(port)
+            flood = []
+            for _ in range(300):
+                with contextlib.suppress(OSError):
+                    flood.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+            time.sleep(3.0)  # sequencing runs every 0.1 s meanwhile
+            for sock in flood:
+                sock.close()
+            time.sleep(0.5)
+            after = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=30)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+    text = log.read_text()
+    assert "Too many open files" not in text, text[-2000:]
+    assert after.status_code == 200 and after.json()["ok"] is True, (after.text, text[-2000:])
+
+
 def test_three_frontends_on_one_s3_store_log_each_answered_entry_once(
         tmp_path: Path, s3_bucket: str, s3_env: dict[str, str]) -> None:
     pki = PrivateSigstore.create(tmp_path / "pki")

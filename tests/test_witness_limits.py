@@ -234,7 +234,7 @@ def test_a_request_asking_to_upgrade_is_read_as_http_1_1(tmp_path: Path) -> None
 
 def test_continue_and_close_are_written_whole(tmp_path: Path) -> None:
     """A response's writes go out together at the end of the event loop's turn
-    (witness.guard._TurnWrites): a client waiting for '100 Continue' before its body still gets
+    (tlog.guard._TurnWrites): a client waiting for '100 Continue' before its body still gets
     it, and a 'Connection: close' answer is written whole before the socket closes."""
     with witness_server(_witness(tmp_path, "")) as url:
         body = b"old 0\n\nunknown.example/log\n1\n" + b"A" * 43 + b"=\n\n"

@@ -12,6 +12,7 @@ in all), so one client cannot hold the server.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 from collections import Counter
@@ -31,6 +32,35 @@ class Limits:
     total: int = 1024  # open connections in all
 
 
+_OWN_FILES = 256  # descriptors kept for the server's own work (store, queue, state, threads)
+
+
+def _within_files(limits: Limits, log: logging.Logger) -> Limits:
+    """``limits`` with ``total`` below what the process may open (``ulimit -n``) less its own
+    files: at 1024, the usual soft limit, a flood of silent sockets used up the descriptors
+    before the cap or the head deadline could act, and the server's own next file failed
+    (EMFILE). The soft limit is first raised toward the hard one."""
+    try:
+        import resource
+    except ImportError:  # not on this platform: the cap stands as given
+        return limits
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = limits.total + _OWN_FILES
+    if soft != resource.RLIM_INFINITY and soft < want:
+        raised = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY or soft >= want:
+        return limits
+    total = max(1, soft - min(_OWN_FILES, soft // 4))
+    log.warning("at most %d connections (not %d): the process may open %d files (ulimit -n)",
+                total, limits.total, soft)
+    return dataclasses.replace(limits, total=total, per_client=min(limits.per_client, total))
+
+
 def _reply(transport: asyncio.BaseTransport, status: bytes) -> None:
     body = status.split(b" ", 1)[1] + b"\n"
     transport.write(b"HTTP/1.1 " + status + b"\r\ncontent-type: text/plain\r\ncontent-length: "  # type: ignore[attr-defined]
@@ -48,6 +78,7 @@ def guarded_protocol(limits: Limits, logger: str) -> type[asyncio.Protocol]:
 
     open_from: Counter[str] = Counter()
     log = logging.getLogger(logger)  # where refusals are told
+    limits = _within_files(limits, log)
     plain = _guarded(H11Protocol, "handle_events", limits, open_from, log)
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
