@@ -199,7 +199,8 @@ def test_a_request_head_that_does_not_come_is_closed(tmp_path: Path) -> None:
 
     tlog(tmp_path, "keygen", HOST, "--out", "log")
     tlog(tmp_path, "init", "--store", "public", "--origin", HOST, "--key", "log.key")
-    with serving(tmp_path, "--head-timeout", "1.5") as url:
+    log = tmp_path / "serve.log"
+    with serving(tmp_path, "--head-timeout", "1.5", log=log) as url:
         port = int(url.rsplit(":", 1)[1])
         silent = socket.create_connection(("127.0.0.1", port))
         half = socket.create_connection(("127.0.0.1", port))
@@ -228,6 +229,11 @@ def test_a_request_head_that_does_not_come_is_closed(tmp_path: Path) -> None:
         assert slow.recv(200).startswith(b"HTTP/1.1 200")
         slow.close()
         assert requests.get(f"{url}/healthz", timeout=10).json()["ok"] is True
+    # the operator sees them: the two heads that did not come, and the body that did not
+    text = log.read_text()
+    assert text.count("closed a connection from 127.0.0.1: no whole request head within 1.5 s") \
+        == 2, text
+    assert '"path": "/api/v2/log/entries", "status": 408' in text, text
 
 
 def test_a_flood_of_connections_does_not_use_up_the_servers_files(tmp_path: Path) -> None:

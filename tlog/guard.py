@@ -220,6 +220,8 @@ def _guarded(base: type[Any], head_hook: str, limits: Limits, open_from: Counter
         def _head_late(self) -> None:
             self._head_timer = None
             if not self.transport.is_closing():
+                log.warning("closed a connection from %s: no whole request head within %g s",
+                            self._counted or "?", limits.head_timeout)
                 _reply(self.transport, b"408 Request Timeout")
 
     setattr(Guarded, head_hook, Guarded._head_seen)
