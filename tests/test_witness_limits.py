@@ -232,6 +232,20 @@ def test_a_request_asking_to_upgrade_is_read_as_http_1_1(tmp_path: Path) -> None
         assert requests.get(url + "/", timeout=10).status_code == 200
 
 
+def test_a_request_asking_to_upgrade_in_a_later_packet_is_read_whole(tmp_path: Path) -> None:
+    """The same, with the head in two packets and the Upgrade in the second: the hand-over
+    to h11 gave it the second packet only, which it could not read (400)."""
+    with witness_server(_witness(tmp_path, "")) as url:
+        s = _connect(url)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: w")
+        time.sleep(0.3)
+        s.sendall(b"\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                  b"HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n")
+        said = _answers(s, 1, 10)
+        s.close()
+        assert said and said[0].startswith(b"HTTP/1.1 200"), said
+
+
 def test_continue_and_close_are_written_whole(tmp_path: Path) -> None:
     """A response's writes go out together at the end of the event loop's turn
     (tlog.guard._TurnWrites): a client waiting for '100 Continue' before its body still gets

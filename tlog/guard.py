@@ -87,6 +87,8 @@ def guarded_protocol(limits: Limits, logger: str) -> type[asyncio.Protocol]:
     fast = _guarded(HttpToolsProtocol, "on_headers_complete", limits, open_from, log)
 
     class Fast(fast):  # type: ignore[valid-type,misc]
+        _head = b""  # what came of a request head not yet whole (it may come in pieces)
+
         def on_response_complete(self) -> None:
             # A HEAD answer's head is its last write: out now, before uvicorn may close
             # the connection (graceful shutdown) or write its own 400 to it.
@@ -95,16 +97,23 @@ def guarded_protocol(limits: Limits, logger: str) -> type[asyncio.Protocol]:
             super().on_response_complete()
 
         def on_headers_complete(self) -> None:
+            self._head = b""
             super().on_headers_complete()
             if self.cycle is not None and not isinstance(self.cycle.transport, _TurnWrites):
                 self.cycle.transport = _TurnWrites(self.cycle.transport, self.loop)
 
         def data_received(self, data: bytes) -> None:
             between = self.cycle is None or (self.cycle.response_complete and not self.pipeline)
-            if between and _UPGRADE.search(data):
-                self._unset_keepalive_if_required()
-                self._hand_over(plain, data)
-                return
+            if between:
+                # The head so far, not this piece alone: a head split across packets with its
+                # Upgrade in a later one was handed over without its start (400).
+                head = self._head + data
+                self._head = head if len(head) <= _HEAD_KEPT else b""
+                if _UPGRADE.search(head):
+                    self._head = b""
+                    self._unset_keepalive_if_required()
+                    self._hand_over(plain, head)
+                    return
             super().data_received(data)
 
     return Fast
@@ -148,6 +157,7 @@ class _TurnWrites:
 
 
 _UPGRADE = re.compile(rb"\r\nupgrade:", re.IGNORECASE)
+_HEAD_KEPT = 64 << 10  # bytes of a head in pieces kept to hand over (uvicorn refuses larger)
 
 
 def _guarded(base: type[Any], head_hook: str, limits: Limits, open_from: Counter[str],
