@@ -399,3 +399,53 @@ def test_two_frontends_on_one_gcs_store(tmp_path: Path, gcs_endpoint: str,
                                         timeout=60), range(24)))
     assert [a.status_code for a in answers] == [201] * 24, [a.text for a in answers][:3]
     assert sorted(int(a.json()["logIndex"]) for a in answers) == list(range(24))
+
+
+def test_the_sequencing_thread_outlives_an_oserror(tmp_path: Path) -> None:
+    """A sequencing run that fails with an OSError (EMFILE, ENOSPC from a local copy: not a
+    TlogError) is retried after a pause, and what is queued afterwards is still logged: the
+    thread that sequences for `tlog serve` must not die of it. The fault is injected (the one
+    stub here): with the connection cap fitted to the file limit, and as root in CI, no real
+    fault reaches this thread as a bare OSError."""
+    import asyncio
+    import errno
+
+    from sequencer.cli import open_stores
+    from sequencer.config import load_config
+    from sequencer.frontend import Frontend
+    from sequencer.pipeline import Sequencer
+    from tests.submissions import hashedrekord_docs
+
+    tlog(tmp_path, "keygen", HOST, "--out", "log")
+    tlog(tmp_path, "init", "--store", "public", "--origin", HOST, "--key", "log.key")
+    cfg = load_config(str(tmp_path / "tlog.toml"))
+    store, queue = open_stores(cfg)
+    seq = Sequencer(cfg, store, queue)
+    faults = []
+
+    def sequence(should_stop: Any) -> Any:
+        if not faults:
+            faults.append(1)
+            raise OSError(errno.EMFILE, "Too many open files")
+        return seq.run(should_stop=should_stop)
+
+    frontend = Frontend(cfg, store, queue, sequence, interval=0.05)
+
+    async def drive() -> int:
+        frontend.start()
+        try:
+            while not faults:
+                await asyncio.sleep(0.05)
+            for key, doc in hashedrekord_docs(3, seed=7):
+                queue.put(key, doc)
+            for _ in range(200):  # the retry comes after a pause of 0.1 s
+                frontend.wake.set()
+                if frontend.client.latest().checkpoint.size == 3:
+                    break
+                await asyncio.sleep(0.05)
+            return frontend.client.latest().checkpoint.size
+        finally:
+            await asyncio.to_thread(frontend.shutdown)
+
+    assert asyncio.run(drive()) == 3
+    assert frontend.stats["runs"] >= 1
