@@ -297,6 +297,14 @@ def test_monitor_reports_bad_tiles_and_rollbacks_as_misbehaviour(tmp_path: Path)
     event = json.loads(rolled.stdout.splitlines()[-1])
     assert event["reason"].startswith("rollback: checkpoint 300 is not a prefix of the trusted "
                                       "checkpoint 600")
+    # The other tree alone, without the trusted tree's tiles: no proof either way, so not
+    # misbehaviour, but not a quiet success either (it had "checked 0 new entries up to size
+    # 600", exit 0, on every poll): a failed check, exit 3, the state kept, as `tlog verify`.
+    unproven = _monitor(str(other), vkey, state)
+    assert unproven.returncode == 3, unproven.stdout + unproven.stderr
+    assert ("served checkpoint size 300, older than the trusted size 600, and does not serve "
+            "the tiles to show it is a stale copy") in unproven.stderr, unproven.stderr
+    assert _monitor(str(root), vkey, state).returncode == 0
 
 
 def test_search_survives_its_manifest_being_collected(tmp_path: Path) -> None:

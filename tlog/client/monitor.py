@@ -255,8 +255,11 @@ class Monitor:
             except VerificationError as e:
                 return "bad-tile", (f"the log serves tiles that do not authenticate against the "
                                     f"trusted checkpoint {old.size}: {e}")
-            except NotFoundError:
-                return None  # the trusted tree's tiles are not served here: cannot tell yet
+            except NotFoundError as e:  # no proof either way: not misbehaviour, not success
+                raise VerificationError(
+                    f"the log served checkpoint size {new.size}, older than the trusted size "
+                    f"{old.size}, and does not serve the tiles to show it is a stale copy: {e}"
+                    "; the trusted state is kept") from e
             try:
                 check_consistency(proof, new.size, old.size, new.root_hash, old.root_hash)
             except VerificationError as e:
