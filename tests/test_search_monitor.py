@@ -637,3 +637,49 @@ def test_a_bundle_that_filled_is_checked_whole(tmp_path: Path, damage: str) -> N
     assert res.returncode == 5, res.stdout
     events = [json.loads(x) for x in res.stdout.splitlines()]
     assert [(e["kind"], e["index"]) for e in events] == [("bad-bundle", 0)], events
+
+
+def test_monitor_interval_outlives_a_log_that_is_away_for_a_poll(tmp_path: Path) -> None:
+    """`tlog monitor --interval` is a watch that runs for months: a poll that cannot reach the
+    log (exit 1's failures: network, storage, nothing published there for the moment) is
+    told on stderr and retried at the next interval; the watch ended at the first one."""
+    import queue as queues
+    import signal
+    import threading
+
+    skey, vkey = generate_key("mon.example/log")
+    entries = _entries(600, keys=3)
+    root = tmp_path / "public"
+    _publish(root, entries[:300], "mon.example/log", skey)
+    proc = subprocess.Popen([str(BIN / "tlog"), "monitor", "--log", str(root), "--vkey", vkey,
+                             "--state", str(tmp_path / "state"), "--interval", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queues.Queue[str] = queues.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stderr], daemon=True).start()
+
+    def until(text: str) -> list[str]:
+        seen: list[str] = []
+        for _ in range(120):
+            try:
+                seen.append(lines.get(timeout=0.5))
+            except queues.Empty:
+                if proc.poll() is not None:
+                    break
+                continue
+            if text in seen[-1]:
+                return seen
+        raise AssertionError(f"no {text!r} on stderr; exit {proc.poll()}: {seen}")
+
+    try:
+        until("checked 300 new entries up to size 300")
+        root.rename(tmp_path / "away")
+        seen = until("again in 1 s")
+        assert seen[-1].startswith("warning: ") and "checkpoint" in seen[-1], seen
+        assert proc.poll() is None
+        (tmp_path / "away").rename(root)
+        (root / "checkpoint").unlink()
+        _publish(root, entries, "mon.example/log", skey)
+        until("checked 300 new entries up to size 600")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)

@@ -13,6 +13,7 @@ import click
 
 from tlog.cli.keys import key_arg
 from tlog.cli.options import log_option, vkey_option
+from tlog.errors import StoreError
 
 __all__ = ["monitor"]
 
@@ -57,7 +58,9 @@ __all__ = ["monitor"]
 )
 @click.option("--exec", "exec_cmd", help="Run this shell command per event, event JSON on stdin.")
 @click.option("--once", is_flag=True, help="One pass, then exit (the default).")
-@click.option("--interval", type=click.FloatRange(1), help="Keep following, every N seconds.")
+@click.option("--interval", type=click.FloatRange(1),
+              help="Keep following, every N seconds; a poll that cannot reach the log (exit 1's "
+                   "failures) is told on stderr and retried at the next.")
 @click.option("--json", "as_json", is_flag=True, help="Print events as JSON lines.")
 def monitor(
     log: str,
@@ -118,7 +121,14 @@ def monitor(
 
     code = 0
     while True:
-        result = mon.run_once(emit)
+        try:
+            result = mon.run_once(emit)
+        except StoreError as e:  # exit 1's failures (network, storage): a watch of months
+            if once or interval is None:  # outlives them, told at each poll
+                raise
+            click.echo(f"warning: {e}; again in {interval:g} s", err=True)
+            time.sleep(interval)
+            continue
         if not as_json:
             unchecked = (f" ({result.signatures_not_rechecked} signed over the whole artifact: "
                          "their key checked, their signature not, as that needs the artifact)"
