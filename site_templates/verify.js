@@ -324,7 +324,7 @@
   // Checks the served checkpoint against the last one this browser verified for this log and
   // key, and remembers the newer: same size needs the same root; a larger tree must be proven
   // consistent from its tiles; a smaller one is a stale copy only if proven a prefix of the
-  // trusted tree (from that tree's tiles), else a rollback. Forks and rollbacks keep both notes.
+  // trusted tree (from that tree's tiles), a rollback if proven not, else not verified. Forks and rollbacks keep both notes.
   // Every checkpoint this browser came to trust, oldest first (at most HISTORY): the history
   // page proves each one a prefix of the tree served now.
   const HISTORY = 50;
@@ -364,7 +364,9 @@
       return { status: "grown", previous: old.size, size: cp.size };
     }
     try { await proveConsistent(get, cp, old); } catch (e) {
-      if (e instanceof MissingError) return { status: "stale-unproven", previous: old.size, size: cp.size };
+      // No proof either way (a rollback can withhold them as well as a CDN can lack them):
+      // not verified, as the command-line client says; not a proven rollback, so no conflict.
+      if (e instanceof MissingError) throw new VerifyError(`this site serves checkpoint size ${cp.size}, older than size ${old.size} that this browser verified before, and not the tiles to show it is a stale copy of it (${e.message})`);
       if (!(e instanceof VerifyError)) throw e;
       throw new ForkError(`rollback: checkpoint ${cp.size} is not a prefix of checkpoint ${old.size} that this browser verified before (${e.message})`, saved, note);
     }

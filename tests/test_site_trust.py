@@ -42,12 +42,13 @@ class Site:
         self.new_note, self.new_root = log.publish(), log.root_hash
         log.prune_partials()  # the old tree's partial tiles are gone: read from full ones
         self.vkey, self.skey = log.vkey, skey
-        self.other_old = TestLog.build(tmp / "other-old", synthetic_entries(OLD, tag=b"other"),
+        self.other = tmp / "other-old"
+        self.other_old = TestLog.build(self.other, synthetic_entries(OLD, tag=b"other"),
                                        origin=ORIGIN, skey=skey).sign()
         self.forked = tmp / "forked"
         self.forked_note = TestLog.build(self.forked, synthetic_entries(NEW, tag=b"fork"),
                                          origin=ORIGIN, skey=skey).sign()
-        for root in (self.real, self.forked):
+        for root in (self.real, self.forked, self.other):
             (root.parent / "log.key").write_text(skey + "\n")
             cfg = LogConfig(origin=ORIGIN, store=str(root), queue=str(tmp / "queue"),
                             key_file=str(root.parent / "log.key"))
@@ -123,6 +124,26 @@ def test_rollback_between_visits_is_shown_with_both_checkpoints(site: Any, tab: 
     tab.screenshot(path=str(SHOTS / "entry-rollback.png"), full_page=True)
     # Still refused on the next visit: the trusted state did not move.
     assert _visit(tab, url)[0].startswith("verification failed: rollback")
+
+
+def test_an_older_tree_without_the_trusted_trees_tiles_is_not_verified(site: Any,
+                                                                        tab: Any) -> None:
+    """A smaller tree served without the tiles of the tree this browser trusts: nothing shows
+    it a stale copy rather than a rollback, so the page does not say "verified" (it did, with
+    "not yet proven a prefix"), as `tlog verify` exits 3; not a proven rollback either, so no
+    conflict is shown, and the trusted state stays."""
+    s, url = site
+    # Entry 4000 first: the browser's HTTP cache then holds no tile that entry 7 of the other
+    # tree reads (with the real tree's tile/0/000 cached, the page fails on that tile first).
+    assert _visit(tab, url, "index=4000")[0] == "verified"
+    s.serve(s.other, s.other_old)
+    badge, _ = _visit(tab, url)
+    assert badge.startswith(f"verification failed: this site serves checkpoint size {OLD}, older "
+                            f"than size {NEW} that this browser verified before, and not the "
+                            "tiles to show it is a stale copy of it"), badge
+    assert tab.is_hidden("#conflict")
+    s.serve(s.real, s.new_note)
+    assert _visit(tab, url) == ("verified", f"unchanged since your last visit: tree size {NEW}")
 
 
 def test_fork_at_the_same_size(site: Any, tab: Any) -> None:
