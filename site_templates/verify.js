@@ -863,11 +863,16 @@
     for (const h of history(o.origin, o.vkey).slice().reverse()) {
       try {
         const old = await openCheckpoint(h.note, key, o.origin);
-        await proveConsistent(opened.get, old, opened.cp);
-        out.push({ size: old.size, root: hex(old.root), seen: h.seen, ok: true });
+        // One kept that is later than the tree served (a stale copy): the served tree must be
+        // a prefix of it, proven from its tiles, as checkTrust does.
+        const later = old.size > opened.cp.size;
+        await (later ? proveConsistent(opened.get, opened.cp, old) : proveConsistent(opened.get, old, opened.cp));
+        out.push({ size: old.size, root: hex(old.root), seen: h.seen, ok: true, later });
       } catch (e) {
         if (!(e instanceof VerifyError)) throw e;
-        out.push({ size: null, root: "", seen: h.seen, ok: false, reason: String(e.message || e) });
+        // Tiles not served prove nothing either way: not checked, not evidence of a fork.
+        out.push({ size: null, root: "", seen: h.seen, ok: false, missing: e instanceof MissingError,
+                   reason: String(e.message || e) });
       }
     }
     return { size: opened.cp.size, root: hex(opened.cp.root), cosigners: opened.cp.cosigners,

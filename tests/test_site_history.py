@@ -49,6 +49,7 @@ def test_history_proves_what_the_browser_saw_before(tmp_path: Path) -> None:
     tlog(tmp_path, "keygen", ORIGIN, "--out", "log")
     tlog(tmp_path, "init", "--store", "public", "--origin", ORIGIN, "--key", "log.key")
     _grow(tmp_path, 50, seed=1)
+    note50 = (tmp_path / "public" / "checkpoint").read_bytes()
     with StaticServer(tmp_path / "public") as server:
         for browser in chromium():
             context = browser.new_context()
@@ -66,6 +67,21 @@ def test_history_proves_what_the_browser_saw_before(tmp_path: Path) -> None:
             assert [(r[0], r[3]) for r in rows] == [
                 ("80", "the tree served now"), ("50", "consistent: a prefix of tree 80 (proven)")]
             page.screenshot(path=str(SHOTS / "history-1280.png"), full_page=True)
+            # A CDN still serving checkpoint 50: the kept tree 80 is later, and 50 is proven a
+            # prefix of it (from its tiles); it was shown as a failed row and "evidence of a
+            # fork", tile/0/002.p/-212 not found.
+            served = (tmp_path / "public" / "checkpoint").read_bytes()
+            (tmp_path / "public" / "checkpoint").write_bytes(note50)
+            page.reload()
+            assert _status(page) == ("2 checkpoints this browser kept, each proven consistent "
+                                     "with tree 50: this site serves a stale copy, a prefix of "
+                                     "tree 80")
+            rows = page.eval_on_selector_all(
+                "#history tbody tr", "rows => rows.map(r => Array.from(r.cells, c => c.innerText))")
+            assert [(r[0], r[3]) for r in rows] == [
+                ("80", "later than the tree served now, which is proven a prefix of it"),
+                ("50", "the tree served now")]
+            (tmp_path / "public" / "checkpoint").write_bytes(served)
             # A checkpoint of another tree of size 50, signed by the log's own key: a fork.
             signer = new_signer((tmp_path / "log.key").read_text().strip())
             forged = sign_note(format_checkpoint(Checkpoint(ORIGIN, 50, b"\x07" * 32)),
@@ -80,4 +96,16 @@ def test_history_proves_what_the_browser_saw_before(tmp_path: Path) -> None:
             failed = page.eval_on_selector_all(
                 "#history tbody td.bad", "cells => cells.map(c => c.innerText)")
             assert len(failed) == 1 and "not consistent" in failed[0], failed
+            # One of size 200, which this site serves no tiles of: not checked, not a failure.
+            later = sign_note(format_checkpoint(Checkpoint(ORIGIN, 200, b"\x08" * 32)),
+                              signer).decode()
+            page.evaluate("([slot, note]) => { const l = JSON.parse(localStorage.getItem(slot));"
+                          " l.push({note, seen: '2026-01-02T00:00:00Z'});"
+                          " localStorage.setItem(slot, JSON.stringify(l)); }",
+                          [f"tiledlog:history:{ORIGIN}|{'+'.join(vkey.split('+')[:2])}", later])
+            page.reload()
+            assert _status(page) == "1 earlier checkpoints are not prefixes of the served tree"
+            first = page.inner_text("#history tbody tr:first-child td:last-child")
+            assert first.startswith("not checked: this site does not serve the tiles to prove "
+                                    "it either way: tile/0/000"), first
             context.close()
