@@ -494,7 +494,8 @@ def verify(log: Log, vkey: str, origin: str | None, index: int | None,
         return i, size, leaf_hash(logged)
     if index is not None:
         raise Failed(f"entry {index} is not in the log (tree size {size})")
-    raise Failed(f"no entry with leaf hash {want.hex()} in the log at tree size {size}")
+    raise Failed(f"no entry with leaf hash {want.hex()} in the log at tree size {size} "
+                 "(according to its index, which this script cannot check for omissions)")
 
 
 def read_file(path: str) -> bytes:

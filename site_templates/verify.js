@@ -574,7 +574,7 @@
       throw new VerifyError(`index/manifest/${opened.cp.size}: the index names entries ${wrong.slice(0, 8).join(", ")} ` +
                             "for this leaf hash, and none of them has it: the index is broken");
     }
-    throw new InputError("no entry with this leaf hash in the log");
+    throw new InputError("no entry with this leaf hash in the log, according to its index (which can leave entries out unseen)");
   }
 
   // The records of one index level that can hold `key`: one range read of the block its fence

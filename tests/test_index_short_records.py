@@ -157,12 +157,15 @@ def test_the_page_reads_old_and_new_records(upgraded: dict[str, Any]) -> None:
                 digest_key = ix.search_key(upgraded["digests"][near - 1])
                 for twin in (leaves[near][:8] + bytes(24), digest_key[:8] + bytes(24)):
                     page.goto(f"{server.url}/entry.html?q={twin.hex()}")
-                    assert _badge(page) == "not found: no entry with this leaf hash in the log"
+                    assert _badge(page) == (
+                        "not found: no entry with this leaf hash in the log, according to its "
+                        "index (which can leave entries out unseen)")
                     page.goto(f"{server.url}/search.html?q=leaf:{twin.hex()}")
                     page.wait_for_function("document.getElementById('status').className"
                                            ".indexOf('pending') < 0", timeout=30_000)
                     assert page.inner_text("#status") == (
-                        "not found: no entry in the log carries this")
+                        "not found: the log's index names no entry that carries this (an "
+                        "index can leave entries out unseen)")
                     assert page.is_hidden("#more") and page.is_hidden("#hits")
                 got = page.evaluate(f"window.tiledlog.search({upgraded['digests'][150]!r}, {{}})"
                                     ".then((r) => r.hits.map((h) => [h.index, h.carries]))")

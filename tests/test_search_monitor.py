@@ -220,6 +220,7 @@ def test_a_candidate_of_an_unknown_entry_type_is_not_a_broken_index(tmp_path: Pa
     res = subprocess.run(args, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith(f"no entries for {query} that this installation can read")
+    assert "(according to its index, which can leave entries out unseen)" in res.stdout
     assert "entries [10] of types this installation cannot read" in res.stderr
     res = subprocess.run([*args, "--json"], capture_output=True, text=True)
     out = json.loads(res.stdout)

@@ -107,7 +107,8 @@ def search(
     else:
         if not rows:
             readable = " that this installation can read" if unreadable else ""
-            click.echo(f"no entries for {query}{readable} in the log at size {size}")
+            click.echo(f"no entries for {query}{readable} in the log at size {size} "
+                       "(according to its index, which can leave entries out unseen)")
         for r in rows:
             digest = query if query in r["digests"] else (r["digests"] or ["-"])[0]
             click.echo(f"{r['index']}\t{r['type']}\t{digest}\t{r['name'] or '-'}\t"
