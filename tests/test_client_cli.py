@@ -242,3 +242,21 @@ def test_exit_code_from_the_real_command(cli: CLI) -> None:
     cmd[-1] = "299"
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_bundle_of_another_tree_size_than_the_trusted_one_says_what_was_not_checked(
+        cli: CLI) -> None:
+    """Offline, a bundle is checked against the trusted checkpoint only at the same size (a
+    fork); of another size it carries no consistency proof, and `tlog verify --bundle` said
+    nothing of it while its help promised "consistency with the last checkpoint you trusted"."""
+    out_file = cli.tmp / "old.json"
+    assert cli.run("bundle", *cli.base(), "--index", "5", "-o", str(out_file))[0] == 0
+    cli.log.append([b"entry %d" % i for i in range(300, 400)])
+    cli.log.publish()
+    assert cli.run("verify", *cli.base(), "--index", "310")[0] == 0  # trusts 400 now
+    code, out, err = cli.run("verify", *cli.base(log=False), "--bundle", str(out_file))
+    assert code == 0 and out.startswith("verified: entry 5 "), err
+    assert err == ("warning: the bundle's tree (size 300) is older than the checkpoint you "
+                   "trust (size 400), and a bundle carries no proof that the two are "
+                   "consistent: not checked offline (`tlog verify --index 5` with the log "
+                   "checks it online)\n")

@@ -274,7 +274,8 @@ def verify(indexes: str | None, leaf_hashes: str | None, bundle_file: str | None
 
     Checks the checkpoint signature, the witness policy, consistency with the last checkpoint
     you trusted, the inclusion proof from the log's tiles, and that the logged entry is the
-    one you hold.
+    one you hold. A --bundle is checked offline: its inclusion proof, and against the trusted
+    checkpoint only if that has the bundle's tree size (else a warning says it was not).
 
     \b
     Examples:
@@ -303,6 +304,7 @@ def verify(indexes: str | None, leaf_hashes: str | None, bundle_file: str | None
             policy=_policy(opts["witness"], opts["witness_threshold"]), entry=held,
             trust=_trust(opts.get("state")),
         )
+        _echo_warnings(v.warnings)
         _echo_verified(v, as_json, "bundle")
         return
     if index is None and held is None:

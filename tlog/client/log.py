@@ -441,22 +441,33 @@ def verify_bundle(
         check_inclusion(bundle.proof, bundle.index, cp.size, leaf, cp.root_hash)
     except VerificationError as e:
         raise VerificationError(f"bundle: {e}") from e
-    if trust is not None:
-        _compare_with_trusted(trust, origin, vkey.strip(), log, cp)
-    return VerifiedEntry(bundle.index, data, leaf, bundle.proof, cp)
+    warning = (_compare_with_trusted(trust, origin, vkey.strip(), log, cp, bundle.index)
+               if trust else "")
+    return VerifiedEntry(bundle.index, data, leaf, bundle.proof, cp,
+                         (warning,) if warning else ())
 
 
 def _compare_with_trusted(
-    trust: TrustStore, origin: str, vkey: str, log: Verifier, cp: VerifiedCheckpoint
-) -> None:
+    trust: TrustStore, origin: str, vkey: str, log: Verifier, cp: VerifiedCheckpoint,
+    index: int,
+) -> str:
+    """A fork if the bundle's tree has the trusted size and another root; a warning if its
+    size differs: a bundle carries no consistency proof, so offline that is not checked."""
     old = trust.load(origin, vkey)
     if old is None:
-        return
+        return ""
     trusted = open_log_checkpoint(old, log, origin, source="trusted checkpoint")
-    if trusted.size == cp.size and trusted.root_hash != cp.root_hash:
+    if trusted.size != cp.size:
+        age = "older" if cp.size < trusted.size else "newer"
+        return (f"the bundle's tree (size {cp.size}) is {age} than the checkpoint you trust "
+                f"(size {trusted.size}), and a bundle carries no proof that the two are "
+                f"consistent: not checked offline (`tlog verify --index {index}` with the "
+                "log checks it online)")
+    if trusted.root_hash != cp.root_hash:
         paths = trust.write_evidence(origin, vkey, trusted.note, cp.note)
         raise ForkError(
             f"fork: the bundle's checkpoint and the trusted one both have size {cp.size} but "
             f"different roots; evidence: {paths[0]} {paths[1]}",
             evidence=(trusted.note, cp.note),
         )
+    return ""
