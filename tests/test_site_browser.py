@@ -91,7 +91,10 @@ def test_index_then_entry_is_verified(site: Any, browser: Any) -> None:
     page = browser.new_page()
     page.goto(f"{server.url}/index.html")
     assert f"{SIZE}" in page.inner_text("main")
-    assert page.inner_text("#age") in (", 0 min ago", ", 1 min ago")  # the checkpoint's age
+    assert page.inner_text("#age") in (", 0 min ago", ", 1 min ago")  # the page's age
+    # A summary rendered when the log published, not checked in the browser: it says so.
+    assert "this page is a summary the log's sequencer wrote at " in page.inner_text("main").lower()
+    assert "your browser does not check it" in page.inner_text("main")
     page.click("table a[href^='entry.html?index=']")
     assert _badge(page) == "verified"
     index = int(page.inner_text("#f-index"))
