@@ -237,6 +237,13 @@ def test_unknown_entry_type_is_unverified_not_passed(signed: Any, served: Any,
     events = [json.loads(line) for line in res.stdout.splitlines()]
     assert [(e["event"], e["index"]) for e in events] == [("unverified", 10)]
     assert "install the log's entry-type plugin" in events[0]["reason"]
+    # Not counted among the entries checked (it was: "checked 20 new entries").
+    res = subprocess.run([str(BIN / "tlog"), "monitor", "--log", url, "--vkey", vkey,
+                          "--state", str(tmp_path / "st2")], capture_output=True, text=True)
+    assert res.returncode == 4, res.stderr
+    assert res.stderr.splitlines()[-1] == (
+        "checked 19 new entries up to size 20; 1 more not re-verified: of types this "
+        "installation cannot check (only their encoding, if their plugin is installed)")
 
 
 def test_a_bad_tile_ahead_does_not_hide_what_came_before(

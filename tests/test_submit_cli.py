@@ -207,6 +207,13 @@ def test_plugin_type_end_to_end(tmp_path: Path) -> None:
         tmp_path, "search", "--log", "public", "--vkey", vkey, "--cache-dir", "cache", "--json",
         "--digest", "sha256:" + hashlib.sha256(text.encode()).hexdigest(), env=env)))
     assert [e["index"] for e in found["matches"]] == [0]
+    # A plugin without verify_entry: a monitor re-verifies nothing of it but its encoding,
+    # and says so (it counted it among the entries checked, "their key checked").
+    res = tlog(tmp_path, "monitor", "--log", "public", "--vkey", vkey, "--state", "mon", env=env)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.splitlines()[-1] == (
+        "checked 0 new entries up to size 1; 1 more not re-verified: of types this "
+        "installation cannot check (only their encoding, if their plugin is installed)")
 
 
 @pytest.mark.parametrize(("claim", "what"), [

@@ -133,6 +133,10 @@ def monitor(
             unchecked = (f" ({result.signatures_not_rechecked} signed over the whole artifact: "
                          "their key checked, their signature not, as that needs the artifact)"
                          if result.signatures_not_rechecked else "")
+            if result.entries_not_reverified:
+                unchecked += (f"; {result.entries_not_reverified} more not re-verified: of "
+                              "types this installation cannot check (only their encoding, if "
+                              "their plugin is installed)")
             click.echo(f"checked {result.entries_checked} new entries up to size "
                        f"{result.new_size}{unchecked}", err=True)
         code = max(code, result.exit_code)

@@ -280,7 +280,7 @@ def policed_log_batch(docs: Sequence[bytes], policy: X509Policy) -> list[LogEntr
     return results
 
 
-EntryCheck = tuple[str, object, bool]
+EntryCheck = tuple[str, object, bool | None]  # (status, keys or reason, signature re-checked)
 """A monitor's verdict on one logged entry: ("ok", its search keys lowercased, whether its
 signature itself was re-checked), ("unknown" | "malformed" | "bad", the reason, False)."""
 

@@ -95,6 +95,9 @@ class MonitorResult:
     # of which the signature covers the whole artifact (OpenPGP, signify, …): checked to be
     # the logged key's, not re-verified (that needs the artifact, which the log never holds)
     signatures_not_rechecked: int = 0
+    # not counted in entries_checked: of a type this installation cannot re-verify (reported
+    # as ``unverified``), or whose plugin has no ``verify_entry`` (only their encoding checked)
+    entries_not_reverified: int = 0
     events: list[dict[str, Any]] = field(default_factory=list)
     misbehaviour: list[dict[str, Any]] = field(default_factory=list)
 
@@ -431,7 +434,6 @@ class Monitor:
                 self._misbehaved(p, kind, reason, {"served.checkpoint": p.note, "bundle": raw},
                                  i)
                 continue
-            p.result.entries_checked += 1
             self._report_entry(p, i, entry, extra, next(verdicts), reader)
 
     def _bundles(self, wanted: list[tuple[int, int]]) -> list[tuple[str, bytes, int, bool]]:
@@ -492,6 +494,10 @@ class Monitor:
         from tlog.entries import decode_entry
 
         status, detail, rechecked = verdict
+        if status == "unknown" or rechecked is None:
+            p.result.entries_not_reverified += 1
+        else:
+            p.result.entries_checked += 1
         if status == "unknown":
             event = {"event": "unverified", "index": i, "leaf_hash": leaf.hex(),
                      "reason": f"not re-verified: {detail}; install the log's entry-type plugin"}
@@ -505,7 +511,7 @@ class Monitor:
             self._misbehaved(p, kind, f"logged entry {what}: {detail}", {
                 f"entry-{i}.bundle.json": format_bundle(ProofBundle(i, entry, proof, p.note))}, i)
             return
-        if not rechecked:
+        if rechecked is False:
             p.result.signatures_not_rechecked += 1
         keys = set(detail)
         hits = sorted(self.watch & keys) + self._identity_hits(keys)

@@ -268,10 +268,11 @@ def verify_entry(entry: bytes) -> None:
     recheck_entry(entry)
 
 
-def recheck_entry(entry: bytes) -> tuple[list[str], bool]:
+def recheck_entry(entry: bytes) -> tuple[list[str], bool | None]:
     """``verify_entry``, and in the same reading of the entry what a monitor needs next: its
     search keys, and whether its signature itself was re-checked
-    (``signature_checked_by_entry``)."""
+    (``signature_checked_by_entry``); None if its type has no ``verify_entry``, so nothing
+    but its encoding was."""
     if not isinstance(entry, bytes | bytearray):
         raise MalformedError("expected entry bytes", field="entry")
     raw = bytes(entry)
@@ -285,5 +286,7 @@ def recheck_entry(entry: bytes) -> tuple[list[str], bool]:
     if check is not None:
         _guard(t, "verify", lambda: check(raw))
     keys = _guard(t, "search keys", lambda: list(t.search_keys(raw)))
+    if check is None:
+        return keys, None
     by_entry = getattr(t, "signature_checked_by_entry", None)
-    return keys, bool(by_entry(raw)) if by_entry is not None else check is not None
+    return keys, bool(by_entry(raw)) if by_entry is not None else True
