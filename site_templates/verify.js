@@ -103,8 +103,8 @@
     const lines = note.slice(cut + 2, -1).split("\n");
     const pub = await ed25519(key.pub);
     let signed = false;
-    const cosigners = [], unverified = [];
-    for (const line of lines) {
+    const cosigners = [], unverified = [], failed = [];  // failed: a listed witness's name and
+    for (const line of lines) {  // key id over a signature that does not verify
       if (!line.startsWith("\u2014 ")) throw new VerifyError("checkpoint: bad signature line");
       const [name, b64] = line.slice(2).split(" ");
       let raw;
@@ -117,8 +117,10 @@
       }
       const w = witnesses.find((k) => k.name === name && equal(raw.slice(0, 4), k.id));
       const time = w ? await checkCosignature(w, raw, text) : null;
-      if (time === null) unverified.push(name);
-      else if (!cosigners.some((c) => c.name === name)) cosigners.push({ name, time });
+      if (time === null) {
+        unverified.push(name);
+        if (w) failed.push(name);
+      } else if (!cosigners.some((c) => c.name === name)) cosigners.push({ name, time });
     }
     if (!signed) throw new VerifyError("checkpoint: not signed by the log's key");
     const body = text.split("\n");
@@ -129,7 +131,7 @@
     if (cosigners.length < threshold) {
       throw new VerifyError(`checkpoint: needs ${threshold} witness cosignatures, ${cosigners.length} verified`);
     }
-    return { size: Number(body[1]), root, cosigners, unverified };
+    return { size: Number(body[1]), root, cosigners, unverified, failed };
   }
 
   // ----- tiles (c2sp.org/tlog-tiles) -----
@@ -500,7 +502,7 @@
     }
     return { ok: true, index, size: cp.size, leafHash: hex(leaf), root: hex(cp.root), entry,
              proof, note: opened ? opened.note : undefined,
-             cosigners: cp.cosigners, unverified: cp.unverified, trust, key };
+             cosigners: cp.cosigners, unverified: cp.unverified, failed: cp.failed, trust, key };
   }
 
   // The indexes the static index (index/manifest/<size>) names for a 32-byte key: a leaf

@@ -48,12 +48,14 @@ def page(witnessed: Any) -> Iterator[Any]:
     yield from chromium()
 
 
-def _open(browser: Any, url: str) -> tuple[str, str, str]:
+def _open(browser: Any, url: str, lines: list[str] | None = None) -> tuple[str, str, str]:
     context = browser.new_context()  # a fresh cache for each checkpoint
     tab = context.new_page()
     tab.goto(url)
     badge = _badge(tab)
     out = badge, tab.inner_text("#f-witnesses"), tab.inner_text("#f-unverified")
+    if lines is not None:  # what the page says of each signature line
+        lines += tab.eval_on_selector_all("#sigs li", "items => items.map(i => i.innerText)")
     context.close()
     return out
 
@@ -80,10 +82,13 @@ def test_only_verified_cosignatures_are_witnesses(witnessed: Any, page: Any) -> 
         raw[-1] ^= 1
         forged = f"— {name} {base64.b64encode(bytes(raw)).decode()}\n"
         cp.write_bytes(text + b"\n\n" + f"{log_line}\n{forged}".encode())
-        badge, witnesses, others = _open(page, f"{url}/entry.html?index=7")
+        said: list[str] = []
+        badge, witnesses, others = _open(page, f"{url}/entry.html?index=7", said)
         assert badge == "verified"
         assert witnesses == "none verified on this checkpoint"
         assert others == f"unverified signature by {W1}"
+        # The page has the key: the line fails with it ("this page has no key for it" before).
+        assert said[1] == f"{W1}: does not verify with the key this log lists for that witness"
         # Asked for one witness, the page refuses what `tlog verify` would refuse.
         badge, _, _ = _open(page, f"{url}/entry.html?index=7&threshold=1")
         assert badge == ("verification failed: checkpoint: needs 1 witness cosignatures, "
