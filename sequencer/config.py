@@ -56,7 +56,7 @@ from typing import Any
 
 import tomli_w
 
-from tlog.errors import ConfigError
+from tlog.errors import ConfigError, MalformedError
 from tlog.storage.files import read_toml
 
 __all__ = ["LogConfig", "SigstoreConfig", "WitnessConfig", "format_config", "load_config"]
@@ -82,6 +82,21 @@ _SCHEMA: dict[str, set[str]] = {
                  "tsa_urls", "operator"},
 }
 
+
+def _signer_key(value: str, source: str) -> str:
+    """``value`` if it is a note signer key string, else an error naming ``source``."""
+    from tlog.note import new_signer
+
+    try:
+        new_signer(value)
+    except MalformedError as e:
+        if value.count("+") == 2 and not value.startswith("PRIVATE+KEY+"):
+            raise ConfigError(f"{source}: holds a verifier key (a .pub file's), not the log's "
+                              "signer key: give the .key file `tlog keygen` wrote beside "
+                              "it") from e
+        raise ConfigError(f"{source}: not a signer key (PRIVATE+KEY+name+id+key, as "
+                          f"`tlog keygen` writes to its .key file): {e}") from e
+    return value
 
 @dataclass(frozen=True)
 class WitnessConfig:
@@ -150,17 +165,20 @@ class LogConfig:
             not self.sigstore_compatible
 
     def signer_key(self) -> str:
-        """The log's note signer key string, from the file or the environment variable."""
+        """The log's note signer key string, from the file or the environment variable,
+        checked to be one: a mistake names where it came from."""
         if self.key_env:
             value = os.environ.get(self.key_env, "").strip()
             if not value:
                 raise ConfigError(f"key.env: environment variable {self.key_env} is empty or unset")
-            return value
+            return _signer_key(value, f"key.env: environment variable {self.key_env}")
         if self.key_file:
             try:
-                return Path(self.key_file).read_text().strip()
-            except OSError as e:
-                raise ConfigError(f"key.file: cannot read {self.key_file}: {e.strerror}") from e
+                value = Path(self.key_file).read_text().strip()
+            except (OSError, UnicodeDecodeError) as e:
+                why = e.strerror if isinstance(e, OSError) else "not text"
+                raise ConfigError(f"key.file: cannot read {self.key_file}: {why}") from e
+            return _signer_key(value, f"key.file {self.key_file}")
         raise ConfigError("key: set key.file or key.env")
 
     def verifier_key(self) -> str:
@@ -356,7 +374,6 @@ def _vkey(value: str | None, p: Path) -> str | None:
     if value.startswith("PRIVATE+KEY+"):
         raise ConfigError(f"{p}: vkey: holds a private key; remove it from the file (and "
                           "rotate it if the file was shared) and give the log's .pub instead")
-    from tlog.errors import MalformedError
     from tlog.note import new_verifier
 
     try:

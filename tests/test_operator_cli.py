@@ -4,6 +4,7 @@ object and what to do, with the documented exit code, and leaves nothing half do
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -294,3 +295,33 @@ def test_init_adopts_a_log_that_has_entries(tmp_path: Path) -> None:
     assert "a log already exists there at size 3, signed by this key" in line
     res = _init(tmp_path, "--adopt", "--json")
     assert res.returncode == 0 and '"adopted": true' in res.stdout, res.stderr
+
+
+def test_a_key_in_the_wrong_place_names_where_it_came_from(tmp_path: Path) -> None:
+    """The log's .pub where its .key belongs (`tlog init --key`, key.file, key.env), and a
+    mistyped --vkey or --witness path: the error named neither the file nor the option
+    ("skey: expected 5 '+'-separated fields", "vkey: expected 3 …")."""
+    _keygen(tmp_path)
+    line = _one_line(tlog(tmp_path, "init", "--store", "public", "--origin", "op.example/log",
+                          "--key", "log.pub"), 2)
+    assert line == (f"error: key.file {tmp_path / 'log.pub'}: holds a verifier key (a .pub "
+                    "file's), not the log's signer key: give the .key file `tlog keygen` wrote "
+                    "beside it"), line
+    assert _init(tmp_path).returncode == 0
+    config = tmp_path / "tlog.toml"
+    config.write_text(config.read_text().replace('file = "log.key"', 'env = "TLOG_SIGNER_KEY"'))
+    line = _one_line(subprocess.run([str(BIN / "tlog"), "sequence"], cwd=tmp_path, text=True,
+                                    capture_output=True, timeout=120,
+                                    env={**os.environ, "TLOG_SIGNER_KEY": "garbage"}), 2)
+    assert line.startswith("error: key.env: environment variable TLOG_SIGNER_KEY: not a "
+                           "signer key (PRIVATE+KEY+name+id+key"), line
+    for option in ("--vkey", "--witness"):
+        args = ["verify", "--log", "public", "--vkey", "log.pub", "--index", "0"]
+        args += ["--witness", "w1.pub"] if option == "--witness" else []
+        if option == "--vkey":
+            args[4] = "./log.pub.typo"
+        line = _one_line(tlog(tmp_path, *args), 2)
+        typo = "./log.pub.typo" if option == "--vkey" else "w1.pub"
+        assert line == (f"error: {option} {typo!r}: no such file (in {tmp_path}), and not a "
+                        "key string (name+id+key): give the path of the key's .pub file, or "
+                        "its text"), line

@@ -50,7 +50,7 @@ def _read(path: str, what: str) -> bytes:
 
 
 def _policy(witnesses: tuple[str, ...], threshold: int | None) -> WitnessPolicy:
-    return witness_policy([key_arg(w) for w in witnesses], threshold)
+    return witness_policy([key_arg(w, "--witness") for w in witnesses], threshold)
 
 
 def _trust(state: str | None) -> TrustStore:

@@ -13,13 +13,19 @@ from tlog.errors import ConfigError
 __all__ = ["key_arg", "keygen", "write_key_pair"]
 
 
-def key_arg(value: str) -> str:
-    """A verifier key given inline or as the path of a file holding it (every ``--vkey``)."""
+def key_arg(value: str, option: str = "--vkey") -> str:
+    """A verifier key given inline or as the path of a file holding it (every ``--vkey``);
+    neither (no file there, and no '+' as every key string has: a mistyped path) is an error
+    naming ``option``."""
     if value and os.path.isfile(value):
         try:
             return Path(value).read_text().strip()
         except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"cannot read key file {value}: {e}") from e
+            raise ConfigError(f"{option}: cannot read key file {value}: {e}") from e
+    if "+" not in value:
+        where = "" if os.path.isabs(value) else f" (in {os.getcwd()})"
+        raise ConfigError(f"{option} {value!r}: no such file{where}, and not a key string "
+                          "(name+id+key): give the path of the key's .pub file, or its text")
     return value.strip()
 
 
