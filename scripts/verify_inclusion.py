@@ -409,6 +409,8 @@ def lookup(log: Log, size: int, key: bytes) -> list[int]:
     index, 40 bytes). Each level is read by one range request of the block its fence keys
     (every stride-th record's first 8 bytes, in the manifest) leave. Candidates only: the
     caller checks each entry's leaf hash."""
+    if not size:  # an empty tree holds nothing, and a new log has no index yet
+        return []
     data = log.get(f"index/manifest/{size}")
     if data is None:
         raise Unreadable(f"index/manifest/{size}: the log has no index for its tree size")

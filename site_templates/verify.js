@@ -511,6 +511,7 @@
   // caller checks each entry.
   async function indexLookup(key, opened, base) {
     const { get, cp } = opened;
+    if (!cp.size) return [];  // an empty tree holds nothing, and a new log has no index yet
     const mpath = `index/manifest/${cp.size}`;
     let shard, version;
     try {

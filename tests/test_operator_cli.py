@@ -4,6 +4,7 @@ object and what to do, with the documented exit code, and leaves nothing half do
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -325,3 +326,22 @@ def test_a_key_in_the_wrong_place_names_where_it_came_from(tmp_path: Path) -> No
         assert line == (f"error: {option} {typo!r}: no such file (in {tmp_path}), and not a "
                         "key string (name+id+key): give the path of the key's .pub file, or "
                         "its text"), line
+
+
+def test_an_empty_log_has_nothing_to_find(tmp_path: Path) -> None:
+    """A log just created (size 0, no index yet): a search finds nothing (exit 0) and a leaf
+    hash is not included yet (exit 1); both failed with "index/manifest/0: not found", which
+    no retry mends until something is logged."""
+    _keygen(tmp_path)
+    assert _init(tmp_path).returncode == 0
+    base = ["--log", "public", "--vkey", "log.pub"]
+    res = tlog(tmp_path, "search", *base, "--identity", "a@b.example", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["matches"] == [] and json.loads(res.stdout)["tree_size"] == 0
+    res = tlog(tmp_path, "get", *base, "--state", "trust", "--leaf-hash", "ab" * 32)
+    assert res.returncode == 1 and "not included yet" in res.stderr, res.stderr
+    script = Path(__file__).resolve().parent.parent / "scripts" / "verify_inclusion.py"
+    res = subprocess.run([sys.executable, "-I", str(script), str(tmp_path / "public"),
+                          (tmp_path / "log.pub").read_text().strip(), "--leaf-hash", "ab" * 32],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 3 and "tree size 0" in res.stderr, res.stderr

@@ -357,6 +357,8 @@ class LogClient:
         of the tree ``cp`` names, or of the latest one when that was deleted
         (``index_keep``)."""
         path, size = manifest_path(cp.size), cp.size
+        if not size:  # an empty tree holds nothing to find, and a new log has no index yet
+            return [], path
         try:
             try:
                 data = self.store.get(path)  # type: ignore[attr-defined]
