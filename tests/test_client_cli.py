@@ -88,6 +88,14 @@ def test_verify_by_index_and_by_entry_file(cli: CLI) -> None:
     assert cli.run("verify", *cli.base(), "--index", "299")[0] == 0
     code, _, err = cli.run("verify", *cli.base(), "--index", "300")
     assert code == 3 and "entry 300 is not in the log" in err
+    # `tlog get` of it: not included yet (exit 1, as --leaf-hash), not a failed check (3).
+    code, _, err = cli.run("get", *cli.base(), "--index", "300")
+    assert code == 1 and "entry 300 is not in the log yet" in err
+    # No log there at all: "not found … try again" (1) for verify as for every command; it
+    # was exit 3, which scripts read as tampering.
+    code, _, err = cli.run("verify", "--log", str(cli.tmp / "nope"), *cli.base(log=False)[:2],
+                           "--index", "0")
+    assert code == 1 and err.startswith("error: no checkpoint at "), err
     (cli.tmp / "e.bin").write_bytes(cli.log.entries[42])
     code, out, _ = cli.run("verify", *cli.base(), "--entry", str(cli.tmp / "e.bin"))
     assert code == 0 and out.startswith("verified: entry 42 ")

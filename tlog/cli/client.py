@@ -311,8 +311,10 @@ def verify(indexes: str | None, leaf_hashes: str | None, bundle_file: str | None
         raise click.UsageError("give --artifact/--signature/--public-key, --dsse, --link, "
                                "--submission, --entry, --index or --bundle")
     client = _client(opts)
+    cp = client.checkpoint()  # no log there: "not found, try again" (1), as every command says
     try:
-        v = client.entry(index) if index is not None else client.find(merkle.leaf_hash(held or b""))
+        v = (client.entry(index, cp) if index is not None
+             else client.find(merkle.leaf_hash(held or b""), cp))
     except NotFoundError as e:  # for a verifier, "not in the log" is the check failing
         raise VerificationError(str(e)) from e
     if held is not None and v.entry != held:

@@ -315,7 +315,7 @@ class LogClient:
         if not isinstance(index, int) or index < 0:
             raise ConfigError(f"index must be a non-negative integer, got {index!r}")
         if index >= cp.size:
-            raise VerificationError(f"entry {index} is not in the log: its tree size is {cp.size}")
+            raise NotFoundError(f"entry {index} is not in the log yet: its tree size is {cp.size}")
         bundle = bundle_for(index, cp.size)
         if not self.source.has(bundle):  # fetch the bundle and the proof's tiles in one go
             planner = Planner(cp.size)
