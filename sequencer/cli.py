@@ -87,6 +87,10 @@ def init(
         raise ConfigError(f"{cfg_file} exists; use --force to overwrite it")
     store_url = _location(store)
     queue_url = _location(queue) if queue else _sibling(store_url)
+    for option, url in (("--store", store_url), ("--queue", queue_url)):
+        if "://" not in url and Path(url).exists() and not Path(url).is_dir():
+            raise ConfigError(f"{option} {url}: a file, not a folder: a folder log's "
+                              "store and queue are folders (created if missing)")
     if _inside(queue_url, store_url):
         if not public_queue:
             raise ConfigError(

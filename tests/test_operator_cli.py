@@ -345,3 +345,23 @@ def test_an_empty_log_has_nothing_to_find(tmp_path: Path) -> None:
                           (tmp_path / "log.pub").read_text().strip(), "--leaf-hash", "ab" * 32],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 3 and "tree size 0" in res.stderr, res.stderr
+
+
+def test_init_on_a_file_says_it_is_not_a_folder(tmp_path: Path) -> None:
+    """`tlog init --store FILE` (or --queue): one line naming the option, exit 2; it was a
+    NotADirectoryError traceback."""
+    _keygen(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    line = _one_line(tlog(tmp_path, "init", "--store", "afile", "--origin", "op.example/log",
+                          "--key", "log.key"), 2)
+    assert line == (f"error: --store {tmp_path / 'afile'}: a file, not a folder: a folder "
+                    "log's store and queue are folders (created if missing)")
+    line = _one_line(tlog(tmp_path, "init", "--store", "public", "--queue", "afile",
+                          "--origin", "op.example/log", "--key", "log.key"), 2)
+    assert line.startswith(f"error: --queue {tmp_path / 'afile'}: a file, not a folder")
+    # A config edited to point at it: one line (exit 1), no traceback.
+    assert _init(tmp_path).returncode == 0
+    config = tmp_path / "tlog.toml"
+    config.write_text(config.read_text().replace('store = "public"', 'store = "afile"'))
+    line = _one_line(tlog(tmp_path, "sequence"), 1)
+    assert line.endswith("afile: no log here yet (no sequencer/lock); run `tlog init` first")

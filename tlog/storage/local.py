@@ -300,8 +300,13 @@ class LocalStore:
     @contextlib.contextmanager
     def _locked(self, key: str) -> Iterator[None]:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path.parent / f".lock-{path.name}", "a") as lock:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock = open(path.parent / f".lock-{path.name}", "a")  # noqa: SIM115 (closed below)
+        except OSError as e:  # the folder is a file, or not ours to write
+            where = " (is the log's folder a file?)" if isinstance(e, NotADirectoryError) else ""
+            raise StoreError(f"cannot lock: {e.strerror}{where}", key=key) from e
+        with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield
