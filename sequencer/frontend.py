@@ -27,7 +27,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -358,7 +358,8 @@ class Frontend:
         if self.files is not None:
             routes.append(Mount("/", StaticFiles(directory=self.files), name="files"))
 
-        async def lifespan(app: Starlette) -> Any:
+        @contextlib.asynccontextmanager  # a bare async generator is deprecated (Starlette)
+        async def lifespan(app: Starlette) -> AsyncIterator[None]:
             self.start()
             yield
             await run_in_threadpool(self.shutdown)

@@ -63,7 +63,9 @@ def serving(cwd: Path, *args: str, env: dict[str, str] | None = None,
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)  # uvicorn re-raises the signal once it has shut down
         out.close()
-        assert "stopped at a batch boundary" in log.read_text()
+        text = log.read_text()
+        assert "stopped at a batch boundary" in text
+        assert "Warning" not in text, text  # a StarletteDeprecationWarning was printed
 
 
 def _request(key: Any, cert: Any, artifact: bytes) -> dict[str, Any]:
@@ -449,3 +451,25 @@ def test_the_sequencing_thread_outlives_an_oserror(tmp_path: Path) -> None:
 
     assert asyncio.run(drive()) == 3
     assert frontend.stats["runs"] >= 1
+
+
+def test_a_busy_port_is_one_line_not_a_servers_log(tmp_path: Path) -> None:
+    """`tlog serve` and `tlog witness serve` on an address another server holds: one line
+    naming --listen, exit 2; it was uvicorn's startup banner, its log lines and exit 3."""
+    import socket
+
+    tlog(tmp_path, "keygen", HOST, "--out", "log")
+    tlog(tmp_path, "init", "--store", "public", "--origin", HOST, "--key", "log.key")
+    tlog(tmp_path, "witness", "keygen", "witness.serve.test/w1", "--out", "w1")
+    with socket.socket() as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        where = f"127.0.0.1:{busy.getsockname()[1]}"
+        for command in (["serve"], ["witness", "serve"]):
+            res = subprocess.run([str(BIN / "tlog"), *command, "--listen", where], cwd=tmp_path,
+                                 capture_output=True, text=True, timeout=60)
+            assert res.returncode == 2, (command, res.stderr)
+            assert res.stderr.splitlines() == [
+                f"error: --listen {where}: Address already in use (another server there? give "
+                "another address or port)"], (command, res.stderr)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -144,8 +145,19 @@ def write_output(output: str, data: bytes) -> bool:
 
 
 def listen_address(listen: str) -> tuple[str, int]:
-    """``--listen host:port`` (``[::1]:port`` for IPv6) as (host, port)."""
+    """``--listen host:port`` (``[::1]:port`` for IPv6) as (host, port), checked to be free:
+    a server's own failure to bind is a page of log lines and exit 3."""
     host, sep, port = listen.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f'--listen: expected "host:port", got {listen!r}')
-    return host.strip("[]") or "127.0.0.1", int(port)
+    address = host.strip("[]") or "127.0.0.1", int(port)
+    try:
+        (family, kind, proto, _, where), *_ = socket.getaddrinfo(
+            *address, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        with socket.socket(family, kind, proto) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+            s.bind(where)
+    except OSError as e:  # gaierror included
+        raise ConfigError(f"--listen {listen}: {e.strerror or e} (another server there? give "
+                          "another address or port)") from e
+    return address
