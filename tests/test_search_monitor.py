@@ -684,3 +684,16 @@ def test_monitor_interval_outlives_a_log_that_is_away_for_a_poll(tmp_path: Path)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
+
+
+def test_monitor_watch_key_that_is_not_a_key_names_the_file(tmp_path: Path) -> None:
+    """`--watch-key app.tgz` (the artifact for the key): one line naming the option and the
+    file, exit 2; it said only "public_key: not a PEM…"."""
+    skey, vkey = generate_key("mon.example/log")
+    _publish(tmp_path / "public", _entries(3), "mon.example/log", skey)
+    (tmp_path / "app.tgz").write_bytes(b"not a key")
+    res = _monitor(str(tmp_path / "public"), vkey, tmp_path / "st", "--watch-key",
+                   str(tmp_path / "app.tgz"))
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith(f"error: --watch-key {tmp_path / 'app.tgz'}: not a public key "
+                                 "file ("), res.stderr

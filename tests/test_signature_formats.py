@@ -235,3 +235,36 @@ def test_monitors_recheck_what_the_entry_allows(logged: tuple[Path, str, list[Si
             body["spec"]["digests"][other] = "00" * (len(body["spec"]["digests"][other]) // 2)
             with pytest.raises(VerificationError, match="does not verify over the logged"):
                 verify_entry(canonical_json(body))
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("ssh", "error: --signature: not an SSH signature, which --public-key (an SSH key) "
+     "checks: is the file whole?"),
+    ("gpg binary", "error: --signature: not an OpenPGP signature, which --public-key (an "
+     "OpenPGP key) checks: is the file whole?"),
+    ("minisign", "error: signature.signature: not a minisign signature: "),
+])
+def test_a_truncated_signature_is_blamed_on_the_signature(
+        logged: tuple[Path, str, list[Signed]], name: str, expected: str) -> None:
+    """A signature file cut short, with the key that would check it: the error names the
+    signature and the tool, where it blamed the key ("--public-key: not a PEM, DER or base64
+    DER key") or called a minisign file a signify one."""
+    work = logged[0]
+    s = _case(logged, name)
+    cut = work / f"cut-{s.signature}"
+    data = (work / s.signature).read_bytes()
+    cut.write_bytes(data[: 20 if name != "minisign" else data.index(b"\ntrusted comment")])
+    res = tlog(work, "submit", "--queue", "public-queue", "--artifact", "artifact.tgz",
+               "--signature", str(cut), "--public-key", s.key)
+    assert res.returncode == 2 and res.stderr.startswith(expected), res.stderr
+    assert len(res.stderr.splitlines()) == 1
+
+
+def test_a_gnupg_keybox_is_not_a_key_file(logged: tuple[Path, str, list[Signed]]) -> None:
+    work = logged[0]
+    res = tlog(work, "submit", "--queue", "public-queue", "--artifact", "artifact.tgz",
+               "--signature", _case(logged, "gpg binary").signature, "--public-key",
+               str(work / "gnupg" / "pubring.kbx"))
+    assert res.returncode == 2 and res.stderr == (
+        "error: --public-key: a GnuPG keybox (pubring.kbx) is GnuPG's own store, not a key "
+        "file: give an exported key (gpg --export --armor KEYID)\n"), res.stderr

@@ -13,7 +13,7 @@ import click
 
 from tlog.cli.keys import key_arg
 from tlog.cli.options import log_option, vkey_option
-from tlog.errors import StoreError
+from tlog.errors import ConfigError, MalformedError, StoreError
 
 __all__ = ["monitor"]
 
@@ -101,8 +101,15 @@ def monitor(
     from tlog.entries.signature import key_query_of
     from tlog.storage import open_store
 
-    keys = [key_query_of(data) or key_search_key(data)
-            for data in (Path(k).read_bytes() for k in watch_keys)]
+    keys = []
+    for k in watch_keys:
+        try:
+            data = Path(k).read_bytes()
+            keys.append(key_query_of(data) or key_search_key(data))
+        except OSError as e:
+            raise ConfigError(f"--watch-key {k}: cannot read it: {e.strerror}") from e
+        except MalformedError as e:  # an artifact or a signature given for the key
+            raise ConfigError(f"--watch-key {k}: not a public key file ({e})") from e
     mon = Monitor(
         open_store(log), key_arg(vkey), state_dir, watch_keys=keys, watch_digests=watch_digests,
         watch_identities=watch_identities, watch_issuers=watch_issuers,

@@ -162,6 +162,13 @@ def build_signature(artifact: bytes, signature: bytes, key: bytes, fmt: str,
     return doc
 
 
+_TOOLS = {"ssh": "an SSH", "openpgp": "an OpenPGP", "minisign": "a minisign",
+          "signify": "a signify"}
+_LOOKS = {"ssh": "ssh-keygen -Y sign writes -----BEGIN SSH SIGNATURE----- and its end line",
+          "openpgp": "a detached signature, armored or binary",
+          "minisign": "a .minisig has four lines", "signify": "a .sig has two lines"}
+
+
 def build_statement(
     artifact: bytes | None,
     digest: str | None,
@@ -178,9 +185,18 @@ def build_statement(
     (OpenPGP, SSH, minisign, signify; ``fmt``, else read off the signature file) becomes a
     ``signature`` submission, a pure Ed25519 signature over the artifact too; any other a
     ``hashedrekord``."""
-    from tlog.entries.signature import detect_format
+    from tlog.entries.signature import detect_format, key_format
 
+    held, named = key_format(key), fmt
     fmt = fmt or detect_format(signature)
+    if held == "keybox":
+        raise ConfigError("--public-key: a GnuPG keybox (pubring.kbx) is GnuPG's own store, "
+                          "not a key file: give an exported key (gpg --export --armor KEYID)")
+    if not named and fmt in ("minisign", "signify") and held in ("minisign", "signify"):
+        fmt = held  # their files look alike; the key's comment names the tool
+    if not fmt and held and not certificate:
+        raise ConfigError(f"--signature: not {_TOOLS[held]} signature, which --public-key "
+                          f"({_TOOLS[held]} key) checks: is the file whole? ({_LOOKS[held]})")
     if fmt and fmt != "hashedrekord":
         if artifact is None:
             raise ConfigError(f"a {fmt} signature is checked against the artifact: give "

@@ -356,6 +356,24 @@ def detect_format(signature: bytes) -> str | None:
     return None
 
 
+_SSH_KEY = re.compile(rb"(^|\s)(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-\S+)\s+AAAA")
+
+
+def key_format(key: bytes) -> str | None:
+    """The tool a public-key file is for, where its bytes say it: ``ssh`` (a key or an
+    allowed_signers line), ``openpgp``, ``minisign``, ``signify``, or ``keybox`` (GnuPG's own
+    store, not a key file); None for PEM, DER or a certificate (``hashedrekord``)."""
+    if key[8:12] == b"KBXf":
+        return "keybox"
+    head = key.lstrip()[:200]
+    if head.startswith(b"-----BEGIN PGP PUBLIC KEY BLOCK-----") or head[:1] in (
+            b"\x98", b"\x99", b"\x9a", b"\xc6"):
+        return "openpgp"  # armored, or a binary public-key packet
+    if head.startswith(b"untrusted comment:"):
+        return "minisign" if b"minisign" in head.split(b"\n", 1)[0] else "signify"
+    return "ssh" if _SSH_KEY.search(head.split(b"\n", 1)[0]) else None
+
+
 def prehash_of(fmt: str, signature: bytes) -> str | None:
     """The digest a prehashed signature signs (``sha512``, ``sha256``, ``blake2b512``), or None
     for a scheme that signs the whole message."""
