@@ -367,6 +367,10 @@ def add_witness(name: str | None, url: str, vkey: str, threshold: int | None,
     from tlog.cosignature import CosignatureVerifier, parse_any_verifier
     from tlog.errors import MalformedError
 
+    from .config import witness_url_problem
+
+    if problem := witness_url_problem(url):
+        raise ConfigError(f"--url: {problem}")
     cfg = load_config(config_path)
     text = key_arg(vkey)
     try:

@@ -59,7 +59,8 @@ import tomli_w
 from tlog.errors import ConfigError, MalformedError
 from tlog.storage.files import read_toml
 
-__all__ = ["LogConfig", "SigstoreConfig", "WitnessConfig", "format_config", "load_config"]
+__all__ = ["LogConfig", "SigstoreConfig", "WitnessConfig", "format_config", "load_config",
+           "witness_url_problem"]
 
 DEFAULT_BATCH = 10_000
 DEFAULT_INDEX_KEEP = 64  # batches: hours of a cron schedule, minutes of a busy daemon
@@ -81,6 +82,20 @@ _SCHEMA: dict[str, set[str]] = {
     "sigstore": {"write_url", "ca_chains", "ctlog_keys", "tsa_chains", "ca_urls", "oidc_urls",
                  "tsa_urls", "operator"},
 }
+
+
+def witness_url_problem(url: str) -> str | None:
+    """What is wrong with a witness's URL, if anything: it must be http(s)://host[…]."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError as e:
+        return f"{url!r} is not a URL ({e})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{url!r} is not an http(s)://host URL (the witness's address)"
+    return None
 
 
 def _signer_key(value: str, source: str) -> str:
@@ -254,6 +269,8 @@ def _load(p: Path) -> LogConfig:
         for k in ("name", "url", "vkey"):
             if not isinstance(w.get(k), str) or not w[k]:
                 raise ConfigError(f"{p}: witnesses[{i}].{k}: required string is missing")
+        if problem := witness_url_problem(w["url"]):
+            raise ConfigError(f"{p}: witnesses[{i}].url: {problem}")
         witnesses.append(WitnessConfig(w["name"], w["url"], w["vkey"]))
     key_file = _get(key, "file", str, "key.")
     batch = _get(seq, "batch_size", int, "sequencer.", DEFAULT_BATCH)

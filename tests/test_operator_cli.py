@@ -365,3 +365,25 @@ def test_init_on_a_file_says_it_is_not_a_folder(tmp_path: Path) -> None:
     config.write_text(config.read_text().replace('store = "public"', 'store = "afile"'))
     line = _one_line(tlog(tmp_path, "sequence"), 1)
     assert line.endswith("afile: no log here yet (no sequencer/lock); run `tlog init` first")
+
+
+def test_a_witness_url_that_is_not_one_is_refused_when_added(tmp_path: Path) -> None:
+    """`tlog config add-witness --url not-a-url` wrote it and exited 0; the next sequencing run
+    failed with "unreachable (MissingSchema)", exit 4. A config edited by hand so is refused
+    when read (exit 2, naming the file and the key)."""
+    _keygen(tmp_path)
+    assert _init(tmp_path).returncode == 0
+    assert tlog(tmp_path, "witness", "keygen", "w.example/w1", "--out", "w1").returncode == 0
+    before = (tmp_path / "tlog.toml").read_text()
+    line = _one_line(tlog(tmp_path, "config", "add-witness", "--url", "not-a-url", "--vkey",
+                          "w1.pub"), 2)
+    assert line == ("error: --url: 'not-a-url' is not an http(s)://host URL (the witness's "
+                    "address)"), line
+    assert (tmp_path / "tlog.toml").read_text() == before
+    assert tlog(tmp_path, "config", "add-witness", "--url", "http://127.0.0.1:9", "--vkey",
+                "w1.pub").returncode == 0
+    config = tmp_path / "tlog.toml"
+    config.write_text(config.read_text().replace("http://127.0.0.1:9", "127.0.0.1:9"))
+    line = _one_line(tlog(tmp_path, "sequence"), 2)
+    assert line == ("error: tlog.toml: witnesses[0].url: '127.0.0.1:9' is not an "
+                    "http(s)://host URL (the witness's address)"), line
