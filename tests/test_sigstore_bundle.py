@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from sigstore.errors import VerificationError as SigstoreVerificationError
 from sigstore.models import Bundle, InvalidBundle, TransparencyLogEntry, TrustedRoot
 from sigstore.verify import Verifier
@@ -489,3 +489,28 @@ def test_a_file_with_a_media_type_is_read_as_a_sigstore_bundle(log: dict[str, An
     res = tlog(log["work"], "verify", "--vkey", "log.pub", "--bundle", str(tmp_path / "b.json"))
     assert res.returncode == 2 and "unknown member" not in res.stderr, res.stderr
     assert ("not a Sigstore bundle" in res.stderr or "verificationMaterial" in res.stderr)
+
+
+def test_a_sigstore_bundle_of_an_entry_it_cannot_be_says_why(log: dict[str, Any],
+                                                              tmp_path: Path) -> None:
+    """`--format sigstore` of an entry of another type: one line saying what goes with what
+    (it was "entry.spec.hashedRekordV002: missing (expected an object)")."""
+    import shutil
+
+    work = tmp_path / "copy"  # the module's log stays as the other tests know it
+    shutil.copytree(log["work"], work)
+    data = b"release 9\n"
+    (work / "r9.txt").write_bytes(data)
+    key = ed25519.Ed25519PrivateKey.generate()
+    (work / "r9.sig").write_bytes(key.sign(data))
+    (work / "r9.pub").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    ok(work, "submit", "--queue", "public-queue", "--artifact", "r9.txt", "--signature",
+       "r9.sig", "--public-key", "r9.pub")  # pure Ed25519 over the file: a signature entry
+    size = json.loads(ok(work, "sequence", "--json").splitlines()[-1])["size"]
+    res = tlog(work, "bundle", "--log", "public", "--vkey", "log.pub", "--format", "sigstore",
+               "-o", "-", "--index", str(size - 1))
+    assert res.returncode == 2 and res.stderr == (
+        f"error: entry {size - 1} is a signature entry: --format sigstore makes a Sigstore "
+        "bundle of a hashedrekord entry (with --dsse-envelope, of one a DSSE envelope's "
+        "signature made); --format json or tlog-proof carry any entry\n"), res.stderr

@@ -464,6 +464,13 @@ def _sigstore_bundle(v: VerifiedEntry, vkey: str, envelope_file: str | None,
     from tlog.entries.hashedrekord import logged_parts
     from tlog.sigstore import format_sigstore_bundle, log_id, parse_dsse_envelope
 
+    kind, _ = _decode(v.entry)
+    if not envelope_file and kind != "hashedrekord":
+        raise ConfigError(
+            f"entry {v.index} is {'a ' + kind if kind else 'an unreadable'} entry: --format "
+            "sigstore makes a Sigstore bundle of a hashedrekord entry (with --dsse-envelope, "
+            "of one a DSSE envelope's signature made); --format json or tlog-proof carry any "
+            "entry")
     envelope = None
     if envelope_file:
         try:
