@@ -212,7 +212,14 @@ def test_trust_state_is_not_a_cache_and_can_be_shown_and_forgotten(
     res = subprocess.run([sys.executable, "-m", "tlog.cli", "trust", "forget",
                           "example.com/testlog"], input="n\n", capture_output=True, text=True,
                          env=dict(os.environ))
-    assert res.returncode != 0 and "Aborted" in res.stderr  # asked, and refused
+    # Asked, and refused: a documented code (2, as any input that stops a command), not 130.
+    assert res.returncode == 2, res.stderr
+    no_answer = subprocess.run([sys.executable, "-m", "tlog.cli", "trust", "forget",
+                                "example.com/testlog"], input="", capture_output=True, text=True,
+                               env=dict(os.environ))
+    assert no_answer.returncode == 2, no_answer.stderr
+    assert res.stderr.endswith("error: not confirmed: nothing forgotten (--yes skips the "
+                               "question)\n"), res.stderr
     code, out, _ = cli.run("trust", "forget", "example.com/testlog", "--yes")
     assert code == 0 and out.startswith("forgot ")
     code, out, _ = cli.run("trust", "show", "--json")

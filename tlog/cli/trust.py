@@ -66,9 +66,14 @@ def forget(origin: str, state: str | None, yes: bool, as_json: bool) -> None:
     if not known:
         raise ConfigError(f"no trusted state for {origin} in {store.root}")
     if not yes:
-        click.confirm(f"forget the trusted checkpoint of {origin} (size "
-                      f"{_size(known[0]['size'])}), so that the next check trusts on first use?",
-                      abort=True)
+        try:
+            confirmed = click.confirm(
+                f"forget the trusted checkpoint of {origin} (size {_size(known[0]['size'])}), "
+                "so that the next check trusts on first use?", err=True)
+        except click.exceptions.Abort:  # no answer (end of input)
+            confirmed = False
+        if not confirmed:
+            raise ConfigError("not confirmed: nothing forgotten (--yes skips the question)")
     folders = [str(f) for f in store.forget(origin)]
     if as_json:
         click.echo(json.dumps({"origin": origin, "forgotten": folders}, indent=2))
