@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -387,3 +389,28 @@ def test_a_witness_url_that_is_not_one_is_refused_when_added(tmp_path: Path) -> 
     line = _one_line(tlog(tmp_path, "sequence"), 2)
     assert line == ("error: tlog.toml: witnesses[0].url: '127.0.0.1:9' is not an "
                     "http(s)://host URL (the witness's address)"), line
+
+
+def test_every_help_example_keeps_its_lines() -> None:
+    """The examples in every command's --help are printed as written: a lone backslash at a
+    line's end in a docstring swallowed the newline, and `tlog monitor --help` printed two
+    example lines as one, joined by a run of spaces."""
+    import click
+
+    from tlog.cli import cli
+
+    def walk(cmd: click.Command, path: list[str]) -> Iterator[tuple[str, str]]:
+        ctx = click.Context(cmd, info_name=" ".join(path))
+        yield " ".join(path), cmd.get_help(ctx)
+        if isinstance(cmd, click.Group):  # commands load lazily: ask for each by name
+            for name in cmd.list_commands(ctx):
+                sub = cmd.get_command(ctx, name)
+                assert sub is not None, name
+                yield from walk(sub, [*path, name])
+
+    helps = dict(walk(cli, ["tlog"]))
+    assert {"tlog monitor", "tlog witness serve", "tlog config add-witness"} <= set(helps)
+    joined = [(name, line) for name, text in helps.items()
+              for line in text.splitlines()
+              if line.lstrip().startswith("tlog ") and re.search(r"\S {6,}--", line)]
+    assert not joined, joined

@@ -92,7 +92,7 @@ def monitor(
     Examples:
       tlog monitor --log https://log.example/ --vkey "$(cat log.pub)" --state .mon \\
           --watch-key release-signing.pub --json
-      tlog monitor … --watch-identity '.*@example\\.com' \
+      tlog monitor … --watch-identity '.*@example\\.com' \\
           --watch-issuer https://token.actions.githubusercontent.com
       tlog monitor … --exec 'mail -s "tiledlog alert" me@example.org' --interval 300
     """
