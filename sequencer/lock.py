@@ -80,8 +80,8 @@ def read_committed(store: Any, verifier: Verifier, origin: str) -> Committed:
     try:
         lock, version = store.fetch(LOCK_KEY)
     except NotFoundError as e:
-        raise TlogError(f"{store.url}: no log here yet (no {LOCK_KEY}); run `tlog init` first"
-                        ) from e
+        raise ConfigError(f"{store.url}: no log here yet (no {LOCK_KEY}); run `tlog init` "
+                          "first") from e
     note, _ = parse_lock(lock)
     try:
         cp = parse_checkpoint(open_note(note, [verifier]).text)

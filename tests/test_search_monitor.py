@@ -697,3 +697,21 @@ def test_monitor_watch_key_that_is_not_a_key_names_the_file(tmp_path: Path) -> N
     assert res.returncode == 2, res.stderr
     assert res.stderr.startswith(f"error: --watch-key {tmp_path / 'app.tgz'}: not a public key "
                                  "file ("), res.stderr
+
+
+def test_search_digest_takes_bare_hex_as_the_site_does(tmp_path: Path) -> None:
+    """`--digest <64 hex>` is sha256 (as the search page reads it); it was "query: expected
+    sha256:<hex>…", naming no option. Anything else names --digest."""
+    skey, vkey = generate_key("search.example/log")
+    _publish(tmp_path / "public", _entries(5), "search.example/log", skey)
+    digest = hashlib.sha256(b"artifact 0").hexdigest()
+    base = [str(BIN / "tlog"), "search", "--log", str(tmp_path / "public"), "--vkey", vkey,
+            "--json", "--digest"]
+    bare, named = (subprocess.run([*base, q], capture_output=True, text=True)
+                   for q in (digest.upper(), "sha256:" + digest))
+    assert bare.returncode == 0 and named.returncode == 0, bare.stderr + named.stderr
+    assert [m["index"] for m in json.loads(bare.stdout)["matches"]] == [0, 1]
+    assert json.loads(bare.stdout)["matches"] == json.loads(named.stdout)["matches"]
+    bad = subprocess.run([*base, "abc"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --digest 'abc': expected "
+                                                         "sha256:<hex>"), bad.stderr

@@ -95,7 +95,7 @@ def search(
         elif key_fingerprint:
             query = "key:" + key_fingerprint.lower().removeprefix("key:")
         else:
-            query = digest or ""
+            query = _digest_query(digest or "")
         result = run_search(client, query)
         found, size = list(result.entries), result.size
         broken, unreadable = list(result.rejected_candidates), list(result.unreadable_candidates)
@@ -136,3 +136,17 @@ def _row(index: int, leaf: bytes, entry: bytes) -> dict[str, Any]:
             "digests": list(d.get("digests", [])),
             "key_fingerprints": list(d.get("key_fingerprints", [])),
             "name": d.get("name"), "inclusion_proven": True}
+
+
+_BARE = {64: "sha256", 96: "sha384", 128: "sha512"}  # hex digits: the algorithm, as the site
+
+
+def _digest_query(digest: str) -> str:
+    """``--digest`` as a query: ``algo:<hex>``, or bare hex of a SHA-2 length."""
+    d = digest.strip().lower()
+    if ":" not in d:
+        if len(d) not in _BARE or any(c not in "0123456789abcdef" for c in d):
+            raise ConfigError(f"--digest {digest!r}: expected sha256:<hex> (sha384:, sha512:, "
+                              "blake2b512:), or 64, 96 or 128 bare hex digits")
+        d = f"{_BARE[len(d)]}:{d}"
+    return d
