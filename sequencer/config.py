@@ -100,12 +100,17 @@ def witness_url_problem(url: str) -> str | None:
 
 def _signer_key(value: str, source: str) -> str:
     """``value`` if it is a note signer key string, else an error naming ``source``."""
-    from tlog.note import new_signer
+    from tlog.note import new_signer, new_verifier
 
     try:
         new_signer(value)
     except MalformedError as e:
-        if value.count("+") == 2 and not value.startswith("PRIVATE+KEY+"):
+        try:
+            new_verifier(value)
+            public = True
+        except MalformedError:
+            public = False
+        if public:
             raise ConfigError(f"{source}: holds a verifier key (a .pub file's), not the log's "
                               "signer key: give the .key file `tlog keygen` wrote beside "
                               "it") from e

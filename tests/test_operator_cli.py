@@ -414,3 +414,46 @@ def test_every_help_example_keeps_its_lines() -> None:
               for line in text.splitlines()
               if line.lstrip().startswith("tlog ") and re.search(r"\S {6,}--", line)]
     assert not joined, joined
+
+
+def test_a_public_key_as_signer_key_is_told_whatever_its_base64_holds(tmp_path: Path) -> None:
+    """The .pub given as the signer key is recognised as a verifier key also when its base64
+    holds a '+' (about half of all keys: they got the generic message, and the test above
+    failed one run in two)."""
+    from sequencer.config import LogConfig
+    from tlog.note import generate_key
+
+    vkey = next(v for _, v in iter(lambda: generate_key("op.example/log"), None)
+                if "+" in v.split("+", 2)[2])
+    (tmp_path / "log.pub").write_text(vkey + "\n")
+    cfg = LogConfig(origin="op.example/log", store=str(tmp_path / "public"),
+                    queue=str(tmp_path / "queue"), key_file=str(tmp_path / "log.pub"))
+    with pytest.raises(ConfigError, match=r"holds a verifier key \(a \.pub file's\)"):
+        cfg.signer_key()
+
+
+def test_the_listen_check_binds_as_the_servers_do(tmp_path: Path) -> None:
+    """`[::]:PORT` beside an IPv4 server on 0.0.0.0:PORT is free for the servers (uvicorn binds
+    IPv6 only); the check called it in use. A failure other than a busy port gets no "another
+    server there?" hint."""
+    import socket
+
+    from tlog.cli.options import listen_address
+
+    with socket.socket() as v4:
+        v4.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        v4.bind(("0.0.0.0", 0))
+        v4.listen()
+        port = v4.getsockname()[1]
+        try:
+            with socket.socket(socket.AF_INET6) as probe:
+                probe.bind(("::1", 0))
+        except OSError:
+            pytest.skip("no IPv6 on this machine")
+        assert listen_address(f"[::]:{port}") == ("::", port)
+        with pytest.raises(ConfigError, match="another server there"):
+            listen_address(f"0.0.0.0:{port}")
+    with pytest.raises(ConfigError) as e:
+        listen_address("192.0.2.1:7380")  # TEST-NET-1: no interface has it
+    assert "another server" not in str(e.value) and str(e.value).startswith(
+        "--listen 192.0.2.1:7380: "), e.value

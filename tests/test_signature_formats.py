@@ -268,3 +268,18 @@ def test_a_gnupg_keybox_is_not_a_key_file(logged: tuple[Path, str, list[Signed]]
     assert res.returncode == 2 and res.stderr == (
         "error: --public-key: a GnuPG keybox (pubring.kbx) is GnuPG's own store, not a key "
         "file: give an exported key (gpg --export --armor KEYID)\n"), res.stderr
+
+
+def test_a_minisign_signature_is_minisign_whatever_its_keys_comment(
+        logged: tuple[Path, str, list[Signed]]) -> None:
+    """A whole minisign signature (its trusted comment says so) with a key whose comment does
+    not name minisign (rsign2 writes "rsign public key"): minisign, as the signature says; the
+    key's comment decides only for a file too short to tell."""
+    work = logged[0]
+    s = _case(logged, "minisign")
+    lines = (work / s.key).read_text().splitlines()
+    (work / "rsign.pub").write_text("untrusted comment: rsign public key: 1234\n" + lines[1] + "\n")
+    res = tlog(work, "submit", "--queue", "public-queue", "--artifact", "artifact.tgz",
+               "--signature", s.signature, "--public-key", "rsign.pub", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)[0]["type"] == "signature"

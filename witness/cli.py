@@ -127,7 +127,8 @@ def serve(config: str, listen: str | None, as_json: bool) -> None:
     cfg = load_config(config)
     signer = load_signer(cfg)
     state = WitnessState(cfg.state)
-    host, port = listen_address(listen or cfg.listen)
+    host, port = listen_address(listen or cfg.listen,
+                                "--listen" if listen else f"{cfg.path}: listen")
     vkey = signer.verifier().vkey
     info = {"name": signer.name, "vkey": vkey, "url": f"http://{host}:{port}",
             "logs": [s.origin for s in state.logs()]}

@@ -16,6 +16,7 @@ else the client config file, so the long key need not be typed each time::
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 import socket
 from collections.abc import Callable
@@ -144,20 +145,24 @@ def write_output(output: str, data: bytes) -> bool:
     return True
 
 
-def listen_address(listen: str) -> tuple[str, int]:
+def listen_address(listen: str, option: str = "--listen") -> tuple[str, int]:
     """``--listen host:port`` (``[::1]:port`` for IPv6) as (host, port), checked to be free:
-    a server's own failure to bind is a page of log lines and exit 3."""
+    a server's own failure to bind is a page of log lines and exit 3. ``option`` names where
+    the value came from."""
     host, sep, port = listen.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f'--listen: expected "host:port", got {listen!r}')
+        raise ConfigError(f'{option}: expected "host:port", got {listen!r}')
     address = host.strip("[]") or "127.0.0.1", int(port)
     try:
         (family, kind, proto, _, where), *_ = socket.getaddrinfo(
             *address, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        with socket.socket(family, kind, proto) as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+        with socket.socket(family, kind, proto) as s:  # bound as the servers bind
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             s.bind(where)
     except OSError as e:  # gaierror included
-        raise ConfigError(f"--listen {listen}: {e.strerror or e} (another server there? give "
-                          "another address or port)") from e
+        hint = (" (another server there? give another address or port)"
+                if e.errno == errno.EADDRINUSE else "")
+        raise ConfigError(f"{option} {listen}: {e.strerror or e}{hint}") from e
     return address

@@ -192,8 +192,9 @@ def build_statement(
     if held == "keybox":
         raise ConfigError("--public-key: a GnuPG keybox (pubring.kbx) is GnuPG's own store, "
                           "not a key file: give an exported key (gpg --export --armor KEYID)")
-    if not named and fmt in ("minisign", "signify") and held in ("minisign", "signify"):
-        fmt = held  # their files look alike; the key's comment names the tool
+    if not named and fmt == "signify" and held == "minisign":
+        fmt = held  # a minisign file cut short looks like signify's; its key's comment says
+        # minisign (a whole minisign file is told by its trusted comment, whatever the key's)
     if not fmt and held and not certificate:
         raise ConfigError(f"--signature: not {_TOOLS[held]} signature, which --public-key "
                           f"({_TOOLS[held]} key) checks: is the file whole? ({_LOOKS[held]})")
