@@ -109,3 +109,21 @@ def test_history_proves_what_the_browser_saw_before(tmp_path: Path) -> None:
             assert first.startswith("not checked: this site does not serve the tiles to prove "
                                     "it either way: tile/0/000"), first
             context.close()
+
+
+def test_a_new_logs_pages_search_it_empty(tmp_path: Path) -> None:
+    """A log just created (size 0, no index yet): the search page finds nothing, as `tlog
+    search` does; it failed on index/manifest/0, which no log has before its first entry."""
+    require_chromium()
+    tlog(tmp_path, "keygen", ORIGIN, "--out", "log")
+    tlog(tmp_path, "init", "--store", "public", "--origin", ORIGIN, "--key", "log.key")
+    tlog(tmp_path, "site", "build")
+    with StaticServer(tmp_path / "public") as server:
+        for browser in chromium():
+            page = browser.new_page()
+            page.goto(f"{server.url}/search.html?q=sha256:{'ab' * 32}")
+            page.wait_for_function("!document.getElementById('status').className"
+                                   ".includes('pending')", timeout=60_000)
+            assert page.inner_text("#status").startswith(
+                "not found: the log's index names no entry"), page.inner_text("#status")
+            page.close()
