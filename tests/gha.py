@@ -46,6 +46,7 @@ class Runner:
     cache: Path | None = None  # stands for GitHub's cache store (shared between runners)
     credentials: dict[str, str] = field(default_factory=dict)  # what an OIDC action exports
     run_id: int = 1
+    environment: str = "github-hosted"  # RUNNER_ENVIRONMENT: or "self-hosted"
     skip: tuple[str, ...] = ("Install tiledlog",)  # this venv already has it
     results: list[subprocess.CompletedProcess[str]] = field(default_factory=list)
     outputs: dict[str, dict[str, str]] = field(default_factory=dict)  # steps.<id>.outputs
@@ -57,6 +58,8 @@ class Runner:
             "PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "CI": "true",
             "GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(self.workspace),
             "GITHUB_RUN_ID": str(self.run_id), "RUNNER_TEMP": str(home / "tmp"),
+            "RUNNER_ENVIRONMENT": self.environment, "GITHUB_SERVER_URL": "https://github.com",
+            "GITHUB_REPOSITORY": "owner/repo",
             "GITHUB_STEP_SUMMARY": str(home / "summary.md"),
             "GITHUB_OUTPUT": str(home / "output.txt"),
             "GITHUB_ENV": str(home / "github-env.txt"),

@@ -35,17 +35,26 @@ ACTION = ROOT / ".github" / "actions" / "submit" / "action.yml"
 BIN = Path(sys.executable).parent
 
 
-def test_actionlint_passes() -> None:
+def test_actionlint_passes(tmp_path: Path) -> None:
+    """actionlint, with shellcheck on every `run:` script (without it actionlint skips them
+    silently), over the workflows and the composite action wrapped in a throwaway workflow
+    (actionlint reads workflows only)."""
     exe = shutil.which("actionlint", path=str(BIN)) or shutil.which("actionlint")
-    assert exe, "actionlint is installed by the test extras"
-    res = subprocess.run([exe, *map(str, WORKFLOWS)], capture_output=True, text=True)
-    assert res.returncode == 0, res.stdout + res.stderr
-    # actionlint checks workflows; check the composite action's scripts with it too by
-    # wrapping them in a throwaway workflow.
+    shellcheck = shutil.which("shellcheck", path=str(BIN)) or shutil.which("shellcheck")
+    assert exe and shellcheck, "actionlint and shellcheck are installed by the test extras"
     action = yaml.safe_load(ACTION.read_text())
     assert action["runs"]["using"] == "composite"
     for step in action["runs"]["steps"]:
         assert step.get("shell") == "bash", step["name"]
+    inputs = {k: {"description": str(v.get("description", k)), "required": False,
+                  "type": "string"} for k, v in action["inputs"].items()}
+    wrapped = {"name": "action", "on": {"workflow_dispatch": {"inputs": inputs}},
+               "permissions": {"contents": "read"},
+               "jobs": {"action": {"runs-on": "ubuntu-latest", "steps": action["runs"]["steps"]}}}
+    (tmp_path / "action.yml").write_text(yaml.safe_dump(wrapped, sort_keys=False))
+    res = subprocess.run([exe, "-shellcheck", shellcheck, *map(str, WORKFLOWS),
+                          str(tmp_path / "action.yml")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
 
 
 SEQUENCE = ROOT / ".github/workflows/sequence.yml"
@@ -102,8 +111,11 @@ def _runner(tmp: Path, name: str, repo: Path, skey: str, variables: dict[str, st
     workspace = tmp / name  # beside the repository: relative paths in tlog.toml still hold
     workspace.mkdir()
     shutil.copy(repo / "tlog.toml", workspace / "tlog.toml")
+    # A folder log (TLOG_CLOUD none) needs a runner whose folder outlives the job.
+    hosted = "self-hosted" if variables.get("TLOG_CLOUD") == "none" else "github-hosted"
     return Runner(workspace, secrets={"TLOG_SIGNER_KEY": skey}, vars=variables,
-                  cache=tmp / "gha-cache", credentials=creds, run_id=run_id)
+                  cache=tmp / "gha-cache", credentials=creds, run_id=run_id,
+                  environment=hosted)
 
 
 @pytest.mark.parametrize("backend", ["folder", "s3"])
@@ -284,20 +296,119 @@ def test_submit_action_takes_links_and_certificates(tmp_path: Path,
 
 def test_workflows_pin_what_they_run() -> None:
     """Issue 16 item 10: jobs that hold signing keys and cloud credentials run third-party
-    actions by commit SHA (the tag in a comment) and install an exact tiledlog release, the
-    one this repository builds."""
-    import tomllib
-
-    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    actions by commit SHA (the tag in a comment) and install a pinned tiledlog (TLOG_INSTALL:
+    a version, a commit or a hash; the Install step refuses anything else)."""
     for path in [*WORKFLOWS, ACTION]:
         text = path.read_text()
         for line in text.splitlines():
             if "uses:" in line:
                 m = re.search(r"uses:\s*([\w.-]+/[\w./-]+)@(\S+)(\s+#\s*v\d+\.\d+\.\d+)?", line)
                 assert m and re.fullmatch(r"[0-9a-f]{40}", m[2]) and m[3], (path.name, line)
-            if "pip install" in line and "TLOG_INSTALL" not in line:
-                assert "==$TLOG_VERSION" in line, (path.name, line)
-        for pinned in re.findall(r'TLOG_VERSION: "([^"]+)"', text):
-            assert pinned == version, path.name
-    action = yaml.safe_load(ACTION.read_text())
-    assert action["inputs"]["install"]["default"].endswith(f"=={version}")
+            if "pip install" in line and not line.lstrip().startswith("#"):  # pinned, as the
+                # step itself checks
+                assert '"$TLOG_INSTALL"' in line, (path.name, line)
+        if path != ACTION and "pip install" in text:
+            assert "grep -Eq '==[0-9]|@[0-9a-f]{40}|sha256='" in text, path.name
+
+
+def test_sequence_workflow_refuses_what_would_lose_or_leak(tmp_path: Path,
+                                                         request: pytest.FixtureRequest) -> None:
+    """A folder log (TLOG_CLOUD none, the default) on a GitHub-hosted runner is lost when the
+    job ends: the job fails saying so (it was green, "Checkpoint published | yes", and the
+    next run started from nothing). tiledlog is not on PyPI: the Install step needs a pinned
+    TLOG_INSTALL (it installed "tiledlog==0.1.0", which no index has)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _, skey, variables, creds = _operator_log(repo, "folder", request)
+    (tmp_path / "gha-cache").mkdir()
+    hosted = _runner(tmp_path, "run1", repo, skey, variables, creds, 1)
+    hosted.environment = "github-hosted"
+    with pytest.raises(StepFailed) as failed:
+        hosted.run_job(SEQUENCE, "sequence")
+    assert failed.value.step == "Check where the log lives"
+    assert "a folder log there is lost when the job ends" in failed.value.result.stdout
+    for install in ("", "tiledlog[s3,gcs]"):  # none, or not pinned
+        runner = _runner(tmp_path, f"run-{len(install)}", repo, skey,
+                         {**variables, "TLOG_INSTALL": install}, creds, 2)
+        runner.skip = ()
+        with pytest.raises(StepFailed) as failed:
+            runner.run_job(SEQUENCE, "sequence")
+        assert failed.value.step == "Install tiledlog"
+        assert "set the repository variable TLOG_INSTALL to a pinned tiledlog" in (
+            failed.value.result.stdout)
+
+
+def test_workflow_steps_see_no_more_than_they_need() -> None:
+    """No checkout leaves the job's token in .git/config, and in the sequencing job nothing
+    runs with cloud credentials before tiledlog is installed (pip runs third-party code)."""
+    for path in WORKFLOWS:
+        for job in yaml.safe_load(path.read_text())["jobs"].values():
+            for step in job["steps"]:
+                if str(step.get("uses", "")).startswith("actions/checkout@"):
+                    assert step.get("with", {}).get("persist-credentials") is False, path.name
+    steps = [s.get("name", s.get("uses", "")) for s in
+             yaml.safe_load(SEQUENCE.read_text())["jobs"]["sequence"]["steps"]]
+    install = steps.index("Install tiledlog")
+    assert install < steps.index("AWS credentials (OIDC role)")
+    assert install < steps.index("Google Cloud credentials (workload identity)")
+
+
+MONITOR = ROOT / ".github/workflows/monitor.yml"
+
+
+def test_monitor_workflow_opens_issues_as_it_says(tmp_path: Path) -> None:
+    """monitor.yml run as GitHub would (no test ran it before): the release key used is an
+    issue (exit 4); a run with nothing new opens none; a fork is an issue that says where the
+    evidence is kept (the files it named lived only on the finished runner)."""
+    from submissions import hashedrekord_doc
+
+    from tlog.checkpoint import Checkpoint, format_checkpoint
+    from tlog.note import new_signer, sign_note
+
+    repo = tmp_path / "op"
+    repo.mkdir()
+    shell = {"PATH": os.environ["PATH"], "HOME": str(tmp_path / "operator-home")}
+    _tlog(repo, shell, "keygen", "ci.example/log", "--out", "log")
+    _tlog(repo, shell, "init", "--origin", "ci.example/log", "--key", "log.key", "--store",
+          str(tmp_path / "public"))
+    key, pem = ed25519_key(5)
+    (tmp_path / "doc.json").write_bytes(hashedrekord_doc(key, pem, b"release 1"))
+    _tlog(repo, shell, "submit", "--queue", load_config(repo / "tlog.toml").queue,
+          str(tmp_path / "doc.json"))
+    _tlog(repo, shell, "sequence")
+    fake = tmp_path / "fakebin"  # `gh issue create`: what it was asked, and the body
+    fake.mkdir()
+    (fake / "gh").write_text('#!/bin/sh\nprintf "%s\\n" "$*" >> "$GH_CALLS"\n'
+                             'cat body.md >> "$GH_CALLS"\n')
+    (fake / "gh").chmod(0o755)
+    (tmp_path / "gha-cache").mkdir()
+    calls = tmp_path / "gh-calls.txt"
+
+    class Monitoring(Runner):
+        def defaults(self) -> dict[str, str]:
+            env = super().defaults()
+            return {**env, "PATH": f"{fake}:{env['PATH']}", "GH_CALLS": str(calls)}
+
+    def run(n: int, url: str) -> str:
+        calls.write_text("")
+        work = tmp_path / f"run{n}"
+        (work / ".github").mkdir(parents=True)
+        (work / ".github" / "release-signing.pub").write_text(pem)
+        Monitoring(work, vars={"TLOG_LOG_URL": url, "TLOG_LOG_VKEY": vkey},
+                   cache=tmp_path / "gha-cache", run_id=n).run_job(MONITOR, "monitor")
+        return calls.read_text()
+
+    vkey = (repo / "log.pub").read_text().strip()
+    with StaticServer(tmp_path / "public") as server:
+        first = run(1, server.url)
+        assert first.startswith("issue create --title Release key used in the transparency "
+                                "log --body-file body.md\n"), first
+        assert '"event": "match"' in first
+        assert run(2, server.url) == ""  # nothing new: no issue
+        forged = sign_note(format_checkpoint(Checkpoint("ci.example/log", 1, b"\x07" * 32)),
+                           new_signer((repo / "log.key").read_text().strip()))
+        (tmp_path / "public" / "checkpoint").write_bytes(forged)
+        third = run(3, server.url)
+    assert third.startswith("issue create --title Transparency log misbehaved"), third
+    assert ("The evidence files the events name are the artifact tlog-evidence-3 of "
+            "https://github.com/owner/repo/actions/runs/3 (kept 90 days).") in third
