@@ -257,6 +257,10 @@ def sequence(
         busy = summary.stats.admitted or summary.stats.rejected or summary.stats.duplicates
         if not watch or busy or state != last or summary.lost_race:
             _report(summary, as_json, summary_file)
+            if summary.published:  # published without them: the operator must still hear of it
+                for name, status in sorted(summary.witnesses.items()):
+                    if status != "cosigned":
+                        click.echo(f"warning: witness {name} did not cosign: {status}", err=True)
         last = state
         if summary.lost_race:
             if not watch:  # what this run did is reported above; then the race, as an error
@@ -392,6 +396,8 @@ def add_witness(name: str | None, url: str, vkey: str, threshold: int | None,
     path = Path(config_path)
     path.write_text(format_config(cfg, relative_to=path.resolve().parent))
     load_config(path)  # what was written reads back
+    click.echo("note: a running `tlog sequence --watch` or `tlog serve` read the config when it "
+               "started: restart it for the witness to count", err=True)
     if as_json:
         click.echo(json.dumps({
             "config": config_path, "witnesses": [w.name for w in cfg.witnesses],

@@ -457,3 +457,30 @@ def test_the_listen_check_binds_as_the_servers_do(tmp_path: Path) -> None:
         listen_address("192.0.2.1:7380")  # TEST-NET-1: no interface has it
     assert "another server" not in str(e.value) and str(e.value).startswith(
         "--listen 192.0.2.1:7380: "), e.value
+
+
+def test_a_witness_that_fails_is_told_even_when_the_log_publishes(tmp_path: Path) -> None:
+    """A witness the policy does not require, down: the checkpoint is published without it,
+    and stderr says so (only --json's summary did; the operator never learned it was down
+    while clients that want its cosignature began to fail)."""
+    import socket
+
+    _keygen(tmp_path)
+    assert _init(tmp_path).returncode == 0
+    assert tlog(tmp_path, "witness", "keygen", "w.example/w1", "--out", "w1").returncode == 0
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    added = tlog(tmp_path, "config", "add-witness", "--url", f"http://127.0.0.1:{port}",
+                 "--vkey", "w1.pub")
+    assert added.returncode == 0
+    # Daemons read the config when they start: it says so (they kept the old policy).
+    assert "restart it for the witness to count" in added.stderr
+    from submissions import hashedrekord_docs
+
+    (tmp_path / "docs.jsonl").write_bytes(b"\n".join(d for _, d in hashedrekord_docs(2)))
+    assert tlog(tmp_path, "submit", "--queue", "public-queue", "--jsonl", "docs.jsonl"
+                ).returncode == 0
+    res = tlog(tmp_path, "sequence")
+    assert res.returncode == 0, res.stderr
+    assert "warning: witness w.example/w1 did not cosign: " in res.stderr, res.stderr
