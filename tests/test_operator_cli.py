@@ -484,3 +484,45 @@ def test_a_witness_that_fails_is_told_even_when_the_log_publishes(tmp_path: Path
     res = tlog(tmp_path, "sequence")
     assert res.returncode == 0, res.stderr
     assert "warning: witness w.example/w1 did not cosign: " in res.stderr, res.stderr
+
+
+def test_a_skewed_clock_is_not_called_a_credentials_problem(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """S3 answers a request signed by a clock too far off with 403 RequestTimeTooSkewed: the
+    error says to set the clock (it said "S3 refused these credentials … check the role or
+    keys"). A stub endpoint answers so: moto does not check request times."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    body = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>RequestTimeTooSkewed</Code>'
+            b"<Message>The difference between the request time and the current time is too "
+            b"large.</Message></Error>")
+
+    class Skewed(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.send_response(403)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        do_GET = do_PUT = do_HEAD = do_POST = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Skewed)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        from servers import S3_CREDENTIALS
+
+        from tlog.storage import open_store
+
+        for name, value in S3_CREDENTIALS.items():
+            monkeypatch.setenv(name, value)
+        store = open_store("s3://bucket/log", endpoint=f"http://127.0.0.1:{server.server_port}")
+        with pytest.raises(ConfigError, match=r"clock is off \(RequestTimeTooSkewed\): set it"):
+            store.get("checkpoint")
+    finally:
+        server.shutdown()

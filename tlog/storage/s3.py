@@ -32,7 +32,6 @@ _PASSING = {
     "500",
     "502",
     "504",
-    "RequestTimeTooSkewed",
 }
 
 
@@ -97,6 +96,10 @@ class S3Store:
                     raise ConfigError(f"{self.url}: bucket {self.bucket!r} does not exist (or "
                                       "is not visible to these credentials): create it, or "
                                       "fix the store URL") from None
+                if code == "RequestTimeTooSkewed":  # a 403 too, but not the credentials'
+                    raise ConfigError(f"{self.url}: S3 says this machine's clock is off "
+                                      "(RequestTimeTooSkewed): set it right (NTP), then "
+                                      "try again") from None
                 if code in _DENIED or status == 403:
                     raise ConfigError(f"{self.url}: S3 refused these credentials "
                                       f"({code or status}) for {key}: check the role or keys "
