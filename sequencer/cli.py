@@ -526,8 +526,11 @@ def serve(config_path: str, listen: str, interval: float, no_sequence: bool, ser
                f"log {cfg.origin} (size {info['size']}): Rekor v2 write endpoint at "
                f"{info['write']}" + ("" if not no_sequence else " (not sequencing)"))
     if not cfg.sigstore_compatible:
-        click.echo("note: Sigstore clients will not verify this log's checkpoints: its origin "
-                   "and key name are not its public_url's hostname", err=True)
+        from tlog.client.sigstore import naming_problem
+
+        name = cfg.vkey.split("+", 1)[0] if cfg.vkey else cfg.origin
+        click.echo("note: Sigstore clients will not verify this log's checkpoints: "
+                   f"{naming_problem(cfg.origin, name, cfg.public_url)}", err=True)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     # tlog.guard: a deadline for each request head, and caps on connections.
     limits = Limits(head_timeout=head_timeout, per_client=max_connections_per_address

@@ -203,6 +203,9 @@ def test_a_request_head_that_does_not_come_is_closed(tmp_path: Path) -> None:
     tlog(tmp_path, "init", "--store", "public", "--origin", HOST, "--key", "log.key")
     log = tmp_path / "serve.log"
     with serving(tmp_path, "--head-timeout", "1.5", log=log) as url:
+        # No public_url: the start-up note says that (it said the hostname did not match).
+        assert "Sigstore clients will not verify this log's checkpoints: no public URL" in (
+            log.read_text())
         port = int(url.rsplit(":", 1)[1])
         silent = socket.create_connection(("127.0.0.1", port))
         half = socket.create_connection(("127.0.0.1", port))
