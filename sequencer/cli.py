@@ -14,7 +14,7 @@ import click
 
 from tlog.errors import ConfigError, ConflictError, NotPublishedError, StoreError
 
-from .config import LogConfig, WitnessConfig, format_config, load_config
+from .config import LogConfig, WitnessConfig, format_config, load_config, queue_inside
 
 __all__ = ["config", "init", "sequence", "site"]
 
@@ -91,7 +91,7 @@ def init(
         if "://" not in url and Path(url).exists() and not Path(url).is_dir():
             raise ConfigError(f"{option} {url}: a file, not a folder: a folder log's "
                               "store and queue are folders (created if missing)")
-    if _inside(queue_url, store_url):
+    if queue_inside(queue_url, store_url):
         if not public_queue:
             raise ConfigError(
                 f"--queue {queue or '(default)'}: {queue_url} is inside the published store "
@@ -167,10 +167,6 @@ def _sibling(store: str) -> str:
         raise ConfigError(f"--queue: {store} is a bucket's root, so there is no place beside "
                           "it; give a private --queue (another bucket or prefix)")
     return f"{store}-queue"
-
-
-def _inside(queue: str, store: str) -> bool:
-    return queue == store or queue.startswith(store.rstrip("/") + "/")
 
 
 @click.command()

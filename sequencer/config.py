@@ -60,7 +60,7 @@ from tlog.errors import ConfigError, MalformedError
 from tlog.storage.files import read_toml
 
 __all__ = ["LogConfig", "SigstoreConfig", "WitnessConfig", "format_config", "load_config",
-           "witness_url_problem"]
+           "queue_inside", "witness_url_problem"]
 
 DEFAULT_BATCH = 10_000
 DEFAULT_INDEX_KEEP = 64  # batches: hours of a cron schedule, minutes of a busy daemon
@@ -96,6 +96,15 @@ def witness_url_problem(url: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"{url!r} is not an http(s)://host URL (the witness's address)"
     return None
+
+
+def queue_inside(queue: str, store: str) -> bool:
+    """Whether the queue's objects would be among the store's (as the stores read the URLs:
+    ``s3://b//log/queue`` is inside ``s3://b/log``)."""
+    from tlog.storage.base import store_location
+
+    queue, store = store_location(queue), store_location(store)
+    return queue == store or queue.startswith(store.rstrip("/") + "/")
 
 
 def _signer_key(value: str, source: str) -> str:
@@ -294,7 +303,7 @@ def _load(p: Path) -> LogConfig:
     store = _resolve(base, data["store"])
     queue = _resolve(base, _get(data, "queue", str, "", data["store"]))
     public_queue = bool(_get(data, "public_queue", bool, "", False))
-    if not public_queue and (queue == store or queue.startswith(store.rstrip("/") + "/")):
+    if not public_queue and queue_inside(queue, store):
         raise ConfigError(
             f"{p}: queue: {queue} is inside the published store {store} (submissions and "
             "rejections would be public); set queue to a private location, or "

@@ -526,3 +526,21 @@ def test_a_skewed_clock_is_not_called_a_credentials_problem(
             store.get("checkpoint")
     finally:
         server.shutdown()
+
+
+def test_a_queue_url_with_a_double_slash_is_still_inside_the_store(tmp_path: Path) -> None:
+    """`s3://pub//log/queue` is read by the store as `s3://pub/log/queue`: inside the published
+    `s3://pub/log`, and refused as such (it passed the check, which compared the strings)."""
+    _keygen(tmp_path)
+    line = _one_line(tlog(tmp_path, "init", "--store", "s3://pub/log", "--queue",
+                          "s3://pub//log/queue", "--origin", "op.example/log", "--key",
+                          "log.key"), 2)
+    assert "is inside the published store" in line, line
+    from sequencer.config import queue_inside
+    from tlog.storage.base import store_location
+
+    assert store_location("s3://pub//log/queue/") == "s3://pub/log/queue"
+    assert queue_inside("s3://pub//log/queue", "s3://pub/log")
+    assert queue_inside("gs://pub/log/q", "gs://pub//log/")
+    assert not queue_inside("s3://pub/log-queue", "s3://pub/log")
+    assert not queue_inside("s3://priv/log/queue", "s3://pub/log")

@@ -31,6 +31,23 @@ __all__ = [
 ]
 
 
+def bucket_parts(url: str) -> tuple[str, str]:
+    """(bucket, prefix) of an ``s3://`` or ``gs://`` URL as the stores read it: the prefix
+    without slashes at either end, '/'-terminated unless empty."""
+    bucket, _, prefix = url.split("://", 1)[1].partition("/")
+    prefix = prefix.strip("/")
+    return bucket, prefix + "/" if prefix else ""
+
+
+def store_location(url: str) -> str:
+    """A store URL as the store it opens reads it (``s3://b//p/`` is ``s3://b/p``), so that
+    two URLs can be compared: a folder or anything else as given."""
+    if url.startswith(("s3://", "gs://")):
+        bucket, prefix = bucket_parts(url)
+        return f"{url.split('://', 1)[0]}://{bucket}/{prefix}".rstrip("/")
+    return url
+
+
 @dataclass(frozen=True)
 class Upload:
     """HTTP metadata an object is published with."""

@@ -17,10 +17,12 @@ from tlog.errors import ConfigError, ConflictError, NotFoundError, StoreError
 from .base import (
     Stats,
     Upload,
+    bucket_parts,
     create_only,
     delete_many_parallel,
     get_many_parallel,
     put_many_parallel,
+    store_location,
     upload_for,
 )
 
@@ -36,12 +38,10 @@ class GCSStore:
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import storage
 
-        rest = url.removeprefix("gs://")
-        bucket, _, prefix = rest.partition("/")
+        bucket, self.prefix = bucket_parts(url)
         if not bucket:
             raise ConfigError(f"GCS URL needs a bucket: {url!r}")
-        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        self.url = f"gs://{bucket}/{self.prefix}".rstrip("/")
+        self.url = store_location(url)
         endpoint = endpoint or os.environ.get("STORAGE_EMULATOR_HOST")
         if endpoint:
             self.client = storage.Client(project="tiledlog", credentials=AnonymousCredentials(),

@@ -15,7 +15,16 @@ from urllib.parse import urlsplit
 
 from tlog.errors import ConfigError, ConflictError, NotFoundError, StoreError
 
-from .base import Stats, Upload, create_only, get_many_parallel, put_many_parallel, upload_for
+from .base import (
+    Stats,
+    Upload,
+    bucket_parts,
+    create_only,
+    get_many_parallel,
+    put_many_parallel,
+    store_location,
+    upload_for,
+)
 from .bounded import transport_reason
 from .retry import Passing, with_retries
 
@@ -52,12 +61,10 @@ class S3Store:
         import boto3
         from botocore.config import Config
 
-        rest = url.removeprefix("s3://")
-        self.bucket, _, prefix = rest.partition("/")
+        self.bucket, self.prefix = bucket_parts(url)
         if not self.bucket:
             raise ConfigError(f"S3 URL needs a bucket: {url!r}")
-        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        self.url = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+        self.url = store_location(url)
         endpoint = (
             endpoint or os.environ.get("TLOG_S3_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL")
         )
