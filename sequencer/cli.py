@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from tlog.errors import ConfigError, ConflictError, NotPublishedError, StoreError
+from tlog.errors import ConfigError, ConflictError, NotFoundError, NotPublishedError, StoreError
 
 from .config import LogConfig, WitnessConfig, format_config, load_config, queue_inside
 
@@ -129,7 +129,13 @@ def init(
         problem = naming_problem(origin, signer.name, public_url)
         if problem:
             click.echo(f"note: this log will not be Sigstore-compatible: {problem}", err=True)
-    log_store, _ = open_stores(cfg)
+    log_store, queue_store = open_stores(cfg)
+    try:  # the queue is reachable: a mistyped bucket fails here, not at every later run
+        next(iter(queue_store.list("pending/")), None)
+    except NotFoundError as e:
+        raise ConfigError(f"--queue {queue_url}: {e} (does the bucket exist?)") from e
+    except ConfigError as e:
+        raise ConfigError(f"--queue: {e}") from e
     found = existing_log(log_store, origin, cfg.vkey)
     if found is not None and not adopt:
         raise ConfigError(

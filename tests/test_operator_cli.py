@@ -544,3 +544,21 @@ def test_a_queue_url_with_a_double_slash_is_still_inside_the_store(tmp_path: Pat
     assert queue_inside("gs://pub/log/q", "gs://pub//log/")
     assert not queue_inside("s3://pub/log-queue", "s3://pub/log")
     assert not queue_inside("s3://priv/log/queue", "s3://pub/log")
+
+
+def test_init_checks_the_queue_is_there(tmp_path: Path, s3_env: dict[str, str],
+                                       s3_bucket: str) -> None:
+    """A mistyped queue bucket is refused by `tlog init` (exit 2, nothing written or
+    published); it was accepted, and every later run failed."""
+    _keygen(tmp_path)
+    line = _one_line(tlog(tmp_path, "init", "--store", f"s3://{s3_bucket}/log", "--queue",
+                          "s3://no-such-queue-bucket/queue", "--origin", "op.example/log",
+                          "--key", "log.key", "--endpoint", s3_env["TLOG_S3_ENDPOINT"]), 2)
+    assert line.startswith("error: --queue: ") and "'no-such-queue-bucket' does not exist" in (
+        line), line
+    assert not (tmp_path / "tlog.toml").exists()
+    import boto3
+
+    listed = boto3.client("s3", endpoint_url=s3_env["TLOG_S3_ENDPOINT"]).list_objects_v2(
+        Bucket=s3_bucket)
+    assert listed.get("KeyCount", 0) == 0  # nothing published
