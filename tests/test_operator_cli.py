@@ -562,3 +562,28 @@ def test_init_checks_the_queue_is_there(tmp_path: Path, s3_env: dict[str, str],
     listed = boto3.client("s3", endpoint_url=s3_env["TLOG_S3_ENDPOINT"]).list_objects_v2(
         Bucket=s3_bucket)
     assert listed.get("KeyCount", 0) == 0  # nothing published
+
+
+def test_gcs_failures_are_quick_and_say_what_to_do(tmp_path: Path, gcs_endpoint: str) -> None:
+    """GCS as S3: an endpoint nobody answers at is "cannot reach HOST: connection refused
+    (after 6 tries)" within seconds, and a missing bucket is exit 2 naming it. The client's
+    own retries ran two minutes before "GCS error: RetryError" (exit 1), and a missing bucket
+    was "pending/: not found", exit 1 (try again)."""
+    import socket
+    import time
+
+    _keygen(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    line = _one_line(tlog(tmp_path, "init", "--store", "gs://b/log", "--queue", "gs://b/queue",
+                          "--origin", "op.example/log", "--key", "log.key", "--endpoint",
+                          f"http://127.0.0.1:{port}"), 1)
+    assert time.monotonic() - start < 60
+    assert line.endswith(f"cannot reach 127.0.0.1:{port}: connection refused (after 6 tries)"
+                         ), line
+    line = _one_line(tlog(tmp_path, "init", "--store", "gs://no-such-gcs-bucket/log",
+                          "--queue", "gs://no-such-gcs-bucket/queue", "--origin",
+                          "op.example/log", "--key", "log.key", "--endpoint", gcs_endpoint), 2)
+    assert "bucket 'no-such-gcs-bucket' does not exist" in line, line

@@ -11,6 +11,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from tlog.errors import ConfigError, ConflictError, NotFoundError, StoreError
 
@@ -25,16 +26,21 @@ from .base import (
     store_location,
     upload_for,
 )
+from .bounded import transport_reason
+from .retry import Passing, with_retries
 
 __all__ = ["GCSStore"]
 
 T = TypeVar("T")
+_TIMEOUT = 60.0  # seconds per request (connect, and each read)
+_NO_RETRY: dict[str, Any] = {"retry": None, "timeout": _TIMEOUT}  # ours retry instead
 
 
 class GCSStore:
     """Objects under ``gs://bucket/prefix``."""
 
-    def __init__(self, url: str, *, endpoint: str | None = None) -> None:
+    def __init__(self, url: str, *, endpoint: str | None = None, tries: int = 6,
+                 backoff: float = 0.1) -> None:
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import storage
 
@@ -49,6 +55,9 @@ class GCSStore:
         else:
             self.client = storage.Client()
         self.bucket = self.client.bucket(bucket)
+        self.where = ((urlsplit(endpoint).netloc or endpoint) if endpoint
+                      else "storage.googleapis.com")
+        self.tries, self.backoff = tries, backoff
         self.stats = Stats()
 
     def __repr__(self) -> str:
@@ -57,20 +66,38 @@ class GCSStore:
     def _blob(self, key: str) -> Any:
         return self.bucket.blob(self.prefix + key)
 
-    @staticmethod
-    def _call(key: str, fn: Callable[[], T]) -> T:
+    def _call(self, key: str, fn: Callable[[], T]) -> T:
+        """``fn`` (a client call made with ``_NO_RETRY``), its failures in tiledlog's terms,
+        retried as the S3 store's are: a few quick tries, then one line saying why. The
+        client's own retries ran two minutes before a RetryError that named nothing, and
+        held a daemon's SIGTERM as long."""
+        import requests
         from google.api_core import exceptions as gexc
+        from google.auth import exceptions as gauth
 
-        try:
-            return fn()
-        except gexc.NotFound:
-            raise NotFoundError("not found", key=key) from None
-        except gexc.PreconditionFailed:
-            raise ConflictError("generation precondition failed", key=key) from None
-        except gexc.GoogleAPIError as e:
-            raise StoreError(f"GCS error: {type(e).__name__}", key=key) from None
-        except OSError as e:
-            raise StoreError(f"GCS transport error: {type(e).__name__}", key=key) from None
+        def attempt() -> T:
+            try:
+                return fn()
+            except gexc.NotFound as e:
+                if "bucket does not exist" in str(e).lower():
+                    raise self._no_bucket() from None
+                raise NotFoundError("not found", key=key) from None
+            except gexc.PreconditionFailed:
+                raise ConflictError("generation precondition failed", key=key) from None
+            except (gexc.Forbidden, gexc.Unauthorized) as e:
+                raise ConfigError(f"{self.url}: GCS refused these credentials ({e.code}) for "
+                                  f"{key}: check the service account and its role on this "
+                                  "bucket") from None
+            except (gexc.TooManyRequests, gexc.ServerError) as e:
+                raise Passing(StoreError(f"GCS {e.code}", key=key)) from None
+            except gexc.GoogleAPIError as e:
+                raise StoreError(f"GCS error: {type(e).__name__}", key=key) from None
+            except (requests.RequestException, gauth.TransportError, OSError) as e:
+                raise Passing(StoreError(f"cannot reach {self.where}: "
+                                         f"{transport_reason(e, _TIMEOUT)}")) from None
+
+        return with_retries(attempt, tries=self.tries, backoff=self.backoff, give_up=lambda e:
+                            StoreError(f"{e} (after {self.tries} tries)", key=key))
 
     def _upload(self, key: str, data: bytes, upload: Upload | None, **cond: int) -> str:
         up = upload or upload_for(key)
@@ -78,7 +105,7 @@ class GCSStore:
         blob.cache_control = up.cache_control
         self.stats.puts += 1
         self._call(key, lambda: blob.upload_from_string(data, content_type=up.content_type,
-                                                        **cond))
+                                                        **cond, **_NO_RETRY))
         if blob.generation is None:
             raise StoreError("upload returned no generation", key=key)
         return str(blob.generation)
@@ -95,42 +122,51 @@ class GCSStore:
 
     def get(self, key: str) -> bytes:
         self.stats.gets += 1
-        return self._call(key, self._blob(key).download_as_bytes)
+        return self._call(key, lambda: self._blob(key).download_as_bytes(**_NO_RETRY))
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
         if end <= start:
             return b""
         self.stats.gets += 1
-        return self._call(key, lambda: self._blob(key).download_as_bytes(start=start, end=end - 1))
+        return self._call(key, lambda: self._blob(key).download_as_bytes(
+            start=start, end=end - 1, **_NO_RETRY))
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         return get_many_parallel(self.get, keys, 16)
 
     def exists(self, key: str) -> bool:
         self.stats.heads += 1
-        return bool(self._call(key, self._blob(key).exists))
+        return bool(self._call(key, lambda: self._blob(key).exists(**_NO_RETRY)))
+
+    def _no_bucket(self) -> ConfigError:
+        return ConfigError(f"{self.url}: bucket {self.bucket.name!r} does not exist (or is not "
+                           "visible to these credentials): create it, or fix the store URL")
 
     def list(self, prefix: str) -> Iterator[str]:
         self.stats.lists += 1
-        names = self._call(prefix, lambda: [b.name for b in self.client.list_blobs(
-            self.bucket, prefix=self.prefix + prefix)])
+        try:
+            names = self._call(prefix, lambda: [b.name for b in self.client.list_blobs(
+                self.bucket, prefix=self.prefix + prefix, **_NO_RETRY)])
+        except NotFoundError:  # a listing finds nothing with 200: a 404 is the bucket's
+            raise self._no_bucket() from None
         return iter(sorted(n[len(self.prefix):] for n in names))
 
     def delete(self, key: str) -> None:
         self.stats.deletes += 1
         with contextlib.suppress(NotFoundError):
-            self._call(key, self._blob(key).delete)
+            self._call(key, lambda: self._blob(key).delete(**_NO_RETRY))
 
     def delete_many(self, keys: Sequence[str]) -> None:
         delete_many_parallel(self.delete, keys)
 
     def fetch(self, key: str) -> tuple[bytes, str]:
         self.stats.gets += 1
-        blob = self._call(key, lambda: self.bucket.get_blob(self.prefix + key))
+        blob = self._call(key, lambda: self.bucket.get_blob(self.prefix + key, **_NO_RETRY))
         if blob is None:
             raise NotFoundError("not found", key=key)
         generation = blob.generation  # read first: a download may reset the blob's properties
-        data = self._call(key, lambda: blob.download_as_bytes(if_generation_match=generation))
+        data = self._call(key, lambda: blob.download_as_bytes(if_generation_match=generation,
+                                                             **_NO_RETRY))
         return data, str(generation)
 
     def create(self, key: str, data: bytes, upload: Upload | None = None) -> str:
