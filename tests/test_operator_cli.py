@@ -544,6 +544,7 @@ def test_a_queue_url_with_a_double_slash_is_still_inside_the_store(tmp_path: Pat
     assert queue_inside("gs://pub/log/q", "gs://pub//log/")
     assert not queue_inside("s3://pub/log-queue", "s3://pub/log")
     assert not queue_inside("s3://priv/log/queue", "s3://pub/log")
+    assert queue_inside("/srv/log/queue", "file:///srv/log")  # the folder store's own URL
 
 
 def test_init_checks_the_queue_is_there(tmp_path: Path, s3_env: dict[str, str],
@@ -587,3 +588,12 @@ def test_gcs_failures_are_quick_and_say_what_to_do(tmp_path: Path, gcs_endpoint:
                           "--queue", "gs://no-such-gcs-bucket/queue", "--origin",
                           "op.example/log", "--key", "log.key", "--endpoint", gcs_endpoint), 2)
     assert "bucket 'no-such-gcs-bucket' does not exist" in line, line
+    # No credentials at all (no emulator): one line, exit 2 (it was a traceback).
+    bare = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "NO_GCE_CHECK": "True"}
+    res = subprocess.run([str(BIN / "tlog"), "init", "--store", "gs://b/log", "--origin",
+                          "op.example/log", "--key", "log.key"], cwd=tmp_path, env=bare,
+                         capture_output=True, text=True, timeout=60)
+    assert _one_line(res, 2) == (
+        "error: gs://b/log: no usable Google credentials (DefaultCredentialsError): set "
+        "GOOGLE_APPLICATION_CREDENTIALS, or run with workload identity (in GitHub Actions: "
+        "the auth step)")

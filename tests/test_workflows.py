@@ -308,7 +308,8 @@ def test_workflows_pin_what_they_run() -> None:
                 # step itself checks
                 assert '"$TLOG_INSTALL"' in line, (path.name, line)
         if path != ACTION and "pip install" in text:
-            assert "grep -Eq '==[0-9]|@[0-9a-f]{40}|sha256='" in text, path.name
+            assert "grep -Eq '@[0-9a-f]{40}([#&[:space:]]|$)|sha256=[0-9a-f]{64}'" in text, (
+                path.name)
 
 
 def test_sequence_workflow_refuses_what_would_lose_or_leak(tmp_path: Path,
@@ -327,15 +328,43 @@ def test_sequence_workflow_refuses_what_would_lose_or_leak(tmp_path: Path,
         hosted.run_job(SEQUENCE, "sequence")
     assert failed.value.step == "Check where the log lives"
     assert "a folder log there is lost when the job ends" in failed.value.result.stdout
-    for install in ("", "tiledlog[s3,gcs]"):  # none, or not pinned
-        runner = _runner(tmp_path, f"run-{len(install)}", repo, skey,
-                         {**variables, "TLOG_INSTALL": install}, creds, 2)
+    # None, not pinned, or pinned by a version (tiledlog is not on PyPI: whoever takes the
+    # name there would be installed into the job that holds the signing key).
+    commit = "tiledlog[s3,gcs] @ git+https://github.com/o/tiledlog@" + "0123abcd" * 5
+    for n, install in enumerate(("", "tiledlog[s3,gcs]", "tiledlog==0.1.0", commit[:-40] + "main",
+                                 commit[:-1])):
+        runner = _runner(tmp_path, f"bad-{n}", repo, skey, {**variables, "TLOG_INSTALL": install},
+                         creds, 2)
         runner.skip = ()
         with pytest.raises(StepFailed) as failed:
             runner.run_job(SEQUENCE, "sequence")
-        assert failed.value.step == "Install tiledlog"
-        assert "set the repository variable TLOG_INSTALL to a pinned tiledlog" in (
+        assert failed.value.step == "Install tiledlog", install
+        assert "set the repository variable TLOG_INSTALL to tiledlog pinned by commit or hash" in (
             failed.value.result.stdout)
+    fake = tmp_path / "fake-pip"  # pinned ones reach pip, which says what it was asked
+    fake.mkdir()
+    (fake / "python").write_text('#!/bin/sh\nprintf "%s\\n" "$*" >> "$PIP_ASKED"\n')
+    (fake / "python").chmod(0o755)
+    asked = tmp_path / "pip-asked.txt"
+
+    class Installing(Runner):
+        def defaults(self) -> dict[str, str]:
+            env = super().defaults()
+            return {**env, "PATH": f"{fake}:{env['PATH']}", "PIP_ASKED": str(asked)}
+
+    wheel = "https://example.org/tiledlog-0.1.0-py3-none-any.whl#sha256=" + "ab" * 32
+    for n, install in enumerate((commit, wheel)):
+        work = tmp_path / f"good-{n}"
+        work.mkdir()
+        shutil.copy(repo / "tlog.toml", work / "tlog.toml")
+        runner = Installing(work, vars={**variables, "TLOG_INSTALL": install},
+                            cache=tmp_path / "gha-cache", environment="self-hosted", run_id=3,
+                            skip=())
+        with pytest.raises(StepFailed) as failed:  # no signer key given: Sequence stops it
+            runner.run_job(SEQUENCE, "sequence")
+        assert failed.value.step == "Sequence", failed.value
+    assert asked.read_text().splitlines() == [f"-m pip install --quiet {commit}",
+                                              f"-m pip install --quiet {wheel}"]
 
 
 def test_workflow_steps_see_no_more_than_they_need() -> None:

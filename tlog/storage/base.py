@@ -40,12 +40,13 @@ def bucket_parts(url: str) -> tuple[str, str]:
 
 
 def store_location(url: str) -> str:
-    """A store URL as the store it opens reads it (``s3://b//p/`` is ``s3://b/p``), so that
-    two URLs can be compared: a folder or anything else as given."""
+    """A store URL as the store it opens reads it (``s3://b//p/`` is ``s3://b/p``,
+    ``file:///srv/log`` is ``/srv/log``), so that two URLs can be compared; anything else as
+    given."""
     if url.startswith(("s3://", "gs://")):
         bucket, prefix = bucket_parts(url)
         return f"{url.split('://', 1)[0]}://{bucket}/{prefix}".rstrip("/")
-    return url
+    return url.removeprefix("file://")
 
 
 @dataclass(frozen=True)

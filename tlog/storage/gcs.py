@@ -53,7 +53,14 @@ class GCSStore:
             self.client = storage.Client(project="tiledlog", credentials=AnonymousCredentials(),
                                          client_options={"api_endpoint": endpoint})
         else:
-            self.client = storage.Client()
+            from google.auth import exceptions as gauth
+
+            try:
+                self.client = storage.Client()
+            except gauth.DefaultCredentialsError as e:
+                raise ConfigError(f"{url}: no usable Google credentials ({type(e).__name__}): set "
+                                  "GOOGLE_APPLICATION_CREDENTIALS, or run with workload identity "
+                                  "(in GitHub Actions: the auth step)") from None
         self.bucket = self.client.bucket(bucket)
         self.where = ((urlsplit(endpoint).netloc or endpoint) if endpoint
                       else "storage.googleapis.com")
@@ -91,7 +98,13 @@ class GCSStore:
             except (gexc.TooManyRequests, gexc.ServerError) as e:
                 raise Passing(StoreError(f"GCS {e.code}", key=key)) from None
             except gexc.GoogleAPIError as e:
+                if getattr(e, "code", None) == 408:  # a request timeout: retried, as Google does
+                    raise Passing(StoreError("GCS 408", key=key)) from None
                 raise StoreError(f"GCS error: {type(e).__name__}", key=key) from None
+            except gauth.RefreshError as e:  # the token could not be had: not the network's
+                raise ConfigError(f"{self.url}: GCS credentials could not be refreshed "
+                                  f"({str(e)[:120]}): check the service account or workload "
+                                  "identity") from None
             except (requests.RequestException, gauth.TransportError, OSError) as e:
                 raise Passing(StoreError(f"cannot reach {self.where}: "
                                          f"{transport_reason(e, _TIMEOUT)}")) from None
