@@ -127,6 +127,7 @@ def _signer_key(value: str, source: str) -> str:
                           f"`tlog keygen` writes to its .key file): {e}") from e
     return value
 
+
 @dataclass(frozen=True)
 class WitnessConfig:
     """One witness the sequencer asks for cosignatures."""
