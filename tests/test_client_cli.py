@@ -275,3 +275,22 @@ def test_a_bundle_of_another_tree_size_than_the_trusted_one_says_what_was_not_ch
                    "trust (size 400), and a bundle carries no proof that the two are "
                    "consistent: not checked offline (`tlog verify --index 5` with the log "
                    "checks it online)\n")
+
+
+def test_search_checks_the_checkpoint_as_verify_does(cli: CLI) -> None:
+    """`tlog search` takes the witness policy and the trusted state every verifier takes: it
+    built its client without them, and said "inclusion proven" from a checkpoint no witness
+    had cosigned, or of a fork of the tree the user trusted."""
+    _, wvkey = generate_cosignature_key("witness.example")
+    leaf = hashlib.sha256(b"\0" + cli.log.entries[7]).hexdigest()
+    code, out, err = cli.run("search", *cli.base(), "--leaf-hash", leaf, "--witness", wvkey)
+    assert code == 3 and "need 1 witness cosignatures, got 0" in err, (out, err)
+    code, out, _ = cli.run("search", *cli.base(), "--leaf-hash", leaf)
+    assert code == 0 and out.startswith("7\thashedrekord"), out
+    # A fork of the tree the user now trusts (size 300): refused, as by `tlog verify`.
+    forked = TestLog(cli.tmp / "forked", origin=cli.log.origin, skey=cli.log.skey)
+    forked.append([b"other %d" % i for i in range(300)])
+    forked.publish()
+    code, _, err = cli.run("search", "--log", str(cli.tmp / "forked"), *cli.base(log=False),
+                           "--leaf-hash", leaf)
+    assert code == 3 and "fork" in err, err

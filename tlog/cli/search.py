@@ -8,16 +8,15 @@ from typing import Any
 
 import click
 
-from tlog.cli.keys import key_arg
-from tlog.cli.options import cache_option, leaf_hash_option, log_option, vkey_option
+from tlog.cli.client import _client, _common
+from tlog.cli.options import leaf_hash_option
 from tlog.errors import ConfigError, TlogError, VerificationError
 
 __all__ = ["search"]
 
 
 @click.command()
-@log_option()
-@vkey_option()
+@_common()
 @click.option("--digest", help="An artifact digest, e.g. sha256:<hex>.")
 @click.option(
     "--public-key",
@@ -33,11 +32,8 @@ __all__ = ["search"]
 @click.option("--issuer", help="A certificate's OIDC issuer (Fulcio's extension), a URL.")
 @click.option("--ssh-namespace", help="The namespace SSH signatures were made for (file, git…).")
 @leaf_hash_option("An entry's leaf hash, in hex.")
-@cache_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def search(
-    log: str,
-    vkey: str,
     digest: str | None,
     public_key: str | None,
     key_fingerprint: str | None,
@@ -46,10 +42,12 @@ def search(
     issuer: str | None,
     ssh_namespace: str | None,
     leaf_hash: str | None,
-    cache: str | None,
     as_json: bool,
+    **opts: Any,
 ) -> None:
-    """Find entries by artifact digest, signing key or leaf hash, each verified by inclusion.
+    """Find entries by artifact digest, signing key or leaf hash, each verified by inclusion
+    in a checkpoint checked as `tlog verify` checks it (signature, witness policy, and
+    consistency with the checkpoint you trusted).
 
     \b
     Examples:
@@ -59,15 +57,12 @@ def search(
       tlog search --log ./public --vkey log.pub --identity alice@example.com
       tlog search --log ./public --vkey log.pub --key-id SHA256:uNiVztksCsDhcc0u9e8BujQX…
     """
-    from tlog.client import LogClient
-    from tlog.storage import open_store
-
     given = [x for x in (digest, public_key, key_fingerprint, key_id, identity, issuer,
                          ssh_namespace, leaf_hash) if x]
     if len(given) != 1:
         raise ConfigError("give exactly one of --digest, --public-key, --key-fingerprint, "
                           "--key-id, --identity, --issuer, --ssh-namespace, --leaf-hash")
-    client = LogClient(open_store(log, cache_dir=cache), key_arg(vkey))
+    client = _client(opts)  # trusted state, witness policy and origin, as every verifier's
     if leaf_hash:
         try:
             leaf = bytes.fromhex(leaf_hash)
