@@ -294,3 +294,24 @@ def test_search_checks_the_checkpoint_as_verify_does(cli: CLI) -> None:
     code, _, err = cli.run("search", "--log", str(cli.tmp / "forked"), *cli.base(log=False),
                            "--leaf-hash", leaf)
     assert code == 3 and "fork" in err, err
+
+
+def test_a_leaf_hashes_file_is_read_with_care(cli: CLI) -> None:
+    """`--leaf-hashes FILE`: a binary file, an endless one (/dev/zero), a bad line and an empty
+    file are each one line naming the file (and the line), exit 2; they were a
+    UnicodeDecodeError traceback, a MemoryError, "Invalid value for --leaf-hash" with no line,
+    and "verified 0 entries" (exit 0, having checked nothing)."""
+    good = hashlib.sha256(b"\0" + cli.log.entries[3]).hexdigest()
+    cases = {"binary": b"\xff\xfe\n", "bad-line": f"{good}\nnot-a-hash\n".encode(), "empty": b""}
+    expected = {"binary": "line 1 is not a leaf hash", "bad-line": "line 2 is not a leaf hash",
+                "empty": "no leaf hashes in it"}
+    for name, data in cases.items():
+        (cli.tmp / name).write_bytes(data)
+        code, _, err = cli.run("verify", *cli.base(), "--leaf-hashes", str(cli.tmp / name))
+        assert code == 2 and err.startswith(f"error: --leaf-hashes {cli.tmp / name}: "
+                                            f"{expected[name]}"), (name, err)
+    code, _, err = cli.run("verify", *cli.base(), "--leaf-hashes", "/dev/zero")
+    assert code == 2 and "line 1 is too long" in err, err
+    (cli.tmp / "one").write_text(good + "\n")
+    code, out, _ = cli.run("verify", *cli.base(), "--leaf-hashes", str(cli.tmp / "one"))
+    assert code == 0 and out.startswith("verified: entry 3 "), out

@@ -344,15 +344,43 @@ def _index_list(text: str) -> list[int]:
     return out
 
 
+def _leaf_hash_file(path: str) -> list[bytes]:
+    """The leaf hashes of a ``--leaf-hashes`` file (hex, one per line), read a bounded line at
+    a time: at most ``_MAX_MANY``; a bad line is named by its number, and a file with none is
+    an error (an empty list, verified, would pass having checked nothing)."""
+    out: list[bytes] = []
+    try:
+        with open(path, "rb") as f:
+            for number, raw in enumerate(iter(lambda: f.readline(130), b""), 1):
+                line = raw.strip()
+                if not line:
+                    continue
+                if not raw.endswith(b"\n") and len(raw) == 130:
+                    raise ConfigError(f"--leaf-hashes {path}: line {number} is too long for a "
+                                      "leaf hash (64 hex digits per line)")
+                try:
+                    out.append(bytes.fromhex(line.decode("ascii").removeprefix("sha256:")))
+                except (UnicodeDecodeError, ValueError):
+                    out.append(b"")
+                if len(out[-1]) != 32:
+                    raise ConfigError(f"--leaf-hashes {path}: line {number} is not a leaf hash "
+                                      "(64 hex digits)")
+                if len(out) > _MAX_MANY:
+                    raise ConfigError(f"--leaf-hashes {path}: more than {_MAX_MANY} leaf hashes")
+    except OSError as e:
+        raise ConfigError(f"--leaf-hashes: cannot read {path}: {e.strerror}") from e
+    if not out:
+        raise ConfigError(f"--leaf-hashes {path}: no leaf hashes in it")
+    return out
+
+
 def _verify_many(indexes: list[int] | None, leaf_file: str | None, as_json: bool,
                  opts: dict[str, Any]) -> None:
     """Many entries against one verified checkpoint, sharing its tiles: one line (or one
     JSON object) per entry, then what it cost in requests and bytes."""
     if indexes and leaf_file:
         raise click.UsageError("give --index or --leaf-hashes, not both")
-    leaves = [_parse_leaf_hash(line.strip()) for line in
-              _read(leaf_file, "leaf hashes").decode().splitlines() if line.strip()] \
-        if leaf_file else []
+    leaves = _leaf_hash_file(leaf_file) if leaf_file else []
     client = _client(opts)
     store: Any = client.store
     update = client.update_trust()
