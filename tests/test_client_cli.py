@@ -315,3 +315,15 @@ def test_a_leaf_hashes_file_is_read_with_care(cli: CLI) -> None:
     (cli.tmp / "one").write_text(good + "\n")
     code, out, _ = cli.run("verify", *cli.base(), "--leaf-hashes", str(cli.tmp / "one"))
     assert code == 0 and out.startswith("verified: entry 3 "), out
+
+
+def test_a_witness_given_twice_or_the_logs_key_as_witness_is_bad_input(cli: CLI) -> None:
+    """Both were "checkpoint: ambiguous key …", exit 3: a verification failure blamed on the
+    log, for the user's own mistake."""
+    _, wvkey = generate_cosignature_key("witness.example")
+    code, _, err = cli.run("verify", *cli.base(), "--index", "3", "--witness", wvkey,
+                           "--witness", wvkey)
+    assert code == 2 and "the same key as another --witness" in err, err
+    code, _, err = cli.run("verify", *cli.base(), "--index", "3", "--witness",
+                           str(cli.tmp / "log.pub"))
+    assert code == 2 and "the same key as the log's key" in err, err

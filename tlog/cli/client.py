@@ -49,8 +49,9 @@ def _read(path: str, what: str) -> bytes:
         raise ConfigError(f"cannot read {what} {path}: {e.strerror}") from e
 
 
-def _policy(witnesses: tuple[str, ...], threshold: int | None) -> WitnessPolicy:
-    return witness_policy([key_arg(w, "--witness") for w in witnesses], threshold)
+def _policy(witnesses: tuple[str, ...], threshold: int | None, vkey: str) -> WitnessPolicy:
+    return witness_policy([key_arg(w, "--witness") for w in witnesses], threshold,
+                          key_arg(vkey))
 
 
 def _trust(state: str | None) -> TrustStore:
@@ -71,7 +72,7 @@ def _client(opts: dict[str, Any]) -> LogClient:
         store,
         key_arg(opts["vkey"]),
         origin=opts.get("origin"),
-        policy=_policy(opts["witness"], opts["witness_threshold"]),
+        policy=_policy(opts["witness"], opts["witness_threshold"], opts["vkey"]),
         trust=_trust(opts.get("state")),
     )
 
@@ -301,7 +302,7 @@ def verify(indexes: str | None, leaf_hashes: str | None, bundle_file: str | None
                  else parse_any_bundle(data))
         v = verify_bundle(
             proof, key_arg(opts["vkey"]), origin=opts.get("origin"),
-            policy=_policy(opts["witness"], opts["witness_threshold"]), entry=held,
+            policy=_policy(opts["witness"], opts["witness_threshold"], opts["vkey"]), entry=held,
             trust=_trust(opts.get("state")),
         )
         _echo_warnings(v.warnings)

@@ -74,9 +74,22 @@ class WitnessPolicy:
     threshold: int = 0
 
 
-def witness_policy(vkeys: Sequence[str] = (), threshold: int | None = None) -> WitnessPolicy:
-    """A policy from witness verifier keys; the threshold defaults to all of them."""
+def witness_policy(vkeys: Sequence[str] = (), threshold: int | None = None,
+                   log_vkey: str | None = None) -> WitnessPolicy:
+    """A policy from witness verifier keys; the threshold defaults to all of them. A key
+    given twice, or the log's own key (``log_vkey``) given as a witness, is an input mistake:
+    the note would hold two keys of one name and id, which no check can tell apart."""
     verifiers = tuple(parse_any_verifier(v) for v in vkeys)
+    seen: dict[tuple[str, bytes], str] = {}
+    if log_vkey:
+        log = new_verifier(log_vkey)
+        seen[(log.name, bytes(log.key_id))] = "the log's key"
+    for v in verifiers:
+        ident = (v.name, bytes(v.key_id))
+        if ident in seen:
+            raise ConfigError(f"--witness {v.name}+{ident[1].hex()}: the same key as "
+                              f"{seen[ident]}: give each witness's own key once")
+        seen[ident] = "another --witness"
     k = len(verifiers) if threshold is None else threshold
     if not 0 <= k <= len(verifiers):
         raise ConfigError(f"witness threshold {k} needs at least {k} witness keys, "
