@@ -43,8 +43,13 @@ import urllib.request
 import zlib
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+try:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+except ImportError:  # the one package beside the standard library: say so, in one line
+    sys.stderr.write("error: this script needs the cryptography package (Ed25519): "
+                     "python3 -m pip install cryptography\n")
+    sys.exit(2)
 
 WIDTH = 256  # hashes per full tile (tile height 8)
 
@@ -104,6 +109,8 @@ class Log:
         except urllib.error.HTTPError as e:
             if e.code in (404, 410):
                 return None
+            if 300 <= e.code < 400:  # redirects that never end: no honest log sends them
+                raise Failed(f"{path}: redirected in a loop (HTTP {e.code})") from e
             raise Unreadable(f"{path}: HTTP {e.code}") from e
         except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
             raise Unreadable(f"{path}: {e}") from e
@@ -515,6 +522,8 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--entry", help="a file holding the exact entry bytes")
     p.add_argument("--origin", help="expected checkpoint origin (default: the key's name)")
     args = p.parse_args(argv)
+    if args.index is not None and args.index < 0:
+        p.error("--index: an entry's index is 0 or more")
     try:
         vkey = read_file(args.vkey).decode() if os.path.isfile(args.vkey) else args.vkey
         parse_vkey(vkey)

@@ -16,6 +16,7 @@ from loglib import TestLog, synthetic_entries
 from servers import StaticServer, free_port
 
 from tlog.merkle import leaf_hash
+from tlog.note import generate_key
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "verify_inclusion.py"
 
@@ -183,3 +184,47 @@ def test_a_server_that_compresses_is_read_whole(served: tuple) -> None:
         for args in (["--index", "5"], ["--leaf-hash", leaf_hash(b"entry 777").hex()]):
             r = run(home, zipped.url, log.vkey, *args)
             assert r.returncode == 0 and r.stdout.startswith("OK: entry "), r.stderr
+
+
+def test_the_scripts_own_mistakes_and_a_redirect_loop(tmp_path: Path) -> None:
+    """A negative --index is bad input (2, it was "FAILED … not in the log", 3); a server
+    redirecting in a loop is one no honest log is (3, it was "cannot read the log", 1); a
+    Python without cryptography gets one line saying to install it (it was a traceback)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    _, vkey = generate_key("script.example/log")
+    res = subprocess.run([sys.executable, "-I", str(SCRIPT), str(tmp_path), vkey, "--index",
+                          "-1"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "--index: an entry's index is 0 or more" in res.stderr
+
+    class Loop(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Loop)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        res = subprocess.run([sys.executable, "-I", str(SCRIPT),
+                              f"http://127.0.0.1:{server.server_port}", vkey, "--index", "1"],
+                             capture_output=True, text=True, timeout=60)
+    finally:
+        server.shutdown()
+    assert res.returncode == 3 and "redirected in a loop" in res.stderr, res.stderr
+    bare = tmp_path / "bare"  # a Python that finds no cryptography: -I and a path without it
+    bare.mkdir()
+    (bare / "cryptography").mkdir()
+    (bare / "cryptography" / "__init__.py").write_text("raise ImportError('not installed')\n")
+    res = subprocess.run([sys.executable, "-c", "import runpy, sys; sys.path.insert(0, "
+                          f"{str(bare)!r}); sys.argv = ['verify_inclusion.py', '.', {vkey!r}, "
+                          f"'--index', '0']; runpy.run_path({str(SCRIPT)!r}, run_name='__main__')"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and res.stderr == (
+        "error: this script needs the cryptography package (Ed25519): python3 -m pip install "
+        "cryptography\n"), res.stderr
