@@ -514,3 +514,17 @@ def test_a_sigstore_bundle_of_an_entry_it_cannot_be_says_why(log: dict[str, Any]
         f"error: entry {size - 1} is a signature entry: --format sigstore makes a Sigstore "
         "bundle of a hashedrekord entry (with --dsse-envelope, of one a DSSE envelope's "
         "signature made); --format json or tlog-proof carry any entry\n"), res.stderr
+
+
+def test_a_bundle_of_several_log_entries_is_refused(log: dict[str, Any], tmp_path: Path) -> None:
+    """Only the first of a bundle's tlogEntries was checked, and "verified" said nothing of
+    the others (one with another logIndex passed): a bundle of more than one is refused."""
+    doc = json.loads((log["work"] / "key.sigstore.json").read_text())
+    extra = json.loads(json.dumps(doc["verificationMaterial"]["tlogEntries"][0]))
+    extra["logIndex"] = str(int(extra["logIndex"]) + 1)
+    doc["verificationMaterial"]["tlogEntries"].append(extra)
+    (tmp_path / "two.json").write_text(json.dumps(doc))
+    res = tlog(log["work"], "verify", "--vkey", "log.pub", "--bundle", str(tmp_path / "two.json"))
+    assert res.returncode == 2 and "verificationMaterial.tlogEntries: 2 entries" in res.stderr, (
+        res.stderr)
+    ok(log["work"], "verify", "--vkey", "log.pub", "--bundle", "key.sigstore.json")

@@ -329,6 +329,9 @@ def _first_entry(entries: Any) -> tuple[ProofBundle | None, bytes | None, int | 
         raise MalformedError("expected a list", field=f)
     if not entries:
         return None, None, None, None
+    if len(entries) > 1:  # the rest would go unchecked, and a "verified" would cover them
+        raise MalformedError(f"{len(entries)} entries: tiledlog checks a bundle of one entry "
+                             "(its log's): give a bundle of that entry alone", field=f)
     e = entries[0]
     f += "[0]"
     if not isinstance(e, dict):
