@@ -327,3 +327,15 @@ def test_a_witness_given_twice_or_the_logs_key_as_witness_is_bad_input(cli: CLI)
     code, _, err = cli.run("verify", *cli.base(), "--index", "3", "--witness",
                            str(cli.tmp / "log.pub"))
     assert code == 2 and "the same key as the log's key" in err, err
+
+
+def test_a_log_url_with_a_query_or_the_checkpoint_file_says_so(cli: CLI) -> None:
+    """A query in the log's URL was "note signature block is empty", exit 3 (the checkpoint's
+    path landed inside the query); the checkpoint's own URL was "no checkpoint at …" naming
+    the prefix, not the file fetched."""
+    code, _, err = cli.run("verify", "--log", cli.server.url + "/?x=1",
+                           *cli.base(log=False), "--index", "1")
+    assert code == 2 and "a log's URL is the prefix of its files, with no query" in err, err
+    code, _, err = cli.run("verify", "--log", cli.server.url + "/checkpoint",
+                           *cli.base(log=False), "--index", "1")
+    assert code == 1 and "give the log's URL without /checkpoint" in err, err

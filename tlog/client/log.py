@@ -183,6 +183,9 @@ def fetch_checkpoint(store: Any) -> bytes:
         return store.get("checkpoint")
     except NotFoundError as e:
         where = getattr(store, "url", None) or repr(store)
+        if str(where).rstrip("/").endswith("/checkpoint"):  # the file, not the log's prefix
+            raise NotFoundError(f"no checkpoint at {where}/checkpoint: give the log's URL "
+                                "without /checkpoint (the prefix of its files)") from e
         raise NotFoundError(f"no checkpoint at {where}: is that the log's URL or folder, and "
                             "has the log been created (`tlog init`)?") from e
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from tlog.errors import HostileResponseError, NotFoundError, StoreError
+from tlog.errors import ConfigError, HostileResponseError, NotFoundError, StoreError
 
 from .base import Stats, Upload, get_many_parallel
 from .bounded import bounded_get, fit_session, limit_for, transport_reason
@@ -41,6 +41,10 @@ class HTTPStore:
         timeout: float = 30.0,
         backoff: float = 0.2,
     ) -> None:
+        parts = urlsplit(url)
+        if parts.query or parts.fragment:  # objects are fetched at <url>/<path>: it would
+            raise ConfigError(f"{url}: a log's URL is the prefix of its files, with no query "
+                              "or fragment (e.g. https://log.example/path)")  # land inside it
         self.url = url.rstrip("/")
         self.stats = Stats()
         self.cache = (
