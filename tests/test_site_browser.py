@@ -81,8 +81,11 @@ def browser(site: Any) -> Iterator[Any]:
 
 
 def _badge(page: Any) -> str:
+    """The entry page's badge once settled; waited for null-safe, as a click's navigation may
+    not have replaced the page yet (the index page has no badge: a flaky TypeError)."""
     page.wait_for_function(
-        "document.getElementById('badge').className.indexOf('pending') < 0", timeout=30_000)
+        "(b => b !== null && b.className.indexOf('pending') < 0)"
+        "(document.getElementById('badge'))", timeout=30_000)
     return page.inner_text("#badge")
 
 
