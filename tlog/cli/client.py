@@ -359,13 +359,11 @@ def _leaf_hash_file(path: str) -> list[bytes]:
                 if not raw.endswith(b"\n") and len(raw) == 130:
                     raise ConfigError(f"--leaf-hashes {path}: line {number} is too long for a "
                                       "leaf hash (64 hex digits per line)")
-                try:
-                    out.append(bytes.fromhex(line.decode("ascii").removeprefix("sha256:")))
-                except (UnicodeDecodeError, ValueError):
-                    out.append(b"")
-                if len(out[-1]) != 32:
+                try:  # the one reading of a leaf hash, as --leaf-hash's
+                    out.append(_parse_leaf_hash(line.decode("ascii")))
+                except (UnicodeDecodeError, click.BadParameter):
                     raise ConfigError(f"--leaf-hashes {path}: line {number} is not a leaf hash "
-                                      "(64 hex digits)")
+                                      "(64 hex digits)") from None
                 if len(out) > _MAX_MANY:
                     raise ConfigError(f"--leaf-hashes {path}: more than {_MAX_MANY} leaf hashes")
     except OSError as e:
