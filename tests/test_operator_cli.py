@@ -4,12 +4,15 @@ object and what to do, with the documented exit code, and leaves nothing half do
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -486,22 +489,18 @@ def test_a_witness_that_fails_is_told_even_when_the_log_publishes(tmp_path: Path
     assert "warning: witness w.example/w1 did not cosign: " in res.stderr, res.stderr
 
 
-def test_a_skewed_clock_is_not_called_a_credentials_problem(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """S3 answers a request signed by a clock too far off with 403 RequestTimeTooSkewed: the
-    error says to set the clock (it said "S3 refused these credentials … check the role or
-    keys"). A stub endpoint answers so: moto does not check request times."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+@contextlib.contextmanager
+def _stub(answer: Callable[[BaseHTTPRequestHandler], tuple[int, str, bytes]]) -> Iterator[str]:
+    """A loopback HTTP server whose every request gets ``answer(request)``: (status, content
+    type, body). For faults the emulators cannot produce (each test says which)."""
 
-    body = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>RequestTimeTooSkewed</Code>'
-            b"<Message>The difference between the request time and the current time is too "
-            b"large.</Message></Error>")
-
-    class Skewed(BaseHTTPRequestHandler):
+    class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
-            self.send_response(403)
-            self.send_header("Content-Type", "application/xml")
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            status, ctype, body = answer(self)
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if self.command != "HEAD":
@@ -512,20 +511,87 @@ def test_a_skewed_clock_is_not_called_a_credentials_problem(
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Skewed)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        from servers import S3_CREDENTIALS
-
-        from tlog.storage import open_store
-
-        for name, value in S3_CREDENTIALS.items():
-            monkeypatch.setenv(name, value)
-        store = open_store("s3://bucket/log", endpoint=f"http://127.0.0.1:{server.server_port}")
-        with pytest.raises(ConfigError, match=r"clock is off \(RequestTimeTooSkewed\): set it"):
-            store.get("checkpoint")
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
+        server.server_close()
+
+
+def test_a_skewed_clock_is_not_called_a_credentials_problem(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """S3 answers a request signed by a clock too far off with 403 RequestTimeTooSkewed: the
+    error says to set the clock (it said "S3 refused these credentials … check the role or
+    keys"). A stub endpoint answers so: moto does not check request times."""
+    from servers import S3_CREDENTIALS
+
+    from tlog.storage import open_store
+
+    body = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>RequestTimeTooSkewed</Code>'
+            b"<Message>The difference between the request time and the current time is too "
+            b"large.</Message></Error>")
+    with _stub(lambda _req: (403, "application/xml", body)) as endpoint:
+        for name, value in S3_CREDENTIALS.items():
+            monkeypatch.setenv(name, value)
+        store = open_store("s3://bucket/log", endpoint=endpoint)
+        with pytest.raises(ConfigError, match=r"clock is off \(RequestTimeTooSkewed\): set it"):
+            store.get("checkpoint")
+
+
+def test_a_gcs_request_timeout_is_retried() -> None:
+    """GCS may answer 408 (request timeout), which Google's own clients retry: the store
+    retries it as it does a 503 (it was "GCS error", exit 1, at the first one). A stub endpoint
+    answers 408 once: fake-gcs-server never does."""
+    from tlog.storage.gcs import GCSStore
+
+    downloads: list[str] = []
+
+    def answer(req: BaseHTTPRequestHandler) -> tuple[int, str, bytes]:
+        if not req.path.startswith("/download/"):  # the client's bucket metadata, fetched aside
+            return 200, "application/json", b'{"kind": "storage#bucket", "name": "b"}'
+        downloads.append(req.path)
+        if len(downloads) == 1:
+            return 408, "application/json", b'{"error": {"code": 408, "message": "timeout"}}'
+        return 200, "application/octet-stream", b"the object"
+
+    with _stub(answer) as endpoint:
+        store = GCSStore("gs://b/log", endpoint=endpoint, backoff=0.01)
+        assert store.get("checkpoint") == b"the object"
+    assert downloads == ["/download/storage/v1/b/b/o/log%2Fcheckpoint?alt=media"] * 2
+
+
+def test_gcs_credentials_that_cannot_be_refreshed_are_exit_2(tmp_path: Path) -> None:
+    """Credentials whose token cannot be had (a revoked grant, a deleted service account) are
+    one line naming them, exit 2 (it was a traceback). A stub token endpoint refuses the
+    grant of a service account's key, as Google's does; no request reaches Google."""
+    _keygen(tmp_path)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    refused = b'{"error": "invalid_grant", "error_description": "Invalid JWT Signature."}'
+    with _stub(lambda _req: (400, "application/json", refused)) as token_server:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption())
+        creds = tmp_path / "service-account.json"
+        creds.write_text(json.dumps({
+            "type": "service_account", "project_id": "tiledlog-test", "private_key_id": "1",
+            "private_key": key.decode(), "client_email": "log@tiledlog-test.example",
+            "client_id": "1", "token_uri": f"{token_server}/token"}))
+        env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "NO_GCE_CHECK": "True",
+               "GOOGLE_APPLICATION_CREDENTIALS": str(creds),
+               "GOOGLE_CLOUD_PROJECT": "tiledlog-test"}
+        res = subprocess.run([str(BIN / "tlog"), "init", "--store", "gs://b/log", "--origin",
+                              "op.example/log", "--key", "log.key"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=60)
+    line = _one_line(res, 2)
+    assert line.startswith("error: --queue: gs://b/log-queue: GCS credentials could not be "
+                           "refreshed ("), line
+    assert "(invalid_grant: Invalid JWT Signature.)" in line and line.endswith(
+        "check the service account or workload identity"), line
+    assert not (tmp_path / "tlog.toml").exists()
 
 
 def test_a_queue_url_with_a_double_slash_is_still_inside_the_store(tmp_path: Path) -> None:

@@ -102,8 +102,9 @@ class GCSStore:
                     raise Passing(StoreError("GCS 408", key=key)) from None
                 raise StoreError(f"GCS error: {type(e).__name__}", key=key) from None
             except gauth.RefreshError as e:  # the token could not be had: not the network's
+                why = e.args[0] if e.args and isinstance(e.args[0], str) else str(e)
                 raise ConfigError(f"{self.url}: GCS credentials could not be refreshed "
-                                  f"({str(e)[:120]}): check the service account or workload "
+                                  f"({why[:120]}): check the service account or workload "
                                   "identity") from None
             except (requests.RequestException, gauth.TransportError, OSError) as e:
                 raise Passing(StoreError(f"cannot reach {self.where}: "
