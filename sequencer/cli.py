@@ -351,6 +351,23 @@ def config() -> None:
     """Change a log's tlog.toml without editing it by hand."""
 
 
+def _save_witnesses(cfg: LogConfig, config_path: str, as_json: bool) -> None:
+    """Write ``cfg`` (its witnesses and policy changed) back to tlog.toml, and say so."""
+    path = Path(config_path)
+    path.write_text(format_config(cfg, relative_to=path.resolve().parent))
+    load_config(path)  # what was written reads back
+    click.echo("note: a running `tlog sequence --watch` or `tlog serve` read the config when it "
+               "started: restart it for the change to count", err=True)
+    if as_json:
+        click.echo(json.dumps({
+            "config": config_path, "witnesses": [w.name for w in cfg.witnesses],
+            "witness_threshold": cfg.witness_threshold,
+            "require_witnesses": cfg.require_witnesses}, indent=2, sort_keys=True))
+        return
+    click.echo(f"{config_path}: {len(cfg.witnesses)} witnesses, threshold "
+               f"{cfg.witness_threshold}, {'required' if cfg.require_witnesses else 'optional'}")
+
+
 @config.command("add-witness")
 @click.option("--name", help="The witness's name (default: its key's name).")
 @click.option("--url", required=True, help="The witness's submission URL prefix.")
@@ -395,19 +412,33 @@ def add_witness(name: str | None, url: str, vkey: str, threshold: int | None,
     if cfg.witness_threshold > len(cfg.witnesses):
         raise ConfigError(f"--threshold: {cfg.witness_threshold} is more than the "
                           f"{len(cfg.witnesses)} configured witnesses")
-    path = Path(config_path)
-    path.write_text(format_config(cfg, relative_to=path.resolve().parent))
-    load_config(path)  # what was written reads back
-    click.echo("note: a running `tlog sequence --watch` or `tlog serve` read the config when it "
-               "started: restart it for the witness to count", err=True)
-    if as_json:
-        click.echo(json.dumps({
-            "config": config_path, "witnesses": [w.name for w in cfg.witnesses],
-            "witness_threshold": cfg.witness_threshold,
-            "require_witnesses": cfg.require_witnesses}, indent=2, sort_keys=True))
-        return
-    click.echo(f"{config_path}: {len(cfg.witnesses)} witnesses, threshold "
-               f"{cfg.witness_threshold}, {'required' if cfg.require_witnesses else 'optional'}")
+    _save_witnesses(cfg, config_path, as_json)
+
+
+@config.command("remove-witness")
+@click.argument("name")
+@click.option("--config", "config_path", default="tlog.toml", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the resulting policy as JSON.")
+def remove_witness(name: str, config_path: str, as_json: bool) -> None:
+    """Stop asking the witness NAME (one retired, or renamed when its key rotated).
+
+    \b
+    Example:
+      tlog config remove-witness witness.example/w1
+    """
+    cfg = load_config(config_path)
+    names = [w.name for w in cfg.witnesses]
+    if name not in names:
+        raise ConfigError(f"{config_path}: no witness named {name!r} (configured: "
+                          f"{', '.join(names) or 'none'})")
+    witnesses = tuple(w for w in cfg.witnesses if w.name != name)
+    if cfg.witness_threshold > len(witnesses):
+        raise ConfigError(f"{config_path}: policy.witness_threshold {cfg.witness_threshold} "
+                          f"would be more than the {len(witnesses)} witnesses left: lower it "
+                          "first (tlog config add-witness ... --threshold N), or add the "
+                          "witness that replaces this one before removing it")
+    cfg = dataclasses.replace(cfg, witnesses=witnesses)
+    _save_witnesses(cfg, config_path, as_json)
 
 
 @click.group()

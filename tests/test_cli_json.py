@@ -81,6 +81,13 @@ def sh(tmp_path_factory: pytest.TempPathFactory) -> Shell:
     policy = sh.json("config-add-witness", "config", "add-witness", "--url",
                      "http://127.0.0.1:9", "--vkey", "w1.pub", "--config", "other.toml")
     assert policy["witnesses"] == ["witness.example/w1"]
+    policy = sh.json("config-add-witness", "config", "remove-witness", "witness.example/w1",
+                     "--config", "other.toml")
+    assert policy["witnesses"] == []
+    assert sh.json("witness-forks", "witness", "forks") == []
+    (sh.cwd / "w2.toml").write_text('key_file = "w1.key"\nstate = "w2.db"\n')
+    made = sh.json("witness-new-state", "witness", "new-state", "--yes", "--config", "w2.toml")
+    assert made["state"].endswith("w2.db") and made["vkey"].startswith("witness.example/w1+")
     key, pem = ed25519_key(7)
     (sh.cwd / "a.pub").write_text(pem)
     (sh.cwd / "a.tgz").write_bytes(b"release 1.0")

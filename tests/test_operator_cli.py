@@ -478,7 +478,7 @@ def test_a_witness_that_fails_is_told_even_when_the_log_publishes(tmp_path: Path
                  "--vkey", "w1.pub")
     assert added.returncode == 0
     # Daemons read the config when they start: it says so (they kept the old policy).
-    assert "restart it for the witness to count" in added.stderr
+    assert "restart it for the change to count" in added.stderr
     from submissions import hashedrekord_docs
 
     (tmp_path / "docs.jsonl").write_bytes(b"\n".join(d for _, d in hashedrekord_docs(2)))

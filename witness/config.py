@@ -24,8 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tlog.cosignature import CosignatureSigner, new_cosignature_signer
-from tlog.errors import ConfigError
+from tlog.cosignature import CosignatureSigner, new_cosignature_signer, parse_any_verifier
+from tlog.errors import ConfigError, MalformedError
 from tlog.guard import Limits
 from tlog.storage.files import read_toml
 
@@ -93,7 +93,30 @@ def load_config(path: str) -> WitnessConfig:
 def load_signer(cfg: WitnessConfig) -> CosignatureSigner:
     """The witness's cosignature key, from the file the config names."""
     try:
-        return new_cosignature_signer(cfg.key_file.read_text().strip(), time.time)
+        text = cfg.key_file.read_text().strip()
     except OSError as e:
         raise ConfigError(f"{cfg.path}: key_file: cannot read {cfg.key_file}: "
                           f"{e.strerror}") from e
+    except UnicodeDecodeError:
+        text = ""
+    try:
+        return new_cosignature_signer(text, time.time)
+    except MalformedError as e:
+        if not text.startswith("PRIVATE+KEY+"):
+            why = ("a verifier (public) key: give the .key file `tlog witness keygen` wrote"
+                   if _is_verifier(text) else "not a note signer key")
+        elif "0x04" in str(e):
+            why = ("a log's signing key, not a witness's: make the witness's own with "
+                   "`tlog witness keygen NAME --out PREFIX`")
+        else:
+            why = str(e)
+        raise ConfigError(f"{cfg.path}: key_file: {cfg.key_file} is not a witness signer key "
+                          f"({why})") from None
+
+
+def _is_verifier(text: str) -> bool:
+    try:
+        parse_any_verifier(text)
+    except MalformedError:
+        return False
+    return True

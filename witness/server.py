@@ -118,9 +118,11 @@ async def process_grouped(body: bytes, known: KnownStates, signer: Signer,
                 fresh = True  # refused against a state since moved: check again
                 continue
             if isinstance(acc, ForkDetected):
-                log.warning("fork detected at size %d: %s", acc.size, acc)
-                await asyncio.to_thread(known.state.record_fork, acc_origin(acc.offered),
-                                        acc.size, acc.cosigned, acc.offered)
+                origin = acc_origin(acc.offered)
+                log.warning("fork of %s detected at size %d: %s (both notes are kept: "
+                            "tlog witness forks)", origin, acc.size, acc)
+                await asyncio.to_thread(known.state.record_fork, origin, acc.size,
+                                        acc.cosigned, acc.offered)
             return response_for(acc), ""
         old = acc.snapshot
         if await commits.swap((old, acc.size, acc.root, acc.note)):
@@ -267,6 +269,7 @@ def make_app(state: WitnessState, signer: Signer) -> ASGIApp:
         if scope["type"] == "lifespan":
             while (await receive())["type"] != "lifespan.shutdown":
                 await send({"type": "lifespan.startup.complete"})
+            await asyncio.to_thread(state.checkpoint)  # the state whole in its one file
             return await send({"type": "lifespan.shutdown.complete"})
         if scope["type"] != "http":
             return

@@ -21,7 +21,7 @@ from pathlib import Path
 from tlog.errors import ConfigError, StoreError
 from tlog.merkle import EMPTY_ROOT
 
-__all__ = ["Fork", "KnownStates", "LogState", "WitnessState"]
+__all__ = ["Fork", "KnownStates", "LogState", "WitnessState", "state_exists"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS logs (
@@ -30,6 +30,10 @@ CREATE TABLE IF NOT EXISTS logs (
     size INTEGER NOT NULL,        -- size of the latest cosigned checkpoint (0: none yet)
     root BLOB NOT NULL,           -- its root hash
     note BLOB                     -- the log-signed note, as submitted and verified
+);
+CREATE TABLE IF NOT EXISTS signers (
+    vkey TEXT PRIMARY KEY,        -- a witness key that has served from this state
+    since INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS forks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -40,6 +44,21 @@ CREATE TABLE IF NOT EXISTS forks (
     detected_at INTEGER NOT NULL
 );
 """
+
+
+def state_exists(path: str | Path) -> bool:
+    """Whether ``path`` holds a witness state (a ``logs`` table), read without creating it:
+    a missing or empty file is a state lost, which ``WitnessState`` would silently start
+    afresh."""
+    p = Path(path)
+    if not p.is_file() or p.stat().st_size == 0:
+        return False
+    try:
+        with closing(sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                              "'logs'").fetchone() is not None
+    except sqlite3.Error as e:
+        raise ConfigError(f"cannot open witness state {p}: {e}") from e
 
 
 @dataclass(frozen=True)
@@ -114,6 +133,25 @@ class WitnessState:
                 raise
         except sqlite3.Error as e:
             raise StoreError(f"witness state: {e}", key=self.path) from e
+
+    def bind(self, vkey: str) -> list[str]:
+        """Record that the witness key ``vkey`` serves from this state; the other keys that
+        did before it (a rotated key), oldest first."""
+        with self._tx() as db:
+            others = [r[0] for r in db.execute(
+                "SELECT vkey FROM signers WHERE vkey != ? ORDER BY since, vkey", (vkey,))]
+            db.execute("INSERT OR IGNORE INTO signers (vkey, since) VALUES (?, ?)",
+                       (vkey, int(time.time())))
+        return others
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file, so that the file alone holds the
+        whole state once the witness has stopped (a copy of it is not silently an older
+        state). Best effort: another process may still be reading."""
+        if not self._wal:
+            return
+        with suppress(sqlite3.Error), closing(sqlite3.connect(self.path, timeout=5)) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def add_log(self, origin: str, vkeys: list[str]) -> bool:
         """Follow a log (or replace its keys); True if it was new. Its state is kept."""

@@ -44,7 +44,7 @@ def _note_text(note: bytes) -> bytes:
 def _verified_lines(spec: WitnessSpec, note: bytes, body: bytes) -> list[bytes]:
     """The response lines that are valid cosignatures by ``spec``'s key over the note."""
     text = _note_text(note)
-    good = []
+    good, other_keys = [], []
     for line in body.decode("utf-8", "replace").splitlines():
         name, sep, b64 = line.removeprefix("— ").partition(" ")
         if not line.startswith("— ") or not sep or name != spec.verifier.name:
@@ -53,10 +53,15 @@ def _verified_lines(spec: WitnessSpec, note: bytes, body: bytes) -> list[bytes]:
             raw = base64.b64decode(b64, validate=True)
         except ValueError:
             continue
-        if raw[:4] == bytes(spec.verifier.key_id) and spec.verifier.verify(text, raw[4:]):
+        if raw[:4] != bytes(spec.verifier.key_id):
+            other_keys.append(raw[:4].hex())
+        elif spec.verifier.verify(text, raw[4:]):
             good.append(f"{line}\n".encode())
     if not good:
-        raise VerificationError(f"witness {spec.name} returned no valid cosignature")
+        raise VerificationError(f"witness {spec.name} returned no valid cosignature" + (
+            f": it signed with key {', '.join(other_keys)}, not the configured "
+            f"{bytes(spec.verifier.key_id).hex()} (if it rotated its key, give its new one: "
+            "tlog config add-witness --url URL --vkey NEW.pub)" if other_keys else ""))
     return good
 
 
