@@ -203,14 +203,84 @@ def test_the_monitor_says_what_it_could_not_recheck(
             "the whole artifact") in res.stderr
 
 
-def test_an_oversized_whole_message_artifact_says_what_to_do(tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [600 * 1024, 3_000_000])
+def test_an_oversized_whole_message_artifact_says_what_to_do(tmp_path: Path, size: int) -> None:
+    """A signature over a whole file larger than a submission carries: one message naming the
+    artifact and what to sign with instead, whatever the size (from about 785 KB it was
+    "document: … bytes exceeds the 1048576-byte limit", a document the user never wrote)."""
     run(tmp_path, "signify-openbsd", "-G", "-n", "-p", "k.pub", "-s", "k.sec")
-    (tmp_path / "big.bin").write_bytes(b"\0" * (600 * 1024))
+    (tmp_path / "big.bin").write_bytes(b"\0" * size)
     run(tmp_path, "signify-openbsd", "-S", "-s", "k.sec", "-m", "big.bin", "-x", "big.sig")
     res = tlog(tmp_path, "submit", "--queue", "q", "--artifact", "big.bin", "--signature",
                "big.sig", "--public-key", "k.pub")
-    assert res.returncode == 2 and "signature.artifact" in res.stderr
-    assert "sign with a scheme that signs a digest" in res.stderr
+    assert res.returncode == 2 and res.stderr == (
+        f"error: --artifact: {size} bytes: this signify signature signs the whole file, which "
+        "the log must see to check, and it takes at most 524288 bytes of it: sign the file's "
+        "digest instead, with ssh-keygen -Y sign, minisign without -l, or a hashedrekord\n"
+    ), res.stderr
+
+
+def _ssh_line(work: Path, who: str, pub: str, options: str = "") -> str:
+    kind, b64 = (work / pub).read_text().split()[:2]
+    return f"{who} {options + ' ' if options else ''}{kind} {b64}\n"
+
+
+def test_a_teams_allowed_signers_file_finds_the_signers_line(
+        logged: tuple[Path, str, list[Signed]], tmp_path: Path) -> None:
+    """An allowed_signers file of several maintainers (as git's): the signer's line is found,
+    and the logged entry publishes that line only, not the whole team's (only the first line
+    was read: "signed by SSH key …, not by this key")."""
+    work = logged[0]
+    team = tmp_path / "team_signers"
+    team.write_text("# release team\n" + _ssh_line(work, "bob@example.com", "other_ssh.pub")
+                    + _ssh_line(work, "release@example.com", "id_ed25519.pub"))
+    for name in ("artifact.tgz", "artifact.tgz.sig"):
+        shutil.copy(work / name, tmp_path / name)
+    assert tlog(tmp_path, "keygen", "team.example/log", "--out", "log").returncode == 0
+    assert tlog(tmp_path, "init", "--store", "public", "--origin", "team.example/log",
+                "--key", "log.key").returncode == 0
+    args = ["--artifact", "artifact.tgz", "--signature", "artifact.tgz.sig", "--public-key",
+            str(team)]
+    res = tlog(tmp_path, "submit", "--queue", "public-queue", *args)
+    assert res.returncode == 0, res.stderr
+    assert tlog(tmp_path, "sequence").returncode == 0
+    entry = json.loads((tmp_path / "public" / "tile" / "entries" / "000.p" / "1").read_bytes()[2:])
+    import base64
+
+    assert base64.b64decode(entry["spec"]["publicKey"]).decode() == _ssh_line(
+        work, "release@example.com", "id_ed25519.pub")
+    res = tlog(tmp_path, "verify", "--log", "public", "--vkey", "log.pub", "--state", "t", *args)
+    assert res.returncode == 0, res.stderr
+    (tmp_path / "strangers").write_text(_ssh_line(work, "bob@example.com", "other_ssh.pub") * 2)
+    res = tlog(tmp_path, "submit", "--queue", "public-queue", *args[:4], "--public-key",
+               "strangers")
+    assert res.returncode == 3 and "which none of the 2 keys in this file is" in res.stderr
+
+
+@pytest.mark.parametrize(("options", "code", "says"), [
+    ('namespaces="git"', 3, "the allowed_signers line of this key allows the namespaces 'git', "
+                            "not 'file'"),
+    ('valid-before="20200101"', 3, "the allowed_signers line of this key is "
+                                   "valid-before=20200101: not valid now"),
+    ('valid-after="29991231"', 3, "valid-after=29991231: not valid now"),
+    ("cert-authority", 2, "the allowed_signers option 'cert-authority' is not supported"),
+])
+def test_allowed_signers_options_apply_as_ssh_keygen_applies_them(
+        logged: tuple[Path, str, list[Signed]], options: str, code: int, says: str) -> None:
+    """A line's options restrict its key (ssh-keygen -Y verify refuses these): they were
+    ignored, and the signature logged with the key's identity."""
+    work = logged[0]
+    line = work / f"opts-{abs(hash(options))}"
+    line.write_text(_ssh_line(work, "release@example.com", "id_ed25519.pub", options))
+    res = tlog(work, "submit", "--queue", "opts-queue", "--artifact", "artifact.tgz",
+               "--signature", "artifact.tgz.sig", "--public-key", str(line))
+    assert res.returncode == code and says in res.stderr, res.stderr
+    assert len(res.stderr.splitlines()) == 1
+    ok = work / "opts-file"
+    ok.write_text(_ssh_line(work, "release@example.com", "id_ed25519.pub",
+                            'namespaces="git,file",valid-after="20200101"'))
+    assert tlog(work, "submit", "--queue", "opts-queue", "--artifact", "artifact.tgz",
+                "--signature", "artifact.tgz.sig", "--public-key", str(ok)).returncode == 0
 
 
 def test_monitors_recheck_what_the_entry_allows(logged: tuple[Path, str, list[Signed]]) -> None:

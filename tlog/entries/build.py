@@ -147,6 +147,14 @@ def build_signature(artifact: bytes, signature: bytes, key: bytes, fmt: str,
     from tlog.entries.signature import MAX_ARTIFACT, prehash_of
 
     pre = prehash_of(fmt, signature)
+    if not pre and len(artifact) > MAX_ARTIFACT:
+        how = {"minisign": "minisign without -l", "openpgp": "a hashedrekord (openssl dgst "
+               "-sha256 -sign), minisign without -l, or ssh-keygen -Y sign"}.get(
+            fmt, "ssh-keygen -Y sign, minisign without -l, or a hashedrekord")
+        raise ConfigError(f"--artifact: {len(artifact)} bytes: this {fmt} signature signs the "
+                          f"whole file, which the log must see to check, and it takes at most "
+                          f"{MAX_ARTIFACT} bytes of it: sign the file's digest instead, with "
+                          f"{how}")
     digests: dict[str, str] = {}
     doc: dict[str, Any] = {"type": "signature", "format": fmt,
                            "signature": base64.b64encode(signature).decode(),

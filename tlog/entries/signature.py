@@ -39,6 +39,7 @@ import base64
 import binascii
 import hashlib
 import re
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -205,8 +206,9 @@ def _ssh(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None], bo
     except (ValueError, NotImplementedError, binascii.Error) as e:
         raise MalformedError(f"not an SSH signature (ssh-keygen -Y sign): {e}",
                              field=f.sig) from e
-    principals, blob, given = _allowed_signer(p.key, f)
-    if sig.public_key != blob:
+    lines = _signer_lines(p.key, f)
+    line = next((ln for ln in lines if ln.blob == sig.public_key), None)
+    if line is None:
         try:
             embedded = SshKey.from_ssh_encoding(sig.public_key)
         except (ValueError, NotImplementedError) as e:
@@ -214,11 +216,17 @@ def _ssh(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None], bo
                                  field=f.sig) from e
         raise VerificationError(_at(
             f.key, f"signed by SSH key {embedded.sha256_str()}, not by this key "
-                                f"({given.sha256_str()})"))
+                   f"({lines[0].key.sha256_str()})" if len(lines) == 1 else
+                   f"signed by SSH key {embedded.sha256_str()}, which none of the "
+                   f"{len(lines)} keys in this file is"))
+    if len(lines) > 1:  # the entry publishes the signer's line, not the whole team's file
+        p.key = (line.text + "\n").encode()
+    principals, blob, given = line.principals, line.blob, line.key
     namespace = sig.namespace.decode("utf-8", "replace")
     if p.namespace is not None and p.namespace != namespace:
         raise VerificationError(_at(
             f.ns, f"signed for namespace {namespace!r}, not {p.namespace!r}"))
+    _check_options(line, namespace, f)
     p.namespace = namespace
     algo = sig.hash_algo.decode("ascii", "replace")
     if algo not in ("sha256", "sha512"):
@@ -244,24 +252,94 @@ def _ssh(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None], bo
     return check
 
 
-def _allowed_signer(data: bytes, f: _Fields) -> tuple[list[str], bytes, Any]:
-    """An OpenSSH public key line, or an ``allowed_signers`` line (principals first): its
-    principals, key blob and key."""
+@dataclass
+class _SignerLine:
+    """One key of an OpenSSH public key file or ``allowed_signers`` file."""
+
+    text: str
+    principals: list[str]
+    options: dict[str, str]
+    blob: bytes
+    key: Any
+
+
+_SSH_TYPES = ("ssh-", "ecdsa-", "sk-")
+
+
+def _signer_lines(data: bytes, f: _Fields) -> list[_SignerLine]:
+    """Every key line of an OpenSSH public key (``id_ed25519.pub``) or ``allowed_signers``
+    file (principals, then options, then the key; ``#`` comments), as ssh-keygen reads it."""
     from sshsig.ssh_public_key import PublicKey as SshKey
 
-    text = data.decode("utf-8", "replace").strip()
-    words = text.split()
-    at = next((i for i, w in enumerate(words) if w.startswith(("ssh-", "ecdsa-", "sk-"))), None)
-    if at is None or at + 1 >= len(words):
-        raise MalformedError("not an OpenSSH public key or allowed_signers line",
-                             field=f.key)
-    try:
-        key = SshKey.from_openssh_str(" ".join(words[at : at + 2]))
-        blob = base64.b64decode(words[at + 1], validate=True)
-    except (ValueError, NotImplementedError, binascii.Error) as e:
-        raise MalformedError(f"not an OpenSSH public key: {e}", field=f.key) from e
-    principals = [w.lower() for w in words[0].split(",")] if at > 0 else []
-    return principals, blob, key
+    out = []
+    for raw in data.decode("utf-8", "replace").splitlines():
+        text = raw.strip()
+        if not text or text.startswith("#"):
+            continue
+        words = text.split()
+        at = next((i for i, w in enumerate(words) if w.startswith(_SSH_TYPES)), None)
+        if at is None or at + 1 >= len(words):
+            raise MalformedError("not an OpenSSH public key or allowed_signers line",
+                                 field=f.key)
+        try:
+            key = SshKey.from_openssh_str(" ".join(words[at : at + 2]))
+            blob = base64.b64decode(words[at + 1], validate=True)
+        except (ValueError, NotImplementedError, binascii.Error) as e:
+            raise MalformedError(f"not an OpenSSH public key: {e}", field=f.key) from e
+        principals = [w.lower() for w in words[0].split(",")] if at > 0 else []
+        out.append(_SignerLine(text, principals, _ssh_options(" ".join(words[1:at]), f),
+                               blob, key))
+    if not out:
+        raise MalformedError("not an OpenSSH public key or allowed_signers line", field=f.key)
+    return out
+
+
+def _ssh_options(text: str, f: _Fields) -> dict[str, str]:
+    """An allowed_signers line's options (``namespaces="git,file"``, ``cert-authority``…):
+    commas outside quotes part them."""
+    out: dict[str, str] = {}
+    for opt in re.findall(r'(?:[^,"]|"[^"]*")+', text):
+        name, _, value = opt.strip().partition("=")
+        out[name.lower()] = value.strip('"')
+    unknown = sorted(set(out) - {"namespaces", "valid-after", "valid-before"})
+    if unknown:
+        raise MalformedError(f"the allowed_signers option {unknown[0]!r} is not supported "
+                             "(SSH certificates are not): give the signer's key line without "
+                             "it", field=f.key)
+    return out
+
+
+def _allowed_signer(data: bytes, f: _Fields, signed_by: bytes | None = None,
+                    ) -> tuple[list[str], bytes, Any]:
+    """The principals, key blob and key of an OpenSSH public key or ``allowed_signers`` line;
+    of a file of several, the line of the key ``signed_by`` (a signature's key blob)."""
+    lines = _signer_lines(data, f)
+    line = next((ln for ln in lines if ln.blob == signed_by), lines[0])
+    return line.principals, line.blob, line.key
+
+
+def _check_options(line: _SignerLine, namespace: str, f: _Fields) -> None:
+    """What the line's options allow, as ``ssh-keygen -Y verify`` applies them: validity
+    against the time now, for a submission (or a consumer's own files); a logged entry is
+    re-checked later, when the time limit may have passed since the log checked it."""
+    allowed = line.options.get("namespaces")
+    if allowed is not None and namespace not in allowed.split(","):
+        raise VerificationError(_at(f.key, f"the allowed_signers line of this key allows the "
+                                    f"namespaces {allowed!r}, not {namespace!r}"))
+    if f is not _SUBMISSION:
+        return
+    now = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+    for name, ok in (("valid-after", lambda t: now >= t), ("valid-before", lambda t: now < t)):
+        value = line.options.get(name)
+        if value is None:
+            continue
+        t = value.rstrip("Zz")
+        if not re.fullmatch(r"\d{8}(\d{4}(\d{2})?)?", t):
+            raise MalformedError(f"allowed_signers {name}={value!r}: expected YYYYMMDD[HHMM[SS]]",
+                                 field=f.key)
+        if not ok(t.ljust(14, "0")):
+            raise VerificationError(_at(f.key, f"the allowed_signers line of this key is "
+                                        f"{name}={value}: not valid now"))
 
 
 def _openpgp(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None], bool]:
