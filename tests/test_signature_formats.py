@@ -353,3 +353,59 @@ def test_a_minisign_signature_is_minisign_whatever_its_keys_comment(
                "--signature", s.signature, "--public-key", "rsign.pub", "--json")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)[0]["type"] == "signature"
+
+
+def _gpg(home: Path) -> list[str]:
+    home.mkdir(mode=0o700, exist_ok=True)
+    return ["gpg", "--homedir", str(home), "--batch", "--quiet", "--pinentry-mode", "loopback",
+            "--passphrase", ""]
+
+
+def _fingerprint(work: Path, gpg: list[str], who: str) -> str:
+    return next(line.split(":")[9] for line in run(
+        work, *gpg, "--with-colons", "--fingerprint", who).stdout.decode().splitlines()
+        if line.startswith("fpr:"))
+
+
+def test_a_projects_keys_file_checks_a_signing_subkeys_signature(tmp_path: Path) -> None:
+    """A project's KEYS file (several maintainers' keys, as `gpg --export A B`) and a signature
+    by one maintainer's signing subkey: found, checked and logged under that maintainer's
+    key (it was "signed by OpenPGP key …, which the public key file does not hold")."""
+    gpg = _gpg(tmp_path / "gnupg")
+    run(tmp_path, *gpg, "--quick-gen-key", "Bob <bob@example.com>", "ed25519", "sign", "1y")
+    run(tmp_path, *gpg, "--quick-gen-key", "Rel <rel@example.com>", "ed25519", "cert", "never")
+    rel = _fingerprint(tmp_path, gpg, "rel@example.com")
+    run(tmp_path, *gpg, "--quick-add-key", rel, "ed25519", "sign", "2y")
+    (tmp_path / "app.tgz").write_bytes(b"release 1.0\n")
+    run(tmp_path, *gpg, "--local-user", "rel@example.com", "--armor", "--detach-sign",
+        "--output", "app.tgz.asc", "app.tgz")
+    run(tmp_path, *gpg, "--armor", "--output", "KEYS", "--export", "bob@example.com",
+        "rel@example.com")
+    res = tlog(tmp_path, "submit", "--queue", "q", "--artifact", "app.tgz", "--signature",
+               "app.tgz.asc", "--public-key", "KEYS", "--json")
+    assert res.returncode == 0, res.stderr
+    assert f"keyid:{rel.lower()}" in json.loads(res.stdout)[0]["search_keys"]
+
+
+def test_a_signature_older_than_the_keys_renewal_says_why_it_fails(tmp_path: Path) -> None:
+    """A key whose expiry was extended after it signed: GnuPG exports only the new
+    self-signature, and Sequoia checks the key as bound when it signed. Not supported (the
+    README says so); the error says why, where it said the valid signature "does not
+    verify with the given openpgp key"."""
+    gpg = _gpg(tmp_path / "gnupg")
+    run(tmp_path, *gpg, "--quick-gen-key", "Alice <alice@example.com>", "ed25519", "sign", "1y")
+    (tmp_path / "app.tgz").write_bytes(b"release 1.0\n")
+    run(tmp_path, *gpg, "--local-user", "alice@example.com", "--armor", "--detach-sign",
+        "--output", "app.tgz.asc", "app.tgz")
+    import time
+
+    time.sleep(1.1)  # the renewal's self-signature a second later
+    alice = _fingerprint(tmp_path, gpg, "alice@example.com")
+    run(tmp_path, *gpg, "--quick-set-expire", alice, "2y")
+    run(tmp_path, *gpg, "--armor", "--output", "alice.asc", "--export", "alice@example.com")
+    res = tlog(tmp_path, "submit", "--queue", "q", "--artifact", "app.tgz", "--signature",
+               "app.tgz.asc", "--public-key", "alice.asc")
+    assert res.returncode == 3, res.stderr
+    assert res.stderr.startswith("error: signature.signature: made ")
+    assert (f"before every self-signature of key {alice.lower()} in this key file") in res.stderr
+    assert "GnuPG keeps only a key's newest self-signature once its expiry changes" in res.stderr

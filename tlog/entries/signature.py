@@ -358,7 +358,9 @@ def _openpgp(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None]
         raise MalformedError("holds a secret key: give the public key (gpg --export), never "
                              "the secret one (it would be published)", field=f.key)
     issuer = (sig.issuer_fingerprint or "").lower()
-    cert = next((c for c in certs if str(c.fingerprint).lower() == issuer), None)
+    held = _pgp_holders(p.key)
+    holder = held.get(issuer) or held.get(str(sig.issuer_key_id or "").lower())
+    cert = next((c for c in certs if str(c.fingerprint).lower() == holder), None)
     by_subkey = cert is None and len(certs) == 1
     if by_subkey:
         cert = certs[0]  # maybe a subkey's signature: the verification below decides
@@ -382,11 +384,67 @@ def _openpgp(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None]
             if by_subkey:  # most likely another key's signature: say whose
                 raise VerificationError(_at(f.key, f"signed by OpenPGP key {issuer or '?'}, "
                                             "which this key file does not hold")) from e
+            bound = _pgp_bound_since(p.key, str(cert.fingerprint).lower())
+            if bound is not None and sig.created < bound:
+                raise VerificationError(_at(f.sig, (
+                    f"made {sig.created:%Y-%m-%d %H:%M:%S} UTC, before every self-signature "
+                    f"of key {cert.fingerprint} in this key file (the first from "
+                    f"{bound:%Y-%m-%d %H:%M:%S}): the key is checked as it was bound when it "
+                    "signed, and GnuPG keeps only a key's newest self-signature once its "
+                    "expiry changes. Not supported: give the key as exported before the "
+                    "change, or sign again"))) from e
             return False
         return True
 
     check.needs = None  # type: ignore[attr-defined]
     return check
+
+
+def _pgp_holders(key: bytes) -> dict[str, str]:
+    """Each key of an OpenPGP key file (primary keys and subkeys, by fingerprint and by key
+    ID) → the fingerprint of the certificate holding it: a project's KEYS file holds many, and
+    a signature names the subkey that made it."""
+    from pysequoia.packet import PacketPile, Tag
+
+    out: dict[str, str] = {}
+    primary = ""
+    try:
+        packets = list(PacketPile.from_bytes(key))
+    except Exception:  # unreadable: the certificate parse above has said so
+        return out
+    for pkt in packets:
+        if pkt.tag in (Tag.PublicKey, Tag.PublicSubkey):
+            fpr = str(pkt.fingerprint).lower()
+            if pkt.tag == Tag.PublicKey:
+                primary = fpr
+            out.setdefault(fpr, primary)
+            out.setdefault(fpr[-16:], primary)
+    return out
+
+
+_SELF_SIGNATURES = ("PositiveCertification", "GenericCertification", "CasualCertification",
+                    "PersonaCertification", "SubkeyBinding", "DirectKey")
+
+
+def _pgp_bound_since(key: bytes, primary: str) -> Any:
+    """When the first self-signature of the certificate ``primary`` in a key file was made
+    (a datetime), or None."""
+    from pysequoia.packet import PacketPile, Tag
+
+    current, first = "", None
+    try:
+        packets = list(PacketPile.from_bytes(key))
+    except Exception:
+        return None
+    for pkt in packets:
+        if pkt.tag == Tag.PublicKey:
+            current = str(pkt.fingerprint).lower()
+        elif (pkt.tag == Tag.Signature and current == primary and str(
+                pkt.signature_type).rsplit(".", 1)[-1] in _SELF_SIGNATURES
+              and pkt.signature_created is not None):
+            first = pkt.signature_created if first is None else min(first,
+                                                                     pkt.signature_created)
+    return first
 
 
 def _first_line(e: Exception) -> str:
