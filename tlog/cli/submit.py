@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -190,12 +191,14 @@ def submit(documents: tuple[str, ...], queue: str, endpoint: str | None, jsonl: 
     show = len(docs) > 1 and not as_json and sys.stderr.isatty()
     bar = click.progressbar(length=2 * len(docs), label="checking and queueing",
                             file=sys.stderr) if show else None
+    queued_at = time.time()
     with bar if bar is not None else _Null() as progress:
         receipts = queue_documents(store, docs, workers=workers or os.cpu_count(),
                                    progress=progress)
     if wait:
         _wait(receipts, store, str(log), str(vkey), wait_timeout, bundle_out,
-              bundle_format or ("sigstore" if sigstore_bundle else "json"), given, tsa_urls)
+              bundle_format or ("sigstore" if sigstore_bundle else "json"), given, tsa_urls,
+              queued_at)
     if as_json:
         click.echo(json.dumps(receipts, indent=2))  # always a list, one receipt per document
         return
@@ -227,7 +230,8 @@ def _from_sigstore_bundle(path: str, flags: dict[str, Any]) -> tuple[Any, dict[s
 
 
 def _wait(receipts: list[dict[str, Any]], queue: Any, log: str, vkey: str, timeout: float,
-          bundle_out: str | None, fmt: str, given: Any, tsa_urls: tuple[str, ...]) -> None:
+          bundle_out: str | None, fmt: str, given: Any, tsa_urls: tuple[str, ...],
+          queued_at: float) -> None:
     """Block until each entry is in a published checkpoint; note its index in the receipt."""
     import platformdirs
 
@@ -245,7 +249,8 @@ def _wait(receipts: list[dict[str, Any]], queue: Any, log: str, vkey: str, timeo
     client = LogClient(open_store(log, cache_dir=cache), key)
     for r in receipts:
         v = wait_for_entry(client, bytes.fromhex(r["leaf_hash"]), queue=queue,
-                           submission_id=r["submission_id"], timeout=timeout)
+                           submission_id=r["submission_id"], pending=r["queue_object"],
+                           queued_at=queued_at, timeout=timeout)
         r["index"] = v.index
     if not bundle_out:
         return

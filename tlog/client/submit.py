@@ -3,6 +3,7 @@ the queue (one object for one document, bulk objects for many), all or nothing."
 
 from __future__ import annotations
 
+import calendar
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -99,15 +100,23 @@ def queue_documents(
 
 
 
+_SKEW = 60.0  # seconds the sequencer's clock may be behind the submitter's
+
+
 def wait_for_entry(
     client: Any, leaf: bytes, *, queue: Any = None, submission_id: str = "",
-    timeout: float = 60.0, interval: float = 0.5,
-    sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+    pending: str = "", queued_at: float | None = None, timeout: float = 60.0,
+    interval: float = 0.5, sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Any:
     """Poll the log until a published checkpoint includes the entry with ``leaf``; the
     verified entry. Stops early when the sequencer stored a rejection for the submission
-    (VerificationError with its reason); NotPublishedError when ``timeout`` passes first."""
+    (VerificationError with its reason); NotPublishedError when ``timeout`` passes first.
+    A rejection stored before this submission (``pending``, its queue object, still there;
+    or a record older than ``queued_at``) is an earlier run's: the log's configuration may
+    have changed since, so it is waited past, and named if the time runs out."""
     deadline = clock() + timeout
+    earlier = None
     while True:
         client.refresh()
         try:
@@ -121,12 +130,34 @@ def wait_for_entry(
                 record = None
             except ValueError:
                 record = {"reason": "(unreadable rejection record)"}
+            if record is not None and not isinstance(record, dict):
+                record = {"reason": "(unreadable rejection record)"}
             if record is not None:
-                raise VerificationError(f"the log rejected submission {submission_id}: "
-                                        f"{record.get('reason', '(no reason stored)')}")
+                if not _earlier(record, queue, pending, queued_at):
+                    raise VerificationError(f"the log rejected submission {submission_id}: "
+                                            f"{record.get('reason', '(no reason stored)')}")
+                earlier = record
         if clock() >= deadline:
+            said = "" if earlier is None else (
+                f" A run rejected it before ({earlier.get('rejected_at', '?')}: "
+                f"{earlier.get('reason', '(no reason stored)')}); unless the log's "
+                "configuration changed since, the next run will too.")
             raise NotPublishedError(
                 f"submission {submission_id or leaf.hex()} is queued but no published "
                 f"checkpoint includes it after {timeout:g} s: is the sequencer running? "
-                "Nothing is lost: it stays queued.")
+                f"Nothing is lost: it stays queued.{said}")
         sleep(interval)
+
+
+def _earlier(record: dict[str, Any], queue: Any, pending: str, queued_at: float | None) -> bool:
+    """Whether a rejection record predates the submission being waited for."""
+    if pending and queue.exists(pending):
+        return True  # not taken by a run yet: whatever is stored is an earlier run's
+    when = record.get("rejected_at")
+    if queued_at is None or not isinstance(when, str):
+        return False
+    try:
+        stamp = calendar.timegm(time.strptime(when, "%Y-%m-%dT%H:%M:%SZ"))
+    except ValueError:
+        return False
+    return stamp < queued_at - _SKEW
