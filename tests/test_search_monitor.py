@@ -281,7 +281,15 @@ def test_monitor_reports_bad_tiles_and_rollbacks_as_misbehaviour(tmp_path: Path)
     event = json.loads(bad.stdout.splitlines()[-1])
     assert "do not authenticate against its signed checkpoint 600" in event["reason"]
     assert all(Path(p).exists() for p in event["evidence"])
-    assert _monitor(str(tampered), vkey, state).returncode == 5
+    # The tile as served is kept beside the checkpoint (only the checkpoint was: nothing a
+    # third party could check the claim with).
+    served = [Path(p) for p in event["evidence"] if p.endswith("-tile-0-001")]
+    assert [p.read_bytes() for p in served] == [bytes(data)], event["evidence"]
+    grown = _monitor(str(tampered), vkey, state)
+    assert grown.returncode == 5
+    evidence = json.loads(grown.stdout.splitlines()[-1])["evidence"]
+    assert any(p.endswith("-tile-0-001") and Path(p).read_bytes() == bytes(data)
+               for p in evidence), evidence
     # The honest log: the state moves to 600.
     assert _monitor(str(root), vkey, state).returncode == 0
     # A stale copy of the real tree of size 300 (a CDN): fine.

@@ -405,18 +405,20 @@ def test_monitor_workflow_opens_issues_as_it_says(tmp_path: Path) -> None:
     _tlog(repo, shell, "submit", "--queue", load_config(repo / "tlog.toml").queue,
           str(tmp_path / "doc.json"))
     _tlog(repo, shell, "sequence")
-    fake = tmp_path / "fakebin"  # `gh issue create`: what it was asked, and the body
+    fake = tmp_path / "fakebin"  # `gh issue …`: what it was asked, the body, open issues
     fake.mkdir()
-    (fake / "gh").write_text('#!/bin/sh\nprintf "%s\\n" "$*" >> "$GH_CALLS"\n'
-                             'cat body.md >> "$GH_CALLS"\n')
+    (fake / "gh").write_text(f"#!{sys.executable}\n" + FAKE_GH)
     (fake / "gh").chmod(0o755)
+    issues = tmp_path / "issues"
+    issues.mkdir()
     (tmp_path / "gha-cache").mkdir()
     calls = tmp_path / "gh-calls.txt"
 
     class Monitoring(Runner):
         def defaults(self) -> dict[str, str]:
             env = super().defaults()
-            return {**env, "PATH": f"{fake}:{env['PATH']}", "GH_CALLS": str(calls)}
+            return {**env, "PATH": f"{fake}:{env['PATH']}", "GH_CALLS": str(calls),
+                    "GH_ISSUES": str(issues)}
 
     def run(n: int, url: str) -> str:
         calls.write_text("")
@@ -430,14 +432,59 @@ def test_monitor_workflow_opens_issues_as_it_says(tmp_path: Path) -> None:
     vkey = (repo / "log.pub").read_text().strip()
     with StaticServer(tmp_path / "public") as server:
         first = run(1, server.url)
-        assert first.startswith("issue create --title Release key used in the transparency "
-                                "log --body-file body.md\n"), first
+        assert ("issue create --title Release key used in the transparency log --body-file "
+                "body.md\n") in first, first
         assert '"event": "match"' in first
         assert run(2, server.url) == ""  # nothing new: no issue
         forged = sign_note(format_checkpoint(Checkpoint("ci.example/log", 1, b"\x07" * 32)),
                            new_signer((repo / "log.key").read_text().strip()))
         (tmp_path / "public" / "checkpoint").write_bytes(forged)
         third = run(3, server.url)
-    assert third.startswith("issue create --title Transparency log misbehaved"), third
+        fourth = run(4, server.url)  # the same fork, an hour later
+        (tmp_path / "public" / "checkpoint").write_bytes(sign_note(format_checkpoint(
+            Checkpoint("ci.example/log", 1, b"\x08" * 32)),
+            new_signer((repo / "log.key").read_text().strip())))
+        fifth = run(5, server.url)  # another fork: told in the open issue
+    assert "issue create --title Transparency log misbehaved" in third, third
     assert ("The evidence files the events name are the artifact tlog-evidence-3 of "
             "https://github.com/owner/repo/actions/runs/3 (kept 90 days).") in third
+    # An hour later the monitor sees the same fork (its state is kept until someone acts):
+    # no second issue (one was opened every hour), no comment either.
+    assert "issue create" not in fourth and "issue comment" not in fourth, fourth
+    assert "issue comment 2 --body-file body.md" in fifth, fifth  # issue 1: the key's
+    assert sorted(p.name for p in issues.iterdir()) == ["1", "2"]
+
+
+# `gh`, as the workflow calls it: issues are files (title, then body and comments), searched
+# by a word of the body or comments, or by title.
+FAKE_GH = """
+import json, os, pathlib, sys
+args = sys.argv[1:]
+calls = pathlib.Path(os.environ["GH_CALLS"])
+calls.write_text(calls.read_text() + " ".join(args) + "\\n")
+issues = pathlib.Path(os.environ["GH_ISSUES"])
+def opt(name):
+    return args[args.index(name) + 1]
+if args[:2] == ["issue", "create"]:
+    n = len(list(issues.iterdir())) + 1
+    body = pathlib.Path(opt("--body-file")).read_text()
+    (issues / str(n)).write_text(opt("--title") + "\\n" + body)
+    calls.write_text(calls.read_text() + body)
+elif args[:2] == ["issue", "comment"]:
+    body = pathlib.Path(opt("--body-file")).read_text()
+    with open(issues / args[2], "a") as f:
+        f.write(body)
+    calls.write_text(calls.read_text() + body)
+elif args[:2] == ["issue", "list"]:
+    query = opt("--search")
+    found = []
+    for f in sorted(issues.iterdir(), key=lambda p: int(p.name)):
+        title, _, text = f.read_text().partition("\\n")
+        if query.startswith("in:title "):
+            hit = query.removeprefix("in:title ").strip('"') in title
+        else:
+            hit = query.split()[0] in text
+        if hit:
+            found.append({"number": int(f.name), "title": title})
+    print(found[0]["number"] if found else "")
+"""

@@ -40,7 +40,8 @@ __all__ = ["monitor"]
     "--watch-digest",
     "watch_digests",
     multiple=True,
-    help="Alert when this digest (sha256:<hex>) is logged (repeatable).",
+    help="Alert when this digest (sha256:<hex>, or bare hex as sha256sum prints it) is logged "
+         "(repeatable).",
 )
 @click.option(
     "--watch-identity",
@@ -77,8 +78,11 @@ def monitor(
 ) -> None:
     """Follow a log from the last verified checkpoint and report what concerns you.
 
-    Proves each new checkpoint consistent with the last one, re-verifies the signature of every
-    new entry, and emits an event per entry that mentions a watched key or digest.
+    Proves each new checkpoint consistent with the last one, re-verifies every new entry (the
+    signature itself where the entry allows: one made over the whole artifact, which the log
+    does not keep, has only its key checked, and the summary counts those), and emits an event
+    per entry that mentions a watched key, digest or identity. An --exec command that fails
+    keeps the state, so the next pass hands out the events again (at least once).
 
     \b
     Exit codes: 0 nothing new for you, 4 events were emitted (a watched key or digest, or an
@@ -98,20 +102,23 @@ def monitor(
     """
     from tlog.client.monitor import EXIT_EVENTS, EXIT_MISBEHAVIOUR, Monitor
     from tlog.entries import key_search_key
-    from tlog.entries.signature import key_query_of
+    from tlog.entries.signature import key_queries_of
     from tlog.storage import open_store
 
     keys = []
     for k in watch_keys:
         try:
             data = Path(k).read_bytes()
-            keys.append(key_query_of(data) or key_search_key(data))
+            keys += key_queries_of(data) or [key_search_key(data)]
         except OSError as e:
             raise ConfigError(f"--watch-key {k}: cannot read it: {e.strerror}") from e
         except MalformedError as e:  # an artifact or a signature given for the key
             raise ConfigError(f"--watch-key {k}: not a public key file ({e})") from e
+    from tlog.cli.search import digest_query
+
+    digests = [digest_query(d, "--watch-digest") for d in watch_digests]
     mon = Monitor(
-        open_store(log), key_arg(vkey), state_dir, watch_keys=keys, watch_digests=watch_digests,
+        open_store(log), key_arg(vkey), state_dir, watch_keys=keys, watch_digests=digests,
         watch_identities=watch_identities, watch_issuers=watch_issuers,
     )
 
@@ -123,8 +130,17 @@ def monitor(
             where = f"entry {event['index']}: " if "index" in event else ""
             what = event.get("reason") or f"matched {', '.join(event['matched'])}"
             click.echo(f"{event['event']}: {where}{what}")
+            if event.get("evidence"):
+                click.echo(f"  evidence: {' '.join(event['evidence'])} (keep these: anyone "
+                           "can check them with the log's key)")
         if exec_cmd:
-            subprocess.run(exec_cmd, shell=True, input=line + "\n", text=True, check=False)
+            done = subprocess.run(exec_cmd, shell=True, input=line + "\n", text=True,
+                                  check=False)
+            if done.returncode:  # the alert did not go out: the pass is not done
+                of = f" of entry {event['index']}" if "index" in event else ""
+                raise StoreError(f"--exec exited {done.returncode} on the {event['event']} "
+                                 f"event{of}: the state is kept, so the next pass hands out "
+                                 "this pass's events again")
 
     code = 0
     while True:

@@ -72,13 +72,14 @@ def search(
         query, size = f"leaf:{leaf_hash.lower()}", found[0].checkpoint.size
     else:
         from tlog.client.search import search as run_search
-        from tlog.entries.signature import key_query_of, normal_key_id
+        from tlog.entries.signature import key_queries_of, normal_key_id
 
+        also: list[str] = []
         if public_key:
             from tlog.entries import key_search_key
 
             data = Path(public_key).read_bytes()
-            query = key_query_of(data) or key_search_key(data)
+            query, *also = key_queries_of(data) or [key_search_key(data)]
         elif key_id:
             query = f"keyid:{normal_key_id(key_id)}"
         elif identity:
@@ -90,10 +91,16 @@ def search(
         elif key_fingerprint:
             query = "key:" + key_fingerprint.lower().removeprefix("key:")
         else:
-            query = _digest_query(digest or "")
+            query = digest_query(digest or "")
         result = run_search(client, query)
         found, size = list(result.entries), result.size
         broken, unreadable = list(result.rejected_candidates), list(result.unreadable_candidates)
+        for other in also:  # the same key named otherwise (an SSH RSA key's PEM form)
+            more = run_search(client, other)
+            found += [e for e in more.entries if e.index not in {f.index for f in found}]
+            broken += more.rejected_candidates
+            unreadable += more.unreadable_candidates
+        found.sort(key=lambda e: e.index)
     rows = [_row(e.index, e.leaf_hash, e.entry) for e in found]
     if as_json:
         click.echo(json.dumps({"query": query, "tree_size": size, "matches": rows,
@@ -136,12 +143,22 @@ def _row(index: int, leaf: bytes, entry: bytes) -> dict[str, Any]:
 _BARE = {64: "sha256", 96: "sha384", 128: "sha512"}  # hex digits: the algorithm, as the site
 
 
-def _digest_query(digest: str) -> str:
-    """``--digest`` as a query: ``algo:<hex>``, or bare hex of a SHA-2 length."""
+_DIGEST_HEX = {"sha256": 64, "sha384": 96, "sha512": 128, "blake2b512": 128}
+
+
+def digest_query(digest: str, option: str = "--digest") -> str:
+    """A digest as a query: ``algo:<hex>``, or bare hex of a SHA-2 length (as ``sha256sum``
+    prints it); anything else is an error naming ``option`` (a watch for a digest no entry
+    can carry would never fire)."""
     d = digest.strip().lower()
     if ":" not in d:
         if len(d) not in _BARE or any(c not in "0123456789abcdef" for c in d):
-            raise ConfigError(f"--digest {digest!r}: expected sha256:<hex> (sha384:, sha512:, "
+            raise ConfigError(f"{option} {digest!r}: expected sha256:<hex> (sha384:, sha512:, "
                               "blake2b512:), or 64, 96 or 128 bare hex digits")
         d = f"{_BARE[len(d)]}:{d}"
+    algo, _, hexdigits = d.partition(":")
+    if (_DIGEST_HEX.get(algo) != len(hexdigits)
+            or any(c not in "0123456789abcdef" for c in hexdigits)):
+        raise ConfigError(f"{option} {digest!r}: expected sha256:<64 hex digits> (sha384: 96, "
+                          "sha512: 128, blake2b512: 128), or bare hex of those lengths")
     return d

@@ -143,6 +143,7 @@ class Monitor:
             raise ConfigError(f"--watch-identity: not a regular expression: {e}") from e
         self.issuers = {f"issuer:{u.lower()}" for u in watch_issuers}
         self._edge: tuple[int, int, bytes] | None = None  # the last tree's partial bundle
+        self._last_tiles: dict[str, bytes] = {}  # the tiles of the last read (evidence)
         self._tiles: dict[tuple[int, int], bytes] = {}  # its partial hash tiles, by (level, n)
 
     # ----- state ---------------------------------------------------------------------------
@@ -159,7 +160,11 @@ class Monitor:
             self._edge, self._tiles = None, {}
             return None, None
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
-            raise TlogError(f"{self._state_file()}: corrupt monitor state: {e!r}") from e
+            raise ConfigError(
+                f"{self._state_file()}: corrupt monitor state ({type(e).__name__}: "
+                f"{str(e)[:80]}): restore it from a copy, or delete it to start over (the next "
+                "run then trusts the log's checkpoint as first seen, checks every entry again "
+                "and reports past matches again)") from e
         cp = parse_checkpoint(open_note(note, [self.verifier]).text)
         self._edge = _edge_of(data.get("edge"), cp.size)
         self._tiles = _tiles_of(data.get("tiles"), cp.size)
@@ -200,6 +205,7 @@ class Monitor:
 
     def run_once(self, emit: Emit) -> MonitorResult:
         """Check the latest checkpoint against the state, scan new entries, advance the state."""
+        self._last_tiles = {}
         note = fetch_checkpoint(self.store)
         cp = parse_checkpoint(open_note(note, [self.verifier]).text)
         old, old_note = self._load()
@@ -221,7 +227,8 @@ class Monitor:
             if problem:
                 kind, reason = problem
                 self._misbehaved(p, kind, reason, {"trusted.checkpoint": old_note,
-                                                   "served.checkpoint": note})
+                                                   "served.checkpoint": note,
+                                                   **self._served_tiles()})
                 return p.result
         if cp.size <= start:
             p.result.new_size = start
@@ -237,7 +244,8 @@ class Monitor:
                 f"the log serves tiles that do not authenticate against its signed checkpoint "
                 f"{cp.size}: {e}",
                 {"served.checkpoint": note,
-                 **({"trusted.checkpoint": old_note} if old_note else {})})
+                 **({"trusted.checkpoint": old_note} if old_note else {}),
+                 **self._served_tiles()})
         if not p.result.misbehaviour:
             self._save(note, p.edge, dict(reader.verified))
         return p.result
@@ -288,6 +296,11 @@ class Monitor:
                             f"{old.size}: {e}")
         return None
 
+    def _served_tiles(self) -> dict[str, bytes]:
+        """The tiles of the last read, as evidence files (``tile-0-000.p-5``…)."""
+        return {"tile-" + path.removeprefix("tile/").replace("/", "-"): data
+                for path, data in self._last_tiles.items()}
+
     def _kept_authentic(self, old: Checkpoint) -> bool:
         """Whether the kept tiles are the trusted tree's right edge: they hash to its root
         (they hold all of its root's subtrees). Checked with no request, so that a failure
@@ -330,6 +343,10 @@ class Monitor:
             if d is None:
                 raise NotFoundError("tile missing from the log", key=tiles[i].path)
             out[i] = d
+        # What this read was served: the evidence, should these tiles prove a fork or not
+        # authenticate (a third party checks them against the signed checkpoints).
+        self._last_tiles = {t.path: d for t, d in zip(tiles, out, strict=True)
+                            if d is not None}
         return out  # type: ignore[return-value]  # every slot is filled above
 
     def _bundle(self, n: int, width: int) -> tuple[str, bytes, int]:
@@ -431,8 +448,15 @@ class Monitor:
         for i, entry, extra in todo:
             if entry is None:
                 kind, reason, raw = extra
-                self._misbehaved(p, kind, reason, {"served.checkpoint": p.note, "bundle": raw},
-                                 i)
+                # The tree's own leaf at i, proven against the signed root: what the bundle's
+                # entry should hash to, for anyone to compare.
+                leaf = reader.read_leaves(i, i + 1)[0]
+                proof = {"index": i, "tree_size": p.checkpoint.size, "leaf_hash": leaf.hex(),
+                         "inclusion_proof": [h.hex() for h in prove_inclusion(
+                             i, p.checkpoint.size, reader)]}
+                self._misbehaved(p, kind, reason, {
+                    "served.checkpoint": p.note, "bundle": raw,
+                    f"leaf-{i}.proof.json": json.dumps(proof, indent=2).encode()}, i)
                 continue
             self._report_entry(p, i, entry, extra, next(verdicts), reader)
 

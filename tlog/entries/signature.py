@@ -55,7 +55,7 @@ from .fields import check_fields, get
 from .keys import load_public_key
 from .registry import parse_entry
 
-__all__ = ["FORMATS", "MAX_ARTIFACT", "TYPE", "detect_format", "key_query_of", "normal_key_id",
+__all__ = ["FORMATS", "MAX_ARTIFACT", "TYPE", "detect_format", "key_queries_of", "normal_key_id",
            "prehash_of"]
 
 MAX_ARTIFACT = 512 * 1024  # bytes of an artifact carried for a whole-message scheme
@@ -528,29 +528,55 @@ def prehash_of(fmt: str, signature: bytes) -> str | None:
     return None
 
 
-def key_query_of(key: bytes) -> str | None:
-    """The search key that names a key file's own key in entries of this type, or None: for a
-    minisign or signify .pub its ``key:`` fingerprint (its key number is not proof of the
-    key), for an OpenSSH key (or allowed_signers line) ``keyid:`` and its blob's SHA-256, for
-    an OpenPGP key ``keyid:`` and its fingerprint."""
+def key_queries_of(key: bytes) -> list[str]:
+    """The search keys that name a key file's own key in entries, or []: for a minisign or
+    signify .pub its ``key:`` fingerprint (its key number is not proof of the key); for an
+    OpenSSH key (or allowed_signers file) its ``key:`` fingerprint if it is Ed25519 (which its
+    SSH entries carry too), else ``keyid:`` and its blob's SHA-256 and the ``key:`` of the same
+    key in PEM, so that a watch of the key finds it whatever format it signed in; for an
+    OpenPGP key ``keyid:`` and its fingerprint."""
     text = key.decode("utf-8", "replace")
     if "minisign public key" in text:
-        return _ed25519_fingerprint(_minisign_key(key, _SUBMISSION)[1])
+        return [_ed25519_fingerprint(_minisign_key(key, _SUBMISSION)[1])]
     if text.startswith("untrusted comment:"):
         lines = text.strip().splitlines()
-        return _ed25519_fingerprint(_b64(lines[-1], 42, "signify public key",
-                                         _SUBMISSION.key)[10:])
+        return [_ed25519_fingerprint(_b64(lines[-1], 42, "signify public key",
+                                          _SUBMISSION.key)[10:])]
     try:
-        return "keyid:" + hashlib.sha256(_allowed_signer(key, _SUBMISSION)[1]).hexdigest()
+        lines = _signer_lines(key, _SUBMISSION)
     except MalformedError:
         pass
+    else:
+        return [q for line in lines for q in _ssh_queries(line.blob)]
     try:
         import pysequoia
 
         certs = pysequoia.Cert.split_bytes(key)
     except Exception:  # not OpenPGP either
-        return None
-    return f"keyid:{str(certs[0].fingerprint).lower()}" if len(certs) == 1 else None
+        return []
+    return [f"keyid:{str(c.fingerprint).lower()}" for c in certs]
+
+
+def _ssh_queries(blob: bytes) -> list[str]:
+    if blob.startswith(b"\x00\x00\x00\x0bssh-ed25519") and len(blob) == 51:
+        return [_ed25519_fingerprint(blob[-32:])]
+    out = ["keyid:" + hashlib.sha256(blob).hexdigest()]
+    try:
+        from cryptography.hazmat.primitives.serialization import (
+            Encoding,
+            PublicFormat,
+            load_ssh_public_key,
+        )
+
+        from .keys import key_fingerprint
+
+        kind = blob[4 : 4 + int.from_bytes(blob[:4], "big")].decode("ascii", "replace")
+        pub = load_ssh_public_key(f"{kind} {base64.b64encode(blob).decode()}".encode())
+        out.append(key_fingerprint(pub.public_bytes(Encoding.DER,
+                                                    PublicFormat.SubjectPublicKeyInfo)))
+    except (ValueError, TypeError):  # a key type cryptography does not read
+        pass
+    return out
 
 
 def normal_key_id(given: str) -> str:
