@@ -409,3 +409,82 @@ def test_a_signature_older_than_the_keys_renewal_says_why_it_fails(tmp_path: Pat
     assert res.stderr.startswith("error: signature.signature: made ")
     assert (f"before every self-signature of key {alice.lower()} in this key file") in res.stderr
     assert "GnuPG keeps only a key's newest self-signature once its expiry changes" in res.stderr
+
+
+@pytest.mark.parametrize(("name", "other_key"), [("ssh", "id_ed25519.pub"),
+                                                 ("gpg armored", "alice.gpg")])
+def test_verify_finds_the_entry_from_the_same_key_encoded_otherwise(
+        logged: tuple[Path, str, list[Signed]], name: str, other_key: str) -> None:
+    """The consumer's copy of the key is encoded otherwise than the submitter's (id_*.pub where
+    an allowed_signers line was logged; a binary export where an armored one was): verify finds
+    the logged entry of the same artifact by the same key and says so (it was "no entry with
+    leaf hash … in the log (according to its index); not included yet?", exit 3)."""
+    work, vkey, _ = logged
+    s = _case(logged, name)
+    if other_key == "alice.gpg" and not (work / other_key).exists():
+        run(work, "gpg", "--homedir", str(work / "gnupg"), "--batch", "--output", other_key,
+            "--export", "alice@example.com")
+    res = tlog(work, "verify", "--log", "public", "--vkey", vkey, "--state", f"v-{name}",
+               "--artifact", "artifact.tgz", "--signature", s.signature, "--public-key",
+               other_key)
+    assert res.returncode == 0, res.stderr
+    assert "note: your files make another entry than the log holds: entry " in res.stderr
+    assert "of the same artifact (sha256:" in res.stderr
+    # Another key's file is still no entry of this artifact.
+    res = tlog(work, "verify", "--log", "public", "--vkey", vkey, "--state", f"v-{name}",
+               "--artifact", "artifact.tgz", "--signature", s.signature, "--public-key",
+               s.wrong_key)
+    assert res.returncode == 3 and "note:" not in res.stderr
+
+
+@pytest.mark.parametrize(("key", "says"), [
+    ("id_ed25519", "this is an OpenSSH private key: give the public key (its .pub)"),
+    ("minisign.key", "this is a minisign secret key: give the public key (the .pub"),
+    ("release.sec", "this is a signify secret key: give the public key (the .pub"),
+    ("ed.pem", "this is a private key: give the public key (openssl pkey -pubout)"),
+])
+def test_a_secret_key_given_as_the_public_key_is_named(
+        logged: tuple[Path, str, list[Signed]], key: str, says: str) -> None:
+    """Each tool's secret key given for --public-key: said so, exit 2, before anything is
+    queued (they were "not an OpenSSH public key", "158 bytes, expected 42", "expected a
+    PUBLIC KEY or CERTIFICATE PEM block")."""
+    work = logged[0]
+    res = tlog(work, "submit", "--queue", "secret-queue", "--artifact", "artifact.tgz",
+               "--signature", "artifact.tgz.sig", "--public-key", key)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith(f"error: --public-key: {says}"), res.stderr
+    assert "never the secret one (the log publishes the key it is given)" in res.stderr
+    assert not (work / "secret-queue").exists()
+
+
+def test_what_the_tools_make_that_is_not_a_detached_signature_says_what_to_do(
+        logged: tuple[Path, str, list[Signed]], tmp_path: Path) -> None:
+    """gpg --clearsign output, an SSH ECDSA key, and an in-toto-run --use-dsse file given as a
+    link: each says what to give instead (they were "not an OpenPGP signature … is the file
+    whole?", "Public key algorithm not supported: ecdsa-sha2-nistp256.", "unknown field(s)
+    payload, payloadType")."""
+    work = logged[0]
+    gpg = ["gpg", "--homedir", str(work / "gnupg"), "--batch", "--quiet", "--pinentry-mode",
+           "loopback", "--passphrase", ""]
+    run(work, *gpg, "--local-user", "alice@example.com", "--yes", "--clearsign", "--output",
+        str(tmp_path / "clear.asc"), "artifact.tgz")
+    res = tlog(work, "submit", "--queue", "q", "--artifact", "artifact.tgz", "--signature",
+               str(tmp_path / "clear.asc"), "--public-key", "alice.asc")
+    assert res.returncode == 2 and res.stderr == (
+        "error: --signature: an OpenPGP signed message (gpg --clearsign or --sign), not a "
+        "detached signature: sign with gpg --detach-sign (--armor for text)\n"), res.stderr
+    run(tmp_path, "ssh-keygen", "-q", "-t", "ecdsa", "-N", "", "-f", "id_ecdsa")
+    shutil.copy(work / "artifact.tgz", tmp_path)
+    run(tmp_path, "ssh-keygen", "-Y", "sign", "-n", "file", "-f", "id_ecdsa", "artifact.tgz")
+    res = tlog(tmp_path, "submit", "--queue", "q", "--artifact", "artifact.tgz",
+               "--signature", "artifact.tgz.sig", "--public-key", "id_ecdsa.pub")
+    assert res.returncode == 2, res.stderr
+    assert ("SSH ecdsa-sha2-nistp256 keys are not supported (Ed25519 and RSA are)"
+            in res.stderr), res.stderr
+    (tmp_path / "build.link").write_text(json.dumps(
+        {"payloadType": "application/vnd.in-toto+json", "payload": "e30=", "signatures": []}))
+    res = tlog(tmp_path, "submit", "--queue", "q", "--link", "build.link", "--public-key",
+               str(work / "ed.pub.pem"))
+    assert res.returncode == 2, res.stderr
+    assert "a DSSE envelope (in-toto-run --use-dsse), not a link file: give it with --dsse" in (
+        res.stderr), res.stderr

@@ -317,11 +317,50 @@ def verify(indexes: str | None, leaf_hashes: str | None, bundle_file: str | None
         v = (client.entry(index, cp) if index is not None
              else client.find(merkle.leaf_hash(held or b""), cp))
     except NotFoundError as e:  # for a verifier, "not in the log" is the check failing
-        raise VerificationError(str(e)) from e
+        same = _same_claim(client, held, cp) if held is not None and index is None else None
+        if same is None:
+            raise VerificationError(str(e)) from e
+        v, held = same, same.entry
     if held is not None and v.entry != held:
         raise VerificationError(f"entry {v.index} in the log is not the entry you hold")
     _echo_warnings(v.warnings)
     _echo_verified(v, as_json, "log")
+
+
+def _same_claim(client: Any, held: bytes, cp: Any) -> VerifiedEntry | None:
+    """A logged entry making the claim your files make, though its bytes differ: the same
+    type, the same artifact digest and the same signer's key, from key or signature files
+    encoded otherwise (a key exported armored where it was submitted binary, an allowed_signers
+    line where it was an id_*.pub). Your files' signature was checked as the log checks it;
+    the logged one was checked by the log. Said on stderr; None if there is none."""
+    from tlog.client.search import search
+    from tlog.entries import decode_entry, entry_search_keys
+
+    try:
+        kind, keys = decode_entry(held)[0], set(entry_search_keys(held))
+    except TlogError:
+        return None
+    if kind != "signature":  # a tool's own files, whose encodings vary; other types'
+        return None  # entries are made canonical (and name more than one artifact)
+    digests = sorted(k for k in keys if k.split(":")[0] in ("sha256", "sha384", "sha512"))
+    signers = {k for k in keys if k.startswith(("key:", "keyid:"))}
+    if not digests or not signers:
+        return None
+    for e in search(client, digests[0]).entries:
+        try:
+            if decode_entry(e.entry)[0] != kind:
+                continue
+            theirs = set(entry_search_keys(e.entry))
+        except TlogError:
+            continue
+        if signers & theirs and digests[0] in theirs:
+            click.echo(f"note: your files make another entry than the log holds: entry {e.index} "
+                       f"is a {kind} of the same artifact ({digests[0]}) by the same key "
+                       f"({sorted(signers & theirs)[0]}), logged from files encoded otherwise "
+                       "(a key or signature exported another way); its inclusion is what was "
+                       "proven", err=True)
+            return e  # type: ignore[no-any-return]
+    return None
 
 
 _MAX_MANY = 1_000_000  # entries one command verifies

@@ -170,6 +170,41 @@ def build_signature(artifact: bytes, signature: bytes, key: bytes, fmt: str,
     return doc
 
 
+_SECRET = ((b"-----BEGIN OPENSSH PRIVATE KEY-----", "an OpenSSH private key", "its .pub"),
+           (b"untrusted comment: minisign encrypted secret key", "a minisign secret key",
+            "the .pub `minisign -G` wrote"),
+           (b"untrusted comment: minisign secret key", "a minisign secret key",
+            "the .pub `minisign -G` wrote"),
+           (b"untrusted comment: signify secret key", "a signify secret key",
+            "the .pub `signify -G` wrote"),
+           (b"-----BEGIN PGP PRIVATE KEY BLOCK-----", "an OpenPGP secret key",
+            "gpg --export --armor KEYID"),
+           (b"-----BEGIN ENCRYPTED PRIVATE KEY-----", "a private key",
+            "openssl pkey -pubout"))
+
+
+def _not_public(key: bytes) -> str | None:
+    """What is wrong with a file given as a public key that is a secret one (it would be
+    published in the log)."""
+    head = key.lstrip()[:64]
+    for start, what, instead in _SECRET:
+        if head.startswith(start):
+            return (f"this is {what}: give the public key ({instead}), never the secret one "
+                    "(the log publishes the key it is given)")
+    if head.startswith(b"-----BEGIN ") and b"PRIVATE KEY-----" in head:
+        return ("this is a private key: give the public key (openssl pkey -pubout), never the "
+                "secret one (the log publishes the key it is given)")
+    return None
+
+
+def _not_detached(signature: bytes) -> str | None:
+    head = signature.lstrip()[:64]
+    if head.startswith((b"-----BEGIN PGP SIGNED MESSAGE-----", b"-----BEGIN PGP MESSAGE-----")):
+        return ("an OpenPGP signed message (gpg --clearsign or --sign), not a detached "
+                "signature: sign with gpg --detach-sign (--armor for text)")
+    return None
+
+
 _TOOLS = {"ssh": "an SSH", "openpgp": "an OpenPGP", "minisign": "a minisign",
           "signify": "a signify"}
 _LOOKS = {"ssh": "ssh-keygen -Y sign writes -----BEGIN SSH SIGNATURE----- and its end line",
@@ -195,6 +230,10 @@ def build_statement(
     ``hashedrekord``."""
     from tlog.entries.signature import detect_format, key_format
 
+    if problem := _not_public(key):
+        raise ConfigError(f"--public-key: {problem}")
+    if problem := _not_detached(signature):
+        raise ConfigError(f"--signature: {problem}")
     held, named = key_format(key), fmt
     fmt = fmt or detect_format(signature)
     if held == "keybox":

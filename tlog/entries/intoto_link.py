@@ -212,6 +212,9 @@ class IntotoLink:
     def parse(self, doc: dict[str, Any]) -> Parsed:
         check_fields(doc, _FIELDS, "intoto-link")
         link = get(doc, "link", dict, "intoto-link.link")
+        if "payloadType" in link and "payload" in link:
+            raise MalformedError("a DSSE envelope (in-toto-run --use-dsse), not a link file: "
+                                 "give it with --dsse", field="intoto-link.link")
         check_fields(link, ("signed", "signatures"), "intoto-link.link")
         signed = get(link, "signed", dict, "intoto-link.link.signed")
         if signed.get("_type") != "link":

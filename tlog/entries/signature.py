@@ -281,6 +281,9 @@ def _signer_lines(data: bytes, f: _Fields) -> list[_SignerLine]:
         if at is None or at + 1 >= len(words):
             raise MalformedError("not an OpenSSH public key or allowed_signers line",
                                  field=f.key)
+        if words[at].startswith(("ecdsa-", "sk-")):
+            raise MalformedError(f"SSH {words[at]} keys are not supported (Ed25519 and RSA "
+                                 "are): sign with ssh-keygen -t ed25519's key", field=f.key)
         try:
             key = SshKey.from_openssh_str(" ".join(words[at : at + 2]))
             blob = base64.b64decode(words[at + 1], validate=True)
