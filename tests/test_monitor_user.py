@@ -71,6 +71,14 @@ def test_a_watched_ssh_key_is_found_whatever_format_it_signed_in(log: Path) -> N
     search --public-key`."""
     res = _monitor(log, "s1", "--json", "--watch-key", "id_release.pub", code=4)
     assert sorted(json.loads(line)["index"] for line in res.stdout.splitlines()) == [0, 1]
+    import hashlib
+
+    # The text line says what was signed, to tell one's own release from another's (it
+    # said only "matched key:…").
+    text = _monitor(log, "s1b", "--watch-key", "id_release.pub", code=4).stdout
+    for name in ("a.tgz", "b.tgz"):
+        digest = hashlib.sha256((log / name).read_bytes()).hexdigest()
+        assert f": signature of sha256:{digest}" in text, text
     found = json.loads(tlog(log, "search", "--log", "public", "--vkey", "log.pub", "--state",
                             "t", "--public-key", "id_release.pub", "--json").stdout)
     assert [m["index"] for m in found["matches"]] == [0, 1]

@@ -129,6 +129,9 @@ def monitor(
         else:
             where = f"entry {event['index']}: " if "index" in event else ""
             what = event.get("reason") or f"matched {', '.join(event['matched'])}"
+            if event["event"] == "match":  # what was signed: to tell a release of yours
+                what = (f"{event['type']} of {', '.join(event['digests']) or 'no digest'}: "
+                        f"{what}")
             click.echo(f"{event['event']}: {where}{what}")
             if event.get("evidence"):
                 click.echo(f"  evidence: {' '.join(event['evidence'])} (keep these: anyone "

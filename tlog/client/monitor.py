@@ -541,8 +541,10 @@ class Monitor:
         hits = sorted(self.watch & keys) + self._identity_hits(keys)
         if hits:
             kind, body = decode_entry(entry)
+            digests = sorted(k for k in keys
+                             if k.split(":", 1)[0] in ("sha256", "sha384", "sha512", "blake2b512"))
             event = {"event": "match", "index": i, "matched": hits, "type": kind,
-                     "leaf_hash": leaf.hex(), "entry": body}
+                     "digests": digests, "leaf_hash": leaf.hex(), "entry": body}
             p.result.events.append(event)
             p.emit(event)
 
