@@ -151,7 +151,8 @@ def test_a_bundle_of_wrong_entries_is_one_event(signed: Any, served: Any,
     assert event["index"] == 0 and "256 of its entries" in event["reason"], event
     assert "entry 0 does not hash" in event["reason"], event
     assert _evidence(event, "bundle") == path.read_bytes()
-    assert len(list((tmp_path / "st").glob("evidence-*"))) == 2  # the bundle, the checkpoint
+    # the bundle, the checkpoint, and the tree's leaf at the first wrong entry, proven
+    assert len(list((tmp_path / "st").glob("evidence-*"))) == 3
 
 
 def test_bundles_that_all_fail_are_not_fetched_all_before_the_first_report(
