@@ -490,3 +490,81 @@ def test_what_the_tools_make_that_is_not_a_detached_signature_says_what_to_do(
     assert res.returncode == 2, res.stderr
     assert "a DSSE envelope (in-toto-run --use-dsse), not a link file: give it with --dsse" in (
         res.stderr), res.stderr
+
+
+def test_a_teams_file_with_lines_tiledlog_cannot_use_still_serves_its_other_signers(
+        logged: tuple[Path, str, list[Signed]], tmp_path: Path) -> None:
+    """A teammate's ECDSA key or a certificate authority line does not stop the others (it
+    refused the whole file); namespaces= are OpenSSH pattern lists, and any line holding the
+    key may allow the namespace, as ssh-keygen -Y verify reads them."""
+    work = logged[0]
+    run(tmp_path, "ssh-keygen", "-q", "-t", "ecdsa", "-N", "", "-f", "id_ecdsa")
+    ecdsa = _ssh_line(tmp_path, "bob@example.com", "id_ecdsa.pub")
+    ca = _ssh_line(work, "*@example.com", "other_ssh.pub", "cert-authority")
+    cases = {
+        "team": ecdsa + ca + _ssh_line(work, "release@example.com", "id_ed25519.pub"),
+        "star": _ssh_line(work, "release@example.com", "id_ed25519.pub", 'namespaces="*"'),
+        "glob": _ssh_line(work, "release@example.com", "id_ed25519.pub", 'namespaces="git,fil?"'),
+        "two lines": (_ssh_line(work, "release@example.com", "id_ed25519.pub",
+                                'namespaces="git"') + _ssh_line(
+            work, "release@example.com", "id_ed25519.pub", 'namespaces="file"')),
+    }
+    for name, text in cases.items():
+        (tmp_path / "signers").write_text(text)
+        res = tlog(work, "submit", "--queue", "team-queue", "--artifact", "artifact.tgz",
+                   "--signature", "artifact.tgz.sig", "--public-key", str(tmp_path / "signers"))
+        assert res.returncode == 0, (name, res.stderr)
+    (tmp_path / "signers").write_text(_ssh_line(work, "release@example.com", "id_ed25519.pub",
+                                                'namespaces="!file,*"'))
+    res = tlog(work, "submit", "--queue", "team-queue", "--artifact", "artifact.tgz",
+               "--signature", "artifact.tgz.sig", "--public-key", str(tmp_path / "signers"))
+    assert res.returncode == 3 and "allows the namespaces '!file,*', not 'file'" in res.stderr
+    # The unusable line is the signer's: its reason.
+    (tmp_path / "signers").write_text(ecdsa + _ssh_line(work, "x@example.com", "other_ssh.pub"))
+    run(tmp_path, "ssh-keygen", "-Y", "sign", "-n", "file", "-f", "id_ecdsa", "signers")
+    res = tlog(tmp_path, "submit", "--queue", "q", "--artifact", "signers", "--signature",
+               "signers.sig", "--public-key", "signers")
+    assert res.returncode == 2 and "ecdsa-sha2-nistp256 keys are not supported" in res.stderr
+
+
+def test_verify_does_not_take_another_key_with_the_same_key_number(tmp_path: Path) -> None:
+    """A signify key number is its maker's choice: a thief's key can carry the maintainer's.
+    Verify's search for the same claim made from files encoded otherwise must not take the
+    thief's logged signature for the maintainer's (it did: exit 0, and the maintainer's
+    monitor saw nothing); nor may it stand in for the exact bytes given with --entry."""
+    import base64
+
+    def renumber(path: Path, number: bytes) -> None:
+        head, b64 = path.read_text().splitlines()[:2]
+        raw = base64.b64decode(b64)
+        path.write_text(f"{head}\n{base64.b64encode(raw[:2] + number + raw[10:]).decode()}\n")
+
+    run(tmp_path, "signify-openbsd", "-G", "-n", "-p", "mine.pub", "-s", "mine.sec")
+    run(tmp_path, "signify-openbsd", "-G", "-n", "-p", "thief.pub", "-s", "thief.sec")
+    (tmp_path / "app.tgz").write_bytes(b"release 1.0\n")
+    run(tmp_path, "signify-openbsd", "-S", "-s", "mine.sec", "-m", "app.tgz", "-x", "mine.sig")
+    run(tmp_path, "signify-openbsd", "-S", "-s", "thief.sec", "-m", "app.tgz", "-x", "thief.sig")
+    number = base64.b64decode((tmp_path / "mine.pub").read_text().splitlines()[1])[2:10]
+    renumber(tmp_path / "thief.pub", number)
+    renumber(tmp_path / "thief.sig", number)
+    assert tlog(tmp_path, "keygen", "spoof.example/log", "--out", "log").returncode == 0
+    assert tlog(tmp_path, "init", "--store", "public", "--origin", "spoof.example/log",
+                "--key", "log.key").returncode == 0
+    res = tlog(tmp_path, "submit", "--queue", "public-queue", "--artifact", "app.tgz",
+               "--signature", "thief.sig", "--public-key", "thief.pub")
+    assert res.returncode == 0, res.stderr
+    assert tlog(tmp_path, "sequence").returncode == 0
+    res = tlog(tmp_path, "verify", "--log", "public", "--vkey", "log.pub", "--state", "t",
+               "--artifact", "app.tgz", "--signature", "mine.sig", "--public-key", "mine.pub")
+    assert res.returncode == 3 and "note:" not in res.stderr, res.stderr
+    # --entry: exactly those bytes, or nothing.
+    entry = json.loads((tmp_path / "public" / "tile" / "entries" / "000.p" / "1").read_bytes()[2:])
+    sig = bytearray(base64.b64decode(entry["spec"]["signature"]))
+    sig[-1] ^= 1
+    entry["spec"]["signature"] = base64.b64encode(bytes(sig)).decode()
+    from tlog.entries import canonical_json
+
+    (tmp_path / "forged.entry").write_bytes(canonical_json(entry))
+    res = tlog(tmp_path, "verify", "--log", "public", "--vkey", "log.pub", "--state", "t",
+               "--entry", "forged.entry")
+    assert res.returncode == 3 and "note:" not in res.stderr, res.stderr

@@ -185,11 +185,14 @@ def witness_policy_check(
     got = [s for s in note.sigs if (s.name, s.key_id) in keys]
     if len(got) < threshold:
         names = ", ".join(w.name for w in witnesses) or "none configured"
-        given = {w.name: bytes(w.key_id).hex() for w in witnesses}
-        rotated = [f"{s.name} with key {s.key_id.hex()}, not the given {given[s.name]}"
-                   for s in note.unverified if s.name in given]
+        given: dict[str, list[str]] = {}
+        for w in witnesses:
+            given.setdefault(w.name, []).append(bytes(w.key_id).hex())
+        other = [f"{s.name} by key {s.key_id.hex()} (given: {', '.join(given[s.name])})"
+                 for s in note.unverified if s.name in given]
         raise VerificationError(
             f"need {threshold} witness cosignatures, got {len(got)} (witnesses: {names})" + (
-                f"; cosigned by {'; '.join(rotated)} (a witness's new key? ask its "
-                "operator, and give it with --witness)" if rotated else ""))
+                f"; the checkpoint has a line in the name of {'; '.join(other)}, not "
+                "checked: no key was given for it (the witness's new key? ask its operator, "
+                "and give it with --witness)" if other else ""))
     return got

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tlog.errors import StoreError, TlogError
+from tlog.errors import ConfigError, StoreError, TlogError
 from tlog.note import Signer
 
 from . import access
@@ -34,7 +34,7 @@ from .handler import (
     add_checkpoint,
     response_for,
 )
-from .state import KnownStates, LogState, WitnessState
+from .state import KnownStates, LogState, WitnessState, state_exists
 
 __all__ = ["BODY_TIMEOUT", "CONFIG_ENV", "GroupCommit", "app_from_environ", "make_app",
            "process_grouped"]
@@ -298,6 +298,10 @@ def app_from_environ() -> ASGIApp:
 
     cfg = load_config(os.environ[CONFIG_ENV])
     access.configure()
+    if not state_exists(cfg.state):  # lost while serving: a worker restarted by uvicorn
+        # must not start it afresh (`serve` checked it at start)
+        raise ConfigError(f"{cfg.path}: state: {cfg.state} does not exist or is empty: this "
+                          "worker will not start a new one (see `tlog witness new-state`)")
     return make_app(WitnessState(cfg.state), load_signer(cfg))
 
 

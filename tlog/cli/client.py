@@ -293,7 +293,8 @@ def verify(indexes: str | None, leaf_hashes: str | None, bundle_file: str | None
     if (wanted and len(wanted) > 1) or leaf_hashes:
         return _verify_many(wanted, leaf_hashes, as_json, opts)
     index = wanted[0] if wanted else None
-    held = _held_entry(opts)
+    exact = bool(opts.get("entry_file"))  # --entry: those bytes or nothing (read before
+    held = _held_entry(opts)  # the flags are taken from opts)
     if bundle_file:
         if index is not None:
             raise click.UsageError("--index and --bundle do not go together")
@@ -317,7 +318,8 @@ def verify(indexes: str | None, leaf_hashes: str | None, bundle_file: str | None
         v = (client.entry(index, cp) if index is not None
              else client.find(merkle.leaf_hash(held or b""), cp))
     except NotFoundError as e:  # for a verifier, "not in the log" is the check failing
-        same = _same_claim(client, held, cp) if held is not None and index is None else None
+        built = held is not None and index is None and not exact
+        same = _same_claim(client, held, cp) if built else None
         if same is None:
             raise VerificationError(str(e)) from e
         v, held = same, same.entry
@@ -343,7 +345,11 @@ def _same_claim(client: Any, held: bytes, cp: Any) -> VerifiedEntry | None:
     if kind != "signature":  # a tool's own files, whose encodings vary; other types'
         return None  # entries are made canonical (and name more than one artifact)
     digests = sorted(k for k in keys if k.split(":")[0] in ("sha256", "sha384", "sha512"))
-    signers = {k for k in keys if k.startswith(("key:", "keyid:"))}
+    # Names bound to the key itself: a key fingerprint, an SSH key blob's hash or an
+    # OpenPGP fingerprint; not a minisign or signify key number (16 hex digits), which the
+    # key's maker chooses: another key can carry the maintainer's.
+    signers = {k for k in keys if k.startswith("key:") or (
+        k.startswith("keyid:") and len(k) - len("keyid:") >= 40)}
     if not digests or not signers:
         return None
     for e in search(client, digests[0]).entries:

@@ -206,26 +206,26 @@ def _ssh(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None], bo
         raise MalformedError(f"not an SSH signature (ssh-keygen -Y sign): {e}",
                              field=f.sig) from e
     lines = _signer_lines(p.key, f)
-    line = next((ln for ln in lines if ln.blob == sig.public_key), None)
+    namespace = sig.namespace.decode("utf-8", "replace")
+    if p.namespace is not None and p.namespace != namespace:
+        raise VerificationError(_at(
+            f.ns, f"signed for namespace {namespace!r}, not {p.namespace!r}"))
+    line = _signers_line(lines, sig.public_key, namespace, f)
     if line is None:
         try:
             embedded = SshKey.from_ssh_encoding(sig.public_key)
         except (ValueError, NotImplementedError) as e:
             raise MalformedError(f"the SSH signature's key is unreadable: {e}",
                                  field=f.sig) from e
+        usable = [ln for ln in lines if ln.key is not None]
         raise VerificationError(_at(
             f.key, f"signed by SSH key {embedded.sha256_str()}, not by this key "
-                   f"({lines[0].key.sha256_str()})" if len(lines) == 1 else
+                   f"({usable[0].key.sha256_str()})" if len(lines) == 1 else
                    f"signed by SSH key {embedded.sha256_str()}, which none of the "
                    f"{len(lines)} keys in this file is"))
     if len(lines) > 1:  # the entry publishes the signer's line, not the whole team's file
         p.key = (line.text + "\n").encode()
     principals, blob, given = line.principals, line.blob, line.key
-    namespace = sig.namespace.decode("utf-8", "replace")
-    if p.namespace is not None and p.namespace != namespace:
-        raise VerificationError(_at(
-            f.ns, f"signed for namespace {namespace!r}, not {p.namespace!r}"))
-    _check_options(line, namespace, f)
     p.namespace = namespace
     algo = sig.hash_algo.decode("ascii", "replace")
     if algo not in ("sha256", "sha512"):
@@ -253,13 +253,15 @@ def _ssh(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None], bo
 
 @dataclass
 class _SignerLine:
-    """One key of an OpenSSH public key file or ``allowed_signers`` file."""
+    """One key of an OpenSSH public key file or ``allowed_signers`` file; ``problem`` says
+    why tiledlog cannot use it (its key type or options), ``key`` is then None."""
 
     text: str
     principals: list[str]
     options: dict[str, str]
     blob: bytes
     key: Any
+    problem: str | None = None
 
 
 _SSH_TYPES = ("ssh-", "ecdsa-", "sk-")
@@ -267,7 +269,9 @@ _SSH_TYPES = ("ssh-", "ecdsa-", "sk-")
 
 def _signer_lines(data: bytes, f: _Fields) -> list[_SignerLine]:
     """Every key line of an OpenSSH public key (``id_ed25519.pub``) or ``allowed_signers``
-    file (principals, then options, then the key; ``#`` comments), as ssh-keygen reads it."""
+    file (principals, then options, then the key; ``#`` comments), as ssh-keygen reads it. A
+    line this installation cannot use (an ECDSA or security-key key, a certificate authority,
+    a time limit) is kept with the reason: it only matters if it is the signer's."""
     from sshsig.ssh_public_key import PublicKey as SshKey
 
     out = []
@@ -280,52 +284,76 @@ def _signer_lines(data: bytes, f: _Fields) -> list[_SignerLine]:
         if at is None or at + 1 >= len(words):
             raise MalformedError("not an OpenSSH public key or allowed_signers line",
                                  field=f.key)
-        if words[at].startswith(("ecdsa-", "sk-")):
-            raise MalformedError(f"SSH {words[at]} keys are not supported (Ed25519 and RSA "
-                                 "are): sign with ssh-keygen -t ed25519's key", field=f.key)
         try:
-            key = SshKey.from_openssh_str(" ".join(words[at : at + 2]))
             blob = base64.b64decode(words[at + 1], validate=True)
-        except (ValueError, NotImplementedError, binascii.Error) as e:
+        except binascii.Error as e:
             raise MalformedError(f"not an OpenSSH public key: {e}", field=f.key) from e
         principals = [w.lower() for w in words[0].split(",")] if at > 0 else []
-        out.append(_SignerLine(text, principals, _ssh_options(" ".join(words[1:at]), f),
-                               blob, key))
+        options = _ssh_options(" ".join(words[1:at]))
+        unsupported = sorted(set(options) - {"namespaces"})
+        line = _SignerLine(text, principals, options, blob, None)
+        if words[at].startswith(("ecdsa-", "sk-")):
+            line.problem = (f"SSH {words[at]} keys are not supported (Ed25519 and RSA are): "
+                            "sign with ssh-keygen -t ed25519's key")
+        elif unsupported:  # certificates are not supported; time limits would need a clock,
+            # which the core does not read, and a logged entry is re-checked long after
+            line.problem = (f"the allowed_signers option {unsupported[0]!r} is not supported: "
+                            "give the signer's key line without it")
+        else:
+            try:
+                line.key = SshKey.from_openssh_str(" ".join(words[at : at + 2]))
+            except (ValueError, NotImplementedError) as e:
+                raise MalformedError(f"not an OpenSSH public key: {e}", field=f.key) from e
+        out.append(line)
     if not out:
         raise MalformedError("not an OpenSSH public key or allowed_signers line", field=f.key)
+    if all(ln.key is None for ln in out):
+        raise MalformedError(str(out[0].problem), field=f.key)
     return out
 
 
-def _ssh_options(text: str, f: _Fields) -> dict[str, str]:
+def _ssh_options(text: str) -> dict[str, str]:
     """An allowed_signers line's options (``namespaces="git,file"``, ``cert-authority``…):
     commas outside quotes part them."""
     out: dict[str, str] = {}
     for opt in re.findall(r'(?:[^,"]|"[^"]*")+', text):
         name, _, value = opt.strip().partition("=")
         out[name.lower()] = value.strip('"')
-    unknown = sorted(set(out) - {"namespaces"})
-    if unknown:  # certificates are not supported; time limits would need a clock, which
-        # the core does not read, and a logged entry is re-checked long after
-        raise MalformedError(f"the allowed_signers option {unknown[0]!r} is not supported: "
-                             "give the signer's key line without it", field=f.key)
     return out
 
 
-def _allowed_signer(data: bytes, f: _Fields, signed_by: bytes | None = None,
-                    ) -> tuple[list[str], bytes, Any]:
-    """The principals, key blob and key of an OpenSSH public key or ``allowed_signers`` line;
-    of a file of several, the line of the key ``signed_by`` (a signature's key blob)."""
-    lines = _signer_lines(data, f)
-    line = next((ln for ln in lines if ln.blob == signed_by), lines[0])
-    return line.principals, line.blob, line.key
+def _signers_line(lines: list[_SignerLine], blob: bytes, namespace: str,
+                  f: _Fields) -> _SignerLine | None:
+    """The line of the key ``blob`` that allows ``namespace``, as ``ssh-keygen -Y verify``
+    looks for one (any of the lines holding the key); None if no line holds it."""
+    holding = [ln for ln in lines if ln.blob == blob]
+    if not holding:
+        return None
+    usable = [ln for ln in holding if ln.key is not None]
+    if not usable:
+        raise MalformedError(str(holding[0].problem), field=f.key)
+    for ln in usable:
+        allowed = ln.options.get("namespaces")
+        if allowed is None or _patterns_match(namespace, allowed):
+            return ln
+    raise VerificationError(_at(f.key, f"the allowed_signers line of this key allows the "
+                                f"namespaces {usable[0].options['namespaces']!r}, not "
+                                f"{namespace!r}"))
 
 
-def _check_options(line: _SignerLine, namespace: str, f: _Fields) -> None:
-    """What the line's options allow, as ``ssh-keygen -Y verify`` applies them."""
-    allowed = line.options.get("namespaces")
-    if allowed is not None and namespace not in allowed.split(","):
-        raise VerificationError(_at(f.key, f"the allowed_signers line of this key allows the "
-                                    f"namespaces {allowed!r}, not {namespace!r}"))
+def _patterns_match(value: str, patterns: str) -> bool:
+    """OpenSSH's pattern lists: comma-separated, ``*`` and ``?`` wildcards, ``!`` negates
+    (a negated match refuses, whatever else matches)."""
+    matched = False
+    for pattern in patterns.split(","):
+        negated = pattern.startswith("!")
+        regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c)
+                        for c in pattern.removeprefix("!"))
+        if re.fullmatch(regex, value, re.DOTALL):
+            if negated:
+                return False
+            matched = True
+    return matched
 
 
 def _openpgp(p: Parsed, f: _Fields) -> Callable[[dict[str, bytes], bytes | None], bool]:
@@ -533,7 +561,7 @@ def key_queries_of(key: bytes) -> list[str]:
     except MalformedError:
         pass
     else:
-        return [q for line in lines for q in _ssh_queries(line.blob)]
+        return [q for line in lines if line.key is not None for q in _ssh_queries(line.blob)]
     try:
         import pysequoia
 
