@@ -55,7 +55,9 @@ __all__ = ["monitor"]
     "watch_issuers",
     multiple=True,
     help="Alert when a certificate's OIDC issuer (Fulcio's extension) is this URL "
-         "(repeatable; with --watch-identity, both must match, as rekor-monitor does).",
+         "(repeatable; with --watch-identity, both must match, as rekor-monitor does: only "
+         "certificates carry an issuer, so SSH principals and OpenPGP user IDs then match "
+         "nothing; watch them with a --watch-identity of their own, in another run).",
 )
 @click.option("--exec", "exec_cmd", help="Run this shell command per event, event JSON on stdin.")
 @click.option("--once", is_flag=True, help="One pass, then exit (the default).")
