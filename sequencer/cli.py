@@ -546,6 +546,9 @@ def serve(config_path: str, listen: str, interval: float, no_sequence: bool, ser
         def sequence(should_stop: Any) -> Any:
             return seq.run(should_stop=should_stop)
 
+    from tlog.client.admission import clean_workers
+
+    clean_workers()  # workers must not hold copies of the server's sockets
     frontend = Frontend(cfg, store, queue, sequence, interval=interval, files=files,
                         limits=FrontendLimits(max_request, rate, burst, answer_timeout,
                                               body_timeout=head_timeout),

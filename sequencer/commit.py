@@ -66,6 +66,7 @@ class CommitProtocol:
         self.store, self.queue, self.verifier, self.index = store, queue, verifier, index
         # witnesses: the cosignatures a public checkpoint needs to be left as it is
         self.cosign, self.after_publish, self.witnesses = cosign, after_publish, witnesses
+        self._unpublished = -1  # the tree last said to be held back by the witness policy
 
     def carry_out(self, batch: StagedBatch, base: Committed | None,
                   summary: RunSummary) -> Committed | None:
@@ -206,7 +207,9 @@ class CommitProtocol:
                 return
             if not ok:
                 summary.published = False
-                log.warning("witness policy not met; checkpoint %d not published", cp.size)
+                if cp.size != self._unpublished:  # once per tree, not once per retry (a
+                    self._unpublished = cp.size  # frontend retries four times a second)
+                    log.warning("witness policy not met; checkpoint %d not published", cp.size)
                 return
         for _ in range(5):
             try:

@@ -35,10 +35,12 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tlog.client import LogClient
 from tlog.client.admission import X509Policy, check_chain, load_roots
@@ -182,6 +184,7 @@ class Frontend:
         self.checkpoint = self.client.latest()
         self.stats = {"runs": 0, "run_seconds": 0.0, "admitted": 0, "requests": 0,
                       "answered": 0}
+        self.failing: tuple[float, str] | None = None  # since when runs fail, and why
 
     # ----- the sequencing and publication watch -----------------------------------------
 
@@ -191,6 +194,7 @@ class Frontend:
         pause = self.interval
         while not self.stop.is_set():
             try:
+                held_back = False
                 if self.sequence is not None:
                     started = time.monotonic()
                     summary = self.sequence(self.stop.is_set)
@@ -198,13 +202,18 @@ class Frontend:
                     self.stats["run_seconds"] += time.monotonic() - started
                     self.stats["admitted"] += getattr(getattr(summary, "stats", None),
                                                       "admitted", 0)
+                    held_back = getattr(summary, "published", True) is False
                 latest = self.client.latest()
                 if self.pages is not None:
                     self.pages.flush()
-                pause = self.interval
+                # A tree the witness policy holds back: its witnesses are asked again less
+                # and less often (up to 30 s; a request still wakes the thread at once).
+                pause = min(30.0, pause * 2) if held_back else self.interval
+                self.failing = None
             except (TlogError, OSError) as e:  # a store's bad minute, or no file to be had
                 # (EMFILE): nothing acknowledged is lost, and the thread must live on
                 pause = min(30.0, pause * 2)
+                self.failing = (self.failing or (time.monotonic(), ""))[0], str(e)
                 log.warning("sequencing run failed: %s; again in %g s", e, pause)
             else:
                 if latest.checkpoint.size != self.checkpoint.checkpoint.size:
@@ -347,12 +356,17 @@ class Frontend:
         async def healthz(request: Request) -> Response:
             cp = self.checkpoint.checkpoint
             alive = self._thread is not None and self._thread.is_alive()
-            return JSONResponse({"ok": alive, "origin": cp.origin, "size": cp.size,
+            failing = self.failing  # a run's bad minute is not ill health; a minute of them is
+            failing_for = time.monotonic() - failing[0] if failing else 0.0
+            ok = alive and failing_for < _UNHEALTHY_AFTER
+            return JSONResponse({"ok": ok, "origin": cp.origin, "size": cp.size,
+                                 "failing_for": round(failing_for, 1),
+                                 "last_error": failing[1] if failing else None,
                                  **{k: round(v, 3) for k, v in self.stats.items()}},
-                                status_code=200 if alive else 503)
+                                status_code=200 if ok else 503)
 
         routes: list[Any] = [
-            Route("/api/v2/log/entries", _logged(self.create_entry), methods=["POST"]),
+            Route("/api/v2/log/entries", self.create_entry, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ]
         if self.files is not None:
@@ -364,7 +378,10 @@ class Frontend:
             yield
             await run_in_threadpool(self.shutdown)
 
-        return Starlette(routes=routes, lifespan=lifespan)
+        return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(_AccessLog)])
+
+
+_UNHEALTHY_AFTER = 60.0  # seconds of failing sequencing runs before /healthz says so
 
 
 class _TooLarge(Exception):
@@ -390,18 +407,32 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
 
 
-def _logged(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
-    """One structured access-log line per request: client, path, status, time, index."""
+class _AccessLog:
+    """One structured access-log line per request, whichever route answers it (the write
+    endpoint, /healthz, the log's files, a 404 or a 405): client, method, path, status, time,
+    and the log index a write was given."""
 
-    async def wrapped(request: Request) -> Response:
-        started = time.monotonic()
-        response: Response = await handler(request)
-        access.info(json.dumps({
-            "client": request.client.host if request.client else None,
-            "method": request.method, "path": request.url.path,
-            "status": response.status_code,
-            "ms": round(1000 * (time.monotonic() - started), 1),
-            "index": response.headers.get("x-log-index")}))
-        return response
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
-    return wrapped
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, seen = time.monotonic(), {"status": 500, "index": None}
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                seen["status"] = message["status"]
+                seen["index"] = next((v.decode("latin-1") for k, v in message.get("headers", [])
+                                      if k.lower() == b"x-log-index"), None)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            client = scope.get("client")
+            access.info(json.dumps({
+                "client": client[0] if client else None, "method": scope["method"],
+                "path": scope["path"], "status": seen["status"],
+                "ms": round(1000 * (time.monotonic() - started), 1), "index": seen["index"]}))

@@ -476,3 +476,131 @@ def test_a_busy_port_is_one_line_not_a_servers_log(tmp_path: Path) -> None:
             assert res.stderr.splitlines() == [
                 f"error: --listen {where}: Address already in use (another server there? give "
                 "another address or port)"], (command, res.stderr)
+
+
+def test_a_connection_the_server_closes_ends_though_workers_started_while_it_was_open(
+        tmp_path: Path) -> None:
+    """The admission workers start at the first entry. Forked from the server, they held a
+    copy of every connection open then: the server's close of an idle keep-alive connection
+    sent nothing, and the client's next request on it hung with no answer (sigstore-python's
+    client reuses its connection, with no timeout); a stopped server's port also kept
+    accepting. Here a raw connection, after its first answer and the server's idle timeout
+    (5 s), reads the end of the stream."""
+    import socket
+    import time
+
+    pki = PrivateSigstore.create(tmp_path / "pki")
+    tlog(tmp_path, "keygen", HOST, "--out", "log")
+    tlog(tmp_path, "init", "--store", "public", "--origin", HOST, "--key", "log.key")
+    body = json.dumps(_request(*pki.leaf("keepalive@example.com"), b"kept alive\n")[0]).encode()
+    with serving(tmp_path) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as conn:
+            conn.sendall(b"POST /api/v2/log/entries HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: "
+                         + str(len(body)).encode() + b"\r\n\r\n" + body)
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                answer += conn.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
+            head, _, rest = answer.partition(b"\r\n\r\n")
+            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length")))
+            while len(rest) < length:
+                rest += conn.recv(65536)
+            time.sleep(6.5)  # past the idle timeout: the server closes the connection
+            # The end of the stream, not a wait for ever (a reset: closed all the same).
+            with contextlib.suppress(ConnectionResetError):
+                assert conn.recv(1) == b""
+
+
+def test_a_held_back_tree_is_said_once_and_every_request_is_logged(tmp_path: Path) -> None:
+    """A witness that is down holds a tree back: the frontend said so four times a second
+    (asking the witness as often), and it now says it once per tree, asking less and less
+    often. Every request gets its access line, not only the write endpoint's (the README says
+    each request does: /healthz, a 404 and a Rekor v1 path had none)."""
+    import time
+
+    pki = PrivateSigstore.create(tmp_path / "pki")
+    tlog(tmp_path, "keygen", HOST, "--out", "log")
+    tlog(tmp_path, "init", "--store", "public", "--origin", HOST, "--key", "log.key")
+    wdir = tmp_path / "w"
+    wdir.mkdir()
+    tlog(wdir, "witness", "keygen", "witness.serve.test/w9", "--out", "key")
+    tlog(tmp_path, "config", "add-witness", "--url", f"http://127.0.0.1:{free_port()}",
+         "--vkey", str(wdir / "key.pub"), "--threshold", "1", "--require")
+    log = tmp_path / "serve.log"
+    body = _request(*pki.leaf("held@example.com"), b"held back\n")[0]
+    with serving(tmp_path, "--answer-timeout", "1", log=log) as url:
+        r = requests.post(f"{url}/api/v2/log/entries", json=body, timeout=30)
+        assert r.status_code == 503, r.text
+        assert requests.get(f"{url}/healthz", timeout=10).status_code == 200
+        assert requests.get(f"{url}/nope", timeout=10).status_code == 404
+        assert requests.post(f"{url}/api/v1/log/entries", json={}, timeout=10).status_code in (
+            404, 405)
+        time.sleep(3)  # a dozen runs at --interval 0.25 s before
+    text = log.read_text()
+    assert text.count("witness policy not met; checkpoint 1 not published") == 1, text
+    lines = [json.loads(ln) for ln in text.splitlines() if ln.startswith('{"client"')]
+    seen = {(ln["method"], ln["path"], ln["status"]) for ln in lines}
+    assert {("POST", "/api/v2/log/entries", 503), ("GET", "/healthz", 200),
+            ("GET", "/nope", 404)} <= seen, seen
+    assert any(path == "/api/v1/log/entries" for _, path, _ in seen), seen
+
+
+def test_healthz_says_when_sequencing_has_failed_for_a_minute(tmp_path: Path) -> None:
+    """/healthz said ok while every sequencing run failed (a full disk), so a load balancer
+    kept sending writes to a frontend that could publish nothing. A run's bad minute is not
+    ill health; failing for over a minute is: 503, with the last error. The runs fail by an
+    injected fault (a full disk needs a mount this test cannot make), and the minute is
+    taken as passed rather than waited for."""
+    import asyncio
+
+    from sequencer.cli import open_stores
+    from sequencer.config import load_config
+    from sequencer.frontend import Frontend
+    from tlog.errors import StoreError
+
+    tlog(tmp_path, "keygen", HOST, "--out", "log")
+    tlog(tmp_path, "init", "--store", "public", "--origin", HOST, "--key", "log.key")
+    cfg = load_config(str(tmp_path / "tlog.toml"))
+    store, queue = open_stores(cfg)
+
+    def sequence(should_stop: Any) -> Any:
+        raise StoreError("write failed: No space left on device", key="tile/0/000.p/1")
+
+    frontend = Frontend(cfg, store, queue, sequence, interval=0.05)
+    app = frontend.app()
+
+    async def healthz() -> tuple[int, dict[str, Any]]:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await app({"type": "http", "method": "GET", "path": "/healthz", "raw_path": b"/healthz",
+                   "query_string": b"", "headers": [], "client": ("127.0.0.1", 1),
+                   "server": ("127.0.0.1", 80), "scheme": "http", "http_version": "1.1",
+                   "root_path": ""}, receive, send)
+        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        return sent[0]["status"], json.loads(body)
+
+    async def drive() -> tuple[tuple[int, dict[str, Any]], tuple[int, dict[str, Any]]]:
+        frontend.start()
+        try:
+            while frontend.failing is None:
+                await asyncio.sleep(0.05)
+            early = await healthz()
+            since, why = frontend.failing
+            frontend.failing = (since - 61, why)  # a minute of failing runs, taken as passed
+            return early, await healthz()
+        finally:
+            await asyncio.to_thread(frontend.shutdown)
+
+    (code, early), (late_code, late) = asyncio.run(drive())
+    assert code == 200 and early["ok"] is True
+    assert "No space left on device" in early["last_error"]
+    assert late_code == 503 and late["ok"] is False and late["failing_for"] >= 60

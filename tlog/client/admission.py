@@ -8,6 +8,7 @@ and its workers exit when their parent dies. Results come back in order.
 from __future__ import annotations
 
 import atexit
+import multiprocessing
 import os
 import threading
 import time
@@ -17,6 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import lru_cache, partial
+from multiprocessing.context import BaseContext
 from typing import TypeVar
 
 from tlog.entries.submission import Admitted, LogEntry, admit_batch, log_batch
@@ -128,6 +130,20 @@ def _stream(fn: Callable[[Sequence[bytes]], list[R]], chunks: Iterable[tuple[T, 
 
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}
+_CONTEXT: BaseContext | None = None  # how workers start: forked from this process, unless
+# ``clean_workers`` asked for a fresh interpreter
+
+
+def clean_workers() -> None:
+    """Start admission workers from a fresh interpreter (a fork server), not forked from this
+    process: a server's workers would otherwise hold copies of its listening socket and of the
+    connections open at that moment, so a connection the server closed stayed open (its next
+    request hung) and a stopped server's port kept accepting. Call before the first admission.
+    A command line run keeps fork, which starts workers faster."""
+    global _CONTEXT
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    _CONTEXT = ctx
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
@@ -139,7 +155,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
         if not _POOLS:
             atexit.register(shutdown_admission_pool)
         pool = _POOLS[workers] = ProcessPoolExecutor(
-            workers, initializer=_watch_parent, initargs=(os.getpid(),)
+            workers, mp_context=_CONTEXT, initializer=_watch_parent, initargs=(os.getpid(),)
         )
     return pool
 
@@ -148,12 +164,24 @@ def _watch_parent(parent: int) -> None:
     """In each worker: exit as soon as the parent is gone. A killed sequencer (SIGKILL, an
     OOM kill, a CI time-out) must not leave workers behind, blocked on a full result pipe."""
 
+    first = os.getppid()  # the sequencer, or the fork server it started
+
     def watch() -> None:
-        while os.getppid() == parent:
+        while os.getppid() == first and _alive(parent):
             time.sleep(0.5)
         os._exit(1)
 
     threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process took the number: ours is gone
+        return False
+    return True
 
 
 def shutdown_admission_pool() -> None:
