@@ -66,7 +66,7 @@ class CommitProtocol:
         self.store, self.queue, self.verifier, self.index = store, queue, verifier, index
         # witnesses: the cosignatures a public checkpoint needs to be left as it is
         self.cosign, self.after_publish, self.witnesses = cosign, after_publish, witnesses
-        self._unpublished = -1  # the tree last said to be held back by the witness policy
+        self._unpublished = -1  # the tree last said to be short of the witness policy
 
     def carry_out(self, batch: StagedBatch, base: Committed | None,
                   summary: RunSummary) -> Committed | None:
@@ -200,16 +200,24 @@ class CommitProtocol:
                 return
             note, results, ok = self.cosign(note, cp.size)
             summary.witnesses.update(results)
+            summary.short_of_witnesses = not ok
+            # Said once per tree, not at every retry (a frontend or --watch retries often).
+            said = not ok and cp.size == self._unpublished
+            if not ok:
+                self._unpublished = cp.size
+            why = "; ".join(f"{name}: {r}" for name, r in sorted(results.items())
+                            if r != "cosigned")
             if not ok and public is not None:
                 summary.published = True
-                log.warning("witness policy not met for tree %d, which is already public: "
-                            "kept as published", cp.size)
+                if not said:
+                    log.warning("witness policy not met for tree %d, which is already "
+                                "public: kept as published (%s)", cp.size, why)
                 return
             if not ok:
                 summary.published = False
-                if cp.size != self._unpublished:  # once per tree, not once per retry (a
-                    self._unpublished = cp.size  # frontend retries four times a second)
-                    log.warning("witness policy not met; checkpoint %d not published", cp.size)
+                if not said:
+                    log.warning("witness policy not met; checkpoint %d not published (%s)",
+                                cp.size, why)
                 return
         for _ in range(5):
             try:

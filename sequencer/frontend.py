@@ -202,12 +202,13 @@ class Frontend:
                     self.stats["run_seconds"] += time.monotonic() - started
                     self.stats["admitted"] += getattr(getattr(summary, "stats", None),
                                                       "admitted", 0)
-                    held_back = getattr(summary, "published", True) is False
+                    held_back = bool(getattr(summary, "short_of_witnesses", False))
                 latest = self.client.latest()
                 if self.pages is not None:
                     self.pages.flush()
-                # A tree the witness policy holds back: its witnesses are asked again less
-                # and less often (up to 30 s; a request still wakes the thread at once).
+                # A tree short of the witness policy (held back, or already public): its
+                # witnesses are asked again less and less often (up to 30 s; a request still
+                # wakes the thread at once).
                 pause = min(30.0, pause * 2) if held_back else self.interval
                 self.failing = None
             except (TlogError, OSError) as e:  # a store's bad minute, or no file to be had

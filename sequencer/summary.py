@@ -35,6 +35,7 @@ class RunSummary:
     recovered: bool = False
     published: bool = True
     witnesses: dict[str, str] = field(default_factory=dict)
+    short_of_witnesses: bool = False  # the policy was not met (published or not): not JSON
     seconds: float = 0.0
     lost_race: str | None = None  # why this run stopped early: another sequencer committed
 

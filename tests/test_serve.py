@@ -604,3 +604,26 @@ def test_healthz_says_when_sequencing_has_failed_for_a_minute(tmp_path: Path) ->
     assert code == 200 and early["ok"] is True
     assert "No space left on device" in early["last_error"]
     assert late_code == 503 and late["ok"] is False and late["failing_for"] >= 60
+
+
+def test_an_idle_public_tree_short_of_witnesses_is_said_once(tmp_path: Path) -> None:
+    """A witness required after the log's first tree was published (or one that is down) at
+    an idle frontend: "witness policy not met for tree 0, which is already public" was said
+    at every run, four times a second, with a call to the witness each time; now once, with
+    each witness's reason, and the witness is asked less and less often."""
+    import time
+
+    tlog(tmp_path, "keygen", HOST, "--out", "log")
+    tlog(tmp_path, "init", "--store", "public", "--origin", HOST, "--key", "log.key")
+    wdir = tmp_path / "w"
+    wdir.mkdir()
+    tlog(wdir, "witness", "keygen", "witness.serve.test/w8", "--out", "key")
+    tlog(tmp_path, "config", "add-witness", "--url", f"http://127.0.0.1:{free_port()}",
+         "--vkey", str(wdir / "key.pub"), "--threshold", "1", "--require")
+    log = tmp_path / "serve.log"
+    with serving(tmp_path, log=log):
+        time.sleep(3)  # a dozen runs at --interval 0.25 s
+    said = [ln for ln in log.read_text().splitlines() if "witness policy not met" in ln]
+    assert len(said) == 1, said
+    assert said[0].startswith("witness policy not met for tree 0, which is already public: "
+                              "kept as published (witness.serve.test/w8: failed: ")

@@ -209,8 +209,9 @@ def test_a_fork_is_named_and_its_evidence_can_be_read(tmp_path: Path) -> None:
 
 def test_a_restarted_worker_does_not_start_a_lost_state_afresh(tmp_path: Path) -> None:
     """With `workers = 2`, uvicorn restarts a worker that dies; one restarted after the state
-    was lost made an empty state, silently, and the same key cosigned from size 0. It now
-    refuses to start (the state file is not made again)."""
+    was lost made an empty state, silently, and the same key cosigned from size 0. The worker
+    now stops the witness, which says why, exit 2 (not a restart once a second, each with a
+    traceback, under a supervisor that never exits); the state file is not made again."""
     import os
     import signal
     import time
@@ -218,9 +219,10 @@ def test_a_restarted_worker_does_not_start_a_lost_state_afresh(tmp_path: Path) -
     cfg, _, port = _log_with_witness(tmp_path)
     cfg.write_text(cfg.read_text() + "workers = 2\n")
     db = cfg.parent / "key.db"
+    err = tmp_path / "witness.err"
     proc = subprocess.Popen([str(BIN / "tlog"), "witness", "serve", "--config", str(cfg),
                              "--listen", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=err.open("wb"))
     try:
         deadline = time.monotonic() + 30
         workers: list[int] = []
@@ -232,8 +234,15 @@ def test_a_restarted_worker_does_not_start_a_lost_state_afresh(tmp_path: Path) -
         for name in ("key.db", "key.db-wal", "key.db-shm"):
             (cfg.parent / name).unlink(missing_ok=True)
         os.kill(workers[0], signal.SIGKILL)
-        time.sleep(3)  # the supervisor's restarts (every half second)
+        assert proc.wait(timeout=30) == 2
         assert not db.exists() or db.stat().st_size == 0
+        text = err.read_text()
+        assert "Traceback" not in text, text
+        assert text.rstrip().splitlines()[-1] == (
+            f"error: {cfg}: state: {db} was lost while the witness served: it "
+            "stopped rather than start a new one. A lost state needs a new key (tlog witness "
+            "keygen, then tlog witness new-state)"), text
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)

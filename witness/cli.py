@@ -221,6 +221,12 @@ def serve(config: str, listen: str | None, as_json: bool) -> None:
     settings["http"] = "witness.server:GuardedFromEnviron"
     uvicorn.run("witness.server:app_from_environ", factory=True, workers=cfg.workers,
                 host=host, port=port, log_level="info", access_log=False, **settings)
+    from .state import state_exists
+
+    if not state_exists(cfg.state):  # a worker found it gone, and stopped the witness
+        raise ConfigError(f"{cfg.path}: state: {cfg.state} was lost while the witness served: "
+                          "it stopped rather than start a new one. A lost state needs a new "
+                          "key (tlog witness keygen, then tlog witness new-state)")
 
 
 @witness.command()

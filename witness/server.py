@@ -15,11 +15,12 @@ import asyncio
 import hashlib
 import logging
 import os
+import signal
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tlog.errors import ConfigError, StoreError, TlogError
+from tlog.errors import StoreError, TlogError
 from tlog.note import Signer
 
 from . import access
@@ -299,9 +300,10 @@ def app_from_environ() -> ASGIApp:
     cfg = load_config(os.environ[CONFIG_ENV])
     access.configure()
     if not state_exists(cfg.state):  # lost while serving: a worker restarted by uvicorn
-        # must not start it afresh (`serve` checked it at start)
-        raise ConfigError(f"{cfg.path}: state: {cfg.state} does not exist or is empty: this "
-                          "worker will not start a new one (see `tlog witness new-state`)")
+        # must not start it afresh (`serve` checked it at start). The whole witness stops
+        # (its supervisor says why), rather than restart this worker once a second.
+        os.kill(os.getppid(), signal.SIGTERM)
+        raise SystemExit(2)
     return make_app(WitnessState(cfg.state), load_signer(cfg))
 
 
