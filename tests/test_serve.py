@@ -514,6 +514,17 @@ def test_a_connection_the_server_closes_ends_though_workers_started_while_it_was
                 assert conn.recv(1) == b""
 
 
+def _log_requiring_a_witness_that_is_down(tmp_path: Path, name: str) -> None:
+    """A folder log whose policy requires the cosignature of ``name``, which nobody serves."""
+    tlog(tmp_path, "keygen", HOST, "--out", "log")
+    tlog(tmp_path, "init", "--store", "public", "--origin", HOST, "--key", "log.key")
+    wdir = tmp_path / "w"
+    wdir.mkdir()
+    tlog(wdir, "witness", "keygen", name, "--out", "key")
+    tlog(tmp_path, "config", "add-witness", "--url", f"http://127.0.0.1:{free_port()}",
+         "--vkey", str(wdir / "key.pub"), "--threshold", "1", "--require")
+
+
 def test_a_held_back_tree_is_said_once_and_every_request_is_logged(tmp_path: Path) -> None:
     """A witness that is down holds a tree back: the frontend said so four times a second
     (asking the witness as often), and it now says it once per tree, asking less and less
@@ -522,13 +533,7 @@ def test_a_held_back_tree_is_said_once_and_every_request_is_logged(tmp_path: Pat
     import time
 
     pki = PrivateSigstore.create(tmp_path / "pki")
-    tlog(tmp_path, "keygen", HOST, "--out", "log")
-    tlog(tmp_path, "init", "--store", "public", "--origin", HOST, "--key", "log.key")
-    wdir = tmp_path / "w"
-    wdir.mkdir()
-    tlog(wdir, "witness", "keygen", "witness.serve.test/w9", "--out", "key")
-    tlog(tmp_path, "config", "add-witness", "--url", f"http://127.0.0.1:{free_port()}",
-         "--vkey", str(wdir / "key.pub"), "--threshold", "1", "--require")
+    _log_requiring_a_witness_that_is_down(tmp_path, "witness.serve.test/w9")
     log = tmp_path / "serve.log"
     body = _request(*pki.leaf("held@example.com"), b"held back\n")[0]
     with serving(tmp_path, "--answer-timeout", "1", log=log) as url:
@@ -613,13 +618,7 @@ def test_an_idle_public_tree_short_of_witnesses_is_said_once(tmp_path: Path) -> 
     each witness's reason, and the witness is asked less and less often."""
     import time
 
-    tlog(tmp_path, "keygen", HOST, "--out", "log")
-    tlog(tmp_path, "init", "--store", "public", "--origin", HOST, "--key", "log.key")
-    wdir = tmp_path / "w"
-    wdir.mkdir()
-    tlog(wdir, "witness", "keygen", "witness.serve.test/w8", "--out", "key")
-    tlog(tmp_path, "config", "add-witness", "--url", f"http://127.0.0.1:{free_port()}",
-         "--vkey", str(wdir / "key.pub"), "--threshold", "1", "--require")
+    _log_requiring_a_witness_that_is_down(tmp_path, "witness.serve.test/w8")
     log = tmp_path / "serve.log"
     with serving(tmp_path, log=log):
         time.sleep(3)  # a dozen runs at --interval 0.25 s
