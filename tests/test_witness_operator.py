@@ -196,7 +196,12 @@ def test_a_fork_is_named_and_its_evidence_can_be_read(tmp_path: Path) -> None:
         _ok(tlog(tmp_path, "sequence"))
         _queue(fork, 2)
         assert tlog(fork, "sequence").returncode == 4
+        _queue(fork, 3)  # the fork grows: its proof from the witness's size 5 fails
+        assert tlog(fork, "sequence").returncode == 4
     assert f"fork of {ORIGIN} detected at size 5" in log.read_text()
+    # A proof that fails is no evidence for others (it is the log's), but the operator hears
+    # which log it was (the line said only "POST /add-checkpoint … 422").
+    assert f"refused a checkpoint of {ORIGIN}: " in log.read_text(), log.read_text()
     forks = json.loads(_ok(tlog(cfg.parent, "witness", "forks", "--json")))
     assert [(f["origin"], f["size"]) for f in forks] == [(ORIGIN, 5)]
     ours = (tmp_path / "public" / "checkpoint").read_text()

@@ -15,7 +15,7 @@ import binascii
 import hashlib
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -96,8 +96,11 @@ class Signer(Protocol):
 class UnverifiedNoteError(VerificationError):
     """No signature by a known key; ``note`` carries what was parsed."""
 
-    def __init__(self, note: Note) -> None:
-        super().__init__("note has no verifiable signature by a known key")
+    def __init__(self, note: Note, given: Sequence[Verifier] = ()) -> None:
+        signed = ", ".join(f"{s.name[:64]}+{s.key_id.hex()}" for s in note.unverified[:4])
+        keys = ", ".join(f"{v.name}+{bytes(v.key_id).hex()}" for v in given[:4])
+        super().__init__("note has no verifiable signature by a known key" + (
+            f": signed by {signed}, not by any key given ({keys})" if signed and keys else ""))
         self.note = note
 
 
@@ -332,5 +335,5 @@ def open_note(msg: bytes, verifiers: Iterable[Verifier]) -> Note:
         verified.append(sig)
     note = Note(text, tuple(verified), tuple(unverified))
     if not verified:
-        raise UnverifiedNoteError(note)
+        raise UnverifiedNoteError(note, list(by_key.values()))
     return note

@@ -118,13 +118,17 @@ async def process_grouped(body: bytes, known: KnownStates, signer: Signer,
             if not fresh and shown and known.read(shown[0], fresh=True) != shown[1]:
                 fresh = True  # refused against a state since moved: check again
                 continue
+            answer = response_for(acc)
             if isinstance(acc, ForkDetected):
                 origin = acc_origin(acc.offered)
                 log.warning("fork of %s detected at size %d: %s (both notes are kept: "
                             "tlog witness forks)", origin, acc.size, acc)
                 await asyncio.to_thread(known.state.record_fork, origin, acc.size,
                                         acc.cosigned, acc.offered)
-            return response_for(acc), ""
+            elif answer.status == 422 and shown:  # a proof that fails: no evidence a third
+                # party could check (the proof is the log's), but the operator hears of it
+                log.warning("refused a checkpoint of %s: %s", shown[0], acc)
+            return answer, ""
         old = acc.snapshot
         if await commits.swap((old, acc.size, acc.root, acc.note)):
             known.stored(LogState(old.origin, old.vkeys, acc.size, acc.root, acc.note))

@@ -206,10 +206,13 @@ class WitnessState:
             return out
 
     def record_fork(self, origin: str, size: int, cosigned: bytes, offered: bytes) -> None:
+        """Keep a fork's two notes, once (a log retries the same note)."""
         with self._tx() as db:
             db.execute(
                 "INSERT INTO forks (origin, size, cosigned_note, offered_note, detected_at) "
-                "VALUES (?, ?, ?, ?, ?)", (origin, size, cosigned, offered, int(time.time())))
+                "SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM forks WHERE origin = ? "
+                "AND size = ? AND offered_note = ?)",
+                (origin, size, cosigned, offered, int(time.time()), origin, size, offered))
 
     def forks(self, origin: str | None = None) -> list[Fork]:
         with self._tx(write=False) as db:

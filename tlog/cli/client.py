@@ -21,6 +21,7 @@ from tlog.bundle import format_bundle, format_tlog_proof, parse_any_bundle
 from tlog.cli.keys import key_arg
 from tlog.cli.options import (
     cache_option,
+    expected_origin,
     leaf_hash_option,
     log_option,
     vkey_option,
@@ -71,7 +72,7 @@ def _client(opts: dict[str, Any]) -> LogClient:
     return LogClient(
         store,
         key_arg(opts["vkey"]),
-        origin=opts.get("origin"),
+        origin=expected_origin(opts),
         policy=_policy(opts["witness"], opts["witness_threshold"], opts["vkey"]),
         trust=_trust(opts.get("state")),
     )
@@ -302,7 +303,7 @@ def verify(indexes: str | None, leaf_hashes: str | None, bundle_file: str | None
         proof = (sigstore_proof(data, key_arg(opts["vkey"])) if is_sigstore_bundle(data)
                  else parse_any_bundle(data))
         v = verify_bundle(
-            proof, key_arg(opts["vkey"]), origin=opts.get("origin"),
+            proof, key_arg(opts["vkey"]), origin=expected_origin(opts),
             policy=_policy(opts["witness"], opts["witness_threshold"], opts["vkey"]), entry=held,
             trust=_trust(opts.get("state")),
         )
@@ -440,7 +441,7 @@ def _verify_many(indexes: list[int] | None, leaf_file: str | None, as_json: bool
         if beyond:
             raise VerificationError(f"entry {beyond[0]}: beyond the tree size {cp.size}")
         found = verify_indexes(opts["log"], _cache(opts), key_arg(opts["vkey"]),
-                               opts.get("origin"), cp, indexes, cost=cost)
+                               expected_origin(opts), cp, indexes, cost=cost)
     else:
         found = (client.find(leaf, cp) for leaf in leaves)
     try:

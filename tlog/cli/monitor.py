@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from tlog.cli.keys import key_arg
-from tlog.cli.options import log_option, vkey_option
+from tlog.cli.options import expected_origin, log_option, vkey_option
 from tlog.errors import ConfigError, MalformedError, StoreError
 
 __all__ = ["monitor"]
@@ -29,6 +29,8 @@ __all__ = ["monitor"]
     help="Folder holding the last verified checkpoint and the partial entry bundle and "
          "hash tiles at its right edge (resumable; the next run reads only what follows).",
 )
+@click.option("--origin", metavar="ORIGIN",
+              help="Expected checkpoint origin (default: the key's name).")
 @click.option(
     "--watch-key",
     "watch_keys",
@@ -68,6 +70,7 @@ __all__ = ["monitor"]
 def monitor(
     log: str,
     vkey: str,
+    origin: str | None,
     state_dir: str,
     watch_keys: tuple[str, ...],
     watch_digests: tuple[str, ...],
@@ -122,6 +125,7 @@ def monitor(
     mon = Monitor(
         open_store(log), key_arg(vkey), state_dir, watch_keys=keys, watch_digests=digests,
         watch_identities=watch_identities, watch_issuers=watch_issuers,
+        origin=expected_origin({"origin": origin}),
     )
 
     def emit(event: dict[str, Any]) -> None:

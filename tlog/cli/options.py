@@ -34,6 +34,7 @@ __all__ = [
     "cache_option",
     "client_config_path",
     "client_defaults",
+    "expected_origin",
     "leaf_hash_option",
     "listen_address",
     "log_option",
@@ -85,6 +86,23 @@ def client_defaults() -> dict[str, Any]:
 
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def expected_origin(opts: dict[str, Any]) -> str | None:
+    """The expected origin: --origin, else client.toml's, but only with client.toml's key: a
+    key given on the command line or in $TLOG_VKEY (another log, a new shard) is not held to
+    the origin written beside another key (that was exit 3, naming no file)."""
+    origin = opts.get("origin")
+    ctx = click.get_current_context(silent=True)
+    if origin is None or ctx is None:
+        return origin
+    from click.core import ParameterSource
+
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    if (ctx.get_parameter_source("origin") == ParameterSource.DEFAULT_MAP
+            and ctx.get_parameter_source("vkey") in given):
+        return None
+    return origin  # type: ignore[no-any-return]
 
 
 def log_option(required: bool = True) -> Decorator:

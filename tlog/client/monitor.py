@@ -132,9 +132,11 @@ class Monitor:
         watch_digests: Iterable[str] = (),
         watch_identities: Iterable[str] = (),
         watch_issuers: Iterable[str] = (),
+        origin: str | None = None,
     ) -> None:
         self.store = store
         self.verifier = new_verifier(vkey)
+        self.origin = origin or self.verifier.name  # the log's, as a verifier expects it
         self.state = Path(state_dir)
         self.watch = {k.lower() for k in watch_keys} | {d.lower() for d in watch_digests}
         try:
@@ -149,8 +151,22 @@ class Monitor:
     # ----- state ---------------------------------------------------------------------------
 
     def _state_file(self) -> Path:
-        tag = hashlib.sha256(f"{self.verifier.name}+{self.verifier.key_id.hex()}".encode())
+        """One state per log: its key and its origin (two logs may share a key; the origin
+        is left out where it is the key's name, as the state files of earlier versions)."""
+        name = f"{self.verifier.name}+{self.verifier.key_id.hex()}"
+        if self.origin != self.verifier.name:
+            name += f"\n{self.origin}"
+        tag = hashlib.sha256(name.encode())
         return self.state / f"monitor-{tag.hexdigest()[:16]}.json"
+
+    def _checkpoint(self, note: bytes) -> Checkpoint:
+        """A note opened with the log's key, as a checkpoint of the log's origin."""
+        cp = parse_checkpoint(open_note(note, [self.verifier]).text)
+        if cp.origin != self.origin:
+            raise VerificationError(
+                f"checkpoint: origin is {cp.origin!r}, expected {self.origin!r} (the key's "
+                "name unless --origin says otherwise): another log, signed by the same key")
+        return cp
 
     def _load(self) -> tuple[Checkpoint | None, bytes | None]:
         try:
@@ -165,7 +181,7 @@ class Monitor:
                 f"{str(e)[:80]}): restore it from a copy, or delete it to start over (the next "
                 "run then trusts the log's checkpoint as first seen, checks every entry again "
                 "and reports past matches again)") from e
-        cp = parse_checkpoint(open_note(note, [self.verifier]).text)
+        cp = self._checkpoint(note)
         self._edge = _edge_of(data.get("edge"), cp.size)
         self._tiles = _tiles_of(data.get("tiles"), cp.size)
         return cp, note
@@ -207,7 +223,7 @@ class Monitor:
         """Check the latest checkpoint against the state, scan new entries, advance the state."""
         self._last_tiles = {}
         note = fetch_checkpoint(self.store)
-        cp = parse_checkpoint(open_note(note, [self.verifier]).text)
+        cp = self._checkpoint(note)
         old, old_note = self._load()
         start = old.size if old else 0
         p = _Pass(note, cp, MonitorResult(start, cp.size), emit)
