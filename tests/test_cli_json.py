@@ -88,6 +88,11 @@ def sh(tmp_path_factory: pytest.TempPathFactory) -> Shell:
     (sh.cwd / "w2.toml").write_text('key_file = "w1.key"\nstate = "w2.db"\n')
     made = sh.json("witness-new-state", "witness", "new-state", "--yes", "--config", "w2.toml")
     assert made["state"].endswith("w2.db") and made["vkey"].startswith("witness.example/w1+")
+    sh.json("witness-add-log", "witness", "add-log", "--origin", ORIGIN, "--vkey", "log.pub",
+            "--config", "w2.toml")
+    frozen = sh.json("witness-freeze-log", "witness", "freeze-log", "--origin", ORIGIN,
+                     "--config", "w2.toml")
+    assert frozen["size"] == 0 and frozen["origin"] == ORIGIN
     key, pem = ed25519_key(7)
     (sh.cwd / "a.pub").write_text(pem)
     (sh.cwd / "a.tgz").write_bytes(b"release 1.0")

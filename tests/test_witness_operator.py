@@ -251,3 +251,56 @@ def test_a_restarted_worker_does_not_start_a_lost_state_afresh(tmp_path: Path) -
         if proc.poll() is None:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def test_a_frozen_log_is_not_extended_by_whoever_holds_its_key(tmp_path: Path) -> None:
+    """A log whose key leaked (or that its operator froze): whoever holds the key could extend
+    it, and the witness cosigned the extension (consistent), so clients requiring it accepted
+    it. `tlog witness freeze-log` makes the witness cosign nothing beyond the tree it has, at
+    once in a running witness; the same tree is still cosigned."""
+    import urllib.request
+
+    cfg, _, port = _log_with_witness(tmp_path)
+    thief = tmp_path / "thief"
+    thief.mkdir()
+    with witness_server(cfg, port=port) as url:
+        _queue(tmp_path, 1)
+        _ok(tlog(tmp_path, "sequence"))
+        for name in ("log.key", "log.pub", "tlog.toml"):
+            shutil.copy(tmp_path / name, thief / name)
+        shutil.copytree(tmp_path / "public", thief / "public")
+        frozen = tlog(cfg.parent, "witness", "freeze-log", "--origin", ORIGIN, "--json")
+        assert json.loads(_ok(frozen))["size"] == 5
+        _queue(thief, 2)
+        res = tlog(thief, "sequence")
+        assert res.returncode == 4, res.stderr
+        assert f"this witness froze {ORIGIN} at size 5: it cosigns nothing beyond it" in (
+            res.stderr), res.stderr
+        assert (thief / "public" / "checkpoint").read_text().split("\n")[1] == "5"
+        # The tree it froze at is still cosigned (a log or mirror asking again).
+        note = (tmp_path / "public" / "checkpoint").read_text().split("\n\n")
+        body = f"old 5\n\n{note[0]}\n\n" + "".join(
+            line + "\n" for line in note[1].splitlines() if not line.startswith(
+                "— witness.example/"))
+        answer = urllib.request.urlopen(urllib.request.Request(
+            f"{url}/add-checkpoint", data=body.encode(), method="POST"), timeout=10)
+        assert answer.status == 200 and answer.read().startswith(b"\xe2\x80\x94 witness.")
+    res = tlog(cfg.parent, "witness", "freeze-log", "--origin", "other.example/log")
+    assert _one_line(res, 2).endswith("this witness does not follow 'other.example/log'")
+
+
+def test_a_state_made_before_logs_could_be_frozen_still_opens(tmp_path: Path) -> None:
+    """A witness state of an earlier version (no `frozen` column) is read and can be frozen."""
+    from witness.state import WitnessState
+
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:
+        conn.executescript(
+            "CREATE TABLE logs (origin TEXT PRIMARY KEY, vkeys TEXT NOT NULL, size INTEGER NOT "
+            "NULL, root BLOB NOT NULL, note BLOB);"
+            "INSERT INTO logs VALUES ('a.example/log', 'k', 7, x'00', NULL);")
+    state = WitnessState(db)
+    (log,) = state.logs()
+    assert (log.size, log.frozen) == (7, False)
+    frozen = state.freeze("a.example/log")
+    assert frozen is not None and frozen.frozen and frozen.size == 7

@@ -259,3 +259,32 @@ def forks(config: str, origin: str | None, as_json: bool) -> None:
         click.echo(f"fork of {f.origin} at size {f.size}, detected {when}\n"
                    f"-- cosigned by this witness:\n{f.cosigned_note.decode('utf-8', 'replace')}"
                    f"-- offered, another root:\n{f.offered_note.decode('utf-8', 'replace')}")
+
+
+@witness.command("freeze-log")
+@click.option("--origin", required=True, help="The log's origin.")
+@click.option("--config", default="witness.toml", show_default=True, help=_CONFIG_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the frozen state as JSON.")
+def freeze_log(origin: str, config: str, as_json: bool) -> None:
+    """Cosign nothing of ORIGIN beyond the tree this witness cosigned last: for a log whose
+    operator froze it, or whose key leaked (whoever holds the key could otherwise extend it,
+    and clients requiring this witness would accept the extension). The same tree is still
+    cosigned again. A running witness applies it at its next request.
+
+    \b
+    Example:
+      tlog witness freeze-log --origin example.com/log2026
+    """
+    import base64
+
+    cfg = load_config(config)
+    state = _open_state(cfg).freeze(origin)
+    if state is None:
+        raise ConfigError(f"{cfg.state}: this witness does not follow {origin!r}")
+    root = base64.b64encode(state.root).decode()
+    if as_json:
+        click.echo(json.dumps({"origin": origin, "size": state.size, "root": root},
+                              indent=2, sort_keys=True))
+        return
+    click.echo(f"froze {origin} at size {state.size} (root {root}): nothing beyond it is "
+               "cosigned")

@@ -194,6 +194,9 @@ def add_checkpoint(
         raise Inconsistent("a size-0 checkpoint must have the empty tree's root")
     if req.old != state.size:
         raise SizeMismatch(state.size)
+    if state.frozen and cp.size != state.size:
+        raise Forbidden(f"this witness froze {origin} at size {state.size}: it cosigns nothing "
+                        "beyond it")
     if req.old == cp.size and cp.root_hash != state.root:
         raise ForkDetected(f"a different root for size {cp.size}, which this witness "
                            "already cosigned", state.note or b"", _log_signed(note), cp.size)

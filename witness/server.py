@@ -131,7 +131,8 @@ async def process_grouped(body: bytes, known: KnownStates, signer: Signer,
             return answer, ""
         old = acc.snapshot
         if await commits.swap((old, acc.size, acc.root, acc.note)):
-            known.stored(LogState(old.origin, old.vkeys, acc.size, acc.root, acc.note))
+            known.stored(LogState(old.origin, old.vkeys, acc.size, acc.root, acc.note,
+                                  old.frozen))
             return acc.response(), f" cosigned {old.origin} at size {acc.size}"
         fresh = True  # another request, or another worker, moved the state first
     return response_for(WitnessError("too much contention on this log's state; retry")), ""

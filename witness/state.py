@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS logs (
     vkeys TEXT NOT NULL,          -- the log's verifier keys, one per line
     size INTEGER NOT NULL,        -- size of the latest cosigned checkpoint (0: none yet)
     root BLOB NOT NULL,           -- its root hash
-    note BLOB                     -- the log-signed note, as submitted and verified
+    note BLOB,                    -- the log-signed note, as submitted and verified
+    frozen INTEGER NOT NULL DEFAULT 0  -- 1: nothing beyond this size is cosigned (freeze-log)
 );
 CREATE TABLE IF NOT EXISTS signers (
     vkey TEXT PRIMARY KEY,        -- a witness key that has served from this state
@@ -70,6 +71,7 @@ class LogState:
     size: int
     root: bytes
     note: bytes | None
+    frozen: bool = False  # the operator froze the log at this size
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,10 @@ class WitnessState:
                 mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
                 self._wal = str(mode).lower() == "wal"
                 db.executescript(_SCHEMA)
+                columns = {r[1] for r in db.execute("PRAGMA table_info(logs)")}
+                if "frozen" not in columns:  # a state made before logs could be frozen
+                    db.execute("ALTER TABLE logs ADD COLUMN frozen INTEGER NOT NULL DEFAULT 0")
+                    db.commit()
         except sqlite3.Error as e:
             raise ConfigError(f"cannot open witness state {self.path}: {e}") from e
 
@@ -168,15 +174,16 @@ class WitnessState:
         # One statement is its own transaction: no BEGIN and COMMIT around it (a third of
         # the cost, on every add-checkpoint).
         try:
-            row = self._db().execute("SELECT origin, vkeys, size, root, note FROM logs WHERE "
-                                     "origin = ?", (origin,)).fetchone()
+            row = self._db().execute("SELECT origin, vkeys, size, root, note, frozen FROM logs "
+                                     "WHERE origin = ?", (origin,)).fetchone()
         except sqlite3.Error as e:
             raise StoreError(f"witness state: {e}", key=self.path) from e
         return None if row is None else _state(row)
 
     def logs(self) -> list[LogState]:
         with self._tx(write=False) as db:
-            rows = db.execute("SELECT origin, vkeys, size, root, note FROM logs ORDER BY origin")
+            rows = db.execute("SELECT origin, vkeys, size, root, note, frozen FROM logs ORDER BY "
+                              "origin")
             return [_state(r) for r in rows.fetchall()]
 
     def compare_and_swap(self, old: LogState, size: int, root: bytes, note: bytes) -> bool:
@@ -197,13 +204,24 @@ class WitnessState:
                 if size < old.size:
                     out.append(False)
                     continue
-                cur = db.execute(
+                cur = db.execute(  # a frozen log's state never moves, whatever was checked
                     "UPDATE logs SET size = ?, root = ?, note = ? WHERE origin = ? AND size = ? "
-                    "AND root = ? AND keyset(vkeys) = ?",
-                    (size, root, note, old.origin, old.size, old.root, "\n".join(old.vkeys)),
+                    "AND root = ? AND keyset(vkeys) = ? AND (frozen = 0 OR size = ?)",
+                    (size, root, note, old.origin, old.size, old.root, "\n".join(old.vkeys),
+                     size),
                 )
                 out.append(cur.rowcount == 1)
             return out
+
+    def freeze(self, origin: str) -> LogState | None:
+        """Cosign nothing of ``origin`` beyond the tree this witness cosigned last (a log
+        whose key leaked, or that its operator froze); its state as frozen, or None if the
+        log is not followed."""
+        with self._tx() as db:
+            db.execute("UPDATE logs SET frozen = 1 WHERE origin = ?", (origin,))
+            row = db.execute("SELECT origin, vkeys, size, root, note, frozen FROM logs WHERE "
+                             "origin = ?", (origin,)).fetchone()
+        return None if row is None else _state(row)
 
     def record_fork(self, origin: str, size: int, cosigned: bytes, offered: bytes) -> None:
         """Keep a fork's two notes, once (a log retries the same note)."""
@@ -256,9 +274,9 @@ def _keyset(text: str) -> str:
 
 
 def _state(row: tuple) -> LogState:  # type: ignore[type-arg]
-    origin, vkeys, size, root, note = row
+    origin, vkeys, size, root, note, frozen = row
     return LogState(origin, _keys(vkeys), size, bytes(root),
-                    None if note is None else bytes(note))
+                    None if note is None else bytes(note), bool(frozen))
 
 
 class KnownStates:
