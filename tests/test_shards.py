@@ -94,3 +94,58 @@ def test_a_client_configs_origin_stays_with_its_key(tmp_path: Path) -> None:
     # A log given without its key is still held to the config's (key and origin): exit 3.
     tlog(tmp_path, "verify", "--index", "0", "--state", "d", "--log", "public-log2027",
          env=env, code=3)
+
+
+def test_a_monitor_state_of_an_earlier_version_is_still_this_logs(tmp_path: Path) -> None:
+    """Earlier versions kept one monitor state per key. A log whose origin is not its key's
+    name has its state under another file name now: the earlier file is still read when it
+    holds this log's checkpoint (it was ignored, and the monitor trusted a fork as first seen,
+    exit 0); one holding another log's checkpoint is named, exit 2 (it was exit 3, blaming the
+    log)."""
+    import shutil
+
+    from tlog.client.monitor import Monitor
+    from tlog.storage import open_store
+
+    tlog(tmp_path, "keygen", "mylogkey", "--out", "k")
+    _shard(tmp_path, "example.com/log", "k", 1)  # init warns: the key's name differs
+    vkey = (tmp_path / "k.pub").read_text().strip()
+    tlog(tmp_path, "monitor", "--log", "public-log", "--vkey", "k.pub", "--origin",
+         "example.com/log", "--state", "mon")
+    (now,) = (tmp_path / "mon").glob("monitor-*.json")
+    mon = Monitor(open_store(str(tmp_path / "public-log")), vkey, tmp_path / "mon",
+                  origin="example.com/log")
+    assert now == mon._state_file()
+    now.rename(mon._state_file(by_key=True))  # as an earlier version named it
+    fork = tmp_path / "fork"
+    fork.mkdir()
+    shutil.copy(tmp_path / "k.key", fork / "k.key")
+    _shard(fork, "example.com/log", "k", 9)  # the same key and origin, other entries
+    res = tlog(tmp_path, "monitor", "--log", str(fork / "public-log"), "--vkey", "k.pub",
+               "--origin", "example.com/log", "--state", "mon", code=5)
+    assert "misbehaviour: fork: two different trees of size 3" in res.stdout, res.stdout
+    # A state file of the key's name holding another origin's checkpoint: said, exit 2.
+    tlog(tmp_path, "keygen", "example.com/log2026", "--out", "k2026")
+    _shard(tmp_path, "example.com/log2026", "k2026", 2)
+    _shard(tmp_path, "example.com/log2027", "k2026", 3)
+    tlog(tmp_path, "monitor", "--log", "public-log2027", "--vkey", "k2026.pub", "--origin",
+         "example.com/log2027", "--state", "mon2")
+    (only,) = (tmp_path / "mon2").glob("monitor-*.json")
+    mon = Monitor(open_store(str(tmp_path / "public-log2027")), (
+        tmp_path / "k2026.pub").read_text().strip(), tmp_path / "mon2")
+    only.rename(mon._state_file())  # the file an earlier version used for the key's name
+    res = tlog(tmp_path, "monitor", "--log", "public-log2026", "--vkey", "k2026.pub",
+               "--state", "mon2", code=2)
+    assert res.stderr.startswith(f"error: mon2/{mon._state_file().name}: the monitor state "
+                                 "holds a checkpoint of 'example.com/log2027', not of "
+                                 "'example.com/log2026'"), res.stderr
+
+
+def test_a_client_configs_origin_without_a_key_still_applies(tmp_path: Path) -> None:
+    """client.toml with an origin and no key (the key given each time): its origin applies."""
+    tlog(tmp_path, "keygen", "mylogkey", "--out", "k")
+    _shard(tmp_path, "example.com/log", "k", 1)
+    config = tmp_path / "client.toml"
+    config.write_text(f'log = "{tmp_path / "public-log"}"\norigin = "example.com/log"\n')
+    env = {"TLOG_CLIENT_CONFIG": str(config), "TLOG_VKEY": (tmp_path / "k.pub").read_text()}
+    tlog(tmp_path, "verify", "--index", "0", "--state", "a", env=env)

@@ -97,11 +97,18 @@ class UnverifiedNoteError(VerificationError):
     """No signature by a known key; ``note`` carries what was parsed."""
 
     def __init__(self, note: Note, given: Sequence[Verifier] = ()) -> None:
-        signed = ", ".join(f"{s.name[:64]}+{s.key_id.hex()}" for s in note.unverified[:4])
-        keys = ", ".join(f"{v.name}+{bytes(v.key_id).hex()}" for v in given[:4])
+        signed = _some(f"{s.name[:64]}+{s.key_id.hex()}" for s in note.unverified)
+        keys = _some(f"{v.name[:64]}+{bytes(v.key_id).hex()}" for v in given)
         super().__init__("note has no verifiable signature by a known key" + (
             f": signed by {signed}, not by any key given ({keys})" if signed and keys else ""))
         self.note = note
+
+
+def _some(names: Iterable[str], most: int = 4) -> str:
+    """Up to ``most`` names, and how many more."""
+    shown = list(names)
+    more = f" and {len(shown) - most} more" if len(shown) > most else ""
+    return ", ".join(shown[:most]) + more
 
 
 class InvalidSignatureError(VerificationError):

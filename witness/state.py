@@ -100,8 +100,13 @@ class WitnessState:
                 db.executescript(_SCHEMA)
                 columns = {r[1] for r in db.execute("PRAGMA table_info(logs)")}
                 if "frozen" not in columns:  # a state made before logs could be frozen
-                    db.execute("ALTER TABLE logs ADD COLUMN frozen INTEGER NOT NULL DEFAULT 0")
-                    db.commit()
+                    try:
+                        db.execute("ALTER TABLE logs ADD COLUMN frozen INTEGER NOT NULL "
+                                   "DEFAULT 0")
+                        db.commit()
+                    except sqlite3.OperationalError as e:  # another process added it first
+                        if "duplicate column" not in str(e):
+                            raise
         except sqlite3.Error as e:
             raise ConfigError(f"cannot open witness state {self.path}: {e}") from e
 

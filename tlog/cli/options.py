@@ -100,7 +100,8 @@ def expected_origin(opts: dict[str, Any]) -> str | None:
 
     given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     if (ctx.get_parameter_source("origin") == ParameterSource.DEFAULT_MAP
-            and ctx.get_parameter_source("vkey") in given):
+            and ctx.get_parameter_source("vkey") in given
+            and "vkey" in (ctx.default_map or {})):  # a config without a key: its origin holds
         return None
     return origin  # type: ignore[no-any-return]
 

@@ -150,11 +150,12 @@ class Monitor:
 
     # ----- state ---------------------------------------------------------------------------
 
-    def _state_file(self) -> Path:
+    def _state_file(self, by_key: bool = False) -> Path:
         """One state per log: its key and its origin (two logs may share a key; the origin
-        is left out where it is the key's name, as the state files of earlier versions)."""
+        is left out where it is the key's name, as in the state files of earlier versions,
+        which kept one per key: ``by_key``)."""
         name = f"{self.verifier.name}+{self.verifier.key_id.hex()}"
-        if self.origin != self.verifier.name:
+        if self.origin != self.verifier.name and not by_key:
             name += f"\n{self.origin}"
         tag = hashlib.sha256(name.encode())
         return self.state / f"monitor-{tag.hexdigest()[:16]}.json"
@@ -169,19 +170,31 @@ class Monitor:
         return cp
 
     def _load(self) -> tuple[Checkpoint | None, bytes | None]:
+        path = self._state_file()
+        if not path.exists() and self._state_file(by_key=True).exists():
+            path = self._state_file(by_key=True)  # an earlier version's, for every log of the
+            # key: this log's state if its checkpoint is of this origin (else another's)
         try:
-            data = json.loads(self._state_file().read_text())
+            data = json.loads(path.read_text())
             note = data["checkpoint"].encode()
         except FileNotFoundError:
             self._edge, self._tiles = None, {}
             return None, None
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
             raise ConfigError(
-                f"{self._state_file()}: corrupt monitor state ({type(e).__name__}: "
+                f"{path}: corrupt monitor state ({type(e).__name__}: "
                 f"{str(e)[:80]}): restore it from a copy, or delete it to start over (the next "
                 "run then trusts the log's checkpoint as first seen, checks every entry again "
                 "and reports past matches again)") from e
-        cp = self._checkpoint(note)
+        cp = parse_checkpoint(open_note(note, [self.verifier]).text)
+        if cp.origin != self.origin:
+            if path != self._state_file():  # another log's, by an earlier version: not ours
+                self._edge, self._tiles = None, {}
+                return None, None
+            raise ConfigError(f"{path}: the monitor state holds a checkpoint of "
+                              f"{cp.origin!r}, not of {self.origin!r} (an earlier version kept "
+                              "one state for every log of a key): move it aside, or give "
+                              "another --state")
         self._edge = _edge_of(data.get("edge"), cp.size)
         self._tiles = _tiles_of(data.get("tiles"), cp.size)
         return cp, note
