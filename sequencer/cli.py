@@ -91,6 +91,10 @@ def init(
         if "://" not in url and Path(url).exists() and not Path(url).is_dir():
             raise ConfigError(f"{option} {url}: a file, not a folder: a folder log's "
                               "store and queue are folders (created if missing)")
+    if "://" not in store_url and (outer := _published_log_around(Path(store_url))):
+        raise ConfigError(f"--store {store}: inside the published log at {outer} (its "
+                          "checkpoint is there), whose files are its own: give the new log a "
+                          "folder beside it, not in it")
     if queue_inside(queue_url, store_url):
         if not public_queue:
             raise ConfigError(
@@ -164,6 +168,11 @@ def init(
 def _location(value: str) -> str:
     """A store URL as the config holds it: local folders absolute."""
     return value.rstrip("/") if "://" in value else str(Path(value).resolve())
+
+
+def _published_log_around(folder: Path) -> Path | None:
+    """The folder log (a folder with a checkpoint) that ``folder`` would be inside, if any."""
+    return next((p for p in folder.parents if (p / "checkpoint").is_file()), None)
 
 
 def _sibling(store: str) -> str:

@@ -594,6 +594,26 @@ def test_gcs_credentials_that_cannot_be_refreshed_are_exit_2(tmp_path: Path) -> 
     assert not (tmp_path / "tlog.toml").exists()
 
 
+def test_a_new_log_is_not_published_inside_another(tmp_path: Path) -> None:
+    """A new shard's folder given inside the old shard's published folder was accepted, and
+    published a log among the old one's files (which its README calls read-only). A folder
+    beside it is the way."""
+    _keygen(tmp_path)
+    _keygen(tmp_path, "op.example/log2027", "log2027")
+    tlog(tmp_path, "init", "--store", "bucket/log", "--queue", "q", "--origin",
+         "op.example/log", "--key", "log.key")
+    line = _one_line(tlog(tmp_path, "init", "--store", "bucket/log/y2027", "--queue", "q2",
+                          "--origin", "op.example/log2027", "--key", "log2027.key",
+                          "--config", "t2027.toml"), 2)
+    assert line == (f"error: --store bucket/log/y2027: inside the published log at "
+                    f"{tmp_path / 'bucket' / 'log'} (its checkpoint is there), whose files "
+                    "are its own: give the new log a folder beside it, not in it")
+    assert not (tmp_path / "bucket" / "log" / "y2027").exists()
+    assert tlog(tmp_path, "init", "--store", "bucket/log2027", "--queue", "q2", "--origin",
+                "op.example/log2027", "--key", "log2027.key", "--config", "t2027.toml"
+                ).returncode == 0
+
+
 def test_a_queue_url_with_a_double_slash_is_still_inside_the_store(tmp_path: Path) -> None:
     """`s3://pub//log/queue` is read by the store as `s3://pub/log/queue`: inside the published
     `s3://pub/log`, and refused as such (it passed the check, which compared the strings)."""
