@@ -124,6 +124,9 @@ def test_a_monitor_state_of_an_earlier_version_is_still_this_logs(tmp_path: Path
     res = tlog(tmp_path, "monitor", "--log", str(fork / "public-log"), "--vkey", "k.pub",
                "--origin", "example.com/log", "--state", "mon", code=5)
     assert "misbehaviour: fork: two different trees of size 3" in res.stdout, res.stdout
+    # The summary does not call the refused tree checked "up to size 3" (it did).
+    assert res.stderr.strip().endswith("checked 0 new entries of the tree of size 3; the log "
+                                       "misbehaved, so the state is kept at size 3"), res.stderr
     # A state file of the key's name holding another origin's checkpoint: said, exit 2.
     tlog(tmp_path, "keygen", "example.com/log2026", "--out", "k2026")
     _shard(tmp_path, "example.com/log2026", "k2026", 2)

@@ -169,8 +169,13 @@ def monitor(
                 unchecked += (f"; {result.entries_not_reverified} more not re-verified: of "
                               "types this installation cannot check (only their encoding, if "
                               "their plugin is installed)")
-            click.echo(f"checked {result.entries_checked} new entries up to size "
-                       f"{result.new_size}{unchecked}", err=True)
+            if result.misbehaviour:  # the tree served was refused: not "up to" it
+                click.echo(f"checked {result.entries_checked} new entries of the tree of size "
+                           f"{result.new_size}{unchecked}; the log misbehaved, so the state "
+                           f"is kept at size {result.old_size}", err=True)
+            else:
+                click.echo(f"checked {result.entries_checked} new entries up to size "
+                           f"{result.new_size}{unchecked}", err=True)
         code = max(code, result.exit_code)
         if code == EXIT_MISBEHAVIOUR or once or interval is None:
             break
