@@ -49,16 +49,12 @@ def _make(work: Path) -> list[Signed]:
     """Keys and signatures over artifact.tgz, made by each tool as its users do."""
     (work / "artifact.tgz").write_bytes(b"release 1.2.3\n" * 1000)
     out = []
-    gpg = ["gpg", "--homedir", str(work / "gnupg"), "--batch", "--quiet",
-           "--pinentry-mode", "loopback", "--passphrase", ""]
-    (work / "gnupg").mkdir(mode=0o700)
+    gpg = _gpg(work / "gnupg")
     for who in ("Alice <alice@example.com>", "Mallory <mallory@example.com>"):
         run(work, *gpg, "--quick-gen-key", who, "ed25519", "sign", "never")
     run(work, *gpg, "--armor", "--output", "alice.asc", "--export", "alice@example.com")
     run(work, *gpg, "--armor", "--output", "mallory.asc", "--export", "mallory@example.com")
-    fpr = next(line.split(":")[9] for line in run(
-        work, *gpg, "--with-colons", "--fingerprint", "alice@example.com").stdout.decode()
-        .splitlines() if line.startswith("fpr:"))
+    fpr = _fingerprint(work, gpg, "alice@example.com")
     run(work, *gpg, "--local-user", "alice@example.com", "--armor", "--detach-sign",
         "--output", "artifact.tgz.asc", "artifact.tgz")
     run(work, *gpg, "--local-user", "alice@example.com", "--detach-sign",
@@ -466,8 +462,7 @@ def test_what_the_tools_make_that_is_not_a_detached_signature_says_what_to_do(
     whole?", "Public key algorithm not supported: ecdsa-sha2-nistp256.", "unknown field(s)
     payload, payloadType")."""
     work = logged[0]
-    gpg = ["gpg", "--homedir", str(work / "gnupg"), "--batch", "--quiet", "--pinentry-mode",
-           "loopback", "--passphrase", ""]
+    gpg = _gpg(work / "gnupg")
     run(work, *gpg, "--local-user", "alice@example.com", "--yes", "--clearsign", "--output",
         str(tmp_path / "clear.asc"), "artifact.tgz")
     res = tlog(work, "submit", "--queue", "q", "--artifact", "artifact.tgz", "--signature",
